@@ -1,0 +1,192 @@
+/**
+ * The libp2p node of a shoal peer: TCP, pre-shared-key private network, Noise, Yamux, identify, ping and
+ * gossipsub, tuned for many peers on one host (see NOTES-libp2p.md).
+ *
+ * @module
+ */
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { gossipsub, type GossipSub } from "@libp2p/gossipsub";
+import { identify } from "@libp2p/identify";
+import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { ping } from "@libp2p/ping";
+import { preSharedKey } from "@libp2p/pnet";
+import { tcp } from "@libp2p/tcp";
+import { multiaddr } from "@multiformats/multiaddr";
+import { createLibp2p } from "libp2p";
+import type * as v from "valibot";
+import { decode, encode } from "./codec.ts";
+import { ListenError } from "./errors.ts";
+import { disarmMorticeChannel } from "./_mortice.ts";
+
+/** Gossip messages are capped at this size. */
+export const MAX_GOSSIP_BYTES = 4 * 1024 * 1024;
+
+/** Options for {@linkcode createMeshNode}. */
+export interface MeshNodeInit {
+  /** The mesh's pre-shared key (text form bytes). */
+  swarmKey: Uint8Array;
+  /** Stable identity; an ephemeral one is made when absent (light peers). */
+  privateKey?: PrivateKey;
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0`. None for a light peer. */
+  listen?: string[];
+  /** Called with every malformed or oversized message dropped. */
+  onMalformed?: (what: string, err: unknown) => void;
+}
+
+/** Counters a node keeps about what it dropped. */
+export interface MeshCounters {
+  malformed: number;
+}
+
+/** A started libp2p node with typed gossip and stream helpers. */
+export class MeshNode implements AsyncDisposable {
+  readonly libp2p: Libp2p<{ pubsub: GossipSub }>;
+  readonly counters: MeshCounters = { malformed: 0 };
+  readonly #onMalformed: ((what: string, err: unknown) => void) | undefined;
+  readonly #topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>();
+  #stopped = false;
+
+  constructor(libp2p: Libp2p<{ pubsub: GossipSub }>, init: MeshNodeInit) {
+    this.libp2p = libp2p;
+    this.#onMalformed = init.onMalformed;
+    libp2p.services.pubsub.addEventListener("message", (evt) => {
+      const msg = evt.detail;
+      const handlers = this.#topicHandlers.get(msg.topic);
+      if (!handlers) return;
+      const from = msg.type === "signed" ? msg.from.toString() : "";
+      for (const h of handlers) h(msg.data, from);
+    });
+  }
+
+  /** This peer's ID as a string. */
+  get peerId(): string {
+    return this.libp2p.peerId.toString();
+  }
+
+  /** The addresses other peers can dial, each ending in `/p2p/<peerId>`. */
+  addresses(): string[] {
+    return this.libp2p.getMultiaddrs().map((a) => a.toString());
+  }
+
+  /** IDs of the peers this node is connected to. */
+  connectedPeers(): string[] {
+    return this.libp2p.getPeers().map((p) => p.toString());
+  }
+
+  /** Records a dropped message. */
+  malformed(what: string, err: unknown): void {
+    this.counters.malformed++;
+    this.#onMalformed?.(what, err);
+  }
+
+  /** Publishes a value on a gossip topic (CBOR encoded). */
+  async publish(topic: string, value: unknown): Promise<void> {
+    if (this.#stopped) return;
+    await this.libp2p.services.pubsub.publish(topic, encode(value));
+  }
+
+  /**
+   * Subscribes to a gossip topic. Messages that do not match `schema` are dropped and counted.
+   * Returns a function that removes the handler.
+   */
+  subscribe<S extends v.GenericSchema>(
+    topic: string,
+    schema: S,
+    handler: (value: v.InferOutput<S>, from: string) => void,
+  ): () => void {
+    let set = this.#topicHandlers.get(topic);
+    if (!set) {
+      set = new Set();
+      this.#topicHandlers.set(topic, set);
+      this.libp2p.services.pubsub.subscribe(topic);
+    }
+    const h = (data: Uint8Array, from: string) => {
+      let value: v.InferOutput<S>;
+      try {
+        value = decode(data, schema, { what: topic, maxBytes: MAX_GOSSIP_BYTES });
+      } catch (err) {
+        this.malformed(topic, err);
+        return;
+      }
+      handler(value, from);
+    };
+    set.add(h);
+    return () => {
+      set.delete(h);
+    };
+  }
+
+  /** Dials a multiaddr (which must include `/p2p/<id>`) or a known peer ID. */
+  async dial(target: string, options: { signal?: AbortSignal } = {}): Promise<Connection> {
+    const ma = target.startsWith("/") ? multiaddr(target) : peerIdFromString(target);
+    return await this.libp2p.dial(ma, options);
+  }
+
+  /** Opens a stream to `peer` for `protocol`. */
+  async openStream(peer: string, protocol: string, options: { signal?: AbortSignal } = {}): Promise<Stream> {
+    const target: PeerId | ReturnType<typeof multiaddr> = peer.startsWith("/")
+      ? multiaddr(peer)
+      : peerIdFromString(peer);
+    return await this.libp2p.dialProtocol(target, protocol, options);
+  }
+
+  /** Stops the node: leaves gossip, closes connections and streams. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.libp2p.stop();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+/** Creates and starts a mesh node. */
+export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
+  disarmMorticeChannel();
+  const listen = init.listen ?? [];
+  const loopbackSet = new Set(["127.0.0.1"]);
+  let libp2p: Libp2p<{ pubsub: GossipSub }>;
+  try {
+    libp2p = await createLibp2p({
+      ...(init.privateKey ? { privateKey: init.privateKey } : {}),
+      addresses: { listen },
+      transports: [tcp()],
+      connectionProtector: preSharedKey({ psk: init.swarmKey }),
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux({ maxEarlyStreams: 256, streamOptions: { inactivityTimeout: 30 * 60_000 } })],
+      connectionManager: {
+        maxConnections: 1024,
+        inboundConnectionThreshold: 10_000,
+        maxIncomingPendingConnections: 1024,
+        maxParallelDials: 256,
+      },
+      connectionMonitor: { pingInterval: 5_000 },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        pubsub: gossipsub({
+          allowPublishToZeroTopicPeers: true,
+          ignoreDuplicatePublishError: true,
+          emitSelf: false,
+          floodPublish: true,
+          heartbeatInterval: 500,
+          maxInboundDataLength: MAX_GOSSIP_BYTES,
+          scoreParams: { IPColocationFactorWeight: 0, IPColocationFactorWhitelist: loopbackSet },
+        }),
+      },
+    });
+  } catch (cause) {
+    const err = cause as Error & { code?: string };
+    if (/EADDRINUSE|address already in use/i.test(String(err?.message ?? err))) {
+      throw new ListenError(listen.join(", "), "the port is already in use; choose another with --listen", {
+        cause,
+      });
+    }
+    throw cause;
+  }
+  return new MeshNode(libp2p, init);
+}

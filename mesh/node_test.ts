@@ -1,0 +1,65 @@
+import { assertEquals, assertRejects } from "../tests/_assert.ts";
+import { waitFor } from "../tests/_wait.ts";
+import * as v from "valibot";
+import { createMeshNode, createSwarmKey, handleRequests, RemoteError, request, startMembership } from "./mod.ts";
+
+const LISTEN = ["/ip4/127.0.0.1/tcp/0"];
+
+Deno.test("mesh: two agents with one swarm key see each other's heartbeats", async () => {
+  const swarmKey = createSwarmKey();
+  await using a = await createMeshNode({ swarmKey, listen: LISTEN });
+  await using b = await createMeshNode({ swarmKey, listen: LISTEN });
+  const self = () => ({ host: "h", slots: { total: 1, free: 1 }, version: "t", load: 0 });
+  await using va = await startMembership({ node: a, self, intervalMs: 200 });
+  await using vb = await startMembership({ node: b, self, intervalMs: 200 });
+  await b.dial(a.addresses()[0]!);
+  await waitFor(() => va.members().length === 2 && vb.members().length === 2, { timeout: 10_000 });
+  assertEquals(va.members().map((m) => m.state), ["alive", "alive"]);
+});
+
+Deno.test("mesh: a peer with another swarm key cannot connect", async () => {
+  await using a = await createMeshNode({ swarmKey: createSwarmKey(), listen: LISTEN });
+  await using b = await createMeshNode({ swarmKey: createSwarmKey(), listen: LISTEN });
+  await assertRejects(() => b.dial(a.addresses()[0]!, { signal: AbortSignal.timeout(5_000) }), Error);
+  assertEquals(a.connectedPeers(), []);
+});
+
+Deno.test("mesh: a request gets its response; a handler error comes back as RemoteError", async () => {
+  const swarmKey = createSwarmKey();
+  await using a = await createMeshNode({ swarmKey, listen: LISTEN });
+  await using b = await createMeshNode({ swarmKey });
+  await handleRequests(a, "/test/echo/1", {
+    schema: v.object({ n: v.number() }),
+    handler: ({ n }) => {
+      if (n < 0) throw new RangeError("Negative");
+      return { twice: n * 2 };
+    },
+  });
+  const addr = a.addresses()[0]!;
+  const out = await request(b, addr, "/test/echo/1", { n: 21 }, { schema: v.object({ twice: v.number() }) });
+  assertEquals(out, { twice: 42 });
+  const err = await assertRejects(
+    () => request(b, addr, "/test/echo/1", { n: -1 }, { schema: v.unknown() }),
+    RemoteError,
+  );
+  assertEquals(err.remoteName, "RangeError");
+});
+
+Deno.test("mesh: a malformed request is dropped and counted, and the node keeps serving", async () => {
+  const swarmKey = createSwarmKey();
+  await using a = await createMeshNode({ swarmKey, listen: LISTEN });
+  await using b = await createMeshNode({ swarmKey });
+  await handleRequests(a, "/test/echo/1", {
+    schema: v.object({ n: v.number() }),
+    handler: ({ n }) => n,
+    maxBytes: 1024,
+  });
+  const addr = a.addresses()[0]!;
+  await assertRejects(() => request(b, addr, "/test/echo/1", { n: "x" }, { schema: v.unknown() }), Error);
+  await assertRejects(
+    () => request(b, addr, "/test/echo/1", { n: 1, pad: "x".repeat(4096) }, { schema: v.unknown() }),
+    Error,
+  );
+  assertEquals(a.counters.malformed, 2);
+  assertEquals(await request(b, addr, "/test/echo/1", { n: 7 }, { schema: v.number() }), 7);
+});

@@ -1,0 +1,117 @@
+/**
+ * Request/response over libp2p streams: one length-prefixed CBOR frame each way, with a size limit and a
+ * schema check on everything read from the wire.
+ *
+ * @module
+ */
+import type { Stream } from "@libp2p/interface";
+import { lpStream } from "@libp2p/utils";
+import * as v from "valibot";
+import { check, decode, DEFAULT_MAX_MESSAGE_BYTES, encode } from "./codec.ts";
+import { RemoteError } from "./errors.ts";
+import type { MeshNode } from "./node.ts";
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+const ResponseSchema = v.variant("ok", [
+  v.object({ ok: v.literal(true), value: v.unknown() }),
+  v.object({ ok: v.literal(false), error: v.object({ name: v.string(), message: v.string() }) }),
+]);
+
+/** A request handler: gets the checked request and the caller's peer ID, returns the response value. */
+export type RequestHandler<Req, Res> = (request: Req, from: string) => Promise<Res> | Res;
+
+/** Options for {@linkcode handleRequests}. */
+export interface HandleOptions<S extends v.GenericSchema, Res> {
+  /** Schema that every request must match. */
+  schema: S;
+  handler: RequestHandler<v.InferOutput<S>, Res>;
+  /** Maximum request size in bytes (default 1 MiB). */
+  maxBytes?: number;
+  /** Maximum response size in bytes (default 16 MiB). */
+  maxResponseBytes?: number;
+}
+
+/**
+ * Serves `protocol` on `node`. A malformed or oversized request is counted and its stream reset; the
+ * handler's errors go back to the caller as `RemoteError`s.
+ */
+export async function handleRequests<S extends v.GenericSchema, Res>(
+  node: MeshNode,
+  protocol: string,
+  options: HandleOptions<S, Res>,
+): Promise<void> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const maxResponseBytes = options.maxResponseBytes ?? 16 * DEFAULT_MAX_MESSAGE_BYTES;
+  await node.libp2p.handle(protocol, async (stream, connection) => {
+    const from = connection.remotePeer.toString();
+    const lp = lpStream(stream, { maxDataLength: maxBytes });
+    let request: v.InferOutput<S>;
+    try {
+      const frame = await lp.read({ signal: AbortSignal.timeout(DEFAULT_TIMEOUT_MS) });
+      request = decode(frame.subarray(), options.schema, { what: protocol, maxBytes });
+    } catch (err) {
+      node.malformed(protocol, err);
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    let reply: unknown;
+    try {
+      reply = { ok: true, value: await options.handler(request, from) };
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      reply = { ok: false, error: { name: e.name, message: e.message } };
+    }
+    try {
+      const bytes = encode(reply);
+      if (bytes.byteLength > maxResponseBytes) {
+        throw new RangeError(`Response of ${bytes.byteLength} bytes exceeds ${maxResponseBytes}`);
+      }
+      await lp.write(bytes, { signal: AbortSignal.timeout(DEFAULT_TIMEOUT_MS) });
+      await stream.close();
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+    }
+  }, { maxInboundStreams: 1024, maxOutboundStreams: 1024 });
+}
+
+/** Options for {@linkcode request}. */
+export interface RequestOptions<S extends v.GenericSchema> {
+  /** Schema the response value must match. */
+  schema: S;
+  signal?: AbortSignal;
+  /** Default 10 s. */
+  timeoutMs?: number;
+  /** Maximum response size in bytes (default 16 MiB). */
+  maxBytes?: number;
+}
+
+/**
+ * Sends one request to `peer` (a peer ID or a multiaddr with `/p2p/`) and returns its checked response.
+ *
+ * @throws {RemoteError} when the remote handler failed
+ */
+export async function request<S extends v.GenericSchema>(
+  node: MeshNode,
+  peer: string,
+  protocol: string,
+  body: unknown,
+  options: RequestOptions<S>,
+): Promise<v.InferOutput<S>> {
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const maxBytes = options.maxBytes ?? 16 * DEFAULT_MAX_MESSAGE_BYTES;
+  const stream: Stream = await node.openStream(peer, protocol, { signal });
+  try {
+    const lp = lpStream(stream, { maxDataLength: maxBytes });
+    await lp.write(encode(body), { signal });
+    const frame = await lp.read({ signal });
+    const reply = decode(frame.subarray(), ResponseSchema, { what: protocol, maxBytes });
+    if (!reply.ok) throw new RemoteError(peer, reply.error.name, reply.error.message);
+    await stream.close({ signal }).catch(() => {});
+    return check(reply.value, options.schema, protocol);
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Waiting helpers for tests: poll a condition with a deadline instead of sleeping.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode waitFor}. */
+export interface WaitOptions {
+  /** Give up after this many milliseconds (default 10 s). */
+  timeout?: number;
+  /** Poll period (default 50 ms). */
+  interval?: number;
+  /** Describes what was awaited, for the timeout message. */
+  what?: string;
+}
+
+/** Resolves once `cond` returns a truthy value (which is returned); rejects after the timeout. */
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  options: WaitOptions = {},
+): Promise<NonNullable<T>> {
+  const timeout = options.timeout ?? 10_000;
+  const deadline = Date.now() + timeout;
+  let last: unknown;
+  while (true) {
+    try {
+      const value = await cond();
+      if (value) return value as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Timed out after ${timeout} ms waiting for ${options.what ?? "a condition"}`,
+        last ? { cause: last } : undefined,
+      );
+    }
+    await new Promise((r) => setTimeout(r, options.interval ?? 50));
+  }
+}
