@@ -54,7 +54,11 @@ export function decode<S extends v.GenericSchema>(
  *
  * @throws {MalformedMessageError} naming the first offending field
  */
-export function check<S extends v.GenericSchema>(value: unknown, schema: S, what = "message"): v.InferOutput<S> {
+export function check<S extends v.GenericSchema>(
+  value: unknown,
+  schema: S,
+  what = "message",
+): v.InferOutput<S> {
   const result = v.safeParse(schema, value);
   if (!result.success) {
     const issue = result.issues[0];

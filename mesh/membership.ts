@@ -47,6 +47,16 @@ export class Membership implements AsyncDisposable {
   #onDisconnect = (evt: CustomEvent<{ toString(): string }>) => {
     this.#emit(this.#table.suspect(evt.detail.toString(), Date.now()));
   };
+  #soon: ReturnType<typeof setTimeout> | undefined;
+  #onSubscribe = (evt: CustomEvent<{ subscriptions: { topic: string; subscribe: boolean }[] }>) => {
+    if (this.#soon || !evt.detail.subscriptions.some((s) => s.subscribe && s.topic === MEMBERSHIP_TOPIC)) {
+      return;
+    }
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      this.#announce();
+    }, 20);
+  };
   #stopped = false;
 
   constructor(init: MembershipInit) {
@@ -82,6 +92,8 @@ export class Membership implements AsyncDisposable {
       handler: () => ({ from: this.id, members: this.members() }),
     });
     if (this.#self) {
+      // A peer that just subscribed learns about us now rather than at the next beat.
+      this.#node.libp2p.services.pubsub.addEventListener("subscription-change", this.#onSubscribe);
       this.#announce();
       this.#timers.push(setInterval(() => this.#announce(), intervalMs));
     }
@@ -131,6 +143,8 @@ export class Membership implements AsyncDisposable {
     for (const t of this.#timers) clearInterval(t);
     this.#off?.();
     this.#node.libp2p.removeEventListener("peer:disconnect", this.#onDisconnect);
+    this.#node.libp2p.services.pubsub.removeEventListener("subscription-change", this.#onSubscribe);
+    clearTimeout(this.#soon);
     if (this.#self) {
       await this.#node.publish(MEMBERSHIP_TOPIC, { type: "leave", id: this.id }).catch(() => {});
     }

@@ -13,7 +13,15 @@
  */
 export { check, decode, DEFAULT_MAX_MESSAGE_BYTES, encode } from "./codec.ts";
 export type { DecodeOptions } from "./codec.ts";
-export { ListenError, MalformedMessageError, MessageTooLargeError, RemoteError, SwarmKeyError } from "./errors.ts";
+export {
+  ListenError,
+  MalformedMessageError,
+  MessageTooLargeError,
+  RemoteError,
+  SwarmKeyError,
+} from "./errors.ts";
+export { Bootstrap, startBootstrap } from "./bootstrap.ts";
+export type { BootstrapInit } from "./bootstrap.ts";
 export { EventHub } from "./event_hub.ts";
 export { loadOrCreateIdentity } from "./identity.ts";
 export { MemberTable } from "./member_table.ts";
@@ -24,13 +32,14 @@ export { createMeshNode, MAX_GOSSIP_BYTES, MeshNode } from "./node.ts";
 export type { MeshCounters, MeshNodeInit } from "./node.ts";
 export { handleRequests, request } from "./rpc.ts";
 export type { HandleOptions, RequestHandler, RequestOptions } from "./rpc.ts";
+export { SHOAL_VERSION } from "./version.ts";
 export { createSwarmKey, parseSwarmKey, readSwarmKey, writeSwarmKey } from "./swarm_key.ts";
 export {
   EVENTS_TOPIC,
   GossipEventSchema,
   HeartbeatSchema,
-  MEMBERSHIP_TOPIC,
   MemberSchema,
+  MEMBERSHIP_TOPIC,
   VIEW_PROTOCOL,
   ViewSchema,
 } from "./types.ts";

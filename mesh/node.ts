@@ -6,7 +6,7 @@
  */
 import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
-import { gossipsub, type GossipSub } from "@libp2p/gossipsub";
+import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -19,6 +19,7 @@ import type * as v from "valibot";
 import { decode, encode } from "./codec.ts";
 import { ListenError } from "./errors.ts";
 import { disarmMorticeChannel } from "./_mortice.ts";
+import { noiseCrypto } from "./_noise_crypto.ts";
 
 /** Gossip messages are capped at this size. */
 export const MAX_GOSSIP_BYTES = 4 * 1024 * 1024;
@@ -33,24 +34,29 @@ export interface MeshNodeInit {
   listen?: string[];
   /** Called with every malformed or oversized message dropped. */
   onMalformed?: (what: string, err: unknown) => void;
+  /** Called when a reply could not be sent on a stream. */
+  onStreamError?: (what: string, err: unknown) => void;
 }
 
 /** Counters a node keeps about what it dropped. */
 export interface MeshCounters {
   malformed: number;
+  streamErrors: number;
 }
 
 /** A started libp2p node with typed gossip and stream helpers. */
 export class MeshNode implements AsyncDisposable {
   readonly libp2p: Libp2p<{ pubsub: GossipSub }>;
-  readonly counters: MeshCounters = { malformed: 0 };
+  readonly counters: MeshCounters = { malformed: 0, streamErrors: 0 };
   readonly #onMalformed: ((what: string, err: unknown) => void) | undefined;
+  readonly #onStreamError: ((what: string, err: unknown) => void) | undefined;
   readonly #topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>();
   #stopped = false;
 
   constructor(libp2p: Libp2p<{ pubsub: GossipSub }>, init: MeshNodeInit) {
     this.libp2p = libp2p;
     this.#onMalformed = init.onMalformed;
+    this.#onStreamError = init.onStreamError;
     libp2p.services.pubsub.addEventListener("message", (evt) => {
       const msg = evt.detail;
       const handlers = this.#topicHandlers.get(msg.topic);
@@ -79,6 +85,12 @@ export class MeshNode implements AsyncDisposable {
   malformed(what: string, err: unknown): void {
     this.counters.malformed++;
     this.#onMalformed?.(what, err);
+  }
+
+  /** Records a stream that failed while we answered on it. */
+  streamError(what: string, err: unknown): void {
+    this.counters.streamErrors++;
+    this.#onStreamError?.(what, err);
   }
 
   /** Publishes a value on a gossip topic (CBOR encoded). */
@@ -156,7 +168,7 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
       addresses: { listen },
       transports: [tcp()],
       connectionProtector: preSharedKey({ psk: init.swarmKey }),
-      connectionEncrypters: [noise()],
+      connectionEncrypters: [noise({ crypto: noiseCrypto })],
       streamMuxers: [yamux({ maxEarlyStreams: 256, streamOptions: { inactivityTimeout: 30 * 60_000 } })],
       connectionManager: {
         maxConnections: 1024,

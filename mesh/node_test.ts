@@ -1,7 +1,14 @@
 import { assertEquals, assertRejects } from "../tests/_assert.ts";
 import { waitFor } from "../tests/_wait.ts";
 import * as v from "valibot";
-import { createMeshNode, createSwarmKey, handleRequests, RemoteError, request, startMembership } from "./mod.ts";
+import {
+  createMeshNode,
+  createSwarmKey,
+  handleRequests,
+  RemoteError,
+  request,
+  startMembership,
+} from "./mod.ts";
 
 const LISTEN = ["/ip4/127.0.0.1/tcp/0"];
 

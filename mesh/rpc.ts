@@ -70,6 +70,7 @@ export async function handleRequests<S extends v.GenericSchema, Res>(
       await lp.write(bytes, { signal: AbortSignal.timeout(DEFAULT_TIMEOUT_MS) });
       await stream.close();
     } catch (err) {
+      node.streamError(protocol, err);
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
   }, { maxInboundStreams: 1024, maxOutboundStreams: 1024 });

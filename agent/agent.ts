@@ -1,0 +1,157 @@
+/**
+ * The shoal agent: the daemon on every node. It joins the mesh, announces its slots and keeps a
+ * membership view; later areas hang the task runner and the task API on it.
+ *
+ * @module
+ */
+import { hostname, loadavg } from "node:os";
+import {
+  createMeshNode,
+  EVENTS_TOPIC,
+  loadOrCreateIdentity,
+  type Membership,
+  type MeshNode,
+  SHOAL_VERSION,
+  startBootstrap,
+  startMembership,
+} from "../mesh/mod.ts";
+import type { Bootstrap } from "../mesh/mod.ts";
+import type { Logger } from "./log.ts";
+import { writeStateFile } from "./state_file.ts";
+
+/** Options for {@linkcode startAgent}. */
+export interface AgentInit {
+  /** Holds the peer key (stable identity) and `agent.json`. */
+  dataDir: string;
+  swarmKey: Uint8Array;
+  /** Listen multiaddrs (default `/ip4/0.0.0.0/tcp/0`). */
+  listen?: string[];
+  /** Peers to reach the mesh through. */
+  bootstrap?: string[];
+  /** Task slots offered (default 1). */
+  slots?: number;
+  /** Host name announced (default the OS host name). */
+  host?: string;
+  /** Group name (DDS `-g`, `groupname` requirement). */
+  group?: string;
+  gpus?: number;
+  labels?: Record<string, string>;
+  log: Logger;
+  /** Heartbeat period (default 1 s). */
+  heartbeatMs?: number;
+}
+
+/** A running agent. */
+export class Agent implements AsyncDisposable {
+  readonly node: MeshNode;
+  readonly membership: Membership;
+  readonly #bootstrap: Bootstrap;
+  readonly #init: AgentInit;
+  readonly #startedAt: number;
+  #stopping: Promise<void> | undefined;
+
+  constructor(init: AgentInit, node: MeshNode, membership: Membership, bootstrap: Bootstrap) {
+    this.#init = init;
+    this.node = node;
+    this.membership = membership;
+    this.#bootstrap = bootstrap;
+    this.#startedAt = Date.now();
+  }
+
+  /** This agent's peer ID. */
+  get id(): string {
+    return this.node.peerId;
+  }
+
+  /** Resolves once the agent reached the mesh. */
+  get joined(): Promise<void> {
+    return this.#bootstrap.joined;
+  }
+
+  /** Writes `agent.json` for tools on this host. */
+  async writeState(status: "running" | "stopped"): Promise<void> {
+    await writeStateFile(this.#init.dataDir, {
+      peerId: this.id,
+      pid: process.pid,
+      addrs: this.node.addresses(),
+      startedAt: this.#startedAt,
+      joined: this.#bootstrap.isJoined,
+      status,
+      version: SHOAL_VERSION,
+    });
+  }
+
+  /** Leaves the mesh and closes every connection. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#init.log.info("agent stopping", { id: this.id });
+      this.#bootstrap.stop();
+      await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
+        .catch(() => {});
+      await this.membership.stop();
+      await this.node.stop();
+      await this.writeState("stopped").catch(() => {});
+      this.#init.log.info("agent stopped", { id: this.id });
+    })();
+    return this.#stopping;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/** Starts an agent; it keeps trying to reach its bootstrap peers in the background. */
+export async function startAgent(init: AgentInit): Promise<Agent> {
+  const log = init.log;
+  const privateKey = await loadOrCreateIdentity(init.dataDir);
+  const node = await createMeshNode({
+    swarmKey: init.swarmKey,
+    privateKey,
+    listen: init.listen ?? ["/ip4/0.0.0.0/tcp/0"],
+    onMalformed: (what, err) =>
+      log.warn("dropped malformed message", { on: what, reason: err instanceof Error ? err.message : err }),
+    onStreamError: (what, err) =>
+      log.warn("could not answer on a stream", {
+        on: what,
+        reason: err instanceof Error ? err.message : err,
+      }),
+  });
+  const slots = init.slots ?? 1;
+  const host = init.host ?? hostname();
+  const membership = await startMembership({
+    node,
+    intervalMs: init.heartbeatMs ?? 1_000,
+    self: () => ({
+      host,
+      slots: { total: slots, free: slots },
+      version: SHOAL_VERSION,
+      load: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+      ...(init.gpus ? { gpus: init.gpus } : {}),
+      ...(init.labels ? { labels: init.labels } : {}),
+      ...(init.group ? { group: init.group } : {}),
+    }),
+  });
+  membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
+  const ref: { agent?: Agent } = {};
+  const bootstrap = startBootstrap({
+    node,
+    addrs: init.bootstrap ?? [],
+    onJoined: () => {
+      log.info("joined the mesh", { peers: node.connectedPeers().length });
+      void ref.agent?.writeState("running").catch(() => {});
+    },
+    onRetry: (errors, next) =>
+      log.warn("cannot reach any bootstrap peer yet; retrying", {
+        in: `${next}ms`,
+        first: `${errors[0]?.addr}: ${errors[0]?.error}`,
+      }),
+  });
+  const agent = new Agent(init, node, membership, bootstrap);
+  ref.agent = agent;
+  log.info("agent listening", { id: agent.id, addrs: node.addresses().join(","), slots, host });
+  await agent.writeState("running");
+  void node.publish(EVENTS_TOPIC, { type: "agent:started", at: Date.now(), by: agent.id, host, slots })
+    .catch(() => {});
+  return agent;
+}

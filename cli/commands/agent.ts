@@ -1,0 +1,96 @@
+/**
+ * `shoal agent`: run an agent in the foreground until SIGINT/SIGTERM.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { createLogger, startAgent } from "../../agent/mod.ts";
+import { readSwarmKey } from "../../mesh/mod.ts";
+import { collect, intOption, keyValue } from "../options.ts";
+import { openSession, sessionDir } from "../session.ts";
+
+interface AgentOptions {
+  dataDir?: string;
+  swarmKey?: string;
+  listen: string[];
+  bootstrap: string[];
+  slots: number;
+  host?: string;
+  group?: string;
+  gpus: number;
+  label: Record<string, string>;
+  logFile?: string;
+  quiet?: boolean;
+  sessionId?: string;
+  session: string;
+  heartbeat: number;
+}
+
+/** Registers `shoal agent`. */
+export function registerAgent(program: Command): void {
+  program.command("agent")
+    .description("Run an agent in the foreground: join the mesh and offer task slots")
+    .option("--data-dir <dir>", "data dir: peer identity, state file, logs (default: the session's)")
+    .option("--swarm-key <file>", "swarm key of the mesh (default: the session's)")
+    .option("--listen <multiaddr>", "address to listen on (repeatable)", collect, [])
+    .option("--bootstrap <multiaddr>", "peer to reach the mesh through (repeatable)", collect, [])
+    .option("--slots <n>", "task slots offered", intOption(1), cpus().length)
+    .option("--host <name>", "host name to announce")
+    .option("--group <name>", "group name to announce (DDS -g)")
+    .option("--gpus <n>", "GPUs to announce", intOption(0), 0)
+    .option("--label <key=value>", "label to announce, for custom requirements (repeatable)", keyValue, {})
+    .option("--log-file <file>", "log file (default: <data-dir>/agent.log)")
+    .option("--quiet", "log to the file only, not to stderr")
+    .option("--session-id <id>", "session ID given to tasks (DDS_SESSION_ID)")
+    .option("--heartbeat <ms>", "heartbeat period in milliseconds", intOption(100), 1000)
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal agent --swarm-key swarm.key --listen /ip4/0.0.0.0/tcp/7070 --slots 8
+  $ shoal agent --swarm-key swarm.key --bootstrap /ip4/10.0.0.1/tcp/7070/p2p/12D3KooW... --slots 4
+
+SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and exits 0.`,
+    )
+    .action(async (opts: AgentOptions, cmd: Command) => {
+      const global = cmd.optsWithGlobals<{ session: string }>();
+      let dataDir = opts.dataDir;
+      let swarmKeyFile = opts.swarmKey;
+      const bootstrap = [...opts.bootstrap];
+      if (!swarmKeyFile) {
+        const session = await openSession(global.session);
+        swarmKeyFile = session.swarmKeyFile;
+        dataDir ??= join(session.dir, "agents", `fg-${process.pid}`);
+        if (bootstrap.length === 0) bootstrap.push(...await session.bootstrapAddrs());
+      }
+      dataDir ??= join(sessionDir(global.session), "agents", `fg-${process.pid}`);
+      const log = createLogger({ file: opts.logFile ?? join(dataDir, "agent.log"), stderr: !opts.quiet });
+      const swarmKey = await readSwarmKey(swarmKeyFile);
+      // Handlers go in before the agent starts: a signal during start-up still means a clean stop.
+      const stopRequested = new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          log.info("signal received", { signal: sig });
+          resolve();
+        };
+        process.once("SIGINT", () => stop("SIGINT"));
+        process.once("SIGTERM", () => stop("SIGTERM"));
+      });
+      const agent = await startAgent({
+        dataDir,
+        swarmKey,
+        listen: opts.listen.length ? opts.listen : ["/ip4/0.0.0.0/tcp/0"],
+        bootstrap,
+        slots: opts.slots,
+        gpus: opts.gpus,
+        labels: opts.label,
+        heartbeatMs: opts.heartbeat,
+        log,
+        ...(opts.host ? { host: opts.host } : {}),
+        ...(opts.group ? { group: opts.group } : {}),
+      });
+      await stopRequested;
+      await agent.stop();
+    });
+}

@@ -1,0 +1,64 @@
+/**
+ * `shoal monitor`: join the mesh as a light peer and print every event.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { EVENTS_TOPIC, GossipEventSchema, startMembership } from "../../mesh/mod.ts";
+import { shortId } from "../format.ts";
+import { connectLightPeer } from "../light_peer.ts";
+import { intOption, secondsOption } from "../options.ts";
+import { openSession } from "../session.ts";
+
+interface MonitorOptions {
+  json?: boolean;
+  timeout?: number;
+  count?: number;
+}
+
+/** Registers `shoal monitor`. */
+export function registerMonitor(program: Command): void {
+  program.command("monitor")
+    .description("Watch the mesh: agents joining, turning suspect, dying, leaving; task and topology events")
+    .option("--json", "print one JSON object per line")
+    .option("--timeout <seconds>", "stop after this long", secondsOption)
+    .option("--count <n>", "stop after this many events", intOption(1))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal monitor
+  $ shoal monitor --json | jq -c 'select(.type == "agent:dead")'`,
+    )
+    .action(async (opts: MonitorOptions, cmd: Command) => {
+      const { session: name } = cmd.optsWithGlobals<{ session: string }>();
+      const session = await openSession(name);
+      await using peer = await connectLightPeer(session);
+      const stop = new AbortController();
+      let printed = 0;
+      const print = (event: { type: string; at: number; [k: string]: unknown }) => {
+        if (stop.signal.aborted) return;
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(event) + "\n");
+        } else {
+          const who = typeof event.id === "string"
+            ? shortId(event.id)
+            : typeof event.by === "string"
+            ? shortId(event.by)
+            : "";
+          const time = new Date(event.at).toISOString().slice(11, 23);
+          const host = typeof event.host === "string" ? event.host : "";
+          process.stdout.write(`${time}  ${event.type.padEnd(16)} ${who} ${host}\n`);
+        }
+        if (opts.count && ++printed >= opts.count) stop.abort();
+      };
+      await using membership = await startMembership({ node: peer.node });
+      membership.events.on(print);
+      peer.node.subscribe(EVENTS_TOPIC, GossipEventSchema, (e) => print(e));
+      const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
+      process.once("SIGINT", () => stop.abort());
+      process.once("SIGTERM", () => stop.abort());
+      await new Promise((r) => stop.signal.addEventListener("abort", r));
+      clearTimeout(timer);
+    });
+}

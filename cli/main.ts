@@ -1,0 +1,83 @@
+/**
+ * The `shoal` command: agent, CLI and task helper in one binary.
+ *
+ * @module
+ */
+import { Command, CommanderError } from "commander";
+import { SHOAL_VERSION } from "../mesh/mod.ts";
+import { registerAgent } from "./commands/agent.ts";
+import { registerDown } from "./commands/down.ts";
+import { registerInfo } from "./commands/info.ts";
+import { registerMonitor } from "./commands/monitor.ts";
+import { registerUp } from "./commands/up.ts";
+import { CliError, ExitCode } from "./errors.ts";
+
+/** Builds the command tree. */
+export function buildProgram(): Command {
+  const program = new Command("shoal")
+    .description(
+      "Spawn and control many tasks tied together by a topology, over a private peer-to-peer mesh.\n" +
+        "Runs DDS topology files; no central server.",
+    )
+    .version(SHOAL_VERSION, "-V, --version")
+    .option("--session <name>", "session to use", process.env.SHOAL_SESSION || "default")
+    .option("--debug", "print stack traces of errors")
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: () => {} })
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal up --agents 3 --slots 2      start a local mesh of 3 agents
+  $ shoal info                         agents, slots, uptime
+  $ shoal monitor --json               one JSON line per event
+  $ shoal down                         stop the session's agents
+
+Environment: SHOAL_HOME (default ~/.shoal), SHOAL_SESSION (default "default").
+Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 5 timed out, 130 interrupted.`,
+    );
+  registerUp(program);
+  registerDown(program);
+  registerInfo(program);
+  registerMonitor(program);
+  registerAgent(program);
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => {} });
+  return program;
+}
+
+/** Runs the CLI with `argv` (without the executable) and returns the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const debug = argv.includes("--debug");
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0;
+      process.stderr.write(`shoal: ${err.message.replace(/^error: /, "")}\n`);
+      process.stderr.write(
+        `Run \`shoal ${argv[0] && !argv[0].startsWith("-") ? `${argv[0]} ` : ""}--help\` for usage.\n`,
+      );
+      return ExitCode.usage;
+    }
+    const e = err instanceof Error ? err : new Error(String(err));
+    process.stderr.write(`shoal: ${e.message}\n`);
+    if (debug) process.stderr.write(`${e.stack ?? ""}\n${e.cause ? `cause: ${String(e.cause)}\n` : ""}`);
+    if (err instanceof CliError) return err.exitCode;
+    if (err instanceof RangeError || err instanceof TypeError) return ExitCode.usage;
+    if (e.name === "SwarmKeyError") return ExitCode.noSession;
+    return ExitCode.failure;
+  }
+}
+
+if (import.meta.main) {
+  // A closed pipe (`shoal info | head`) is not an error of ours.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  });
+  const code = await run(process.argv.slice(2));
+  // libp2p leaves timers and sockets behind after stop(); the work is done, so leave now.
+  process.exit(code);
+}

@@ -1,0 +1,126 @@
+/**
+ * The `localhost` plug-in: agents as detached processes on this machine, each with its own data dir
+ * under the session.
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { openSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { readStateFile } from "../agent/mod.ts";
+import { AgentStartError } from "./errors.ts";
+import { cmdlineIncludes, isAlive, terminate } from "./process_tree.ts";
+import type { AgentJob, CancelOptions, CancelResult, JobStatus, RmsPlugin, SubmitRequest } from "./types.ts";
+
+const START_TIMEOUT_MS = 30_000;
+
+function tail(file: string, lines = 5): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+async function startOne(req: SubmitRequest, index: number, bootstrap: string[]): Promise<AgentJob> {
+  const name = `local-${Date.now().toString(36)}-${index}`;
+  const dataDir = join(req.session.dir, "agents", name);
+  mkdirSync(dataDir, { recursive: true });
+  const args = [
+    ...req.self.args,
+    "agent",
+    "--data-dir",
+    dataDir,
+    "--swarm-key",
+    req.session.swarmKeyFile,
+    "--slots",
+    String(req.slots),
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--log-file",
+    join(dataDir, "agent.log"),
+    "--quiet",
+    "--session-id",
+    req.session.id,
+    ...bootstrap.flatMap((a) => ["--bootstrap", a]),
+    ...(req.group ? ["--group", req.group] : []),
+    ...Object.entries(req.labels ?? {}).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+  ];
+  const errFile = join(dataDir, "agent.stderr");
+  const fd = openSync(errFile, "a");
+  const child = spawn(req.self.command, args, { detached: true, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  let exited: string | undefined;
+  child.on("exit", (code, sig) => (exited = sig ? `signal ${sig}` : `exit code ${code}`));
+  child.on("error", (err) => (exited = err.message));
+  child.unref();
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (true) {
+    if (exited !== undefined) {
+      throw new AgentStartError("localhost", `Agent ${index} exited at start (${exited})`, tail(errFile));
+    }
+    const state = await readStateFile(dataDir);
+    if (state && state.pid === child.pid && state.addrs.length > 0) {
+      return {
+        rms: "localhost",
+        id: String(child.pid),
+        host: hostname(),
+        dataDir,
+        peerId: state.peerId,
+        addrs: state.addrs,
+        submittedAt: Date.now(),
+      };
+    }
+    if (Date.now() > deadline || req.signal?.aborted) {
+      if (child.pid) process.kill(child.pid, "SIGKILL");
+      throw new AgentStartError("localhost", `Agent ${index} did not start listening in time`, tail(errFile));
+    }
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+/** Creates the localhost plug-in. */
+export function createLocalhostRms(): RmsPlugin {
+  return {
+    name: "localhost",
+    async submit(req: SubmitRequest): Promise<AgentJob[]> {
+      if (!Number.isInteger(req.count) || req.count < 1) {
+        throw new RangeError(`Agent count "${req.count}" < 1`);
+      }
+      const jobs: AgentJob[] = [];
+      let bootstrap = req.session.bootstrap;
+      let next = 0;
+      if (bootstrap.length === 0) {
+        const first = await startOne(req, next++, []);
+        jobs.push(first);
+        bootstrap = first.addrs ?? [];
+      }
+      const rest = Array.from({ length: req.count - next }, (_, i) => startOne(req, next + i, bootstrap));
+      const settled = await Promise.allSettled(rest);
+      for (const s of settled) if (s.status === "fulfilled") jobs.push(s.value);
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (failed) {
+        await this.cancel(jobs, { graceMs: 2_000 });
+        throw failed.reason;
+      }
+      return jobs;
+    },
+    status(jobs: AgentJob[]): Promise<JobStatus[]> {
+      return Promise.resolve(jobs.map((j) => ({
+        id: j.id,
+        state: isAlive(Number(j.id)) && cmdlineIncludes(Number(j.id), j.dataDir ?? "agent")
+          ? "running"
+          : "exited",
+      })));
+    },
+    async cancel(jobs: AgentJob[], options: CancelOptions = {}): Promise<CancelResult[]> {
+      return await Promise.all(jobs.map((j) => {
+        const pid = Number(j.id);
+        if (!cmdlineIncludes(pid, j.dataDir ?? "agent")) return { id: j.id, outcome: "gone" as const };
+        return terminate(pid, { ...options, id: j.id });
+      }));
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * Plug-ins by name.
+ *
+ * @module
+ */
+import { createLocalhostRms } from "./localhost.ts";
+import type { RmsPlugin } from "./types.ts";
+
+const FACTORIES: Record<string, () => RmsPlugin> = {
+  localhost: createLocalhostRms,
+};
+
+/** Names of the available plug-ins. */
+export const RMS_NAMES: readonly string[] = Object.keys(FACTORIES);
+
+/** Returns the plug-in called `name`. */
+export function getRms(name: string): RmsPlugin {
+  const factory = FACTORIES[name];
+  if (!factory) {
+    throw new RangeError(`Unknown RMS plug-in "${name}"; choose one of: ${RMS_NAMES.join(", ")}`);
+  }
+  return factory();
+}

@@ -1,0 +1,88 @@
+/**
+ * The contract every resource-management plug-in (localhost, ssh, slurm, …) fulfils: start agents that
+ * join a session's mesh, report their jobs, and cancel them.
+ *
+ * @module
+ */
+
+/** How to run the `shoal` binary itself. */
+export interface SelfCommand {
+  command: string;
+  args: string[];
+}
+
+/** What a plug-in needs to know about the session its agents join. */
+export interface SessionRef {
+  name: string;
+  id: string;
+  /** The session's directory on the submitting host. */
+  dir: string;
+  swarmKeyFile: string;
+  /** Addresses of agents already in the mesh (may be empty: then the first agent founds it). */
+  bootstrap: string[];
+}
+
+/** A request to start agents. */
+export interface SubmitRequest {
+  session: SessionRef;
+  /** Number of agents. */
+  count: number;
+  /** Task slots per agent. */
+  slots: number;
+  /** Group name announced by the agents (DDS `-g`). */
+  group?: string;
+  /** Labels announced by the agents (for `custom` requirements). */
+  labels?: Record<string, string>;
+  /** The binary to start. */
+  self: SelfCommand;
+  signal?: AbortSignal;
+}
+
+/** One started agent as the RMS knows it. */
+export interface AgentJob {
+  /** Plug-in name, e.g. "localhost". */
+  rms: string;
+  /** The RMS's job ID (a PID, a Slurm job ID, host:pid…). */
+  id: string;
+  host: string;
+  /** The agent's data dir, where the plug-in can see it. */
+  dataDir?: string;
+  /** The agent's peer ID once known. */
+  peerId?: string;
+  /** The agent's listen addresses once known. */
+  addrs?: string[];
+  submittedAt: number;
+}
+
+/** State of a job as the RMS reports it. */
+export interface JobStatus {
+  id: string;
+  state: "pending" | "running" | "exited" | "unknown";
+  detail?: string;
+}
+
+/** How a cancelled job ended. */
+export interface CancelResult {
+  id: string;
+  /** "terminated" after SIGTERM; "killed" when the grace period ran out; "gone" when already gone. */
+  outcome: "terminated" | "killed" | "gone" | "failed";
+  detail?: string;
+}
+
+/** Options for {@linkcode RmsPlugin.cancel}. */
+export interface CancelOptions {
+  /** Time between SIGTERM and SIGKILL (default 10 s). */
+  graceMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A resource-management plug-in. */
+export interface RmsPlugin {
+  readonly name: string;
+  /** Starts `count` agents; resolves once each is listening (its address known). */
+  submit(request: SubmitRequest): Promise<AgentJob[]>;
+  /** Reports the state of jobs. */
+  status(jobs: AgentJob[], options?: { signal?: AbortSignal }): Promise<JobStatus[]>;
+  /** Stops jobs: SIGTERM (or the RMS's cancel), then SIGKILL after the grace period. */
+  cancel(jobs: AgentJob[], options?: CancelOptions): Promise<CancelResult[]>;
+}
