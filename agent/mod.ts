@@ -13,6 +13,7 @@
 export { Agent, startAgent } from "./agent.ts";
 export type { AgentInit } from "./agent.ts";
 export { createLogger } from "./log.ts";
+export type { RunnerEvent, TaskFile, TaskSpec, TaskState, TaskStatus } from "./types.ts";
 export type { Logger, LoggerInit, LogLevel } from "./log.ts";
 export { readStateFile, STATE_FILE, writeStateFile } from "./state_file.ts";
 export type { AgentStateFile } from "./state_file.ts";

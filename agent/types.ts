@@ -1,0 +1,99 @@
+/**
+ * Contracts of the agent area: what a runner is asked to run, and what it reports.
+ *
+ * @module
+ */
+
+/** A file written into a task's sandbox before it starts (DDS assets, shipped executables). */
+export interface TaskFile {
+  /** Path relative to the sandbox directory; no `..`. */
+  name: string;
+  content: Uint8Array | string;
+  /** File mode, e.g. 0o755 for a shipped executable (default 0o644). */
+  mode?: number;
+}
+
+/** One runtime task as the commander hands it to an agent. */
+export interface TaskSpec {
+  /** The active topology this task belongs to. */
+  topologyId: string;
+  /** DDS runtime path, e.g. `main/group1/collection1_3/task1_0`. */
+  path: string;
+  /** DDS task ID (decimal string of the 64-bit ID). */
+  id: string;
+  /** Declared task name (`DDS_TASK_NAME`). */
+  name: string;
+  /** `DDS_TASK_INDEX`. */
+  index: number;
+  /** `DDS_COLLECTION_NAME`, when in a collection. */
+  collectionName?: string;
+  /** `DDS_COLLECTION_INDEX`, when in a collection. */
+  collectionIndex?: number;
+  /** `DDS_GROUP_NAME` (`main` when in no group). */
+  groupName: string;
+  /** The resolved command line (DDS `exe`): run directly, or through `/bin/sh -c` when it needs a shell. */
+  exe: string;
+  /** DDS `env`: a script sourced by `/bin/sh` before `exe` (its text or a path, see `envIsFile`). */
+  env?: string;
+  /** Files to write into the sandbox (assets; executables shipped because they were not reachable). */
+  files?: TaskFile[];
+  /** Restarts allowed after a crash (DDS `TaskCrashed`/`RestartTask` trigger `arg`); 0 = none. */
+  maxRestarts: number;
+  /** `DDS_SLOT_ID`. */
+  slotId: string;
+  /** `DDS_SESSION_ID`. */
+  sessionId: string;
+  /** More environment variables (`SHOAL_*`). */
+  extraEnv?: Record<string, string>;
+}
+
+/** Lifecycle of a task on its agent. */
+export type TaskState = "starting" | "running" | "restarting" | "exited" | "failed" | "stopped";
+
+/** What an agent knows about one of its tasks. */
+export interface TaskStatus {
+  topologyId: string;
+  path: string;
+  id: string;
+  state: TaskState;
+  pid?: number;
+  /** Restarts done so far. */
+  restarts: number;
+  /** Wall-clock ms of the current (or last) start. */
+  startedAt?: number;
+  /** Set once exited. */
+  exitCode?: number | null;
+  signal?: string | null;
+  /** Why it failed to start or was given up on, for people. */
+  reason?: string;
+  /** Log files of the current (or last) run. */
+  stdoutFile?: string;
+  stderrFile?: string;
+}
+
+/** Events a runner emits. */
+export type RunnerEvent =
+  | {
+    type: "task:started";
+    topologyId: string;
+    path: string;
+    id: string;
+    pid: number;
+    restarts: number;
+    at: number;
+  }
+  | {
+    type: "task:exited";
+    topologyId: string;
+    path: string;
+    id: string;
+    pid: number;
+    code: number | null;
+    signal: string | null;
+    /** True when a trigger restarts it. */
+    willRestart: boolean;
+    /** True when it exited because it was asked to stop. */
+    stopped: boolean;
+    at: number;
+  }
+  | { type: "task:failed"; topologyId: string; path: string; id: string; reason: string; at: number };
