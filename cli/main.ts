@@ -9,6 +9,7 @@ import { registerAgent } from "./commands/agent.ts";
 import { registerDown } from "./commands/down.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerMonitor } from "./commands/monitor.ts";
+import { registerTopology } from "./commands/topology.ts";
 import { registerUp } from "./commands/up.ts";
 import { CliError, ExitCode } from "./errors.ts";
 
@@ -41,8 +42,13 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerDown(program);
   registerInfo(program);
   registerMonitor(program);
+  registerTopology(program);
   registerAgent(program);
-  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ outputError: () => {} });
+  const quiet = (cmd: Command): void => {
+    cmd.exitOverride().configureOutput({ outputError: () => {} });
+    cmd.commands.forEach(quiet);
+  };
+  program.commands.forEach(quiet);
   return program;
 }
 

@@ -6,6 +6,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { TopologyFileError, TopologyValidationError } from "./errors.ts";
 import { DEFAULT_MAX_BYTES, type ParseOptions, parseTopology } from "./parse.ts";
+import { topologyFromJson } from "./json.ts";
 import type { Topology } from "./types.ts";
 
 /**
@@ -45,5 +46,24 @@ export async function loadTopology(
       : "cannot be read";
     throw new TopologyFileError(path, `Topology file "${path}" ${why}`, { cause: err });
   }
+  if (/^\s*\{/.test(text)) return fromJsonText(text, path, options.maxTasks);
   return parseTopology(text, { ...options, file: path });
+}
+
+/** The JSON form (`shoal topology view --json` or `topologyToJson`), recognised by its leading `{`. */
+function fromJsonText(text: string, file: string, maxTasks?: number): Topology {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new TopologyValidationError([{
+      file,
+      line: 1,
+      column: 1,
+      name: file,
+      message: `The file starts with "{" but is not valid JSON: ${(err as Error).message}`,
+      hint: "Fix the JSON, or give a DDS topology XML file.",
+    }]);
+  }
+  return topologyFromJson(value, { file, ...(maxTasks !== undefined ? { maxTasks } : {}) });
 }

@@ -71,39 +71,47 @@ export function viewJson(expanded: ExpandedTopology): ViewJson {
  */
 export function formatTree(topology: Topology): string {
   const sizes = new Map(topology.collections.map((c) => [c.name, c]));
-  const lines = [`${topology.name} (${countTasks(topology)} tasks)`, "main"];
-  const items = (base: string, n: number, tasks: string[], colls: string[], indent: string) => {
-    const entries: [string, string[]][] = [];
-    const counted = (names: string[]) => {
-      const m = new Map<string, number>();
-      for (const x of names) m.set(x, (m.get(x) ?? 0) + n);
-      return m;
-    };
-    for (const [name, k] of counted(tasks)) {
-      entries.push([`task ${name} ×${k}  ${range(`${base}/${name}`, k)}`, []]);
-    }
-    for (const [name, k] of counted(colls)) {
-      const decl = sizes.get(name);
-      const inner = (decl?.tasks ?? []).map((t) => `task ${t.name} ×${t.n}`);
-      entries.push([`collection ${name} ×${k}  ${range(`${base}/${name}`, k)}`, inner]);
-    }
-    entries.forEach(([text, inner], i) => {
-      const last = i === entries.length - 1;
-      lines.push(`${indent}${last ? "└─ " : "├─ "}${text}`);
-      inner.forEach((x, j) =>
-        lines.push(`${indent}${last ? "   " : "│  "}${j === inner.length - 1 ? "└─ " : "├─ "}${x}`)
-      );
-    });
+  const counted = (names: string[], n: number) => {
+    const m = new Map<string, number>();
+    for (const x of names) m.set(x, (m.get(x) ?? 0) + n);
+    return m;
   };
+  const items = (base: string, n: number, tasks: string[], colls: string[]): TreeNode[] => [
+    ...[...counted(tasks, n)].map(([name, k]) => ({
+      text: `task ${name} ×${k}  ${range(`${base}/${name}`, k)}`,
+    })),
+    ...[...counted(colls, n)].map(([name, k]) => ({
+      text: `collection ${name} ×${k}  ${range(`${base}/${name}`, k)}`,
+      children: (sizes.get(name)?.tasks ?? []).map((t) => ({ text: `task ${t.name} ×${t.n}` })),
+    })),
+  ];
   const main = topology.main;
-  const hasGroups = main.groups.length > 0;
-  items("main", 1, main.tasks, main.collections, hasGroups ? "│  " : "   ");
-  main.groups.forEach((g, i) => {
-    const last = i === main.groups.length - 1;
-    lines.push(`${last ? "└─ " : "├─ "}group ${g.name} (n=${g.n})`);
-    items(`main/${g.name}`, g.n, g.tasks, g.collections, last ? "   " : "│  ");
+  const root: TreeNode = {
+    text: "main",
+    children: [
+      ...items("main", 1, main.tasks, main.collections),
+      ...main.groups.map((g) => ({
+        text: `group ${g.name} (n=${g.n})`,
+        children: items(`main/${g.name}`, g.n, g.tasks, g.collections),
+      })),
+    ],
+  };
+  return [`${topology.name} (${countTasks(topology)} tasks)`, ...renderTree(root, "", "")].join("\n");
+}
+
+interface TreeNode {
+  text: string;
+  children?: TreeNode[];
+}
+
+function renderTree(node: TreeNode, head: string, indent: string): string[] {
+  const lines = [`${head}${node.text}`];
+  const kids = node.children ?? [];
+  kids.forEach((kid, i) => {
+    const last = i === kids.length - 1;
+    lines.push(...renderTree(kid, `${indent}${last ? "└─ " : "├─ "}`, `${indent}${last ? "   " : "│  "}`));
   });
-  return lines.join("\n");
+  return lines;
 }
 
 function range(base: string, k: number): string {

@@ -21,7 +21,7 @@ Deno.test("report: the tree shows groups, multiplicities and path ranges", () =>
     [
       "Tutorial1 (6 tasks)",
       "main",
-      "│  └─ task TaskTypeTwo ×1  main/TaskTypeTwo_0",
+      "├─ task TaskTypeTwo ×1  main/TaskTypeTwo_0",
       "└─ group typeTwoGroup (n=5)",
       "   └─ task TaskTypeOne ×5  main/typeTwoGroup/TaskTypeOne_0 … main/typeTwoGroup/TaskTypeOne_4",
     ].join("\n"),
