@@ -149,8 +149,8 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   });
   const agent = new Agent(init, node, membership, bootstrap);
   ref.agent = agent;
-  log.info("agent listening", { id: agent.id, addrs: node.addresses().join(","), slots, host });
   await agent.writeState("running");
+  log.info("agent listening", { id: agent.id, addrs: node.addresses().join(","), slots, host });
   void node.publish(EVENTS_TOPIC, { type: "agent:started", at: Date.now(), by: agent.id, host, slots })
     .catch(() => {});
   return agent;

@@ -1,0 +1,32 @@
+/**
+ * `deno task bench`: runs every benchmark scenario one after another; each prints one JSON line.
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const SCENARIOS = [
+  "agent_start.ts",
+  "topology_scale.ts",
+  "spawn_runner.ts",
+  "deploy.ts",
+  "kv_all_to_all.ts",
+  "cmd_rtt.ts",
+];
+const only = process.argv.slice(2);
+let failed = 0;
+for (const file of SCENARIOS) {
+  if (only.length && !only.some((o) => file.startsWith(o))) continue;
+  if (!existsSync(here + file)) continue;
+  const r = spawnSync(process.execPath, ["run", "-A", "--v8-flags=--expose-gc", here + file], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (r.status !== 0) {
+    failed++;
+    console.error(`bench: ${file} failed with exit code ${r.status}`);
+  }
+}
+process.exit(failed ? 1 : 0);
