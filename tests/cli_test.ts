@@ -15,7 +15,7 @@ const DDS = new URL("../../shared/dds-topologies/", import.meta.url).pathname;
 async function commandPaths(prefix: string[] = []): Promise<string[][]> {
   const help = await runShoal([...prefix, "--help"]);
   const section = help.stdout.split("Commands:\n")[1]?.split("\n\n")[0] ?? "";
-  const names = [...section.matchAll(/^  (\S+)/gm)].map((m) => m[1]!).filter((n) => n !== "help");
+  const names = [...section.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!).filter((n) => n !== "help");
   const out: string[][] = [];
   for (const name of names) out.push([...prefix, name], ...await commandPaths([...prefix, name]));
   return out;
