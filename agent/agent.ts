@@ -16,8 +16,14 @@ import {
   startMembership,
 } from "../mesh/mod.ts";
 import type { Bootstrap } from "../mesh/mod.ts";
+import { DesiredState } from "./desired_state.ts";
+import { EventBatcher } from "./event_batcher.ts";
 import type { Logger } from "./log.ts";
+import { startLogService } from "./log_service.ts";
+import { createTaskRunner, type TaskRunner } from "./runner.ts";
+import { SlotTable } from "./slots.ts";
 import { writeStateFile } from "./state_file.ts";
+import { startTaskService } from "./task_service.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -39,22 +45,42 @@ export interface AgentInit {
   log: Logger;
   /** Heartbeat period (default 1 s). */
   heartbeatMs?: number;
+  /** `DDS_SESSION_ID` given to tasks. */
+  sessionId?: string;
+  /** Grace period between SIGTERM and SIGKILL when stopping tasks (default 5 s, as DDS). */
+  taskGraceMs?: number;
 }
 
 /** A running agent. */
 export class Agent implements AsyncDisposable {
   readonly node: MeshNode;
   readonly membership: Membership;
+  readonly runner: TaskRunner;
+  readonly slots: SlotTable;
+  readonly desired: DesiredState;
   readonly #bootstrap: Bootstrap;
   readonly #init: AgentInit;
   readonly #startedAt: number;
   #stopping: Promise<void> | undefined;
 
-  constructor(init: AgentInit, node: MeshNode, membership: Membership, bootstrap: Bootstrap) {
+  constructor(
+    init: AgentInit,
+    parts: {
+      node: MeshNode;
+      membership: Membership;
+      bootstrap: Bootstrap;
+      runner: TaskRunner;
+      slots: SlotTable;
+      desired: DesiredState;
+    },
+  ) {
     this.#init = init;
-    this.node = node;
-    this.membership = membership;
-    this.#bootstrap = bootstrap;
+    this.node = parts.node;
+    this.membership = parts.membership;
+    this.#bootstrap = parts.bootstrap;
+    this.runner = parts.runner;
+    this.slots = parts.slots;
+    this.desired = parts.desired;
     this.#startedAt = Date.now();
   }
 
@@ -86,6 +112,12 @@ export class Agent implements AsyncDisposable {
     this.#stopping ??= (async () => {
       this.#init.log.info("agent stopping", { id: this.id });
       this.#bootstrap.stop();
+      const tasks = await this.runner.stopAll().catch((err) => {
+        this.#init.log.error("stopping tasks failed", { err });
+        return { stopped: 0, killed: 0 };
+      });
+      if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
+      this.desired.stop();
       await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
         .catch(() => {});
       await this.membership.stop();
@@ -117,14 +149,19 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         reason: err instanceof Error ? err.message : err,
       }),
   });
-  const slots = init.slots ?? 1;
+  const slots = new SlotTable(init.slots ?? 1);
   const host = init.host ?? hostname();
+  const runner = createTaskRunner({
+    workDir: init.dataDir,
+    log,
+    ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
+  });
   const membership = await startMembership({
     node,
     intervalMs: init.heartbeatMs ?? 1_000,
     self: () => ({
       host,
-      slots: { total: slots, free: slots },
+      slots: { total: slots.total, free: slots.free },
       version: SHOAL_VERSION,
       load: Math.round((loadavg()[0] ?? 0) * 100) / 100,
       ...(init.gpus ? { gpus: init.gpus } : {}),
@@ -133,6 +170,18 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     }),
   });
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
+  const desired = new DesiredState(node);
+  await desired.start();
+  await startTaskService({
+    node,
+    runner,
+    slots,
+    events: new EventBatcher(node),
+    log,
+    host,
+    onSlotsChanged: () => membership.announce(),
+  });
+  await startLogService({ node, runner, workDir: init.dataDir });
   const ref: { agent?: Agent } = {};
   const bootstrap = startBootstrap({
     node,
@@ -140,6 +189,12 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     onJoined: () => {
       log.info("joined the mesh", { peers: node.connectedPeers().length });
       void ref.agent?.writeState("running").catch(() => {});
+      const peer = node.connectedPeers()[0];
+      if (peer) {
+        desired.syncFrom(peer, { signal: AbortSignal.timeout(10_000) }).catch((err) =>
+          log.warn("could not sync topologies on join", { peer, reason: (err as Error).message })
+        );
+      }
     },
     onRetry: (errors, next) =>
       log.warn("cannot reach any bootstrap peer yet; retrying", {
@@ -147,11 +202,17 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         first: `${errors[0]?.addr}: ${errors[0]?.error}`,
       }),
   });
-  const agent = new Agent(init, node, membership, bootstrap);
+  const agent = new Agent(init, { node, membership, bootstrap, runner, slots, desired });
   ref.agent = agent;
   await agent.writeState("running");
-  log.info("agent listening", { id: agent.id, addrs: node.addresses().join(","), slots, host });
-  void node.publish(EVENTS_TOPIC, { type: "agent:started", at: Date.now(), by: agent.id, host, slots })
+  log.info("agent listening", { id: agent.id, addrs: node.addresses().join(","), slots: slots.total, host });
+  void node.publish(EVENTS_TOPIC, {
+    type: "agent:started",
+    at: Date.now(),
+    by: agent.id,
+    host,
+    slots: slots.total,
+  })
     .catch(() => {});
   return agent;
 }

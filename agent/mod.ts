@@ -12,6 +12,26 @@
  */
 export { Agent, startAgent } from "./agent.ts";
 export type { AgentInit } from "./agent.ts";
+export {
+  activateTopology,
+  activeRecord,
+  expandRecord,
+  fetchMembers,
+  fetchTasks,
+  fetchTopologies,
+  putTopology,
+  stopTasks,
+  stopTopology,
+  updateTopology,
+} from "./commander.ts";
+export type { CommanderInit, DeployResult, PlacedTask, TopologySource } from "./commander.ts";
+export { CommanderError, RunnerClosedError, TaskAlreadyRunningError, TaskFileError } from "./errors.ts";
+export { createTaskRunner } from "./runner.ts";
+export type { StopOptions, StopResult, TaskFilter, TaskRunner, TaskRunnerInit } from "./runner.ts";
+export { SlotTable } from "./slots.ts";
+export type { LeaseResult } from "./slots.ts";
+export { LogChunkSchema, LOGS_PROTOCOL, LogsRequestSchema } from "./protocols.ts";
+export type { LogChunk, TopologyRecord } from "./protocols.ts";
 export { createLogger } from "./log.ts";
 export type { RunnerEvent, TaskFile, TaskSpec, TaskState, TaskStatus } from "./types.ts";
 export type { Logger, LoggerInit, LogLevel } from "./log.ts";

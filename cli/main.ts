@@ -6,9 +6,13 @@
 import { Command, CommanderError } from "commander";
 import { SHOAL_VERSION } from "../mesh/mod.ts";
 import { registerAgent } from "./commands/agent.ts";
+import { registerDeploy } from "./commands/deploy.ts";
 import { registerDown } from "./commands/down.ts";
 import { registerInfo } from "./commands/info.ts";
+import { registerLogs } from "./commands/logs.ts";
 import { registerMonitor } from "./commands/monitor.ts";
+import { registerPs } from "./commands/ps.ts";
+import { registerSubmit } from "./commands/submit.ts";
 import { registerTopology } from "./commands/topology.ts";
 import { registerUp } from "./commands/up.ts";
 import { CliError, ExitCode } from "./errors.ts";
@@ -39,10 +43,13 @@ Environment: SHOAL_HOME (default ~/.shoal), SHOAL_SESSION (default "default").
 Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 5 timed out, 130 interrupted.`,
     );
   registerUp(program);
+  registerSubmit(program);
   registerDown(program);
   registerInfo(program);
   registerMonitor(program);
-  registerTopology(program);
+  registerPs(program);
+  registerLogs(program);
+  registerDeploy(registerTopology(program));
   registerAgent(program);
   const quiet = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ outputError: () => {} });

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { Decoder, Encoder } from "cbor-x";
+// The plain-JS build: cbor-x's Node entry loads the native cbor-extract addon, which crashes Bun binaries.
+import { Decoder, Encoder } from "cbor-x/decode";
 import * as v from "valibot";
 import { MalformedMessageError, MessageTooLargeError } from "./errors.ts";
 

@@ -113,6 +113,8 @@ export async function request<S extends v.GenericSchema>(
     return check(reply.value, options.schema, protocol);
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)));
+    if (err instanceof RemoteError || !(err instanceof Error)) throw err;
+    err.message = `${protocol} to ${peer.split("/").pop()}: ${err.message}`;
     throw err;
   }
 }

@@ -4,9 +4,12 @@
  * @module
  */
 import type { Command } from "commander";
+import { fetchMembers, fetchTasks, fetchTopologies } from "../../agent/mod.ts";
 import type { Member } from "../../mesh/mod.ts";
+import { connectCommander } from "../commander.ts";
+import { DeadlineError } from "../errors.ts";
+import { intOption, secondsOption } from "../options.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
-import { connectLightPeer, fetchView } from "../light_peer.ts";
 import { openSession } from "../session.ts";
 
 /** An agent as `info --json` prints it. */
@@ -61,30 +64,73 @@ export function printAgents(members: Member[], now = Date.now()): void {
 export function registerInfo(program: Command): void {
   program.command("info")
     .description("Show the session's agents: peer IDs, hosts, states, slots, uptime")
-    .option("--json", "print JSON: {session, agents: [{id, host, state, slots: {total, free}, ...}]}")
+    .option(
+      "--json",
+      "print JSON: {session, agents: [{id, host, state, slots: {total, free}, ...}], topologies}",
+    )
+    .option(
+      "--wait-slots <n>",
+      "wait until the mesh has at least <n> slots in alive agents (DDS dds-info --wait)",
+      intOption(1),
+    )
+    .option("--timeout <seconds>", "deadline for --wait-slots", secondsOption, 60_000)
     .addHelpText(
       "after",
       `
 Examples:
   $ shoal info
+  $ shoal info --wait-slots 40 --timeout 120
   $ shoal info --session lab --json | jq '.agents[].slots.free'`,
     )
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (opts: { json?: boolean; waitSlots?: number; timeout: number }, cmd: Command) => {
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
       const session = await openSession(name);
-      await using peer = await connectLightPeer(session);
-      const view = await fetchView(peer);
-      const members = view.members;
+      await using c = await connectCommander(session);
+      const deadline = Date.now() + opts.timeout;
+      let members = await fetchMembersOf(c);
+      while (opts.waitSlots !== undefined && totalSlots(members) < opts.waitSlots) {
+        if (Date.now() > deadline) {
+          throw new DeadlineError(
+            `Only ${totalSlots(members)} of ${opts.waitSlots} slots joined within ${
+              opts.timeout / 1000
+            } s; ` +
+              "add agents with `shoal submit`",
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200));
+        members = await fetchMembersOf(c);
+      }
+      const records = (await fetchTopologies(c.init)).filter((r) => r.state === "active");
+      const tasks = records.length ? (await fetchTasks(c.init)).flatMap((a) => a.tasks) : [];
+      const topologies = records.map((r) => {
+        const states: Record<string, number> = {};
+        for (const t of tasks.filter((t) => t.topologyId === r.id)) {
+          states[t.state] = (states[t.state] ?? 0) + 1;
+        }
+        const planned = Object.values(r.placement).reduce((n, l) => n + l.length, 0);
+        return { id: r.id, name: r.name, file: r.file, tasks: planned, states, since: r.updatedAt };
+      });
       if (opts.json) {
-        printJson({ session: name, id: session.record.id, agents: agentRows(members) });
+        printJson({ session: name, id: session.record.id, agents: agentRows(members), topologies });
         return;
       }
       const alive = members.filter((m) => m.state === "alive");
-      const total = alive.reduce((n, m) => n + m.slots.total, 0);
       const free = alive.reduce((n, m) => n + m.slots.free, 0);
       process.stdout.write(
-        `Session "${name}": ${alive.length} agent(s) alive, ${free}/${total} slots free\n\n`,
+        `Session "${name}": ${alive.length} agent(s) alive, ${free}/${totalSlots(members)} slots free\n\n`,
       );
       printAgents(members);
+      for (const t of topologies) {
+        const states = Object.entries(t.states).map(([s, n]) => `${n} ${s}`).join(", ") || "no tasks";
+        process.stdout.write(`\nTopology "${t.id}" (${t.file}): ${t.tasks} task(s): ${states}\n`);
+      }
     });
+}
+
+function totalSlots(members: Member[]): number {
+  return members.filter((m) => m.state === "alive").reduce((n, m) => n + m.slots.total, 0);
+}
+
+async function fetchMembersOf(c: Awaited<ReturnType<typeof connectCommander>>): Promise<Member[]> {
+  return await fetchMembers(c.init);
 }

@@ -1,0 +1,407 @@
+/**
+ * The commander role, which any peer can take (the CLI as a light peer, or an agent): place an expanded
+ * topology on the free slots of the membership view, lease them from each agent (the agents alone decide),
+ * re-place what was refused, and record the desired state in the mesh.
+ *
+ * @module
+ */
+import { type Member, type MeshNode, request, VIEW_PROTOCOL, ViewSchema } from "../mesh/mod.ts";
+import {
+  type AgentSlots,
+  diffTopologies,
+  type ExpandedTopology,
+  expandTopology,
+  parseTopology,
+  placeTasks,
+  type RuntimeTask,
+  topologyFromJson,
+} from "../topology/mod.ts";
+import { CommanderError } from "./errors.ts";
+import {
+  LEASE_PROTOCOL,
+  LeaseResponseSchema,
+  STOP_PROTOCOL,
+  StopResponseSchema,
+  TASKS_PROTOCOL,
+  TasksResponseSchema,
+  TOPOLOGIES_PROTOCOL,
+  TopologiesResponseSchema,
+  type TopologyRecord,
+} from "./protocols.ts";
+import { Shipper, toTaskSpec } from "./task_specs.ts";
+import type { TaskSpec, TaskStatus } from "./types.ts";
+
+/** What a commander works with. */
+export interface CommanderInit {
+  node: MeshNode;
+  /** The agent through which the view and desired state are read and stored. */
+  via: string;
+  sessionId: string;
+  /** Progress of long operations: `done` of `total` tasks. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** A task as it ended up after an operation. */
+export interface PlacedTask extends TaskStatus {
+  agent: string;
+}
+
+/** Result of {@linkcode activateTopology} and {@linkcode updateTopology}. */
+export interface DeployResult {
+  topologyId: string;
+  name: string;
+  tasks: PlacedTask[];
+  /** Agents used. */
+  agents: number;
+  started: number;
+  failed: number;
+  stopped: number;
+  elapsedMs: number;
+}
+
+function opts(init: CommanderInit, timeoutMs = 30_000) {
+  return { timeoutMs, ...(init.signal ? { signal: init.signal } : {}) };
+}
+
+/** Parses a topology record's source again (agents and commanders expand identically). */
+export function expandRecord(record: Pick<TopologyRecord, "source" | "file" | "vars">): ExpandedTopology {
+  const topo = /^\s*\{/.test(record.source)
+    ? topologyFromJson(JSON.parse(record.source), { file: record.file })
+    : parseTopology(record.source, { file: record.file, vars: record.vars });
+  return expandTopology(topo);
+}
+
+/** The membership view, as the `via` agent sees it. */
+export async function fetchMembers(init: CommanderInit): Promise<Member[]> {
+  const view = await request(init.node, init.via, VIEW_PROTOCOL, {}, {
+    schema: ViewSchema,
+    ...opts(init, 10_000),
+  });
+  return view.members;
+}
+
+/** Every topology record the mesh holds. */
+export async function fetchTopologies(init: CommanderInit): Promise<TopologyRecord[]> {
+  const res = await request(init.node, init.via, TOPOLOGIES_PROTOCOL, { op: "list" }, {
+    schema: TopologiesResponseSchema,
+    ...opts(init, 10_000),
+  });
+  return res.records;
+}
+
+/** Stores a record on the `via` agent, which gossips it. */
+export async function putTopology(init: CommanderInit, record: TopologyRecord): Promise<void> {
+  await request(init.node, init.via, TOPOLOGIES_PROTOCOL, { op: "put", record }, {
+    schema: TopologiesResponseSchema,
+    ...opts(init, 10_000),
+  });
+}
+
+/** Every alive agent's tasks, asked directly and in parallel; unreachable agents are left out. */
+export async function fetchTasks(
+  init: CommanderInit,
+  filter: { topologyId?: string } = {},
+): Promise<{ agent: string; host: string; slots: { total: number; free: number }; tasks: TaskStatus[] }[]> {
+  const members = (await fetchMembers(init)).filter((m) => m.state === "alive");
+  const all = await Promise.allSettled(
+    members.map((m) =>
+      request(init.node, m.id, TASKS_PROTOCOL, filter, { schema: TasksResponseSchema, ...opts(init, 10_000) })
+    ),
+  );
+  return all.flatMap((r) => r.status === "fulfilled" ? [r.value as never] : []);
+}
+
+function toAgentSlots(members: Member[], extra: Map<string, number> = new Map()): AgentSlots[] {
+  return members.filter((m) => m.state === "alive").map((m) => ({
+    id: m.id,
+    host: m.host,
+    wnName: m.host,
+    freeSlots: m.slots.free + (extra.get(m.id) ?? 0),
+    ...(m.group ? { group: m.group } : {}),
+    ...(m.gpus ? { gpus: m.gpus } : {}),
+    labels: m.labels,
+  }));
+}
+
+/** A sub-topology of `expanded` holding only `paths` (collections kept whole when fully included). */
+function subset(expanded: ExpandedTopology, paths: Set<string>): ExpandedTopology {
+  const collections = expanded.collections.filter((c) => c.tasks.every((t) => paths.has(t.path)));
+  const inColl = new Set(collections.flatMap((c) => c.tasks.map((t) => t.path)));
+  const loose = expanded.tasks.filter((t) => paths.has(t.path) && !inColl.has(t.path))
+    .map((t) => ({ ...t, collectionPath: null }));
+  const tasks = [...loose, ...expanded.tasks.filter((t) => inColl.has(t.path))];
+  return { ...expanded, tasks, collections };
+}
+
+/**
+ * Places `tasks` and leases them, re-placing what agents refuse (another commander took the slots, or an
+ * agent died) until all run or nothing fits. Throws {@linkcode CommanderError} saying what is missing.
+ */
+async function placeAndLease(
+  init: CommanderInit,
+  expanded: ExpandedTopology,
+  paths: Set<string>,
+  ctx: {
+    topologyId: string;
+    epoch: number;
+    freed?: Map<string, number>;
+    progress: { done: number; total: number };
+  },
+): Promise<PlacedTask[]> {
+  const shipper = new Shipper();
+  const byPath = new Map<string, RuntimeTask>(expanded.tasks.map((t) => [t.path, t]));
+  const placed: PlacedTask[] = [];
+  let remaining = new Set(paths);
+  const dead = new Set<string>();
+  for (let attempt = 0; remaining.size > 0; attempt++) {
+    // Refused leases mean our view of free slots was stale: give the heartbeats a moment.
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * attempt));
+    const members = (await fetchMembers(init)).filter((m) => !dead.has(m.id));
+    const plan = placeTasks(
+      subset(expanded, remaining),
+      toAgentSlots(members, attempt === 0 ? ctx.freed : undefined),
+    );
+    if (plan.unplaced.length > 0 || attempt >= 5) {
+      const why = plan.reasons.length ? plan.reasons.join("; ") : `${remaining.size} task(s) refused 5 times`;
+      throw new CommanderError(`Cannot place ${remaining.size} task(s): ${why}`, placed);
+    }
+    const byAgent = Map.groupBy(plan.assignments, (a) => a.agentId);
+    const next = new Set<string>();
+    await Promise.all([...byAgent].map(async ([agent, list]) => {
+      const specs: TaskSpec[] = list.map((a) =>
+        toTaskSpec(byPath.get(a.taskPath)!, {
+          topologyId: ctx.topologyId,
+          sessionId: init.sessionId,
+          shipper,
+        })
+      );
+      try {
+        const res = await request(init.node, agent, LEASE_PROTOCOL, {
+          topologyId: ctx.topologyId,
+          epoch: ctx.epoch,
+          commander: init.node.peerId,
+          tasks: specs,
+        }, { schema: LeaseResponseSchema, maxBytes: 64 * 1024 * 1024, ...opts(init, 60_000) });
+        if (res.granted) {
+          for (const t of res.tasks) placed.push({ ...(t as TaskStatus), agent });
+          ctx.progress.done += res.tasks.length;
+          init.onProgress?.(ctx.progress.done, ctx.progress.total);
+        } else for (const a of list) next.add(a.taskPath);
+      } catch {
+        dead.add(agent);
+        for (const a of list) next.add(a.taskPath);
+      }
+    }));
+    remaining = next;
+  }
+  return placed;
+}
+
+function summarize(
+  topologyId: string,
+  name: string,
+  tasks: PlacedTask[],
+  stopped: number,
+  started: number,
+): DeployResult {
+  return {
+    topologyId,
+    name,
+    tasks,
+    agents: new Set(tasks.map((t) => t.agent)).size,
+    started: tasks.filter((t) => t.state !== "failed").length,
+    failed: tasks.filter((t) => t.state === "failed").length,
+    stopped,
+    elapsedMs: Math.round(performance.now() - started),
+  };
+}
+
+function placementOf(tasks: PlacedTask[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const t of tasks) (out[t.agent] ??= []).push(t.path);
+  return out;
+}
+
+/** Stops `paths` (or everything) of a topology on the given agents (or all alive ones). */
+export async function stopTasks(
+  init: CommanderInit,
+  topologyId: string,
+  target: { byAgent?: Record<string, string[]>; graceMs?: number } = {},
+): Promise<{ stopped: number; killed: number; unreachable: string[] }> {
+  const agents = target.byAgent
+    ? Object.keys(target.byAgent)
+    : (await fetchMembers(init)).filter((m) => m.state === "alive").map((m) => m.id);
+  const unreachable: string[] = [];
+  let stopped = 0;
+  let killed = 0;
+  await Promise.all(agents.map(async (agent) => {
+    try {
+      const res = await request(init.node, agent, STOP_PROTOCOL, {
+        topologyId,
+        ...(target.byAgent ? { paths: target.byAgent[agent] } : {}),
+        ...(target.graceMs !== undefined ? { graceMs: target.graceMs } : {}),
+      }, { schema: StopResponseSchema, ...opts(init, 60_000 + (target.graceMs ?? 5_000)) });
+      stopped += res.stopped;
+      killed += res.killed;
+    } catch {
+      unreachable.push(agent);
+    }
+  }));
+  return { stopped, killed, unreachable };
+}
+
+/** Input of {@linkcode activateTopology} and {@linkcode updateTopology}. */
+export interface TopologySource {
+  /** Topology ID (default: the topology's name). */
+  id?: string;
+  file: string;
+  source: string;
+  vars: Record<string, string>;
+}
+
+/** Activates a topology: all tasks run, or nothing does. */
+export async function activateTopology(init: CommanderInit, src: TopologySource): Promise<DeployResult> {
+  const started = performance.now();
+  const expanded = expandRecord(src);
+  const topologyId = src.id ?? expanded.name.replace(/[^A-Za-z0-9#@~_-]/g, "_");
+  const existing = (await fetchTopologies(init)).find((r) => r.id === topologyId);
+  if (existing?.state === "active") {
+    throw new CommanderError(
+      `Topology "${topologyId}" is already active; update it with \`shoal topology update\`, stop it, or give another --id`,
+    );
+  }
+  const epoch = (existing?.epoch ?? 0) + 1;
+  const paths = new Set(expanded.tasks.map((t) => t.path));
+  const progress = { done: 0, total: paths.size };
+  init.onProgress?.(0, paths.size);
+  let tasks: PlacedTask[];
+  try {
+    tasks = await placeAndLease(init, expanded, paths, { topologyId, epoch, progress });
+  } catch (err) {
+    // All or nothing: what did start is stopped again.
+    if (err instanceof CommanderError && err.placed.length > 0) {
+      await stopTasks(init, topologyId, { byAgent: placementOf(err.placed as PlacedTask[]), graceMs: 1_000 });
+    }
+    throw err;
+  }
+  await putTopology(init, {
+    id: topologyId,
+    name: expanded.name,
+    epoch,
+    version: 1,
+    commander: init.node.peerId,
+    state: "active",
+    source: src.source,
+    file: src.file,
+    vars: src.vars,
+    placement: placementOf(tasks),
+    updatedAt: Date.now(),
+  });
+  return summarize(topologyId, expanded.name, tasks, 0, started);
+}
+
+/** The active record of `id`, or of the only active topology when `id` is absent. */
+export async function activeRecord(init: CommanderInit, id?: string): Promise<TopologyRecord> {
+  const active = (await fetchTopologies(init)).filter((r) => r.state === "active");
+  if (id) {
+    const r = active.find((x) => x.id === id);
+    if (!r) {
+      const names = active.map((x) => `"${x.id}"`).join(", ") || "none";
+      throw new CommanderError(`No active topology "${id}" (active: ${names})`);
+    }
+    return r;
+  }
+  if (active.length === 1) return active[0]!;
+  if (active.length === 0) {
+    throw new CommanderError("No topology is active; activate one with `shoal topology activate FILE`");
+  }
+  throw new CommanderError(
+    `${active.length} topologies are active (${
+      active.map((r) => `"${r.id}"`).join(", ")
+    }); name one with --id`,
+  );
+}
+
+/** Stops every task of a topology and marks it stopped. */
+export async function stopTopology(
+  init: CommanderInit,
+  id?: string,
+  options: { graceMs?: number } = {},
+): Promise<
+  { topologyId: string; stopped: number; killed: number; unreachable: string[]; elapsedMs: number }
+> {
+  const started = performance.now();
+  const record = await activeRecord(init, id);
+  const res = await stopTasks(
+    init,
+    record.id,
+    options.graceMs !== undefined ? { graceMs: options.graceMs } : {},
+  );
+  await putTopology(init, {
+    ...record,
+    state: "stopped",
+    version: record.version + 1,
+    updatedAt: Date.now(),
+    placement: {},
+  });
+  return { topologyId: record.id, ...res, elapsedMs: Math.round(performance.now() - started) };
+}
+
+/**
+ * Updates an active topology as DDS does: stops removed tasks, starts added ones, leaves unchanged ones
+ * running. An update that cannot be placed is refused before anything is stopped.
+ */
+export async function updateTopology(
+  init: CommanderInit,
+  src: TopologySource,
+): Promise<DeployResult & { removed: string[]; added: string[] }> {
+  const started = performance.now();
+  const record = await activeRecord(init, src.id);
+  const before = expandRecord(record);
+  const after = expandRecord(src);
+  const diff = diffTopologies(before, after);
+  const removed = new Set(diff.removedTasks);
+  const owner = new Map<string, string>();
+  for (const [agent, list] of Object.entries(record.placement)) for (const p of list) owner.set(p, agent);
+  const freed = new Map<string, number>();
+  const byAgent: Record<string, string[]> = {};
+  for (const p of removed) {
+    const a = owner.get(p);
+    if (!a) continue;
+    freed.set(a, (freed.get(a) ?? 0) + 1);
+    (byAgent[a] ??= []).push(p);
+  }
+  const added = new Set(diff.addedTasks);
+  const check = placeTasks(subset(after, added), toAgentSlots(await fetchMembers(init), freed));
+  if (check.unplaced.length > 0) {
+    throw new CommanderError(`Update refused, nothing was stopped: ${check.reasons.join("; ")}`);
+  }
+  const progress = { done: 0, total: added.size };
+  init.onProgress?.(0, added.size);
+  const stop = removed.size ? await stopTasks(init, record.id, { byAgent }) : { stopped: 0, killed: 0 };
+  const tasks = added.size
+    ? await placeAndLease(init, after, added, { topologyId: record.id, epoch: record.epoch, progress })
+    : [];
+  const placement: Record<string, string[]> = {};
+  for (const [agent, list] of Object.entries(record.placement)) {
+    const kept = list.filter((p) => !removed.has(p));
+    if (kept.length) placement[agent] = kept;
+  }
+  for (const t of tasks) (placement[t.agent] ??= []).push(t.path);
+  await putTopology(init, {
+    ...record,
+    name: after.name,
+    version: record.version + 1,
+    source: src.source,
+    file: src.file,
+    vars: src.vars,
+    placement,
+    updatedAt: Date.now(),
+  });
+  return {
+    ...summarize(record.id, after.name, tasks, stop.stopped + stop.killed, started),
+    removed: diff.removedTasks,
+    added: diff.addedTasks,
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * The agent's request/response protocols and gossip topics for deploying and controlling tasks, with the
+ * schemas that check everything read from the wire.
+ *
+ * @module
+ */
+import * as v from "valibot";
+
+/** Lease slots and start tasks on them, atomically per request. */
+export const LEASE_PROTOCOL = "/shoal/lease/1.0.0";
+/** Stop tasks (of a topology, or named paths). */
+export const STOP_PROTOCOL = "/shoal/stop/1.0.0";
+/** List this agent's tasks. */
+export const TASKS_PROTOCOL = "/shoal/tasks/1.0.0";
+/** Read or store desired topology state. */
+export const TOPOLOGIES_PROTOCOL = "/shoal/topologies/1.0.0";
+/** Read task logs (whole, or followed). */
+export const LOGS_PROTOCOL = "/shoal/logs/1.0.0";
+/** Gossip topic of desired topology state. */
+export const TOPOLOGIES_TOPIC = "/shoal/topologies/1";
+
+const Name = v.pipe(v.string(), v.maxLength(1024));
+const Int = v.pipe(v.number(), v.integer());
+
+/** A task as sent to an agent; mirrors `TaskSpec` in `types.ts`. */
+export const TaskSpecSchema = v.object({
+  topologyId: Name,
+  path: Name,
+  id: v.pipe(v.string(), v.maxLength(32)),
+  name: Name,
+  index: Int,
+  collectionName: v.optional(Name),
+  collectionIndex: v.optional(Int),
+  groupName: Name,
+  exe: v.pipe(v.string(), v.maxLength(64 * 1024)),
+  env: v.optional(v.pipe(v.string(), v.maxLength(1024 * 1024))),
+  files: v.optional(v.array(v.object({
+    name: Name,
+    content: v.union([v.string(), v.instance(Uint8Array)]),
+    mode: v.optional(Int),
+  }))),
+  maxRestarts: v.pipe(Int, v.minValue(0)),
+  slotId: v.string(),
+  sessionId: v.string(),
+  extraEnv: v.optional(v.record(v.string(), v.string())),
+});
+
+/** Request of {@linkcode LEASE_PROTOCOL}: slot IDs are filled in by the agent. */
+export const LeaseRequestSchema = v.object({
+  topologyId: Name,
+  epoch: v.pipe(Int, v.minValue(0)),
+  commander: Name,
+  tasks: v.array(v.object({ ...TaskSpecSchema.entries, slotId: v.optional(v.string()) })),
+});
+/** A lease request. */
+export type LeaseRequest = v.InferInput<typeof LeaseRequestSchema>;
+
+const TaskStatusSchema = v.object({
+  topologyId: v.string(),
+  path: v.string(),
+  id: v.string(),
+  state: v.picklist(["starting", "running", "restarting", "exited", "failed", "stopped"]),
+  pid: v.optional(v.number()),
+  restarts: v.number(),
+  startedAt: v.optional(v.number()),
+  exitCode: v.optional(v.nullable(v.number())),
+  signal: v.optional(v.nullable(v.string())),
+  reason: v.optional(v.string()),
+  stdoutFile: v.optional(v.string()),
+  stderrFile: v.optional(v.string()),
+});
+
+/** Response of {@linkcode LEASE_PROTOCOL}. */
+export const LeaseResponseSchema = v.variant("granted", [
+  v.object({ granted: v.literal(true), agent: v.string(), tasks: v.array(TaskStatusSchema) }),
+  v.object({
+    granted: v.literal(false),
+    agent: v.string(),
+    reason: v.string(),
+    free: v.number(),
+  }),
+]);
+/** A lease response. */
+export type LeaseResponse = v.InferOutput<typeof LeaseResponseSchema>;
+
+/** Request of {@linkcode STOP_PROTOCOL}. */
+export const StopRequestSchema = v.object({
+  topologyId: Name,
+  paths: v.optional(v.array(Name)),
+  graceMs: v.optional(v.pipe(Int, v.minValue(0), v.maxValue(600_000))),
+});
+/** Response of {@linkcode STOP_PROTOCOL}. */
+export const StopResponseSchema = v.object({ agent: v.string(), stopped: v.number(), killed: v.number() });
+
+/** Request of {@linkcode TASKS_PROTOCOL}. */
+export const TasksRequestSchema = v.object({ topologyId: v.optional(Name) });
+/** Response of {@linkcode TASKS_PROTOCOL}. */
+export const TasksResponseSchema = v.object({
+  agent: v.string(),
+  host: v.string(),
+  slots: v.object({ total: v.number(), free: v.number() }),
+  tasks: v.array(TaskStatusSchema),
+});
+/** A tasks response. */
+export type TasksResponse = v.InferOutput<typeof TasksResponseSchema>;
+
+/** The desired state of one topology, replicated on every agent; last (epoch, version) wins. */
+export const TopologyRecordSchema = v.object({
+  id: Name,
+  name: Name,
+  epoch: v.pipe(Int, v.minValue(0)),
+  version: v.pipe(Int, v.minValue(0)),
+  commander: Name,
+  state: v.picklist(["active", "stopped"]),
+  /** The topology file's text (XML or JSON). */
+  source: v.pipe(v.string(), v.maxLength(8 * 1024 * 1024)),
+  file: Name,
+  vars: v.record(v.string(), v.string()),
+  /** Agent ID → runtime task paths placed there. */
+  placement: v.record(v.string(), v.array(v.string())),
+  updatedAt: v.number(),
+});
+/** Desired state of a topology. */
+export type TopologyRecord = v.InferOutput<typeof TopologyRecordSchema>;
+
+/** Request of {@linkcode TOPOLOGIES_PROTOCOL}: read all, or store one (and gossip it). */
+export const TopologiesRequestSchema = v.variant("op", [
+  v.object({ op: v.literal("list") }),
+  v.object({ op: v.literal("put"), record: TopologyRecordSchema }),
+]);
+/** Response of {@linkcode TOPOLOGIES_PROTOCOL}. */
+export const TopologiesResponseSchema = v.object({ records: v.array(TopologyRecordSchema) });
+
+/** Request of {@linkcode LOGS_PROTOCOL}. */
+export const LogsRequestSchema = v.object({
+  topologyId: v.optional(Name),
+  pathRegex: v.pipe(v.string(), v.maxLength(1024)),
+  /** Keep the stream open and send what the tasks write from now on. */
+  follow: v.optional(v.boolean()),
+  /** Bytes from the end of each file (default: everything up to 1 MiB). */
+  tailBytes: v.optional(v.pipe(Int, v.minValue(0))),
+});
+/** A chunk of a task's log, as streamed by {@linkcode LOGS_PROTOCOL}. */
+export const LogChunkSchema = v.object({
+  topologyId: v.string(),
+  path: v.string(),
+  stream: v.picklist(["stdout", "stderr"]),
+  file: v.string(),
+  data: v.instance(Uint8Array),
+});
+/** A log chunk. */
+export type LogChunk = v.InferOutput<typeof LogChunkSchema>;

@@ -1,0 +1,85 @@
+/**
+ * An agent's slots: the agent is the only authority over them. Leases are granted or refused atomically
+ * (all of a request or nothing), tagged with the topology and its commander epoch; stale epochs are refused.
+ *
+ * @module
+ */
+
+/** Why a lease was refused. */
+export type LeaseRefusal =
+  | { reason: "full"; free: number; wanted: number }
+  | { reason: "stale-epoch"; epoch: number; current: number }
+  | { reason: "duplicate"; path: string };
+
+/** Result of {@linkcode SlotTable.grant}. */
+export type LeaseResult = { ok: true; slots: Map<string, string> } | ({ ok: false } & LeaseRefusal);
+
+/** The slots of one agent. */
+export class SlotTable {
+  readonly total: number;
+  /** topologyId → task path → slot ID. */
+  readonly #leases = new Map<string, Map<string, string>>();
+  readonly #epochs = new Map<string, number>();
+  readonly #freeIds: string[];
+
+  constructor(total: number) {
+    this.total = total;
+    this.#freeIds = Array.from({ length: total }, (_, i) => String(total - 1 - i));
+  }
+
+  /** Slots not leased. */
+  get free(): number {
+    return this.#freeIds.length;
+  }
+
+  /** The highest epoch seen for a topology (0 when none). */
+  epoch(topologyId: string): number {
+    return this.#epochs.get(topologyId) ?? 0;
+  }
+
+  /** Leases one slot per path, all or none. */
+  grant(topologyId: string, epoch: number, paths: readonly string[]): LeaseResult {
+    const current = this.epoch(topologyId);
+    if (epoch < current) return { ok: false, reason: "stale-epoch", epoch, current };
+    const held = this.#leases.get(topologyId);
+    const dup = paths.find((p, i) => held?.has(p) || paths.indexOf(p) !== i);
+    if (dup !== undefined) return { ok: false, reason: "duplicate", path: dup };
+    if (paths.length > this.free) return { ok: false, reason: "full", free: this.free, wanted: paths.length };
+    this.#epochs.set(topologyId, epoch);
+    const map = held ?? new Map<string, string>();
+    this.#leases.set(topologyId, map);
+    const slots = new Map<string, string>();
+    for (const p of paths) {
+      const slot = this.#freeIds.pop()!;
+      map.set(p, slot);
+      slots.set(p, slot);
+    }
+    return { ok: true, slots };
+  }
+
+  /** Frees the slots of `paths` (all of the topology when absent); returns how many were freed. */
+  release(topologyId: string, paths?: readonly string[]): number {
+    const held = this.#leases.get(topologyId);
+    if (!held) return 0;
+    let n = 0;
+    for (const p of paths ?? [...held.keys()]) {
+      const slot = held.get(p);
+      if (slot === undefined) continue;
+      held.delete(p);
+      this.#freeIds.push(slot);
+      n++;
+    }
+    if (held.size === 0) this.#leases.delete(topologyId);
+    return n;
+  }
+
+  /** Paths leased for a topology. */
+  leased(topologyId: string): string[] {
+    return [...(this.#leases.get(topologyId)?.keys() ?? [])];
+  }
+
+  /** Topologies with at least one lease. */
+  topologies(): string[] {
+    return [...this.#leases.keys()];
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The agent's side of deployment: grants slot leases and starts the tasks on them, stops tasks, lists
+ * them, frees slots as tasks end for good, and gossips their state changes in batches.
+ *
+ * @module
+ */
+import { handleRequests, type MeshNode } from "../mesh/mod.ts";
+import type { EventBatcher } from "./event_batcher.ts";
+import type { Logger } from "./log.ts";
+import {
+  LEASE_PROTOCOL,
+  LeaseRequestSchema,
+  type LeaseResponse,
+  STOP_PROTOCOL,
+  StopRequestSchema,
+  TASKS_PROTOCOL,
+  TasksRequestSchema,
+  type TasksResponse,
+} from "./protocols.ts";
+import type { TaskRunner } from "./runner.ts";
+import type { SlotTable } from "./slots.ts";
+import type { TaskSpec } from "./types.ts";
+
+/** What the task service needs. */
+export interface TaskServiceInit {
+  node: MeshNode;
+  runner: TaskRunner;
+  slots: SlotTable;
+  events: EventBatcher;
+  log: Logger;
+  host: string;
+  /** Called when free slots changed, to announce them at once. */
+  onSlotsChanged: () => void;
+}
+
+/** Serves the lease, stop and tasks protocols on the agent. */
+export async function startTaskService(init: TaskServiceInit): Promise<void> {
+  const { node, runner, slots, log } = init;
+  const me = node.peerId;
+
+  runner.events.on((e) => {
+    init.events.add({ ...e, agent: me, host: init.host });
+    const final = (e.type === "task:exited" && !e.willRestart) || e.type === "task:failed";
+    if (final && slots.release(e.topologyId, [e.path]) > 0) init.onSlotsChanged();
+  });
+
+  await handleRequests(node, LEASE_PROTOCOL, {
+    schema: LeaseRequestSchema,
+    maxBytes: 64 * 1024 * 1024,
+    handler: async (req): Promise<LeaseResponse> => {
+      const lease = slots.grant(req.topologyId, req.epoch, req.tasks.map((t) => t.path));
+      if (!lease.ok) {
+        const reason = lease.reason === "full"
+          ? `Only ${lease.free} free slot(s) for ${lease.wanted} task(s)`
+          : lease.reason === "stale-epoch"
+          ? `Epoch ${lease.epoch} is older than ${lease.current} for topology "${req.topologyId}"`
+          : `Task "${lease.path}" already holds a slot here`;
+        return { granted: false, agent: me, reason, free: slots.free };
+      }
+      init.onSlotsChanged();
+      log.info("lease granted", {
+        topology: req.topologyId,
+        tasks: req.tasks.length,
+        commander: req.commander,
+      });
+      const started = await Promise.all(req.tasks.map(async (t) => {
+        const spec = { ...t, topologyId: req.topologyId, slotId: lease.slots.get(t.path)! } as TaskSpec;
+        try {
+          return await runner.start(spec);
+        } catch (err) {
+          slots.release(req.topologyId, [t.path]);
+          return {
+            topologyId: req.topologyId,
+            path: t.path,
+            id: t.id,
+            state: "failed" as const,
+            restarts: 0,
+            reason: err instanceof Error ? err.message : String(err),
+          };
+        }
+      }));
+      return { granted: true, agent: me, tasks: started };
+    },
+  });
+
+  await handleRequests(node, STOP_PROTOCOL, {
+    schema: StopRequestSchema,
+    maxBytes: 16 * 1024 * 1024,
+    handler: async (req) => {
+      const filter = { topologyId: req.topologyId, ...(req.paths ? { paths: req.paths } : {}) };
+      const result = await runner.stop(filter, req.graceMs !== undefined ? { graceMs: req.graceMs } : {});
+      runner.forget(filter);
+      if (slots.release(req.topologyId, req.paths) > 0) init.onSlotsChanged();
+      log.info("tasks stopped", { topology: req.topologyId, stopped: result.stopped, killed: result.killed });
+      return { agent: me, ...result };
+    },
+  });
+
+  await handleRequests(node, TASKS_PROTOCOL, {
+    schema: TasksRequestSchema,
+    maxResponseBytes: 64 * 1024 * 1024,
+    handler: (req): TasksResponse => ({
+      agent: me,
+      host: init.host,
+      slots: { total: slots.total, free: slots.free },
+      tasks: runner.list(req.topologyId ? { topologyId: req.topologyId } : {}),
+    }),
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * Turning runtime tasks of an expanded topology into the specs agents run: DDS `reachable="false"`
+ * executables and env scripts are read here, on the commander, and shipped with the task.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import type { RuntimeTask } from "../topology/mod.ts";
+import type { TaskFile, TaskSpec } from "./types.ts";
+
+/** Expands `$VAR` and `${VAR}` from `env` (unknown ones stay as written). */
+function expandEnv(text: string, env: Record<string, string | undefined>): string {
+  return text.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (m, name: string) => env[name] ?? m);
+}
+
+/** Reads files once per command line, for many tasks of one kind. */
+export class Shipper {
+  readonly #cache = new Map<string, Uint8Array | null>();
+
+  /** The bytes of `file`, or null when it cannot be read here. */
+  read(file: string): Uint8Array | null {
+    if (!this.#cache.has(file)) {
+      try {
+        this.#cache.set(file, readFileSync(file));
+      } catch {
+        this.#cache.set(file, null);
+      }
+    }
+    return this.#cache.get(file)!;
+  }
+}
+
+/** Options for {@linkcode toTaskSpec}. */
+export interface TaskSpecOptions {
+  topologyId: string;
+  sessionId: string;
+  shipper: Shipper;
+  env?: Record<string, string | undefined>;
+}
+
+/** The spec of one runtime task (`slotId` is filled in by the agent that leases the slot). */
+export function toTaskSpec(task: RuntimeTask, options: TaskSpecOptions): TaskSpec {
+  const env = options.env ?? process.env;
+  const files: TaskFile[] = task.assets.map((a) => ({ name: a.name, content: a.value }));
+  let exe = task.exe;
+  if (!task.exeReachable) {
+    const [program = "", ...rest] = exe.trim().split(/\s+/);
+    const local = expandEnv(program, env);
+    const bytes = options.shipper.read(local);
+    if (bytes) {
+      const name = basename(local);
+      files.push({ name, content: bytes, mode: 0o755 });
+      exe = [`./${name}`, ...rest].join(" ");
+    }
+  }
+  let envScript: string | undefined;
+  if (task.env) {
+    if (task.envReachable) envScript = `. ${task.env}\n`;
+    else {
+      const bytes = options.shipper.read(expandEnv(task.env, env));
+      envScript = bytes ? new TextDecoder().decode(bytes) : `. ${task.env}\n`;
+    }
+  }
+  const maxRestarts = Math.max(
+    0,
+    ...task.triggers.filter((t) => t.condition === "TaskCrashed" && t.action === "RestartTask")
+      .map((t) => Number.parseInt(t.arg, 10) || 0),
+  );
+  return {
+    topologyId: options.topologyId,
+    path: task.path,
+    id: task.id,
+    name: task.name,
+    index: task.index,
+    ...(task.collectionName !== null ? { collectionName: task.collectionName } : {}),
+    ...(task.collectionIndex !== null ? { collectionIndex: task.collectionIndex } : {}),
+    groupName: task.groupName,
+    exe,
+    ...(envScript !== undefined ? { env: envScript } : {}),
+    ...(files.length ? { files } : {}),
+    maxRestarts,
+    slotId: "",
+    sessionId: options.sessionId,
+    extraEnv: { SHOAL_TOPOLOGY_ID: options.topologyId },
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * `shoal topology activate|update|stop`: the CLI as commander.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { readFile } from "node:fs/promises";
+import {
+  activateTopology,
+  CommanderError,
+  type DeployResult,
+  stopTopology,
+  updateTopology,
+} from "../../agent/mod.ts";
+import { parseVarOverrides } from "../../topology/mod.ts";
+import { connectCommander } from "../commander.ts";
+import { CliError, ExitCode } from "../errors.ts";
+import { printJson, shortId } from "../format.ts";
+import { secondsOption } from "../options.ts";
+import { startProgress } from "../progress.ts";
+import { openSession } from "../session.ts";
+import { addVarOption, loadTopologyForCli } from "./topology.ts";
+
+interface DeployOptions {
+  id?: string;
+  var: string[];
+  json?: boolean;
+}
+
+async function readSource(file: string, vars: string[]) {
+  await loadTopologyForCli(file, vars); // every error of the file, before the mesh is touched
+  return { file, source: await readFile(file, "utf8"), vars: parseVarOverrides(vars) };
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function report(
+  verb: string,
+  r: DeployResult,
+  json: boolean | undefined,
+  extra: Record<string, unknown> = {},
+) {
+  const failed = r.tasks.filter((t) => t.state === "failed");
+  if (json) {
+    printJson({
+      topologyId: r.topologyId,
+      name: r.name,
+      started: r.started,
+      failed: r.failed,
+      stopped: r.stopped,
+      agents: r.agents,
+      elapsedMs: r.elapsedMs,
+      ...extra,
+      tasks: r.tasks.map((t) => ({
+        path: t.path,
+        agent: t.agent,
+        pid: t.pid,
+        state: t.state,
+        reason: t.reason,
+      })),
+    });
+  } else {
+    process.stdout.write(
+      `${verb} "${r.topologyId}": ${r.started} task(s) running on ${r.agents} agent(s)` +
+        `${r.stopped ? `, ${r.stopped} stopped` : ""}${failed.length ? `, ${failed.length} failed` : ""} in ${
+          seconds(r.elapsedMs)
+        }\n`,
+    );
+    for (const t of failed.slice(0, 20)) {
+      process.stdout.write(`  failed: ${t.path} on ${shortId(t.agent)}: ${t.reason ?? "unknown reason"}\n`);
+    }
+    if (failed.length > 20) process.stdout.write(`  … and ${failed.length - 20} more (see \`shoal ps\`)\n`);
+  }
+  if (failed.length) process.exitCode = ExitCode.failure;
+}
+
+async function asCli<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof CommanderError) throw new CliError(err.message, ExitCode.failure, { cause: err });
+    throw err;
+  }
+}
+
+/** Registers the mesh subcommands of `shoal topology`. */
+export function registerDeploy(topology: Command): void {
+  addVarOption(
+    topology.command("activate")
+      .description("Start every task of a topology on the session's agents; returns when all are running")
+      .argument("<file>", "topology file (DDS XML or shoal JSON)")
+      .option("--id <id>", "topology ID (default: the topology's name)")
+      .option("--json", "print {topologyId, started, failed, agents, elapsedMs, tasks: [...]}")
+      .addHelpText(
+        "after",
+        `
+A topology that does not fit starts nothing and says what is missing. Exit code 1 when a task failed to start.
+
+Examples:
+  $ shoal topology activate ../shared/dds-topologies/sleep_test.xml
+  $ shoal topology activate topo.xml --id run42 --var nInstances=20 --json`,
+      ),
+  ).action(async (file: string, opts: DeployOptions, cmd: Command) => {
+    const { session: name } = cmd.optsWithGlobals<{ session: string }>();
+    const src = await readSource(file, opts.var);
+    const session = await openSession(name);
+    let bar: ReturnType<typeof startProgress> | undefined;
+    await using c = await connectCommander(session, {
+      onProgress: (done, total) => {
+        bar ??= startProgress("Starting tasks", total, { quiet: opts.json ?? false });
+        bar.update(done);
+      },
+    });
+    try {
+      const r = await asCli(() => activateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }));
+      bar?.stop();
+      report("Activated", r, opts.json);
+    } finally {
+      bar?.stop();
+    }
+  });
+
+  addVarOption(
+    topology.command("update")
+      .description(
+        "Update an active topology as DDS does: stop removed tasks, start added ones, keep the rest",
+      )
+      .argument("<file>", "the new topology file")
+      .option("--id <id>", "topology to update (default: the only active one)")
+      .option("--json", "print the result as JSON, with the removed and added task paths")
+      .addHelpText(
+        "after",
+        `
+Unchanged tasks keep running with the same PID. An update that cannot be placed is refused before anything stops.
+
+Examples:
+  $ shoal topology update new.xml
+  $ shoal topology update new.xml --id run42 --json`,
+      ),
+  ).action(async (file: string, opts: DeployOptions, cmd: Command) => {
+    const { session: name } = cmd.optsWithGlobals<{ session: string }>();
+    const src = await readSource(file, opts.var);
+    await using c = await connectCommander(await openSession(name));
+    const r = await asCli(() => updateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }));
+    if (!opts.json && r.removed.length === 0 && r.added.length === 0) {
+      process.stdout.write(`No changes to "${r.topologyId}"\n`);
+      return;
+    }
+    report("Updated", r, opts.json, { removed: r.removed, added: r.added });
+  });
+
+  topology.command("stop")
+    .description("Stop every task of an active topology and all their child processes")
+    .option("--id <id>", "topology to stop (default: the only active one)")
+    .option("--grace <seconds>", "time between SIGTERM and SIGKILL (default 5, as DDS)", secondsOption)
+    .option("--json", "print {topologyId, stopped, killed, unreachable, elapsedMs}")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal topology stop
+  $ shoal topology stop --id run42 --grace 1 --json`,
+    )
+    .action(async (opts: { id?: string; grace?: number; json?: boolean }, cmd: Command) => {
+      const { session: name } = cmd.optsWithGlobals<{ session: string }>();
+      await using c = await connectCommander(await openSession(name));
+      const r = await asCli(() =>
+        stopTopology(c.init, opts.id, opts.grace !== undefined ? { graceMs: opts.grace } : {})
+      );
+      if (opts.json) printJson(r);
+      else {
+        process.stdout.write(
+          `Stopped "${r.topologyId}": ${r.stopped + r.killed} task(s)${
+            r.killed ? ` (${r.killed} killed after the grace period)` : ""
+          } in ${seconds(r.elapsedMs)}\n`,
+        );
+      }
+      if (r.unreachable.length) {
+        process.stderr.write(
+          `shoal: ${r.unreachable.length} agent(s) did not answer: ${r.unreachable.join(", ")}\n`,
+        );
+        process.exitCode = ExitCode.unreachable;
+      }
+    });
+}

@@ -1,0 +1,70 @@
+/**
+ * `shoal ps`: one line per task, from whichever agents run them.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { fetchTasks } from "../../agent/mod.ts";
+import { connectCommander } from "../commander.ts";
+import { CliError, ExitCode } from "../errors.ts";
+import { duration, printJson, shortId, table } from "../format.ts";
+import { openSession } from "../session.ts";
+
+/** Parses a user regex with a clear error. */
+export function pathRegex(text: string | undefined): RegExp {
+  try {
+    return new RegExp(text ?? "");
+  } catch (err) {
+    throw new CliError(`Invalid path regex "${text}": ${(err as Error).message}`, ExitCode.usage);
+  }
+}
+
+/** Registers `shoal ps`. */
+export function registerPs(program: Command): void {
+  program.command("ps")
+    .description("List tasks: path, agent, pid, state, restarts, uptime")
+    .argument("[path-regex]", "only tasks whose runtime path matches")
+    .option("--id <id>", "only tasks of this topology")
+    .option(
+      "--json",
+      "print {tasks: [{topologyId, path, agent, host, pid, state, restarts, startedAt, ...}]}",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal ps
+  $ shoal ps 'SleepGroup/.*_1$' --json`,
+    )
+    .action(async (regex: string | undefined, opts: { id?: string; json?: boolean }, cmd: Command) => {
+      const { session: name } = cmd.optsWithGlobals<{ session: string }>();
+      const re = pathRegex(regex);
+      await using c = await connectCommander(await openSession(name));
+      const agents = await fetchTasks(c.init, opts.id ? { topologyId: opts.id } : {});
+      const tasks = agents.flatMap((a) => a.tasks.map((t) => ({ ...t, agent: a.agent, host: a.host })))
+        .filter((t) => re.test(t.path))
+        .sort((a, b) => a.topologyId.localeCompare(b.topologyId) || a.path.localeCompare(b.path));
+      if (opts.json) {
+        printJson({ tasks });
+        return;
+      }
+      const now = Date.now();
+      const rows = tasks.map((t) => [
+        t.path,
+        t.topologyId,
+        shortId(t.agent),
+        t.pid ?? "-",
+        t.state +
+        (t.state === "exited" && t.exitCode !== undefined
+          ? ` (${t.signal ?? t.exitCode})`
+          : t.state === "failed" && t.reason
+          ? `: ${t.reason}`
+          : ""),
+        t.restarts,
+        t.state === "running" && t.startedAt ? duration(now - t.startedAt) : "-",
+      ]);
+      process.stdout.write(
+        table(["PATH", "TOPOLOGY", "AGENT", "PID", "STATE", "RESTARTS", "UPTIME"], rows) + "\n",
+      );
+    });
+}
