@@ -18,6 +18,7 @@ import {
 import type { Bootstrap } from "../mesh/mod.ts";
 import { DesiredState } from "./desired_state.ts";
 import { EventBatcher } from "./event_batcher.ts";
+import { watchLostAgents } from "./failover.ts";
 import type { Logger } from "./log.ts";
 import { startLogService } from "./log_service.ts";
 import { createTaskRunner, type TaskRunner } from "./runner.ts";
@@ -172,11 +173,13 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
   const desired = new DesiredState(node);
   await desired.start();
+  const events = new EventBatcher(node);
+  watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
   await startTaskService({
     node,
     runner,
     slots,
-    events: new EventBatcher(node),
+    events,
     log,
     host,
     onSlotsChanged: () => membership.announce(),
@@ -189,12 +192,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     onJoined: () => {
       log.info("joined the mesh", { peers: node.connectedPeers().length });
       void ref.agent?.writeState("running").catch(() => {});
-      const peer = node.connectedPeers()[0];
-      if (peer) {
-        desired.syncFrom(peer, { signal: AbortSignal.timeout(10_000) }).catch((err) =>
-          log.warn("could not sync topologies on join", { peer, reason: (err as Error).message })
-        );
-      }
+      void syncOnJoin(node, desired, log);
     },
     onRetry: (errors, next) =>
       log.warn("cannot reach any bootstrap peer yet; retrying", {
@@ -215,4 +213,15 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   })
     .catch(() => {});
   return agent;
+}
+
+/** Pulls the desired state from the first connected peer that serves it (light peers do not). */
+async function syncOnJoin(node: MeshNode, desired: DesiredState, log: Logger): Promise<void> {
+  for (const peer of node.connectedPeers()) {
+    try {
+      const n = await desired.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
+      if (n > 0) log.info("synced topologies on join", { from: peer, records: n });
+      return;
+    } catch { /* try the next peer */ }
+  }
 }

@@ -400,8 +400,59 @@ export async function updateTopology(
     updatedAt: Date.now(),
   });
   return {
-    ...summarize(record.id, after.name, tasks, stop.stopped + stop.killed, started),
+    ...summarize(record.id, after.name, tasks, stop.stopped, started),
     removed: diff.removedTasks,
     added: diff.addedTasks,
   };
+}
+
+/** Result of {@linkcode recoverTopology}. */
+export interface RecoverResult {
+  topologyId: string;
+  epoch: number;
+  placed: PlacedTask[];
+  /** Paths that could not be placed anywhere. */
+  lost: string[];
+  reasons: string[];
+}
+
+/**
+ * Takes over a topology whose agent `dead` died: re-places its tasks on free slots under a new epoch (agents
+ * then refuse the old commander's leases), keeps what could not be placed as lost, and records the result.
+ */
+export async function recoverTopology(
+  init: CommanderInit,
+  record: TopologyRecord,
+  dead: string,
+): Promise<RecoverResult> {
+  const lostPaths = record.placement[dead] ?? [];
+  const epoch = record.epoch + 1;
+  let placed: PlacedTask[] = [];
+  const reasons: string[] = [];
+  if (lostPaths.length > 0) {
+    try {
+      placed = await placeAndLease(init, expandRecord(record), new Set(lostPaths), {
+        topologyId: record.id,
+        epoch,
+        progress: { done: 0, total: lostPaths.length },
+      });
+    } catch (err) {
+      if (!(err instanceof CommanderError)) throw err;
+      placed = err.placed as PlacedTask[];
+      reasons.push(err.message);
+    }
+  }
+  const placement: Record<string, string[]> = { ...record.placement };
+  delete placement[dead];
+  for (const t of placed) (placement[t.agent] ??= []).push(t.path);
+  await putTopology(init, {
+    ...record,
+    epoch,
+    version: record.version + 1,
+    commander: init.node.peerId,
+    placement,
+    updatedAt: Date.now(),
+  });
+  const done = new Set(placed.map((t) => t.path));
+  return { topologyId: record.id, epoch, placed, lost: lostPaths.filter((p) => !done.has(p)), reasons };
 }

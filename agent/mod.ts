@@ -20,11 +20,12 @@ export {
   fetchTasks,
   fetchTopologies,
   putTopology,
+  recoverTopology,
   stopTasks,
   stopTopology,
   updateTopology,
 } from "./commander.ts";
-export type { CommanderInit, DeployResult, PlacedTask, TopologySource } from "./commander.ts";
+export type { CommanderInit, DeployResult, PlacedTask, RecoverResult, TopologySource } from "./commander.ts";
 export { CommanderError, RunnerClosedError, TaskAlreadyRunningError, TaskFileError } from "./errors.ts";
 export { createTaskRunner } from "./runner.ts";
 export type { StopOptions, StopResult, TaskFilter, TaskRunner, TaskRunnerInit } from "./runner.ts";

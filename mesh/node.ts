@@ -48,6 +48,8 @@ export interface MeshCounters {
 export class MeshNode implements AsyncDisposable {
   readonly libp2p: Libp2p<{ pubsub: GossipSub }>;
   readonly counters: MeshCounters = { malformed: 0, streamErrors: 0 };
+  /** Request handlers by protocol, so that a peer can ask itself without a stream (see `rpc.ts`). */
+  readonly localHandlers: Map<string, (body: unknown, from: string) => Promise<unknown>> = new Map();
   readonly #onMalformed: ((what: string, err: unknown) => void) | undefined;
   readonly #onStreamError: ((what: string, err: unknown) => void) | undefined;
   readonly #topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>();

@@ -43,6 +43,10 @@ export async function handleRequests<S extends v.GenericSchema, Res>(
 ): Promise<void> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const maxResponseBytes = options.maxResponseBytes ?? 16 * DEFAULT_MAX_MESSAGE_BYTES;
+  node.localHandlers.set(protocol, async (body, from) => {
+    const req = check(body, options.schema, protocol);
+    return await options.handler(req, from);
+  });
   await node.libp2p.handle(protocol, async (stream, connection) => {
     const from = connection.remotePeer.toString();
     const lp = lpStream(stream, { maxDataLength: maxBytes });
@@ -99,6 +103,9 @@ export async function request<S extends v.GenericSchema>(
   body: unknown,
   options: RequestOptions<S>,
 ): Promise<v.InferOutput<S>> {
+  if (peer === node.peerId || peer.endsWith(`/p2p/${node.peerId}`)) {
+    return await requestSelf(node, protocol, body, options);
+  }
   const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const maxBytes = options.maxBytes ?? 16 * DEFAULT_MAX_MESSAGE_BYTES;
@@ -117,4 +124,32 @@ export async function request<S extends v.GenericSchema>(
     err.message = `${protocol} to ${peer.split("/").pop()}: ${err.message}`;
     throw err;
   }
+}
+
+/** A peer asking itself: the same encode, checks and errors as over the wire, without a stream. */
+async function requestSelf<S extends v.GenericSchema>(
+  node: MeshNode,
+  protocol: string,
+  body: unknown,
+  options: RequestOptions<S>,
+): Promise<v.InferOutput<S>> {
+  const handler = node.localHandlers.get(protocol);
+  if (!handler) {
+    throw new RemoteError(node.peerId, "UnsupportedProtocolError", `This peer does not serve ${protocol}`);
+  }
+  let value: unknown;
+  try {
+    value = await handler(
+      decode(encode(body), v.unknown(), { what: protocol, maxBytes: Infinity }),
+      node.peerId,
+    );
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    throw new RemoteError(node.peerId, e.name, e.message, { cause: err });
+  }
+  return check(
+    decode(encode(value), v.unknown(), { what: protocol, maxBytes: Infinity }),
+    options.schema,
+    protocol,
+  );
 }

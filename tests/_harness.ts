@@ -67,7 +67,7 @@ export function runShoal(
 export interface TestHome extends AsyncDisposable {
   dir: string;
   env: Record<string, string>;
-  run(args: string[], options?: { timeoutMs?: number }): Promise<RunResult>;
+  run(args: string[], options?: { timeoutMs?: number; env?: Record<string, string> }): Promise<RunResult>;
 }
 
 /** Creates a temporary `SHOAL_HOME`. */
@@ -77,7 +77,7 @@ export function createHome(): TestHome {
   return {
     dir,
     env,
-    run: (args, options) => runShoal(args, { env, ...options }),
+    run: (args, options) => runShoal(args, { ...options, env: { ...env, ...options?.env } }),
     [Symbol.asyncDispose]: () => {
       rmSync(dir, { recursive: true, force: true });
       return Promise.resolve();
@@ -149,7 +149,8 @@ export async function startMesh(
     },
     async [Symbol.asyncDispose]() {
       await probe?.stop();
-      await run(["down", "--grace", "3"]);
+      // The default grace (10 s) outlasts the agents' own task grace (5 s), so tasks never outlive them.
+      await run(["down"]);
       for (const a of agents) if (isRunning(a.pid)) process.kill(a.pid, "SIGKILL");
       if (ownsHome) await home[Symbol.asyncDispose]();
     },
@@ -228,4 +229,46 @@ export function spawnAgent(home: TestHome, name: string, args: string[]): AgentP
       await exited;
     },
   };
+}
+
+/** PIDs of live processes whose command line contains `marker` (this test process excluded). */
+export function processesWith(marker: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const pid = Number(entry.name);
+    if (pid === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (cmd.includes(marker) && isRunning(pid)) pids.push(pid);
+    } catch { /* gone meanwhile */ }
+  }
+  return pids;
+}
+
+/** Writes a topology file into `dir` and returns its path. */
+export function writeTopology(dir: string, name: string, xml: string): string {
+  const file = join(dir, name);
+  Deno.writeTextFileSync(file, xml);
+  return file;
+}
+
+/** A task as `shoal ps --json` prints it. */
+export interface PsTask {
+  topologyId: string;
+  path: string;
+  id: string;
+  agent: string;
+  state: string;
+  pid?: number;
+  restarts: number;
+  exitCode?: number | null;
+  reason?: string;
+}
+
+/** `shoal ps --json` of a mesh. */
+export async function ps(mesh: TestMesh): Promise<PsTask[]> {
+  const r = await mesh.run(["ps", "--json"]);
+  if (r.code !== 0) throw new Error(`shoal ps failed (${r.code}): ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { tasks: PsTask[] }).tasks;
 }

@@ -87,6 +87,7 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         labels: opts.label,
         heartbeatMs: opts.heartbeat,
         log,
+        ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.group ? { group: opts.group } : {}),
       });

@@ -172,7 +172,7 @@ Examples:
       if (opts.json) printJson(r);
       else {
         process.stdout.write(
-          `Stopped "${r.topologyId}": ${r.stopped + r.killed} task(s)${
+          `Stopped "${r.topologyId}": ${r.stopped} task(s)${
             r.killed ? ` (${r.killed} killed after the grace period)` : ""
           } in ${seconds(r.elapsedMs)}\n`,
         );

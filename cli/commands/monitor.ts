@@ -54,7 +54,12 @@ Examples:
       };
       await using membership = await startMembership({ node: peer.node });
       membership.events.on(print);
-      peer.node.subscribe(EVENTS_TOPIC, GossipEventSchema, (e) => print(e));
+      peer.node.subscribe(EVENTS_TOPIC, GossipEventSchema, (e) => {
+        // Agents coalesce task events into batches; tools see one line per event.
+        if (e.type === "batch" && Array.isArray(e.events)) {
+          for (const inner of e.events as { type: string; at: number }[]) print({ by: e.by, ...inner });
+        } else print(e);
+      });
       const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
       process.once("SIGINT", () => stop.abort());
       process.once("SIGTERM", () => stop.abort());

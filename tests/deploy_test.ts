@@ -1,0 +1,225 @@
+/**
+ * Deploying topologies on a real local mesh: the built binary, real agents, real task processes.
+ */
+import { chmodSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
+import { isRunning, processesWith, ps, startMesh, writeTopology } from "./_harness.ts";
+import { waitFor } from "./_wait.ts";
+
+const DDS = new URL("../../shared/dds-topologies/", import.meta.url).pathname;
+
+function sleepTopology(name: string, marker: number, n: number): string {
+  return `<topology name="${name}">
+  <decltask name="Sleeper"><exe reachable="true">sleep ${marker}</exe></decltask>
+  <main name="main"><group name="g" n="${n}"><task>Sleeper</task></group></main>
+</topology>`;
+}
+
+Deno.test("deploy: DDS's sleep_test.xml runs, and stop leaves no process of it", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 6 });
+  const act = await mesh.run(["topology", "activate", `${DDS}sleep_test.xml`, "--json"]);
+  assertEquals(act.code, 0, act.stderr);
+  assertEquals((JSON.parse(act.stdout) as { started: number }).started, 9);
+  const tasks = await ps(mesh);
+  assertEquals(tasks.length, 9);
+  assert(tasks.every((t) => t.state === "running" && t.pid && isRunning(t.pid)));
+  assert(tasks.some((t) => t.path === "main/SleepGroup/SleepCollection_1/SleepTask_1"));
+  const stop = await mesh.run(["topology", "stop", "--json"]);
+  assertEquals(stop.code, 0, stop.stderr);
+  assertEquals((JSON.parse(stop.stdout) as { stopped: number; killed: number }).stopped, 9);
+  for (const t of tasks) assert(!isRunning(t.pid!), `task ${t.path} (${t.pid}) survived stop`);
+  assertEquals(await ps(mesh), []);
+});
+
+Deno.test("deploy: DDS's env_test.xml runs with DDS's environment, the executable shipped", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 5 });
+  const location = join(mesh.home.dir, "dds");
+  mkdirSync(join(location, "tests"), { recursive: true });
+  const exe = join(location, "tests", "task-test_env");
+  Deno.writeTextFileSync(exe, `#!/bin/sh\necho "ARGS $*"\nenv | grep '^DDS_' | sort\n`);
+  chmodSync(exe, 0o755);
+  const act = await mesh.home.run([
+    "topology",
+    "activate",
+    `${DDS}env_test.xml`,
+    "--json",
+    "--session",
+    mesh.session,
+  ], { env: { DDS_LOCATION: location } });
+  assertEquals(act.code, 0, act.stderr);
+  await waitFor(async () => (await ps(mesh)).every((t) => t.state === "exited"), { what: "tasks to finish" });
+  const tasks = await ps(mesh);
+  assertEquals(tasks.length, 9);
+  const session = JSON.parse(
+    readFileSync(join(mesh.home.dir, "sessions", mesh.session, "session.json"), "utf8"),
+  );
+  const logs = await mesh.run(["logs", "--no-prefix", "main/EnvGroup/EnvCollection_1/EnvTask_1$"]);
+  const out = logs.stdout;
+  const task = tasks.find((t) => t.path === "main/EnvGroup/EnvCollection_1/EnvTask_1")!;
+  assertStringIncludes(out, "ARGS --taskIndex 1 --collectionIndex 1");
+  assertStringIncludes(out, "DDS_TASK_PATH=main/EnvGroup/EnvCollection_1/EnvTask_1");
+  assertStringIncludes(out, "DDS_TASK_INDEX=1");
+  assertStringIncludes(out, "DDS_TASK_NAME=EnvTask");
+  assertStringIncludes(out, `DDS_TASK_ID=${task.id}`);
+  assertStringIncludes(out, "DDS_COLLECTION_INDEX=1");
+  assertStringIncludes(out, "DDS_COLLECTION_NAME=EnvCollection");
+  assertStringIncludes(out, "DDS_GROUP_NAME=EnvGroup");
+  assertStringIncludes(out, `DDS_SESSION_ID=${session.id}`);
+  assertStringIncludes(out, "DDS_SLOT_ID=");
+});
+
+Deno.test("deploy: a crashing task with a RestartTask trigger restarts exactly N times", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 2 });
+  const file = writeTopology(
+    mesh.home.dir,
+    "crash.xml",
+    `<topology name="Crash">
+  <decltrigger name="restart" condition="TaskCrashed" action="RestartTask" arg="2"/>
+  <decltask name="Crasher"><exe reachable="true">sh -c 'echo run; exit 3'</exe>
+    <triggers><name>restart</name></triggers></decltask>
+  <decltask name="Plain"><exe reachable="true">sh -c 'exit 4'</exe></decltask>
+  <main name="main"><task>Crasher</task><task>Plain</task></main>
+</topology>`,
+  );
+  assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
+  await waitFor(async () => (await ps(mesh)).every((t) => t.state === "exited"), { what: "both to end" });
+  const tasks = await ps(mesh);
+  const crasher = tasks.find((t) => t.path === "main/Crasher_0")!;
+  const plain = tasks.find((t) => t.path === "main/Plain_0")!;
+  assertEquals([crasher.restarts, crasher.exitCode], [2, 3]);
+  assertEquals([plain.restarts, plain.exitCode], [0, 4]);
+  const logs = await mesh.run(["logs", "--no-prefix", "Crasher"]);
+  assertEquals(logs.stdout.split("\n").filter((l) => l === "run").length, 3);
+});
+
+Deno.test("deploy: update stops removed tasks, starts added ones, keeps unchanged PIDs", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 4 });
+  const v1 = writeTopology(
+    mesh.home.dir,
+    "v1.xml",
+    `<topology name="Upd">
+  <decltask name="Keep"><exe reachable="true">sleep 3101</exe></decltask>
+  <decltask name="Drop"><exe reachable="true">sleep 3102</exe></decltask>
+  <main name="main"><task>Drop</task><group name="g" n="2"><task>Keep</task></group></main>
+</topology>`,
+  );
+  const v2 = writeTopology(
+    mesh.home.dir,
+    "v2.xml",
+    `<topology name="Upd">
+  <decltask name="Keep"><exe reachable="true">sleep 3101</exe></decltask>
+  <decltask name="Add"><exe reachable="true">sleep 3103</exe></decltask>
+  <main name="main"><task>Add</task><group name="g" n="2"><task>Keep</task></group></main>
+</topology>`,
+  );
+  assertEquals((await mesh.run(["topology", "activate", v1])).code, 0);
+  const before = await ps(mesh);
+  const dropPid = before.find((t) => t.path === "main/Drop_0")!.pid!;
+  const upd = await mesh.run(["topology", "update", v2, "--json"]);
+  assertEquals(upd.code, 0, upd.stderr);
+  const r = JSON.parse(upd.stdout) as { removed: string[]; added: string[] };
+  assertEquals([r.removed, r.added], [["main/Drop_0"], ["main/Add_0"]]);
+  const after = await ps(mesh);
+  for (const t of before.filter((t) => t.path.startsWith("main/g/"))) {
+    assertEquals(after.find((a) => a.path === t.path)?.pid, t.pid, `${t.path} kept its PID`);
+  }
+  assert(!isRunning(dropPid));
+  assert(after.find((t) => t.path === "main/Add_0")?.state === "running");
+  assertEquals(processesWith("sleep 3102"), []);
+});
+
+Deno.test("deploy: stop kills every process of the topology, children and setsid grandchildren too", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 3 });
+  const file = writeTopology(
+    mesh.home.dir,
+    "tree.xml",
+    `<topology name="Tree">
+  <decltask name="Parent"><exe reachable="true">sh -c 'sleep 3201 &amp; setsid sleep 3202 &amp; trap "" TERM; sleep 3203'</exe></decltask>
+  <main name="main"><group name="g" n="3"><task>Parent</task></group></main>
+</topology>`,
+  );
+  assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
+  await waitFor(() => processesWith("sleep 320").length >= 9, { what: "the sleeps to start" });
+  const stop = await mesh.run(["topology", "stop", "--grace", "0.5"]);
+  assertEquals(stop.code, 0, stop.stderr);
+  assertEquals(processesWith("sleep 320"), []);
+});
+
+Deno.test("deploy: a topology that does not fit starts nothing and says what is missing", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const file = writeTopology(mesh.home.dir, "big.xml", sleepTopology("Big", 3301, 5));
+  const r = await mesh.run(["topology", "activate", file]);
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stderr, "5");
+  assertStringIncludes(r.stderr, "4 free");
+  assertEquals(processesWith("sleep 3301"), []);
+  assertEquals(await ps(mesh), []);
+});
+
+Deno.test("deploy: a missing executable fails its task with a reason, not the agent", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 2 });
+  const file = writeTopology(
+    mesh.home.dir,
+    "missing.xml",
+    `<topology name="Missing">
+  <decltask name="Ghost"><exe reachable="true">/no/such/program --x</exe></decltask>
+  <decltask name="Fine"><exe reachable="true">sleep 3401</exe></decltask>
+  <main name="main"><task>Ghost</task><task>Fine</task></main>
+</topology>`,
+  );
+  const r = await mesh.run(["topology", "activate", file, "--json"]);
+  assertEquals(r.code, 1);
+  const tasks = (JSON.parse(r.stdout) as { tasks: { path: string; state: string; reason?: string }[] }).tasks;
+  const ghost = tasks.find((t) => t.path === "main/Ghost_0")!;
+  assertEquals(ghost.state, "failed");
+  assertStringIncludes(ghost.reason ?? "", "/no/such/program");
+  assert(isRunning(mesh.agents[0]!.pid));
+  assertEquals((await ps(mesh)).find((t) => t.path === "main/Fine_0")?.state, "running");
+});
+
+Deno.test("deploy: two commanders activating at once never overbook a slot", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 3 });
+  const a = writeTopology(mesh.home.dir, "a.xml", sleepTopology("A", 3501, 4));
+  const b = writeTopology(mesh.home.dir, "b.xml", sleepTopology("B", 3502, 4));
+  const [ra, rb] = await Promise.all([
+    mesh.run(["topology", "activate", a]),
+    mesh.run(["topology", "activate", b]),
+  ]);
+  assertEquals([ra.code, rb.code].sort(), [0, 1], `${ra.stderr}\n${rb.stderr}`);
+  const tasks = (await ps(mesh)).filter((t) => t.state === "running");
+  assertEquals(tasks.length, 4);
+  for (const agent of mesh.agents) assert(tasks.filter((t) => t.agent === agent.id).length <= 3);
+  assertEquals(processesWith("sleep 3501").length + processesWith("sleep 3502").length, 4);
+});
+
+Deno.test("deploy: a SIGKILLed agent's tasks are reported lost and placed elsewhere", async () => {
+  await using mesh = await startMesh({ agents: 3, slots: 2 });
+  const file = writeTopology(mesh.home.dir, "move.xml", sleepTopology("Move", 3601, 2));
+  assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
+  const before = await ps(mesh);
+  const victim = mesh.agents.find((a) => a.id === before[0]!.agent)!;
+  const lostPids = before.filter((t) => t.agent === victim.id).map((t) => t.pid!);
+  process.kill(victim.pid, "SIGKILL");
+  await waitFor(async () => {
+    const tasks = await ps(mesh);
+    return tasks.length === 2 && tasks.every((t) => t.state === "running" && t.agent !== victim.id);
+  }, { timeout: 30_000, what: "the tasks to run on other agents" });
+  await waitFor(() => lostPids.every((p) => !isRunning(p)), {
+    what: "the dead agent's tasks to die with it",
+  });
+  assertEquals(processesWith("sleep 3601").length, 2);
+});
+
+Deno.test("deploy: an agent's SIGTERM and shoal down leave no task behind", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const file = writeTopology(mesh.home.dir, "bye.xml", sleepTopology("Bye", 3701, 4));
+  assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
+  const tasks = await ps(mesh);
+  const first = mesh.agents[0]!;
+  process.kill(first.pid, "SIGTERM");
+  await waitFor(() => !isRunning(first.pid), { what: "the agent to stop" });
+  for (const t of tasks.filter((t) => t.agent === first.id)) assert(!isRunning(t.pid!), `${t.path} survived`);
+  assertEquals((await mesh.run(["down"])).code, 0);
+  assertEquals(processesWith("sleep 3701"), []);
+});
