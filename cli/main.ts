@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { SHOAL_VERSION } from "../mesh/mod.ts";
 import { registerAgent } from "./commands/agent.ts";
+import { registerDemo } from "./commands/demo.ts";
 import { registerDeploy } from "./commands/deploy.ts";
 import { registerDown } from "./commands/down.ts";
 import { registerInfo } from "./commands/info.ts";
@@ -51,6 +52,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerLogs(program);
   registerDeploy(registerTopology(program));
   registerAgent(program);
+  registerDemo(program);
   const quiet = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     cmd.commands.forEach(quiet);
@@ -77,6 +79,10 @@ export async function run(argv: string[]): Promise<number> {
     }
     const e = err instanceof Error ? err : new Error(String(err));
     process.stderr.write(`shoal: ${e.message}\n`);
+    const failures = (e as { failures?: { host: string; step?: string; reason: string }[] }).failures;
+    for (const f of Array.isArray(failures) ? failures : []) {
+      process.stderr.write(`  ${f.host}${f.step ? ` [${f.step}]` : ""}: ${f.reason}\n`);
+    }
     if (debug) process.stderr.write(`${e.stack ?? ""}\n${e.cause ? `cause: ${String(e.cause)}\n` : ""}`);
     if (err instanceof CliError) return err.exitCode;
     if (err instanceof RangeError || err instanceof TypeError) return ExitCode.usage;

@@ -56,7 +56,10 @@ export class Session {
   async bootstrapAddrs(): Promise<string[]> {
     const addrs: string[] = [];
     for (const job of this.record.jobs) {
-      if (!job.dataDir) continue;
+      if (!job.dataDir) {
+        addrs.push(...(job.addrs ?? [])); // remote agents (ssh, slurm): addresses their pilot reported
+        continue;
+      }
       const state = await readStateFile(job.dataDir);
       if (state?.status === "running") addrs.push(...state.addrs);
       else if (!state) addrs.push(...(job.addrs ?? []));

@@ -90,20 +90,32 @@ export function createLocalhostRms(): RmsPlugin {
         throw new RangeError(`Agent count "${req.count}" < 1`);
       }
       const jobs: AgentJob[] = [];
+      const emit = req.onEvent ?? (() => {});
       let bootstrap = req.session.bootstrap;
       let next = 0;
       if (bootstrap.length === 0) {
         const first = await startOne(req, next++, []);
         jobs.push(first);
+        emit({ type: "agent:started", job: first });
         bootstrap = first.addrs ?? [];
       }
-      const rest = Array.from({ length: req.count - next }, (_, i) => startOne(req, next + i, bootstrap));
+      const rest = Array.from(
+        { length: req.count - next },
+        (_, i) =>
+          startOne(req, next + i, bootstrap).then((job) => {
+            emit({ type: "agent:started", job });
+            return job;
+          }),
+      );
       const settled = await Promise.allSettled(rest);
       for (const s of settled) if (s.status === "fulfilled") jobs.push(s.value);
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-      if (failed) {
+      const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
+      for (const f of failed) {
+        emit({ type: "agent:failed", failure: { host: hostname(), reason: (f.reason as Error).message } });
+      }
+      if (failed.length > 0 && jobs.length < (req.minCount ?? req.count)) {
         await this.cancel(jobs, { graceMs: 2_000 });
-        throw failed.reason;
+        throw failed[0]!.reason;
       }
       return jobs;
     },

@@ -4,10 +4,14 @@
  * @module
  */
 import { createLocalhostRms } from "./localhost.ts";
+import { createSlurmRms } from "./slurm.ts";
+import { createSshRms } from "./ssh.ts";
 import type { RmsPlugin } from "./types.ts";
 
 const FACTORIES: Record<string, () => RmsPlugin> = {
   localhost: createLocalhostRms,
+  ssh: createSshRms,
+  slurm: createSlurmRms,
 };
 
 /** Names of the available plug-ins. */

@@ -35,8 +35,38 @@ export interface SubmitRequest {
   labels?: Record<string, string>;
   /** The binary to start. */
   self: SelfCommand;
+  /** The plug-in's configuration, as its `loadConfig` returned it (ssh hosts, Slurm options, pilot…). */
+  config?: RmsConfig;
+  /**
+   * Fewest agents that make the submission a success (default: `count` for localhost and Slurm, 1 for
+   * ssh). Below it, the agents that did start are stopped again and the submission fails.
+   */
+  minCount?: number;
+  /** Progress and per-agent failures, as they happen. */
+  onEvent?: (event: SubmitEvent) => void;
   signal?: AbortSignal;
 }
+
+/** A plug-in's configuration: plain JSON-like data that the plug-in validates. */
+export type RmsConfig = Record<string, unknown>;
+
+/** Why one agent (or one host's or job's agents) did not start. */
+export interface AgentFailure {
+  /** Host (ssh: the config's `user@host`; Slurm: the node, when known). */
+  host: string;
+  /** The RMS's job ID, when there is one. */
+  job?: string;
+  /** The pilot step that failed, when known. */
+  step?: string;
+  reason: string;
+}
+
+/** What happens during a submission, for progress bars and reports. */
+export type SubmitEvent =
+  | { type: "binary:staged"; host: string; copied: boolean; ms: number }
+  | { type: "job:submitted"; id: string; agents: number }
+  | { type: "agent:started"; job: AgentJob }
+  | { type: "agent:failed"; failure: AgentFailure };
 
 /** One started agent as the RMS knows it. */
 export interface AgentJob {
@@ -52,6 +82,8 @@ export interface AgentJob {
   /** The agent's listen addresses once known. */
   addrs?: string[];
   submittedAt: number;
+  /** What the plug-in needs to query or stop the job later (ssh target, Slurm job…); plain JSON. */
+  remote?: Record<string, unknown>;
 }
 
 /** State of a job as the RMS reports it. */
@@ -79,7 +111,17 @@ export interface CancelOptions {
 /** A resource-management plug-in. */
 export interface RmsPlugin {
   readonly name: string;
-  /** Starts `count` agents; resolves once each is listening (its address known). */
+  /**
+   * Reads the plug-in's configuration file (`shoal submit -c FILE`); throws `RmsConfigError` naming the
+   * file and line of a mistake.
+   */
+  loadConfig?(file: string): Promise<RmsConfig>;
+  /** Number of agents when the user asks for none (ssh: one per configured host). */
+  defaultCount?(config: RmsConfig | undefined): number;
+  /**
+   * Starts `count` agents; resolves once each is listening (its address known) or has failed. Failed
+   * agents are reported through `onEvent`; fewer than `minCount` started rejects with `SubmitError`.
+   */
   submit(request: SubmitRequest): Promise<AgentJob[]>;
   /** Reports the state of jobs. */
   status(jobs: AgentJob[], options?: { signal?: AbortSignal }): Promise<JobStatus[]>;

@@ -1,31 +1,12 @@
 /**
- * `deno task start`, the main job: a local mesh on this machine, end to end. Starts a session of agents
- * with the built binary, shows them, watches the mesh for a moment, and stops everything.
+ * `deno task start`, the main job: the built binary runs its embedded sample topology on a local mesh of
+ * agents on this machine (`shoal demo`), and cleans up.
  *
  * @module
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const bin = fileURLToPath(new URL("../dist/shoal", import.meta.url));
-const session = process.env.SHOAL_SESSION ?? "demo";
-const env = { ...process.env, SHOAL_SESSION: session };
-
-function shoal(args: string[]): void {
-  console.log(`\n$ shoal ${args.join(" ")}`);
-  const r = spawnSync(bin, args, { stdio: "inherit", env });
-  if (r.status !== 0) {
-    console.error(`shoal ${args[0]} failed with exit code ${r.status}`);
-    spawnSync(bin, ["down", "--grace", "2"], { stdio: "inherit", env });
-    process.exit(r.status ?? 1);
-  }
-}
-
-shoal(["up", "--agents", "3", "--slots", "2"]);
-shoal(["info"]);
-console.log("\n$ shoal monitor --timeout 3");
-await new Promise<void>((resolve) => {
-  const m = spawn(bin, ["monitor", "--timeout", "3"], { stdio: "inherit", env });
-  m.on("exit", () => resolve());
-});
-shoal(["down"]);
+const r = spawnSync(bin, ["demo", ...process.argv.slice(2)], { stdio: "inherit" });
+process.exit(r.status ?? 1);

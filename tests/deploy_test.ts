@@ -8,6 +8,8 @@ import { isRunning, processesWith, ps, startMesh, writeTopology } from "./_harne
 import { waitFor } from "./_wait.ts";
 
 const DDS = new URL("../../shared/dds-topologies/", import.meta.url).pathname;
+/** A per-run number in sleep arguments, so that leftovers of other runs never count. */
+const RUN = 10_000 + Math.floor(Math.random() * 80_000);
 
 function sleepTopology(name: string, marker: number, n: number): string {
   return `<topology name="${name}">
@@ -99,8 +101,8 @@ Deno.test("deploy: update stops removed tasks, starts added ones, keeps unchange
     mesh.home.dir,
     "v1.xml",
     `<topology name="Upd">
-  <decltask name="Keep"><exe reachable="true">sleep 3101</exe></decltask>
-  <decltask name="Drop"><exe reachable="true">sleep 3102</exe></decltask>
+  <decltask name="Keep"><exe reachable="true">sleep 3101${RUN}</exe></decltask>
+  <decltask name="Drop"><exe reachable="true">sleep 3102${RUN}</exe></decltask>
   <main name="main"><task>Drop</task><group name="g" n="2"><task>Keep</task></group></main>
 </topology>`,
   );
@@ -108,8 +110,8 @@ Deno.test("deploy: update stops removed tasks, starts added ones, keeps unchange
     mesh.home.dir,
     "v2.xml",
     `<topology name="Upd">
-  <decltask name="Keep"><exe reachable="true">sleep 3101</exe></decltask>
-  <decltask name="Add"><exe reachable="true">sleep 3103</exe></decltask>
+  <decltask name="Keep"><exe reachable="true">sleep 3101${RUN}</exe></decltask>
+  <decltask name="Add"><exe reachable="true">sleep 3103${RUN}</exe></decltask>
   <main name="main"><task>Add</task><group name="g" n="2"><task>Keep</task></group></main>
 </topology>`,
   );
@@ -126,7 +128,7 @@ Deno.test("deploy: update stops removed tasks, starts added ones, keeps unchange
   }
   assert(!isRunning(dropPid));
   assert(after.find((t) => t.path === "main/Add_0")?.state === "running");
-  assertEquals(processesWith("sleep 3102"), []);
+  assertEquals(processesWith(`sleep 3102${RUN}`), []);
 });
 
 Deno.test("deploy: stop kills every process of the topology, children and setsid grandchildren too", async () => {
@@ -135,25 +137,26 @@ Deno.test("deploy: stop kills every process of the topology, children and setsid
     mesh.home.dir,
     "tree.xml",
     `<topology name="Tree">
-  <decltask name="Parent"><exe reachable="true">sh -c 'sleep 3201 &amp; setsid sleep 3202 &amp; trap "" TERM; sleep 3203'</exe></decltask>
+  <decltask name="Parent"><exe reachable="true">sh -c 'sleep 3201${RUN} &amp; setsid sleep 3202${RUN} &amp; trap "" TERM; sleep 3203${RUN}'</exe></decltask>
   <main name="main"><group name="g" n="3"><task>Parent</task></group></main>
 </topology>`,
   );
   assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
-  await waitFor(() => processesWith("sleep 320").length >= 9, { what: "the sleeps to start" });
+  const tree = () => [1, 2, 3].flatMap((i) => processesWith(`320${i}${RUN}`));
+  await waitFor(() => tree().length >= 9, { what: "the sleeps to start" });
   const stop = await mesh.run(["topology", "stop", "--grace", "0.5"]);
   assertEquals(stop.code, 0, stop.stderr);
-  assertEquals(processesWith("sleep 320"), []);
+  assertEquals(tree(), []);
 });
 
 Deno.test("deploy: a topology that does not fit starts nothing and says what is missing", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 2 });
-  const file = writeTopology(mesh.home.dir, "big.xml", sleepTopology("Big", 3301, 5));
+  const file = writeTopology(mesh.home.dir, "big.xml", sleepTopology("Big", Number(`3301${RUN}`), 5));
   const r = await mesh.run(["topology", "activate", file]);
   assertEquals(r.code, 1);
   assertStringIncludes(r.stderr, "5");
   assertStringIncludes(r.stderr, "4 free");
-  assertEquals(processesWith("sleep 3301"), []);
+  assertEquals(processesWith(`sleep 3301${RUN}`), []);
   assertEquals(await ps(mesh), []);
 });
 
@@ -164,7 +167,7 @@ Deno.test("deploy: a missing executable fails its task with a reason, not the ag
     "missing.xml",
     `<topology name="Missing">
   <decltask name="Ghost"><exe reachable="true">/no/such/program --x</exe></decltask>
-  <decltask name="Fine"><exe reachable="true">sleep 3401</exe></decltask>
+  <decltask name="Fine"><exe reachable="true">sleep 3401${RUN}</exe></decltask>
   <main name="main"><task>Ghost</task><task>Fine</task></main>
 </topology>`,
   );
@@ -180,8 +183,8 @@ Deno.test("deploy: a missing executable fails its task with a reason, not the ag
 
 Deno.test("deploy: two commanders activating at once never overbook a slot", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 3 });
-  const a = writeTopology(mesh.home.dir, "a.xml", sleepTopology("A", 3501, 4));
-  const b = writeTopology(mesh.home.dir, "b.xml", sleepTopology("B", 3502, 4));
+  const a = writeTopology(mesh.home.dir, "a.xml", sleepTopology("A", Number(`3501${RUN}`), 4));
+  const b = writeTopology(mesh.home.dir, "b.xml", sleepTopology("B", Number(`3502${RUN}`), 4));
   const [ra, rb] = await Promise.all([
     mesh.run(["topology", "activate", a]),
     mesh.run(["topology", "activate", b]),
@@ -190,12 +193,12 @@ Deno.test("deploy: two commanders activating at once never overbook a slot", asy
   const tasks = (await ps(mesh)).filter((t) => t.state === "running");
   assertEquals(tasks.length, 4);
   for (const agent of mesh.agents) assert(tasks.filter((t) => t.agent === agent.id).length <= 3);
-  assertEquals(processesWith("sleep 3501").length + processesWith("sleep 3502").length, 4);
+  assertEquals(processesWith(`sleep 3501${RUN}`).length + processesWith(`sleep 3502${RUN}`).length, 4);
 });
 
 Deno.test("deploy: a SIGKILLed agent's tasks are reported lost and placed elsewhere", async () => {
   await using mesh = await startMesh({ agents: 3, slots: 2 });
-  const file = writeTopology(mesh.home.dir, "move.xml", sleepTopology("Move", 3601, 2));
+  const file = writeTopology(mesh.home.dir, "move.xml", sleepTopology("Move", Number(`3601${RUN}`), 2));
   assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
   const before = await ps(mesh);
   const victim = mesh.agents.find((a) => a.id === before[0]!.agent)!;
@@ -208,12 +211,12 @@ Deno.test("deploy: a SIGKILLed agent's tasks are reported lost and placed elsewh
   await waitFor(() => lostPids.every((p) => !isRunning(p)), {
     what: "the dead agent's tasks to die with it",
   });
-  assertEquals(processesWith("sleep 3601").length, 2);
+  assertEquals(processesWith(`sleep 3601${RUN}`).length, 2);
 });
 
 Deno.test("deploy: an agent's SIGTERM and shoal down leave no task behind", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 2 });
-  const file = writeTopology(mesh.home.dir, "bye.xml", sleepTopology("Bye", 3701, 4));
+  const file = writeTopology(mesh.home.dir, "bye.xml", sleepTopology("Bye", Number(`3701${RUN}`), 4));
   assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
   const tasks = await ps(mesh);
   const first = mesh.agents[0]!;
@@ -221,5 +224,5 @@ Deno.test("deploy: an agent's SIGTERM and shoal down leave no task behind", asyn
   await waitFor(() => !isRunning(first.pid), { what: "the agent to stop" });
   for (const t of tasks.filter((t) => t.agent === first.id)) assert(!isRunning(t.pid!), `${t.path} survived`);
   assertEquals((await mesh.run(["down"])).code, 0);
-  assertEquals(processesWith("sleep 3701"), []);
+  assertEquals(processesWith(`sleep 3701${RUN}`), []);
 });

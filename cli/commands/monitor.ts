@@ -41,14 +41,7 @@ Examples:
         if (opts.json) {
           process.stdout.write(JSON.stringify(event) + "\n");
         } else {
-          const who = typeof event.id === "string"
-            ? shortId(event.id)
-            : typeof event.by === "string"
-            ? shortId(event.by)
-            : "";
-          const time = new Date(event.at).toISOString().slice(11, 23);
-          const host = typeof event.host === "string" ? event.host : "";
-          process.stdout.write(`${time}  ${event.type.padEnd(16)} ${who} ${host}\n`);
+          process.stdout.write(describe(event) + "\n");
         }
         if (opts.count && ++printed >= opts.count) stop.abort();
       };
@@ -66,4 +59,25 @@ Examples:
       await new Promise((r) => stop.signal.addEventListener("abort", r));
       clearTimeout(timer);
     });
+}
+
+/** One line for people: time, type, and what the event is about. */
+function describe(e: { type: string; at: number; [k: string]: unknown }): string {
+  const time = new Date(e.at).toISOString().slice(11, 23);
+  const str = (k: string) => typeof e[k] === "string" ? e[k] as string : "";
+  let what: string;
+  if (e.type.startsWith("task:")) {
+    const detail = e.type === "task:exited"
+      ? `${e.signal ? `signal ${e.signal}` : `code ${e.code}`}${e.willRestart ? ", restarting" : ""}`
+      : e.type === "task:failed"
+      ? str("reason")
+      : `pid ${e.pid}`;
+    what = `${str("path")} on ${shortId(str("agent"))} (${detail})`;
+  } else if (e.type.startsWith("tasks:")) {
+    const n = Array.isArray(e.paths) ? e.paths.length : Array.isArray(e.placed) ? e.placed.length : 0;
+    what = `${str("topologyId")}: ${n} task(s) of ${shortId(str("agent") || str("by"))}`;
+  } else {
+    what = `${shortId(str("id") || str("by"))} ${str("host")}`;
+  }
+  return `${time}  ${e.type.padEnd(16)} ${what}`;
 }

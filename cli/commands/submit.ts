@@ -110,7 +110,13 @@ async function loadConfig(plugin: RmsPlugin, file: string | undefined) {
 export async function submitAgents(session: Session, opts: SubmitAgentsOptions): Promise<SubmitOutcome> {
   const plugin = getRms(opts.rms);
   const config = await loadConfig(plugin, opts.configFile);
-  const count = opts.agents ?? plugin.defaultCount?.(config) ?? 1;
+  let count: number;
+  try {
+    count = opts.agents ?? plugin.defaultCount?.(config) ?? 1;
+  } catch (err) {
+    if (err instanceof RmsConfigError) throw new CliError(err.message, ExitCode.usage, { cause: err });
+    throw err;
+  }
   const signal = AbortSignal.timeout(opts.timeout);
   const bar = startProgress(`Starting agents (${plugin.name})`, count, { quiet: opts.quiet ?? false });
   const failures: AgentFailure[] = [];
