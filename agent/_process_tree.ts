@@ -113,6 +113,9 @@ export function findByEnv(
   const prefix = `${name}=`;
   for (const e of table.entries.values()) {
     if ((e.sid !== e.pid && e.pgid !== e.pid) || known.has(e.pid) || e.pid === process.pid) continue;
+    // Only orphans need this search: a process whose parent lives is found by the parent walk. Reading
+    // every task's environ instead costs ~1 ms each and made stopping 1,000 tasks take seconds.
+    if (e.ppid > 1 && table.entries.has(e.ppid)) continue;
     let env: string;
     try {
       env = readFileSync(`/proc/${e.pid}/environ`, "utf8");

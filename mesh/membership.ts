@@ -49,13 +49,7 @@ export class Membership implements AsyncDisposable {
   };
   #soon: ReturnType<typeof setTimeout> | undefined;
   #onSubscribe = (evt: CustomEvent<{ subscriptions: { topic: string; subscribe: boolean }[] }>) => {
-    if (this.#soon || !evt.detail.subscriptions.some((s) => s.subscribe && s.topic === MEMBERSHIP_TOPIC)) {
-      return;
-    }
-    this.#soon = setTimeout(() => {
-      this.#soon = undefined;
-      this.#announce();
-    }, 20);
+    if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === MEMBERSHIP_TOPIC)) this.announce();
   };
   #stopped = false;
 
@@ -100,9 +94,15 @@ export class Membership implements AsyncDisposable {
     this.#timers.push(setInterval(() => this.#emit(this.#table.sweep(Date.now())), intervalMs / 4));
   }
 
-  /** Announces this agent now (e.g. after its free slots changed). */
+  /**
+   * Announces this agent soon (e.g. after its free slots changed). Calls within a short window share one
+   * heartbeat: a thousand tasks ending at once must not become a thousand gossip messages.
+   */
   announce(): void {
-    this.#announce();
+    this.#soon ??= setTimeout(() => {
+      this.#soon = undefined;
+      this.#announce();
+    }, 25);
   }
 
   #observe(hb: Heartbeat): void {
