@@ -156,3 +156,11 @@ Deno.test("cli: topology view --json and diff --json give runtime paths", async 
     addedCollections: [],
   });
 });
+
+Deno.test("cli: info --wait-slots returns once the slots are there, or exits 5 at its deadline", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  assertEquals((await mesh.run(["info", "--wait-slots", "4"])).code, 0);
+  const late = await mesh.run(["info", "--wait-slots", "99", "--timeout", "1"]);
+  assertEquals(late.code, 5);
+  assertStringIncludes(late.stderr, "4 of 99 slots");
+});

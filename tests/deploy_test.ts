@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { isRunning, processesWith, ps, startMesh, writeTopology } from "./_harness.ts";
+import { isRunning, processesWith, ps, SHOAL_BIN, startMesh, writeTopology } from "./_harness.ts";
 import { waitFor } from "./_wait.ts";
 
 const DDS = new URL("../../shared/dds-topologies/", import.meta.url).pathname;
@@ -225,4 +225,44 @@ Deno.test("deploy: an agent's SIGTERM and shoal down leave no task behind", asyn
   for (const t of tasks.filter((t) => t.agent === first.id)) assert(!isRunning(t.pid!), `${t.path} survived`);
   assertEquals((await mesh.run(["down"])).code, 0);
   assertEquals(processesWith(`sleep 3701${RUN}`), []);
+});
+
+Deno.test("deploy: logs -f streams what tasks write, --collect copies the files", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 1 });
+  const file = writeTopology(
+    mesh.home.dir,
+    "talk.xml",
+    `<topology name="Talk">
+  <decltask name="Talker"><exe reachable="true">sh -c 'i=0; while true; do i=$((i+1)); echo "line $i"; sleep 0.2; done'</exe></decltask>
+  <main name="main"><group name="g" n="2"><task>Talker</task></group></main>
+</topology>`,
+  );
+  assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
+  const follow = new Deno.Command(SHOAL_BIN, {
+    args: ["logs", "-f", "Talker_1$", "--session", mesh.session],
+    env: mesh.home.env,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let out = "";
+  const reading = (async () => {
+    for await (const chunk of follow.stdout.pipeThrough(new TextDecoderStream())) out += chunk;
+  })();
+  try {
+    // Lines written after the follower started keep arriving.
+    await waitFor(() => (out.match(/\[main\/g\/Talker_1\] line \d+/g) ?? []).length >= 8, {
+      what: "8 lines",
+    });
+    assert(!out.includes("Talker_0"));
+  } finally {
+    follow.kill("SIGINT");
+    await follow.status;
+    await reading;
+  }
+  const dir = join(mesh.home.dir, "collected");
+  const collect = await mesh.run(["logs", "--collect", dir]);
+  assertEquals(collect.code, 0, collect.stderr);
+  const taskDir = join(dir, "Talk", "main", "g", "Talker_0");
+  const outFile = [...Deno.readDirSync(taskDir)].find((e) => e.name.endsWith(".out"))!;
+  assertStringIncludes(readFileSync(join(taskDir, outFile.name), "utf8"), "line 1\n");
 });
