@@ -272,3 +272,11 @@ export async function ps(mesh: TestMesh): Promise<PsTask[]> {
   if (r.code !== 0) throw new Error(`shoal ps failed (${r.code}): ${r.stderr}`);
   return (JSON.parse(r.stdout) as { tasks: PsTask[] }).tasks;
 }
+
+/** A topology of `n` sleeping tasks in one group. */
+export function sleepers(name: string, n: number, seconds = 600): string {
+  return `<topology name="${name}">
+  <decltask name="Sleeper"><exe reachable="true">sleep ${seconds}</exe></decltask>
+  <main name="main"><group name="g" n="${n}"><task>Sleeper</task></group></main>
+</topology>`;
+}

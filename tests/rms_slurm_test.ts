@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AgentFailure } from "../rms/mod.ts";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { startMesh } from "./_harness.ts";
+import { ps, sleepers, startMesh, writeTopology } from "./_harness.ts";
 import { ensureSlurm, queuedJobs, scancel, slurmMissing } from "./_slurm.ts";
 import { waitFor } from "./_wait.ts";
 import { rmsContract } from "./rms_contract.ts";
@@ -68,6 +68,15 @@ Deno.test({
     const slurmAgent = agents.find((a) => a.id === out.agents[0]!.id);
     assertEquals(slurmAgent?.state, "alive");
     assertEquals(slurmAgent?.slots.total, 8);
+
+    // A topology that needs every slot runs across the local agent and the Slurm one.
+    const topo = writeTopology(mesh.home.dir, "across.xml", sleepers("Across", 9));
+    const act = await mesh.run(["topology", "activate", topo]);
+    assertEquals(act.code, 0, act.stderr);
+    const tasks = await ps(mesh);
+    assertEquals(tasks.filter((t) => t.state === "running").length, 9);
+    assertEquals(tasks.filter((t) => t.agent === out.agents[0]!.id).length, 8);
+    assertEquals((await mesh.run(["topology", "stop"])).code, 0);
 
     const down = await mesh.run(["down", "--grace", "8", "--json"]);
     assertEquals(down.code, 0, down.stderr);

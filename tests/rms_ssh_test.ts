@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { readSwarmKey, writeSwarmKey } from "../mesh/mod.ts";
 import { type AgentFailure, type AgentJob, getRms, SubmitError, type SubmitEvent } from "../rms/mod.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
-import { createHome, isRunning, SHOAL_BIN, startMesh } from "./_harness.ts";
+import { createHome, isRunning, ps, SHOAL_BIN, sleepers, startMesh, writeTopology } from "./_harness.ts";
 import { sshdMissing, startSshd } from "./_sshd.ts";
 import { rmsContract } from "./rms_contract.ts";
 
@@ -86,6 +86,14 @@ Deno.test({
       },
     };
     assert(pids.every(isRunning));
+    // A topology that needs every slot runs across the local and the ssh agents.
+    const topo = writeTopology(mesh.home.dir, "across.xml", sleepers("Across", 6));
+    const act = await mesh.run(["topology", "activate", topo]);
+    assertEquals(act.code, 0, act.stderr);
+    const tasks = await ps(mesh);
+    assertEquals(tasks.filter((t) => t.state === "running").length, 6);
+    for (const a of out.agents) assert(tasks.some((t) => t.agent === a.id), `tasks run on ssh agent ${a.id}`);
+    assertEquals((await mesh.run(["topology", "stop"])).code, 0);
     const down = await mesh.run(["down", "--grace", "5", "--json"]);
     assertEquals(down.code, 0, down.stderr);
     assertEquals((JSON.parse(down.stdout) as { terminated: number }).terminated, 3);
