@@ -235,6 +235,8 @@ export async function stopTasks(
   const unreachable: string[] = [];
   let stopped = 0;
   let killed = 0;
+  let answered = 0;
+  init.onProgress?.(0, agents.length);
   await Promise.all(agents.map(async (agent) => {
     try {
       const res = await request(init.node, agent, STOP_PROTOCOL, {
@@ -247,6 +249,7 @@ export async function stopTasks(
     } catch {
       unreachable.push(agent);
     }
+    init.onProgress?.(++answered, agents.length);
   }));
   return { stopped, killed, unreachable };
 }
@@ -379,7 +382,8 @@ export async function updateTopology(
   }
   const progress = { done: 0, total: added.size };
   init.onProgress?.(0, added.size);
-  const stop = removed.size ? await stopTasks(init, record.id, { byAgent }) : { stopped: 0, killed: 0 };
+  const quiet = { ...init, onProgress: undefined };
+  const stop = removed.size ? await stopTasks(quiet, record.id, { byAgent }) : { stopped: 0, killed: 0 };
   const tasks = added.size
     ? await placeAndLease(init, after, added, { topologyId: record.id, epoch: record.epoch, progress })
     : [];

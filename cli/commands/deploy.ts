@@ -76,6 +76,18 @@ function report(
   if (failed.length) process.exitCode = ExitCode.failure;
 }
 
+/** A progress bar created on the first report, when the total is known. */
+function lazyBar(label: string, json: boolean | undefined) {
+  let bar: ReturnType<typeof startProgress> | undefined;
+  return {
+    update: (done: number, total: number) => {
+      bar ??= startProgress(label, total, { quiet: json ?? false });
+      bar.update(done, total);
+    },
+    stop: () => bar?.stop(),
+  };
+}
+
 async function asCli<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
@@ -106,20 +118,11 @@ Examples:
     const { session: name } = cmd.optsWithGlobals<{ session: string }>();
     const src = await readSource(file, opts.var);
     const session = await openSession(name);
-    let bar: ReturnType<typeof startProgress> | undefined;
-    await using c = await connectCommander(session, {
-      onProgress: (done, total) => {
-        bar ??= startProgress("Starting tasks", total, { quiet: opts.json ?? false });
-        bar.update(done);
-      },
-    });
-    try {
-      const r = await asCli(() => activateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }));
-      bar?.stop();
-      report("Activated", r, opts.json);
-    } finally {
-      bar?.stop();
-    }
+    const bar = lazyBar("Starting tasks", opts.json);
+    await using c = await connectCommander(session, { onProgress: bar.update });
+    const r = await asCli(() => activateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }))
+      .finally(bar.stop);
+    report("Activated", r, opts.json);
   });
 
   addVarOption(
@@ -142,8 +145,10 @@ Examples:
   ).action(async (file: string, opts: DeployOptions, cmd: Command) => {
     const { session: name } = cmd.optsWithGlobals<{ session: string }>();
     const src = await readSource(file, opts.var);
-    await using c = await connectCommander(await openSession(name));
-    const r = await asCli(() => updateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }));
+    const bar = lazyBar("Starting added tasks", opts.json);
+    await using c = await connectCommander(await openSession(name), { onProgress: bar.update });
+    const r = await asCli(() => updateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }))
+      .finally(bar.stop);
     if (!opts.json && r.removed.length === 0 && r.added.length === 0) {
       process.stdout.write(`No changes to "${r.topologyId}"\n`);
       return;
@@ -165,10 +170,11 @@ Examples:
     )
     .action(async (opts: { id?: string; grace?: number; json?: boolean }, cmd: Command) => {
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
-      await using c = await connectCommander(await openSession(name));
+      const bar = lazyBar("Stopping on agents", opts.json);
+      await using c = await connectCommander(await openSession(name), { onProgress: bar.update });
       const r = await asCli(() =>
         stopTopology(c.init, opts.id, opts.grace !== undefined ? { graceMs: opts.grace } : {})
-      );
+      ).finally(bar.stop);
       if (opts.json) printJson(r);
       else {
         process.stdout.write(
