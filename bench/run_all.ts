@@ -4,10 +4,19 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
+/** Scenarios that measure code as it runs inside the binary run under the runtime that built it. */
+const IN_BINARY_RUNTIME = new Set(["spawn_runner.ts"]);
+const builder = (() => {
+  try {
+    return readFileSync(`${here}../dist/shoal.builder`, "utf8").trim();
+  } catch {
+    return "deno";
+  }
+})();
 const SCENARIOS = [
   "agent_start.ts",
   "topology_scale.ts",
@@ -21,9 +30,10 @@ let failed = 0;
 for (const file of SCENARIOS) {
   if (only.length && !only.some((o) => file.startsWith(o))) continue;
   if (!existsSync(here + file)) continue;
-  const r = spawnSync(process.execPath, ["run", "-A", "--v8-flags=--expose-gc", here + file], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  const [cmd, args] = IN_BINARY_RUNTIME.has(file) && builder === "bun"
+    ? [`${here}../node_modules/.bin/bun`, ["run", here + file]]
+    : [process.execPath, ["run", "-A", "--v8-flags=--expose-gc", here + file]];
+  const r = spawnSync(cmd, args, { stdio: ["ignore", "inherit", "inherit"] });
   if (r.status !== 0) {
     failed++;
     console.error(`bench: ${file} failed with exit code ${r.status}`);
