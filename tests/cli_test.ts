@@ -164,3 +164,10 @@ Deno.test("cli: info --wait-slots returns once the slots are there, or exits 5 a
   assertEquals(late.code, 5);
   assertStringIncludes(late.stderr, "4 of 99 slots");
 });
+
+Deno.test("cli: a malformed bootstrap address is refused at once with an example", async () => {
+  await using home = createHome();
+  const r = await home.run(["agent", "--swarm-key", join(home.dir, "k"), "--bootstrap", "10.0.0.1:7070"]);
+  assertEquals(r.code, 2);
+  assertStringIncludes(r.stderr, '"10.0.0.1:7070" is not a libp2p multiaddr');
+});

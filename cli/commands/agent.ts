@@ -8,6 +8,8 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { createLogger, startAgent } from "../../agent/mod.ts";
 import { readSwarmKey } from "../../mesh/mod.ts";
+import { multiaddr } from "@multiformats/multiaddr";
+import { CliError, ExitCode } from "../errors.ts";
 import { collect, intOption, keyValue } from "../options.ts";
 import { openSession, sessionDir } from "../session.ts";
 
@@ -58,6 +60,9 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
       const global = cmd.optsWithGlobals<{ session: string }>();
       let dataDir = opts.dataDir;
       let swarmKeyFile = opts.swarmKey;
+      for (const addr of [...opts.listen, ...opts.bootstrap]) {
+        checkMultiaddr(addr, opts.bootstrap.includes(addr));
+      }
       const bootstrap = [...opts.bootstrap];
       if (!swarmKeyFile) {
         const session = await openSession(global.session);
@@ -94,4 +99,24 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
       await stopRequested;
       await agent.stop();
     });
+}
+
+/** Refuses a malformed address at once rather than retrying it forever. */
+function checkMultiaddr(addr: string, needsPeerId: boolean): void {
+  let ok = true;
+  try {
+    const ma = multiaddr(addr);
+    if (needsPeerId && !ma.toString().includes("/p2p/")) ok = false;
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new CliError(
+      `Address "${addr}" is not a libp2p multiaddr${needsPeerId ? " with a peer ID" : ""}; ` +
+        `write it like /ip4/10.0.0.1/tcp/7070${
+          needsPeerId ? "/p2p/12D3KooW…" : ""
+        } (\`shoal info --json\` lists agents' addrs)`,
+      ExitCode.usage,
+    );
+  }
 }
