@@ -117,8 +117,9 @@ Deno.test("parse: duplicate declarations and bad requirement values are refused"
   assert(issues.some((i) => i.message.includes('Task "a" is declared more than once (first at line 3)')));
 });
 
-Deno.test("parse: hostile inputs are refused quickly", () => {
-  const start = performance.now();
+// Bounded work, not wall-clock time, is what keeps these quick: size is checked before parsing, and element
+// count, depth and task count are capped while parsing (speed belongs in bench/, not in assertions).
+Deno.test("parse: hostile inputs are refused by size, depth, element and task limits", () => {
   const laughs =
     `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>` +
     `<topology name="&lol2;"/>`;
@@ -136,8 +137,6 @@ Deno.test("parse: hostile inputs are refused quickly", () => {
   assert(issuesOf(many)[0]?.message.includes("more than 500000 elements"));
   const huge = MINIMAL(`<group name="g" n="4294967295"><task>a</task></group>`);
   assert(issuesOf(huge)[0]?.message.includes("more than the limit of 2000000"));
-  const elapsed = performance.now() - start;
-  assert(elapsed < 5_000, `took ${elapsed} ms`);
 });
 
 Deno.test("parse: refuses a non-topology root and empty input", () => {
