@@ -89,6 +89,7 @@ try {
   const act: number[] = [];
   const actInner: number[] = [];
   const stop: number[] = [];
+  const stopInner: number[] = [];
   let left = 0;
   for (let i = 0; i < RUNS; i++) {
     base.push(bareSpawn());
@@ -97,7 +98,9 @@ try {
     if (res.started !== N) throw new Error(`only ${res.started} of ${N} tasks started`);
     act.push(a.ms);
     actInner.push(res.elapsedMs);
-    stop.push(shoal(["topology", "stop", "--json"]).ms);
+    const st = shoal(["topology", "stop", "--json"]);
+    stop.push(st.ms);
+    stopInner.push((JSON.parse(st.out) as { elapsedMs: number }).elapsedMs);
     left = Math.max(left, leftover());
   }
   const baseSpawn = median(base.map((b) => b.spawnMs));
@@ -113,6 +116,7 @@ try {
     baseline: `one ${builder} process spawning ${N} sleep processes with node:child_process`,
     ratio: Math.round(median(act) / baseSpawn * 100) / 100,
     stopMs: round(median(stop)),
+    stopCommanderMs: round(median(stopInner)),
     baselineKillMs: round(baseKill),
     stopRatio: Math.round(median(stop) / baseKill * 100) / 100,
     leftAfterStop: left,
