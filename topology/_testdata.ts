@@ -1,5 +1,6 @@
 // Test helpers: where DDS's own topology files live (not copied into the repo).
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 /** Absolute path of a file in the shared DDS topology folder. */
@@ -9,7 +10,7 @@ export function ddsFile(name: string): string {
 
 /** Text of a file in the shared DDS topology folder. */
 export function ddsText(name: string): string {
-  return Deno.readTextFileSync(ddsFile(name));
+  return readFileSync(ddsFile(name), "utf8");
 }
 
 /** `n` paths `${base}_0 … ${base}_${n-1}`. */
