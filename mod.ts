@@ -14,3 +14,4 @@ export * from "./mesh/mod.ts";
 export * from "./agent/mod.ts";
 export * from "./rms/mod.ts";
 export * from "./topology/mod.ts";
+export * from "./client/mod.ts";

@@ -38,3 +38,20 @@ export type { RunnerEvent, TaskFile, TaskSpec, TaskState, TaskStatus } from "./t
 export type { Logger, LoggerInit, LogLevel } from "./log.ts";
 export { readStateFile, STATE_FILE, writeStateFile } from "./state_file.ts";
 export type { AgentStateFile } from "./state_file.ts";
+export { KvStore, MAX_VALUE_BYTES, toValue } from "./kv_store.ts";
+export type { KvEntry } from "./kv_store.ts";
+export { KV_PROTOCOL, KV_TOPIC, KvReplication, listEntries } from "./kv_replication.ts";
+export { HybridClock } from "./hlc.ts";
+export {
+  CMD_PROTOCOL,
+  CMD_TOPIC,
+  CmdResponseSchema,
+  CustomCommands,
+  listenAsTool,
+  matchesCondition,
+  MAX_PAYLOAD_BYTES,
+  replyAsTool,
+} from "./custom_commands.ts";
+export type { Command as CustomCommand } from "./custom_commands.ts";
+export { startTaskApi, TaskApi } from "./task_api.ts";
+export type { TaskDoneEvent } from "./task_api.ts";

@@ -43,6 +43,12 @@ export const TaskSpecSchema = v.object({
   slotId: v.string(),
   sessionId: v.string(),
   extraEnv: v.optional(v.record(v.string(), v.string())),
+  properties: v.optional(v.array(v.object({
+    name: Name,
+    access: v.picklist(["read", "write", "readwrite"]),
+    scope: v.picklist(["global", "collection"]),
+  }))),
+  collectionPath: v.optional(Name),
 });
 
 /** Request of {@linkcode LEASE_PROTOCOL}: slot IDs are filled in by the agent. */

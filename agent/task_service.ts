@@ -31,6 +31,11 @@ export interface TaskServiceInit {
   host: string;
   /** Called when free slots changed, to announce them at once. */
   onSlotsChanged: () => void;
+  /** Gives each task its API socket and token. */
+  taskApi?: {
+    register(spec: TaskSpec): Record<string, string>;
+    unregister(topologyId: string, path: string): void;
+  };
 }
 
 /** Serves the lease, stop and tasks protocols on the agent. */
@@ -41,6 +46,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<void> {
   runner.events.on((e) => {
     init.events.add({ ...e, agent: me, host: init.host });
     const final = (e.type === "task:exited" && !e.willRestart) || e.type === "task:failed";
+    if (final) init.taskApi?.unregister(e.topologyId, e.path);
     if (final && slots.release(e.topologyId, [e.path]) > 0) init.onSlotsChanged();
   });
 
@@ -66,6 +72,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<void> {
       const started = await Promise.all(req.tasks.map(async (t) => {
         const spec = { ...t, topologyId: req.topologyId, slotId: lease.slots.get(t.path)! } as TaskSpec;
         try {
+          if (init.taskApi) spec.extraEnv = { ...spec.extraEnv, ...init.taskApi.register(spec) };
           return await runner.start(spec);
         } catch (err) {
           slots.release(req.topologyId, [t.path]);

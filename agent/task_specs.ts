@@ -83,5 +83,9 @@ export function toTaskSpec(task: RuntimeTask, options: TaskSpecOptions): TaskSpe
     slotId: "",
     sessionId: options.sessionId,
     extraEnv: { SHOAL_TOPOLOGY_ID: options.topologyId },
+    ...(task.properties.length
+      ? { properties: task.properties.map((p) => ({ name: p.name, access: p.access, scope: p.scope })) }
+      : {}),
+    ...(task.collectionPath !== null ? { collectionPath: task.collectionPath } : {}),
   };
 }

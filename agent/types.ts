@@ -45,6 +45,17 @@ export interface TaskSpec {
   sessionId: string;
   /** More environment variables (`SHOAL_*`). */
   extraEnv?: Record<string, string>;
+  /** Properties the task declared, with access and scope (key-value rules of the task API). */
+  properties?: TaskProperty[];
+  /** Runtime path of the enclosing collection instance, when in a collection (`collection` scope). */
+  collectionPath?: string;
+}
+
+/** A property as a task declared it. */
+export interface TaskProperty {
+  name: string;
+  access: "read" | "write" | "readwrite";
+  scope: "global" | "collection";
 }
 
 /** Lifecycle of a task on its agent. */

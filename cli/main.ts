@@ -6,10 +6,12 @@
 import { Command, CommanderError } from "commander";
 import { SHOAL_VERSION } from "../mesh/mod.ts";
 import { registerAgent } from "./commands/agent.ts";
+import { registerCmd } from "./commands/cmd.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerDeploy } from "./commands/deploy.ts";
 import { registerDown } from "./commands/down.ts";
 import { registerInfo } from "./commands/info.ts";
+import { registerKv } from "./commands/kv.ts";
 import { registerLogs } from "./commands/logs.ts";
 import { registerMonitor } from "./commands/monitor.ts";
 import { registerPs } from "./commands/ps.ts";
@@ -52,6 +54,8 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerLogs(program);
   registerDeploy(registerTopology(program));
   registerAgent(program);
+  registerKv(program);
+  registerCmd(program);
   registerDemo(program);
   const quiet = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ outputError: () => {} });

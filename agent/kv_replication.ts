@@ -1,0 +1,217 @@
+/**
+ * Replicating the key-value store between agents: local writes are coalesced into one gossip message per
+ * short tick (one message per write would saturate gossipsub in an all-to-all exchange), and an
+ * anti-entropy exchange with a random peer (on join, then periodically) brings back what gossip lost —
+ * gossip published during a partition is never delivered afterwards. Tools read through the same
+ * protocol.
+ *
+ * @module
+ */
+import * as v from "valibot";
+import { handleRequests, type Membership, type MeshNode, request } from "../mesh/mod.ts";
+import { HybridClock, isVersion } from "./hlc.ts";
+import { type KvEntry, type KvStore, MAX_VALUE_BYTES } from "./kv_store.ts";
+
+/** Gossip topic of key-value updates. */
+export const KV_TOPIC = "/shoal/kv/1";
+/** Request protocol: anti-entropy sync and tools' reads. */
+export const KV_PROTOCOL = "/shoal/kv/1.0.0";
+
+const Name = v.pipe(v.string(), v.maxLength(1024));
+
+/** An entry as read from the wire. */
+export const KvEntrySchema = v.object({
+  topologyId: Name,
+  key: Name,
+  scope: Name,
+  sender: v.pipe(v.string(), v.maxLength(32)),
+  path: Name,
+  value: v.pipe(v.string(), v.maxLength(MAX_VALUE_BYTES)),
+  version: v.pipe(v.string(), v.check(isVersion, "not a version")),
+  deleted: v.boolean(),
+});
+
+const KvBatchSchema = v.object({ by: v.string(), entries: v.array(KvEntrySchema) });
+
+/** Requests of {@linkcode KV_PROTOCOL}. */
+export const KvRequestSchema = v.variant("op", [
+  v.object({ op: v.literal("digest") }),
+  /** Sends every entry of the caller; the answer holds every entry of the callee. */
+  v.object({ op: v.literal("exchange"), entries: v.array(KvEntrySchema) }),
+  /** A tool's read of one topology's entries (tombstones included), optionally one key or a prefix. */
+  v.object({ op: v.literal("list"), topologyId: Name, key: v.optional(Name), prefix: v.optional(Name) }),
+]);
+
+/** Responses of {@linkcode KV_PROTOCOL}. */
+export const KvResponseSchema = v.object({
+  digest: v.optional(v.string()),
+  entries: v.optional(v.array(KvEntrySchema)),
+});
+
+/** Gossip messages are split at about this many bytes. */
+const BATCH_BYTES = 512 * 1024;
+
+/** What {@linkcode KvReplication} needs. */
+export interface KvReplicationInit {
+  node: MeshNode;
+  store: KvStore;
+  /** Where to find peers for anti-entropy; without it, only `syncWith` syncs. */
+  membership?: Membership;
+  clock?: HybridClock;
+  /** Coalescing tick (default 20 ms). */
+  tickMs?: number;
+  /** Period of anti-entropy with a random peer (default 2 s; 0 = never). */
+  antiEntropyMs?: number;
+}
+
+/** Gossip and anti-entropy of one agent's store. */
+export class KvReplication implements AsyncDisposable {
+  readonly clock: HybridClock;
+  readonly #node: MeshNode;
+  readonly #store: KvStore;
+  readonly #membership: Membership | undefined;
+  readonly #tickMs: number;
+  readonly #aeMs: number;
+  #pending: KvEntry[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #aeTimer: ReturnType<typeof setInterval> | undefined;
+  #off: (() => void) | undefined;
+  #syncing = false;
+  #stopped = false;
+
+  constructor(init: KvReplicationInit) {
+    this.#node = init.node;
+    this.#store = init.store;
+    this.#membership = init.membership;
+    this.clock = init.clock ?? new HybridClock();
+    this.#tickMs = init.tickMs ?? 20;
+    this.#aeMs = init.antiEntropyMs ?? 2_000;
+  }
+
+  /** Subscribes to the gossip, serves the protocol, starts periodic anti-entropy. */
+  async start(): Promise<void> {
+    this.#off = this.#node.subscribe(KV_TOPIC, KvBatchSchema, (batch) => this.#mergeAll(batch.entries));
+    await handleRequests(this.#node, KV_PROTOCOL, {
+      schema: KvRequestSchema,
+      maxBytes: 256 * 1024 * 1024,
+      maxResponseBytes: 256 * 1024 * 1024,
+      handler: (req) => {
+        if (req.op === "digest") return { digest: this.#store.digest() };
+        if (req.op === "exchange") {
+          const mine = this.#store.entries();
+          this.#mergeAll(req.entries);
+          return { entries: mine };
+        }
+        const entries = this.#store.entries(req.topologyId).filter((e) =>
+          (req.key === undefined || e.key === req.key) &&
+          (req.prefix === undefined || e.key.startsWith(req.prefix))
+        );
+        return { entries };
+      },
+    });
+    if (this.#aeMs > 0 && this.#membership) {
+      this.#aeTimer = setInterval(() => void this.antiEntropy().catch(() => {}), this.#aeMs);
+    }
+  }
+
+  /** Stores a local write (versioned now) and queues it for gossip; returns the stored entry. */
+  write(entry: Omit<KvEntry, "version">): KvEntry {
+    const full = { ...entry, version: this.clock.tick() };
+    if (this.#store.merge(full)) {
+      this.#pending.push(full);
+      this.#timer ??= setTimeout(() => void this.flush(), this.#tickMs);
+    }
+    return full;
+  }
+
+  /** Publishes what is queued now, in messages of bounded size. */
+  async flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const all = this.#pending;
+    this.#pending = [];
+    let batch: KvEntry[] = [];
+    let bytes = 0;
+    const publish = async () => {
+      if (batch.length === 0) return;
+      const entries = batch;
+      batch = [];
+      bytes = 0;
+      await this.#node.publish(KV_TOPIC, { by: this.#node.peerId, entries }).catch(() => {});
+    };
+    for (const e of all) {
+      const size = e.value.length * 3 + e.path.length + e.key.length + e.scope.length + 96;
+      if (bytes + size > BATCH_BYTES) await publish();
+      batch.push(e);
+      bytes += size;
+    }
+    await publish();
+  }
+
+  /** One anti-entropy round with a random alive agent. */
+  async antiEntropy(): Promise<void> {
+    if (this.#syncing || this.#stopped) return;
+    const peers = (this.#membership?.members() ?? []).filter((m) =>
+      m.state === "alive" && m.id !== this.#node.peerId
+    );
+    const peer = peers[Math.floor(Math.random() * peers.length)];
+    if (peer) await this.syncWith(peer.id);
+  }
+
+  /** Compares digests with `peer` and, when they differ, exchanges every entry. Returns entries gained. */
+  async syncWith(peer: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.#syncing = true;
+    try {
+      const signal = options.signal ? { signal: options.signal } : {};
+      const { digest } = await request(this.#node, peer, KV_PROTOCOL, { op: "digest" }, {
+        schema: KvResponseSchema,
+        ...signal,
+      });
+      if (digest === this.#store.digest()) return 0;
+      const res = await request(this.#node, peer, KV_PROTOCOL, {
+        op: "exchange",
+        entries: this.#store.entries(),
+      }, { schema: KvResponseSchema, maxBytes: 256 * 1024 * 1024, timeoutMs: 30_000, ...signal });
+      return this.#mergeAll(res.entries ?? []);
+    } finally {
+      this.#syncing = false;
+    }
+  }
+
+  #mergeAll(entries: KvEntry[]): number {
+    let n = 0;
+    for (const e of entries) {
+      this.clock.observe(e.version);
+      if (this.#store.merge(e)) n++;
+    }
+    return n;
+  }
+
+  /** Stops gossiping and syncing (pending writes are flushed). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#aeTimer);
+    this.#off?.();
+    await this.flush();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/** A tool's read of a topology's entries through `agent` (tools are light peers; they hold no replica). */
+export async function listEntries(
+  node: MeshNode,
+  agent: string,
+  query: { topologyId: string; key?: string; prefix?: string },
+  options: { signal?: AbortSignal } = {},
+): Promise<KvEntry[]> {
+  const res = await request(node, agent, KV_PROTOCOL, { op: "list", ...query }, {
+    schema: KvResponseSchema,
+    maxBytes: 256 * 1024 * 1024,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return res.entries ?? [];
+}

@@ -1,0 +1,256 @@
+/**
+ * `shoal kv`: key-value properties. Inside a task (`SHOAL_TASK_TOKEN` set) it talks to the local agent's
+ * task API with DDS's access rules; outside (a tool) it reads through any agent of the session.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import process from "node:process";
+import { activeRecord, type KvEntry, listEntries, toValue } from "../../agent/mod.ts";
+import {
+  AccessDeniedError,
+  connectTask,
+  type KvResult,
+  type TaskClient,
+  UnauthorizedError,
+  ValueTooLargeError,
+  WaitTimeoutError,
+} from "../../client/mod.ts";
+import { connectCommander } from "../commander.ts";
+import { CliError, DeadlineError, ExitCode } from "../errors.ts";
+import { intOption, secondsOption } from "../options.ts";
+import { openSession } from "../session.ts";
+
+/** True when this process runs as a shoal task. */
+export function inTask(): boolean {
+  return Boolean(process.env.SHOAL_TASK_TOKEN && process.env.SHOAL_SOCKET);
+}
+
+/** Maps task-client errors to CLI errors (exit codes). */
+export async function asCli<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof WaitTimeoutError) throw new DeadlineError(err.message, { cause: err });
+    if (err instanceof AccessDeniedError || err instanceof UnauthorizedError) {
+      throw new CliError(err.message, ExitCode.failure, { cause: err });
+    }
+    if (err instanceof ValueTooLargeError) throw new CliError(err.message, ExitCode.usage, { cause: err });
+    throw err;
+  }
+}
+
+function taskClient(): TaskClient {
+  if (!inTask()) {
+    throw new CliError(
+      "Only a task can write properties (SHOAL_SOCKET and SHOAL_TASK_TOKEN are not set); tools may read with `shoal kv get`",
+      ExitCode.usage,
+    );
+  }
+  return connectTask();
+}
+
+function printResult(r: KvResult, json: boolean | undefined): void {
+  if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  else for (const v of r.values) process.stdout.write(`${v.deleted ? "" : v.value}\n`);
+}
+
+interface ReadOptions {
+  json?: boolean;
+  wait?: boolean;
+  waitCount?: number;
+  timeout?: number;
+  id?: string;
+}
+
+/** A tool's result for one key: every scope's values, scope named. */
+function toolResult(key: string, entries: KvEntry[]): KvResult {
+  return {
+    key,
+    values: entries.filter((e) => e.key === key && !e.deleted).sort((a, b) => a.path < b.path ? -1 : 1)
+      .map((e) => toValue(e, { withScope: true })),
+  };
+}
+
+/** Registers `shoal kv`. */
+export function registerKv(program: Command): void {
+  const kv = program.command("kv")
+    .description("Key-value properties of the running topology (tasks write, tasks and tools read)")
+    .addHelpText(
+      "after",
+      `
+Inside a task (SHOAL_SOCKET and SHOAL_TASK_TOKEN set) the agent applies DDS's rules: a task writes only
+properties it declared write/readwrite and reads only those it declared read/readwrite. Outside a task,
+\`shoal kv get\` and \`shoal kv watch\` read any property of a topology (--id, default the only active one).
+
+Examples:
+  $ shoal kv put TaskIndexProperty "$DDS_TASK_INDEX"
+  $ shoal kv get TaskIndexProperty --wait-count 5 --timeout 30 --json
+  $ shoal kv watch ReplyProperty --json
+  $ shoal kv get TaskIndexProperty --session s1 --id Tutorial1`,
+    );
+
+  kv.command("put")
+    .description("Write this task's value of a property")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal kv put TaskIndexProperty "$DDS_TASK_INDEX"
+  $ shoal kv put Config "$(cat config.json)" --json`,
+    )
+    .argument("<key>")
+    .argument("<value>")
+    .option("--json", "print {key, version}")
+    .action(async (key: string, value: string, opts: { json?: boolean }) => {
+      const r = await asCli(() => taskClient().kv.put(key, value));
+      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+
+  kv.command("del")
+    .description("Delete this task's value of a property (leaves a tombstone)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal kv del TaskIndexProperty`,
+    )
+    .argument("<key>")
+    .option("--json", "print {key, version}")
+    .action(async (key: string, opts: { json?: boolean }) => {
+      const r = await asCli(() => taskClient().kv.delete(key));
+      if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    });
+
+  kv.command("get")
+    .description("Print every writer's current value of a property, one per line")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal kv get ReplyProperty --wait --timeout 30
+  $ shoal kv get TaskIndexProperty --wait-count 10 --json
+  $ shoal kv get TaskIndexProperty --session s1 --id Tutorial1     # as a tool`,
+    )
+    .argument("<key>")
+    .option("--wait", "block until a value exists")
+    .option("--wait-count <n>", "block until n writers have a value", intOption(1))
+    .option("--timeout <seconds>", "give up waiting after this long (exit code 5)", secondsOption)
+    .option("--json", 'print {"key", "values": [{"value", "sender", "path", "version"}]}')
+    .option("--id <id>", "topology (tools only; default the only active one)")
+    .action(async (key: string, opts: ReadOptions, cmd: Command) => {
+      const want = opts.waitCount ?? (opts.wait ? 1 : 0);
+      if (inTask()) {
+        const r = await asCli(() =>
+          connectTask().kv.get(key, {
+            ...(want ? { waitCount: want } : {}),
+            ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+          })
+        );
+        return printResult(r, opts.json);
+      }
+      const { session } = cmd.optsWithGlobals<{ session: string }>();
+      await using c = await connectCommander(await openSession(session));
+      const topologyId = (await activeRecord(c.init, opts.id)).id;
+      const deadline = Date.now() + (opts.timeout ?? 3_600_000);
+      while (true) {
+        const r = toolResult(key, await listEntries(c.peer.node, c.peer.agent, { topologyId, key }));
+        if (r.values.length >= want) return printResult(r, opts.json);
+        if (Date.now() >= deadline) {
+          throw new DeadlineError(
+            `Timed out waiting for ${want} value(s) of "${key}" (have ${r.values.length})`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    });
+
+  kv.command("watch")
+    .description("Print each update of properties as it happens (one line each)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ shoal kv watch
+  $ shoal kv watch ReplyProperty --exact --from 0 --json
+  $ shoal kv watch Task --count 5 --timeout 60`,
+    )
+    .argument("[prefix]", "only keys starting with this", "")
+    .option("--exact", "the argument is a whole key, not a prefix")
+    .option("--from <version>", "first replay the updates after this version (0: all)")
+    .option("--count <n>", "exit after n updates", intOption(1))
+    .option(
+      "--timeout <seconds>",
+      "exit after this long (exit code 5 when --count was not reached)",
+      secondsOption,
+    )
+    .option("--json", 'print {"key", "values": [{"value", "sender", "path", "version"}]} per update')
+    .option("--id <id>", "topology (tools only; default the only active one)")
+    .action(
+      async (
+        prefix: string,
+        opts: {
+          exact?: boolean;
+          from?: string;
+          count?: number;
+          timeout?: number;
+          json?: boolean;
+          id?: string;
+        },
+        cmd: Command,
+      ) => {
+        const stop = new AbortController();
+        process.once("SIGINT", () => stop.abort());
+        process.once("SIGTERM", () => stop.abort());
+        const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
+        let seen = 0;
+        const print = (r: KvResult) => {
+          const v = r.values[0]!;
+          if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+          else process.stdout.write(`${r.key}\t${v.path}\t${v.deleted ? "(deleted)" : v.value}\n`);
+          return ++seen >= (opts.count ?? Infinity);
+        };
+        try {
+          if (inTask()) {
+            const updates = connectTask().kv.watch({
+              ...(opts.exact ? { key: prefix } : { prefix }),
+              ...(opts.from !== undefined ? { from: opts.from } : {}),
+              signal: stop.signal,
+            });
+            await asCli(async () => {
+              for await (const r of updates) if (print(r)) break;
+            });
+          } else {
+            const { session } = cmd.optsWithGlobals<{ session: string }>();
+            await using c = await connectCommander(await openSession(session));
+            const topologyId = (await activeRecord(c.init, opts.id)).id;
+            let from = opts.from ?? null;
+            const last = new Map<string, string>();
+            let first = true;
+            outer: while (!stop.signal.aborted) {
+              const entries = await listEntries(c.peer.node, c.peer.agent, { topologyId, prefix });
+              const fresh = entries.filter((e) => {
+                if (opts.exact && e.key !== prefix) return false;
+                const id = `${e.key}\0${e.scope}\0${e.sender}`;
+                const had = last.get(id);
+                last.set(id, e.version);
+                if (first) return from !== null && e.version > from;
+                return had === undefined || e.version > had;
+              }).sort((a, b) => a.version < b.version ? -1 : 1);
+              first = false;
+              from = null;
+              for (const e of fresh) {
+                if (print({ key: e.key, values: [toValue(e, { withScope: true })] })) break outer;
+              }
+              await new Promise((resolve) => setTimeout(resolve, 200));
+            }
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+        if (opts.count !== undefined && seen < opts.count && opts.timeout !== undefined) {
+          throw new DeadlineError(`Saw ${seen} of ${opts.count} update(s) within ${opts.timeout / 1000} s`);
+        }
+      },
+    );
+}
