@@ -19,6 +19,7 @@ import { registerSubmit } from "./commands/submit.ts";
 import { registerTopology } from "./commands/topology.ts";
 import { registerUp } from "./commands/up.ts";
 import { CliError, ExitCode } from "./errors.ts";
+import { brokenPipe } from "./exit_hooks.ts";
 
 /** Builds the command tree. */
 export function buildProgram(): Command {
@@ -98,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
 if (import.meta.main) {
   // A closed pipe (`shoal info | head`) is not an error of ours.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    if (err.code === "EPIPE") brokenPipe(typeof process.exitCode === "number" ? process.exitCode : 0);
   });
   const code = await run(process.argv.slice(2));
   // libp2p leaves timers and sockets behind after stop(); the work is done, so leave now.

@@ -8,16 +8,23 @@ import type { Command } from "commander";
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CliError } from "../errors.ts";
+import { CliError, ExitCode } from "../errors.ts";
+import { onBrokenPipe } from "../exit_hooks.ts";
 import { selfCommand } from "../self_command.ts";
 import { DEMO_TOPOLOGY } from "../demo_topology.ts";
 import { sessionDir } from "../session.ts";
 
+/** Once set, steps run without output (stdout is gone, or the user pressed Ctrl-C). */
+const cutShort = { now: false };
+
 function step(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const self = selfCommand();
-  process.stdout.write(`\n$ shoal ${args.join(" ")}\n`);
+  if (!cutShort.now) process.stdout.write(`\n$ shoal ${args.join(" ")}\n`);
   return new Promise((resolve) => {
-    const child = spawn(self.command, [...self.args, ...args], { stdio: "inherit", env });
+    const child = spawn(self.command, [...self.args, ...args], {
+      stdio: cutShort.now ? "ignore" : "inherit",
+      env,
+    });
     child.on("exit", (code) => resolve(code ?? 1));
   });
 }
@@ -47,29 +54,40 @@ Examples:
       mkdirSync(dir, { recursive: true });
       const file = join(dir, "demo-topology.xml");
       writeFileSync(file, DEMO_TOPOLOGY);
+      // Cut short (Ctrl-C, or stdout closed as in `shoal demo | head`): skip to the clean-up, quietly.
+      const giveBack = onBrokenPipe(() => (cutShort.now = true));
+      const onSignal = () => (cutShort.now = true);
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
       let failed = "";
       const must = async (args: string[]) => {
-        if (failed) return;
+        if (failed || cutShort.now) return;
         if (await step(args, env) !== 0) failed = `shoal ${args[0]} ${args[1] ?? ""}`.trim();
       };
       await step(["down", "--grace", "2"], env);
       await must(["up", "--agents", opts.agents, "--slots", opts.slots]);
       await must(["topology", "view", file]);
-      const self = selfCommand();
-      process.stdout.write(`\n$ shoal monitor --timeout 4 &   # events, while the topology starts\n`);
-      const monitor = spawn(self.command, [...self.args, "monitor", "--timeout", "4"], {
-        stdio: "inherit",
-        env,
-      });
-      const monitorDone = new Promise((r) => monitor.on("exit", r));
-      await new Promise((r) => setTimeout(r, 700)); // let it join the gossip before tasks start
-      await must(["topology", "activate", file]);
-      await monitorDone;
+      if (!failed && !cutShort.now) {
+        const self = selfCommand();
+        process.stdout.write(`\n$ shoal monitor --timeout 4 &   # events, while the topology starts\n`);
+        const monitor = spawn(self.command, [...self.args, "monitor", "--timeout", "4"], {
+          stdio: "inherit",
+          env,
+        });
+        const monitorDone = new Promise((r) => monitor.on("exit", r));
+        await new Promise((r) => setTimeout(r, 700)); // let it join the gossip before tasks start
+        await must(["topology", "activate", file]);
+        await monitorDone;
+      }
       await must(["ps"]);
       await must(["logs", "producer|flaky|sampler"]);
       await must(["info"]);
       await must(["topology", "stop", "--grace", "2"]);
       await step(["down"], env);
+      giveBack();
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      if (cutShort.now) process.exit(ExitCode.interrupted);
       if (failed) throw new CliError(`The demo stopped: \`${failed}\` failed (see above)`);
       process.stdout.write(
         `\nDone: the session "${session}" ran the sample topology and left nothing running.\n`,
