@@ -6,14 +6,8 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { accessSync, closeSync, constants, existsSync, open, statSync } from "node:fs";
+import { accessSync, closeSync, constants, open, statSync } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
-
-/**
- * util-linux's `setpriv --pdeathsig KILL`: the task gets SIGKILL when its agent dies, even by SIGKILL, so a
- * dead agent leaves no task running that a commander then places again elsewhere.
- */
-const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
 
 /** What to spawn. */
 export interface SpawnRequest {
@@ -45,11 +39,8 @@ export async function openLogs(stdoutFile: string, stderrFile: string): Promise<
  * when it is not, an `error` event follows on the next tick (attach a listener at once).
  */
 export function spawnTask(req: SpawnRequest, fds: [number, number]): ChildProcess {
-  const [file, args] = SETPRIV
-    ? [SETPRIV, ["--pdeathsig", "KILL", "--", req.file, ...req.args]]
-    : [req.file, req.args];
   try {
-    return spawn(file, args, {
+    return spawn(req.file, req.args, {
       cwd: req.cwd,
       env: req.env,
       // detached: setsid(), so the task leads its own process group and can be signalled as a whole.
@@ -77,8 +68,8 @@ export function spawnFailureReason(file: string, err: unknown): string {
 const resolved = new Map<string, string>();
 
 /**
- * Why `file` cannot be executed from `cwd` with `PATH`, or undefined when it can. Needed because the task is
- * started through `setpriv`, whose own start succeeds whatever `file` is. Lookups in PATH are cached.
+ * Why `file` cannot be executed from `cwd` with `PATH`, or undefined when it can, checked before spawning so
+ * that the reason is the same on every runtime. Lookups in PATH are cached.
  */
 export function executableProblem(file: string, cwd: string, path = ""): string | undefined {
   const check = (candidate: string): "ok" | "ENOENT" | "EACCES" => {

@@ -21,6 +21,7 @@ import { commandFor } from "./_command_line.ts";
 import { checkNames, logDir, logFiles, prepareSandbox, sandboxDir } from "./_sandbox.ts";
 import { closeFds, executableProblem, openLogs, spawnFailureReason, spawnTask } from "./_spawn.ts";
 import { SANDBOX_VAR, snapshotEnv, taskEnv } from "./_task_env.ts";
+import { startReaper } from "./_reaper.ts";
 import { terminateTrees } from "./_terminate.ts";
 import type { TerminateResult } from "./_terminate.ts";
 import { RunnerClosedError, TaskAlreadyRunningError, TaskFileError } from "./errors.ts";
@@ -115,6 +116,7 @@ class Runner implements TaskRunner {
   readonly #shell: string;
   readonly #baseEnv = snapshotEnv();
   readonly #dirs = new Map<string, Promise<void>>();
+  readonly #reaper: ReturnType<typeof startReaper>;
   #closed = false;
   #disposed?: Promise<void>;
 
@@ -123,6 +125,9 @@ class Runner implements TaskRunner {
     this.#log = init.log;
     this.#graceMs = init.graceMs ?? 5_000;
     this.#shell = init.shell ?? "/bin/sh";
+    this.#reaper = startReaper((err) =>
+      this.#log.warn("no reaper: tasks may outlive a killed agent", { err })
+    );
   }
 
   async start(spec: TaskSpec, options: { signal?: AbortSignal } = {}): Promise<TaskStatus> {
@@ -231,6 +236,7 @@ class Runner implements TaskRunner {
       return;
     }
     child.on("error", (err) => this.#log.warn("task process error", { path, err }));
+    this.#reaper.add(pid);
     child.once("exit", (code, signal) => this.#onExit(task, child, code, signal));
     task.child = child;
     task.exited = false;
@@ -250,6 +256,7 @@ class Runner implements TaskRunner {
   }
 
   #onExit(task: Task, child: ChildProcess, code: number | null, signal: string | null): void {
+    this.#reaper.remove(child.pid!);
     if (task.child !== child) return;
     task.exited = true;
     const { status, spec } = task;
@@ -357,7 +364,7 @@ class Runner implements TaskRunner {
 
   [Symbol.asyncDispose](): Promise<void> {
     this.#closed = true;
-    return (this.#disposed ??= this.stopAll().then(() => undefined));
+    return (this.#disposed ??= this.stopAll().then(() => this.#reaper.close()));
   }
 }
 
