@@ -25,13 +25,10 @@ import { createTaskRunner, type TaskRunner } from "./runner.ts";
 import { SlotTable } from "./slots.ts";
 import { writeStateFile } from "./state_file.ts";
 import { startTaskService } from "./task_service.ts";
-import { CustomCommands } from "./custom_commands.ts";
-import { KvReplication } from "./kv_replication.ts";
-import { KvStore } from "./kv_store.ts";
-import { formatVersion } from "./hlc.ts";
-import type { TopologyRecord } from "./protocols.ts";
-import { startTaskApi, type TaskApi } from "./task_api.ts";
-import { GossipEventSchema } from "../mesh/mod.ts";
+import type { KvReplication } from "./kv_replication.ts";
+import type { KvStore } from "./kv_store.ts";
+import type { TaskApi } from "./task_api.ts";
+import { startTalk, type Talk } from "./talk.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -70,7 +67,7 @@ export class Agent implements AsyncDisposable {
   readonly kv: KvStore;
   /** The Unix-socket API of this agent's tasks. */
   readonly taskApi: TaskApi;
-  readonly #talk: { replication: KvReplication; commands: CustomCommands };
+  readonly #talk: Talk;
   readonly #bootstrap: Bootstrap;
   readonly #init: AgentInit;
   readonly #startedAt: number;
@@ -85,10 +82,7 @@ export class Agent implements AsyncDisposable {
       runner: TaskRunner;
       slots: SlotTable;
       desired: DesiredState;
-      kv: KvStore;
-      replication: KvReplication;
-      commands: CustomCommands;
-      taskApi: TaskApi;
+      talk: Talk;
     },
   ) {
     this.#init = init;
@@ -98,9 +92,9 @@ export class Agent implements AsyncDisposable {
     this.runner = parts.runner;
     this.slots = parts.slots;
     this.desired = parts.desired;
-    this.kv = parts.kv;
-    this.taskApi = parts.taskApi;
-    this.#talk = { replication: parts.replication, commands: parts.commands };
+    this.kv = parts.talk.kv;
+    this.taskApi = parts.talk.taskApi;
+    this.#talk = parts.talk;
     this.#startedAt = Date.now();
   }
 
@@ -138,9 +132,7 @@ export class Agent implements AsyncDisposable {
       });
       if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
       this.desired.stop();
-      await this.taskApi.close().catch(() => {});
-      await this.#talk.commands.stop();
-      await this.#talk.replication.stop();
+      await this.#talk.stop();
       await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
         .catch(() => {});
       await this.membership.stop();
@@ -197,53 +189,8 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   await desired.start();
   const events = new EventBatcher(node);
   watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
-  const kv = new KvStore();
-  const replication = new KvReplication({ node, store: kv, membership });
-  await replication.start();
-  const ref: { agent?: Agent; api?: TaskApi } = {};
-  const commands = new CustomCommands({
-    node,
-    localTasks: () => ref.api?.tasks() ?? [],
-    topologyPaths: (id) => {
-      const placement = desired.get(id)?.placement;
-      return placement ? new Set(Object.values(placement).flat()) : undefined;
-    },
-  });
-  await commands.start();
-  const taskApi = await startTaskApi({ store: kv, replication, commands });
-  // A stopped topology's values go, so that its next activation starts from nothing (as in DDS).
-  const dropStopped = (r: TopologyRecord) => {
-    if (r.state === "stopped") kv.dropTopology(r.id, formatVersion({ wall: r.updatedAt, counter: 999_999 }));
-  };
-  desired.records().forEach(dropStopped);
-  desired.changes.on(dropStopped);
-  ref.api = taskApi;
-  runner.events.on((e) => {
-    if (e.type === "task:exited" && !e.willRestart) {
-      taskApi.taskDone({
-        type: "task:done",
-        topologyId: e.topologyId,
-        path: e.path,
-        id: e.id,
-        code: e.code,
-        signal: e.signal,
-      });
-    }
-  });
-  node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
-    const list = msg.type === "batch" && Array.isArray(msg.events) ? msg.events : [];
-    for (const e of list as Record<string, unknown>[]) {
-      if (e.type !== "task:exited" || e.willRestart || typeof e.topologyId !== "string") continue;
-      taskApi.taskDone({
-        type: "task:done",
-        topologyId: e.topologyId,
-        path: String(e.path),
-        id: String(e.id),
-        code: typeof e.code === "number" ? e.code : null,
-        signal: typeof e.signal === "string" ? e.signal : null,
-      });
-    }
-  });
+  const talk = await startTalk({ node, membership, desired, runner });
+  const ref: { agent?: Agent } = {};
   await startTaskService({
     node,
     runner,
@@ -251,7 +198,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     events,
     log,
     host,
-    taskApi,
+    taskApi: talk.taskApi,
     onSlotsChanged: () => membership.announce(),
   });
   await startLogService({ node, runner, workDir: init.dataDir });
@@ -262,7 +209,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       log.info("joined the mesh", { peers: node.connectedPeers().length });
       void ref.agent?.writeState("running").catch(() => {});
       void syncOnJoin(node, desired, log);
-      void syncKvOnJoin(node, replication, log);
+      void syncKvOnJoin(node, talk.replication, log);
     },
     onRetry: (errors, next) =>
       log.warn("cannot reach any bootstrap peer yet; retrying", {
@@ -277,10 +224,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     runner,
     slots,
     desired,
-    kv,
-    replication,
-    commands,
-    taskApi,
+    talk,
   });
   ref.agent = agent;
   await agent.writeState("running");
