@@ -31,7 +31,8 @@ export const KvEntrySchema = v.object({
   deleted: v.boolean(),
 });
 
-const KvBatchSchema = v.object({ by: v.string(), entries: v.array(KvEntrySchema) });
+/** Schema of one gossiped batch of writes. */
+export const KvBatchSchema = v.object({ by: v.string(), entries: v.array(KvEntrySchema) });
 
 /** Requests of {@linkcode KV_PROTOCOL}. */
 export const KvRequestSchema = v.variant("op", [

@@ -40,7 +40,7 @@ export { readStateFile, STATE_FILE, writeStateFile } from "./state_file.ts";
 export type { AgentStateFile } from "./state_file.ts";
 export { KvStore, MAX_VALUE_BYTES, toValue } from "./kv_store.ts";
 export type { KvEntry } from "./kv_store.ts";
-export { KV_PROTOCOL, KV_TOPIC, KvReplication, listEntries } from "./kv_replication.ts";
+export { KV_PROTOCOL, KV_TOPIC, KvBatchSchema, KvReplication, listEntries } from "./kv_replication.ts";
 export { HybridClock } from "./hlc.ts";
 export {
   CMD_PROTOCOL,

@@ -6,7 +6,14 @@
  */
 import type { Command } from "commander";
 import process from "node:process";
-import { activeRecord, type KvEntry, listEntries, toValue } from "../../agent/mod.ts";
+import {
+  activeRecord,
+  KV_TOPIC,
+  KvBatchSchema,
+  type KvEntry,
+  listEntries,
+  toValue,
+} from "../../agent/mod.ts";
 import {
   AccessDeniedError,
   connectTask,
@@ -227,6 +234,11 @@ Examples:
             let from = opts.from ?? null;
             const last = new Map<string, string>();
             let first = true;
+            // Re-read as soon as a gossiped batch touches this topology; every 2 s in case gossip was missed.
+            let wake: (() => void) | undefined;
+            c.peer.node.subscribe(KV_TOPIC, KvBatchSchema, (batch) => {
+              if (batch.entries.some((e) => e.topologyId === topologyId)) wake?.();
+            });
             outer: while (!stop.signal.aborted) {
               const entries = await listEntries(c.peer.node, c.peer.agent, { topologyId, prefix });
               const fresh = entries.filter((e) => {
@@ -242,7 +254,15 @@ Examples:
               for (const e of fresh) {
                 if (print({ key: e.key, values: [toValue(e, { withScope: true })] })) break outer;
               }
-              await new Promise((resolve) => setTimeout(resolve, 200));
+              await new Promise<void>((resolve) => {
+                const t = setTimeout(resolve, 2_000);
+                wake = () => {
+                  clearTimeout(t);
+                  resolve();
+                };
+                stop.signal.addEventListener("abort", wake, { once: true });
+              });
+              wake = undefined;
             }
           }
         } finally {
