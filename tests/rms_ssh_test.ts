@@ -59,7 +59,10 @@ Deno.test({
         "",
       ].join("\n"),
     );
-    const sub = await mesh.run(["submit", "--rms", "ssh", "-c", cfg, "--json"], { timeoutMs: 90_000 });
+    // The submit's own deadline comes first, so a failure names what it waited for (seen once under load).
+    const sub = await mesh.run(["submit", "--rms", "ssh", "-c", cfg, "--json", "--timeout", "100"], {
+      timeoutMs: 150_000,
+    });
     assertEquals(sub.code, 0, sub.stderr);
     const out = JSON.parse(sub.stdout) as SubmitJson;
     console.log(`ssh submit of 2 agents (binary copied to 2 work dirs): ${out.elapsedMs} ms to joined`);
