@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createMeshNode, type MeshNode, request, type View, VIEW_PROTOCOL, ViewSchema } from "../mesh/mod.ts";
+import { createMeshNode, type MeshNode } from "../mesh/mod.ts";
 import { MeshUnreachableError, SessionNotFoundError } from "./errors.ts";
 import type { Session } from "./session.ts";
 
@@ -50,12 +50,4 @@ export async function connectLightPeer(
       { cause },
     );
   }
-}
-
-/** Asks the connected agent for its membership view. */
-export async function fetchView(peer: LightPeer, options: { signal?: AbortSignal } = {}): Promise<View> {
-  return await request(peer.node, peer.agent, VIEW_PROTOCOL, {}, {
-    schema: ViewSchema,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -158,13 +158,4 @@ export async function openOrCreateSession(name: string): Promise<Session> {
 export async function purgeSession(name: string): Promise<void> {
   checkName(name);
   await rm(sessionDir(name), { recursive: true, force: true });
-}
-
-/** Names of all sessions. */
-export function listSessions(): string[] {
-  try {
-    return readdirSync(join(shoalHome(), "sessions")).sort();
-  } catch {
-    return [];
-  }
 }

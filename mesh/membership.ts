@@ -108,9 +108,9 @@ export class Membership implements AsyncDisposable {
   #observe(hb: Heartbeat): void {
     this.#emit(this.#table.observe(hb, Date.now()));
     if (hb.id === this.id || this.#maxDial === 0) return;
-    const connected = this.#node.libp2p.getConnections().length;
-    if (connected >= this.#maxDial) return;
-    if (this.#node.libp2p.getConnections(undefined).some((c) => c.remotePeer.toString() === hb.id)) return;
+    const connections = this.#node.libp2p.getConnections();
+    if (connections.length >= this.#maxDial) return;
+    if (connections.some((c) => c.remotePeer.toString() === hb.id)) return;
     const last = this.#dialing.get(hb.id) ?? 0;
     if (Date.now() - last < 5_000) return;
     this.#dialing.set(hb.id, Date.now());

@@ -4,19 +4,12 @@
 import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { isRunning, processesWith, ps, SHOAL_BIN, startMesh, writeTopology } from "./_harness.ts";
+import { isRunning, processesWith, ps, SHOAL_BIN, sleepers, startMesh, writeTopology } from "./_harness.ts";
 import { waitFor } from "./_wait.ts";
 
 const DDS = new URL("../../shared/dds-topologies/", import.meta.url).pathname;
 /** A per-run number in sleep arguments, so that leftovers of other runs never count. */
 const RUN = 10_000 + Math.floor(Math.random() * 80_000);
-
-function sleepTopology(name: string, marker: number, n: number): string {
-  return `<topology name="${name}">
-  <decltask name="Sleeper"><exe reachable="true">sleep ${marker}</exe></decltask>
-  <main name="main"><group name="g" n="${n}"><task>Sleeper</task></group></main>
-</topology>`;
-}
 
 Deno.test("deploy: DDS's sleep_test.xml runs, and stop leaves no process of it", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 6 });
@@ -151,7 +144,7 @@ Deno.test("deploy: stop kills every process of the topology, children and setsid
 
 Deno.test("deploy: a topology that does not fit starts nothing and says what is missing", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 2 });
-  const file = writeTopology(mesh.home.dir, "big.xml", sleepTopology("Big", Number(`3301${RUN}`), 5));
+  const file = writeTopology(mesh.home.dir, "big.xml", sleepers("Big", 5, Number(`3301${RUN}`)));
   const r = await mesh.run(["topology", "activate", file]);
   assertEquals(r.code, 1);
   assertStringIncludes(r.stderr, "5");
@@ -183,8 +176,8 @@ Deno.test("deploy: a missing executable fails its task with a reason, not the ag
 
 Deno.test("deploy: two commanders activating at once never overbook a slot", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 3 });
-  const a = writeTopology(mesh.home.dir, "a.xml", sleepTopology("A", Number(`3501${RUN}`), 4));
-  const b = writeTopology(mesh.home.dir, "b.xml", sleepTopology("B", Number(`3502${RUN}`), 4));
+  const a = writeTopology(mesh.home.dir, "a.xml", sleepers("A", 4, Number(`3501${RUN}`)));
+  const b = writeTopology(mesh.home.dir, "b.xml", sleepers("B", 4, Number(`3502${RUN}`)));
   const [ra, rb] = await Promise.all([
     mesh.run(["topology", "activate", a]),
     mesh.run(["topology", "activate", b]),
@@ -198,7 +191,7 @@ Deno.test("deploy: two commanders activating at once never overbook a slot", asy
 
 Deno.test("deploy: a SIGKILLed agent's tasks are reported lost and placed elsewhere", async () => {
   await using mesh = await startMesh({ agents: 3, slots: 2 });
-  const file = writeTopology(mesh.home.dir, "move.xml", sleepTopology("Move", Number(`3601${RUN}`), 2));
+  const file = writeTopology(mesh.home.dir, "move.xml", sleepers("Move", 2, Number(`3601${RUN}`)));
   assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
   const before = await ps(mesh);
   const victim = mesh.agents.find((a) => a.id === before[0]!.agent)!;
@@ -216,7 +209,7 @@ Deno.test("deploy: a SIGKILLed agent's tasks are reported lost and placed elsewh
 
 Deno.test("deploy: an agent's SIGTERM and shoal down leave no task behind", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 2 });
-  const file = writeTopology(mesh.home.dir, "bye.xml", sleepTopology("Bye", Number(`3701${RUN}`), 4));
+  const file = writeTopology(mesh.home.dir, "bye.xml", sleepers("Bye", 4, Number(`3701${RUN}`)));
   assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
   const tasks = await ps(mesh);
   const first = mesh.agents[0]!;

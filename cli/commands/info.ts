@@ -87,7 +87,7 @@ Examples:
       const session = await openSession(name);
       await using c = await connectCommander(session);
       const deadline = Date.now() + opts.timeout;
-      let members = await fetchMembersOf(c);
+      let members = await fetchMembers(c.init);
       while (opts.waitSlots !== undefined && totalSlots(members) < opts.waitSlots) {
         if (Date.now() > deadline) {
           throw new DeadlineError(
@@ -98,7 +98,7 @@ Examples:
           );
         }
         await new Promise((r) => setTimeout(r, 200));
-        members = await fetchMembersOf(c);
+        members = await fetchMembers(c.init);
       }
       const records = (await fetchTopologies(c.init)).filter((r) => r.state === "active");
       const tasks = records.length ? (await fetchTasks(c.init)).flatMap((a) => a.tasks) : [];
@@ -129,8 +129,4 @@ Examples:
 
 function totalSlots(members: Member[]): number {
   return members.filter((m) => m.state === "alive").reduce((n, m) => n + m.slots.total, 0);
-}
-
-async function fetchMembersOf(c: Awaited<ReturnType<typeof connectCommander>>): Promise<Member[]> {
-  return await fetchMembers(c.init);
 }
