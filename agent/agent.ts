@@ -29,6 +29,7 @@ import type { KvReplication } from "./kv_replication.ts";
 import type { KvStore } from "./kv_store.ts";
 import type { TaskApi } from "./task_api.ts";
 import { startTalk, type Talk } from "./talk.ts";
+import { type AgentCommands, agentStatus, startAgentCommands } from "./agent_commands.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -54,6 +55,15 @@ export interface AgentInit {
   sessionId?: string;
   /** Grace period between SIGTERM and SIGKILL when stopping tasks (default 5 s, as DDS). */
   taskGraceMs?: number;
+  /** The log file the logger writes, for the `getlog` agent command. */
+  logFile?: string;
+  /**
+   * Executable that answers agent commands other than the built-in ones (absolute path): the payload on
+   * stdin, `SHOAL_COMMAND_SENDER` in the environment, the reply on stdout.
+   */
+  commandHandler?: string;
+  /** Longest run of the command handler (default 30 s). */
+  commandTimeoutMs?: number;
 }
 
 /** A running agent. */
@@ -68,6 +78,7 @@ export class Agent implements AsyncDisposable {
   /** The Unix-socket API of this agent's tasks. */
   readonly taskApi: TaskApi;
   readonly #talk: Talk;
+  readonly #agentCommands: AgentCommands;
   readonly #bootstrap: Bootstrap;
   readonly #init: AgentInit;
   readonly #startedAt: number;
@@ -83,6 +94,8 @@ export class Agent implements AsyncDisposable {
       slots: SlotTable;
       desired: DesiredState;
       talk: Talk;
+      agentCommands: AgentCommands;
+      startedAt: number;
     },
   ) {
     this.#init = init;
@@ -95,7 +108,8 @@ export class Agent implements AsyncDisposable {
     this.kv = parts.talk.kv;
     this.taskApi = parts.talk.taskApi;
     this.#talk = parts.talk;
-    this.#startedAt = Date.now();
+    this.#agentCommands = parts.agentCommands;
+    this.#startedAt = parts.startedAt;
   }
 
   /** This agent's peer ID. */
@@ -132,6 +146,7 @@ export class Agent implements AsyncDisposable {
       });
       if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
       this.desired.stop();
+      this.#agentCommands.close();
       await this.#talk.stop();
       await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
         .catch(() => {});
@@ -189,7 +204,34 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   await desired.start();
   const events = new EventBatcher(node);
   watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
-  const talk = await startTalk({ node, membership, desired, runner });
+  const talk = await startTalk({ node, membership, desired, runner, host });
+  const startedAt = Date.now();
+  const agentCommands = startAgentCommands({
+    commands: talk.commands,
+    log,
+    peerId: node.peerId,
+    host,
+    status: () =>
+      agentStatus({
+        peerId: node.peerId,
+        host,
+        version: SHOAL_VERSION,
+        startedAt,
+        load: () => Math.round((loadavg()[0] ?? 0) * 100) / 100,
+        slots,
+        tasks: () => runner.list(),
+        members: () => membership.members(),
+        peers: () => node.connectedPeers().length,
+        ...(init.group ? { group: init.group } : {}),
+        ...(init.labels ? { labels: init.labels } : {}),
+        ...(init.gpus ? { gpus: init.gpus } : {}),
+        ...(init.logFile ? { logFile: init.logFile } : {}),
+        ...(init.commandHandler ? { commandHandler: init.commandHandler } : {}),
+      }),
+    ...(init.logFile ? { logFile: init.logFile } : {}),
+    ...(init.commandHandler ? { handler: init.commandHandler } : {}),
+    ...(init.commandTimeoutMs !== undefined ? { handlerTimeoutMs: init.commandTimeoutMs } : {}),
+  });
   const ref: { agent?: Agent } = {};
   await startTaskService({
     node,
@@ -225,6 +267,8 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     slots,
     desired,
     talk,
+    agentCommands,
+    startedAt,
   });
   ref.agent = agent;
   await agent.writeState("running");

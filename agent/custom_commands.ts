@@ -1,14 +1,29 @@
 /**
- * Custom commands between tasks and tools, routed by DDS conditions: empty = every task of the topology
- * but the sender, a task ID, an exact task path, or else a regular expression on the path. Replies go back
- * to the sender's agent. Commands and replies are coalesced into one gossip message per short tick, so a
- * thousand replies arriving at once cost a handful of messages. Payloads are bytes (DDS issue #283).
+ * Custom commands between tasks, tools and agents, routed by DDS conditions (see `conditions.ts`): empty =
+ * every task of the topology but the sender, a task ID, an exact task path, or else a regular expression on
+ * the path; `tool`/`tool:<peer>` for listening tools; `agent`/`agent:<peer or host>` for agents themselves.
+ * Replies go back to the sender's agent. Commands and replies are coalesced into one gossip message per short
+ * tick, so a thousand replies arriving at once cost a handful of messages. Payloads are bytes (DDS issue
+ * #283).
+ *
+ * A command carries the topology it belongs to; one addressed to agents may carry none (`topologyId` empty),
+ * so that tools reach agents while no topology is active.
  *
  * @module
  */
 import { randomUUID } from "node:crypto";
 import * as v from "valibot";
 import { EventHub, handleRequests, type MeshNode } from "../mesh/mod.ts";
+import {
+  addressesAgents,
+  matchesAgent,
+  matchesCondition,
+  matchesTool,
+  parseCondition,
+  type RoutableTask,
+} from "./conditions.ts";
+
+export type { RoutableTask } from "./conditions.ts";
 
 /** Gossip topic of commands and replies. */
 export const CMD_TOPIC = "/shoal/cmd/1";
@@ -21,21 +36,40 @@ export const MAX_PAYLOAD_BYTES = 1024 * 1024;
 const Name = v.pipe(v.string(), v.maxLength(1024));
 const Bytes = v.custom<Uint8Array>((x) => x instanceof Uint8Array, "expected bytes");
 const Payload = v.pipe(Bytes, v.check((b) => b.byteLength <= MAX_PAYLOAD_BYTES, "payload too large"));
-const SenderSchema = v.object({ id: v.pipe(v.string(), v.maxLength(64)), path: Name });
+const SenderSchema = v.object({
+  id: v.pipe(v.string(), v.maxLength(128)),
+  path: Name,
+  /** Set by agents: the host name they announce. */
+  host: v.optional(v.pipe(v.string(), v.maxLength(255))),
+});
 
-/** Who sent a command or reply: a task (its ID and path) or a tool (`tool:<peer>`, path `""`). */
+/**
+ * Who sent a command or reply: a task (its ID and path), a tool (`tool:<peer>`, path `""`) or an agent
+ * (`agent:<peer>`, path `""`, with its `host`).
+ */
 export type CmdSender = v.InferOutput<typeof SenderSchema>;
 
-const CmdSchema = v.object({
-  type: v.literal("cmd"),
-  id: Name,
-  topologyId: Name,
-  condition: Name,
-  /** Agent that waits for the replies. */
-  origin: Name,
-  sender: SenderSchema,
-  payload: Payload,
-});
+/** Only commands addressed to agents may leave out the topology. */
+function topologyRule<T extends { topologyId: string; condition: string }>() {
+  return v.check<T, string>(
+    (c) => c.topologyId !== "" || addressesAgents(c.condition),
+    "a command to tasks or tools needs a topologyId",
+  );
+}
+
+const CmdSchema = v.pipe(
+  v.object({
+    type: v.literal("cmd"),
+    id: Name,
+    topologyId: Name,
+    condition: Name,
+    /** Agent that waits for the replies. */
+    origin: Name,
+    sender: SenderSchema,
+    payload: Payload,
+  }),
+  topologyRule(),
+);
 const ReplySchema = v.object({
   type: v.literal("reply"),
   to: Name,
@@ -45,50 +79,29 @@ const ReplySchema = v.object({
 });
 const CmdBatchSchema = v.object({ by: v.string(), items: v.array(v.union([CmdSchema, ReplySchema])) });
 
-/** A command as delivered to a task. */
+/** A command as delivered to a task, tool or agent. */
 export type Command = v.InferOutput<typeof CmdSchema>;
 /** A reply as gathered for the sender. */
 export type Reply = v.InferOutput<typeof ReplySchema>;
 
 /** Request of {@linkcode CMD_PROTOCOL}. */
-export const CmdRequestSchema = v.object({
-  topologyId: Name,
-  condition: Name,
-  payload: Payload,
-  waitReplies: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
-  timeoutMs: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3_600_000))),
-});
+export const CmdRequestSchema = v.pipe(
+  v.object({
+    /** The topology; may be empty (or left out) when `condition` addresses agents. */
+    topologyId: v.optional(Name, ""),
+    condition: Name,
+    payload: Payload,
+    waitReplies: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))),
+    timeoutMs: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(3_600_000))),
+  }),
+  topologyRule(),
+);
 /** Response of {@linkcode CMD_PROTOCOL}. */
 export const CmdResponseSchema = v.object({
   id: v.string(),
   replies: v.array(v.object({ sender: SenderSchema, payload: Bytes })),
   timedOut: v.boolean(),
 });
-
-/** A task this agent runs, as routing needs it. */
-export interface RoutableTask {
-  topologyId: string;
-  path: string;
-  id: string;
-}
-
-/** True when `task` is addressed by `condition` (sent by `sender`); `knownPaths` are the topology's. */
-export function matchesCondition(
-  condition: string,
-  task: RoutableTask,
-  sender: CmdSender,
-  knownPaths?: ReadonlySet<string>,
-): boolean {
-  if (condition === "") return task.path !== sender.path || sender.path === "";
-  if (/^\d+$/.test(condition)) return task.id === condition;
-  if (condition === task.path) return true;
-  if (knownPaths?.has(condition)) return false;
-  try {
-    return new RegExp(condition).test(task.path);
-  } catch {
-    return false;
-  }
-}
 
 /** What {@linkcode CustomCommands} needs. */
 export interface CustomCommandsInit {
@@ -97,6 +110,8 @@ export interface CustomCommandsInit {
   localTasks: () => Iterable<RoutableTask>;
   /** The runtime paths of a topology, to tell an exact path from a regex. */
   topologyPaths?: (topologyId: string) => ReadonlySet<string> | undefined;
+  /** The host name this agent announces, for `agent:<host>` (default: match by peer ID only). */
+  host?: string;
   /** Coalescing tick (default 2 ms). */
   tickMs?: number;
 }
@@ -111,6 +126,8 @@ interface Waiter {
 export class CustomCommands implements AsyncDisposable {
   /** Commands for tasks of this agent: `{task, command}`. */
   readonly delivered: EventHub<{ task: RoutableTask; command: Command }> = new EventHub();
+  /** Commands addressed to this agent itself (`agent`, `agent:<its peer ID or host>`). */
+  readonly toAgent: EventHub<Command> = new EventHub();
   readonly #init: CustomCommandsInit;
   readonly #waiters = new Map<string, Waiter>();
   /** Command ID → origin agent, for replies (kept for a while). */
@@ -149,7 +166,8 @@ export class CustomCommands implements AsyncDisposable {
 
   /**
    * Sends a command; resolves once `waitReplies` replies came back or `timeoutMs` passed (at once when
-   * `waitReplies` is 0).
+   * `waitReplies` is 0). Throws `RangeError` for a malformed condition, a missing topology (only commands
+   * to agents may have none) or a payload that is too large.
    */
   async send(
     cmd: { topologyId: string; condition: string; payload: Uint8Array; sender: CmdSender },
@@ -157,6 +175,12 @@ export class CustomCommands implements AsyncDisposable {
   ): Promise<v.InferOutput<typeof CmdResponseSchema>> {
     if (cmd.payload.byteLength > MAX_PAYLOAD_BYTES) {
       throw new RangeError(`Payload of ${cmd.payload.byteLength} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
+    }
+    const target = parseCondition(cmd.condition);
+    if (cmd.topologyId === "" && target.kind !== "agents") {
+      throw new RangeError(
+        `Condition "${cmd.condition}" addresses tasks or tools, which need a topology; name one (--id)`,
+      );
     }
     const id = randomUUID();
     const message: Command = { type: "cmd", id, origin: this.#init.node.peerId, ...cmd };
@@ -190,6 +214,14 @@ export class CustomCommands implements AsyncDisposable {
   }
 
   #route(cmd: Command): void {
+    if (addressesAgents(cmd.condition)) {
+      if (!matchesAgent(cmd.condition, { peerId: this.#init.node.peerId, host: this.#init.host ?? "" })) {
+        return;
+      }
+      this.#remember(cmd.id, cmd.origin);
+      this.toAgent.emit(cmd);
+      return;
+    }
     const paths = this.#init.topologyPaths?.(cmd.topologyId);
     let any = false;
     for (const task of this.#init.localTasks()) {
@@ -263,7 +295,8 @@ export class CustomCommands implements AsyncDisposable {
 
 /**
  * A tool's (light peer's) side of commands: a listening tool gets the commands of `topologyId` whose
- * condition is empty, `tool`, or `tool:<its peer ID>` (never its own). Returns a function that stops.
+ * condition is empty, `tool`, or `tool:<its peer ID>` (never its own; never those to agents). Returns a
+ * function that stops.
  */
 export function listenAsTool(
   node: MeshNode,
@@ -274,9 +307,7 @@ export function listenAsTool(
   return node.subscribe(CMD_TOPIC, CmdBatchSchema, (batch) => {
     for (const item of batch.items) {
       if (item.type !== "cmd" || item.topologyId !== topologyId || item.sender.id === `tool:${me}`) continue;
-      if (item.condition === "" || item.condition === "tool" || item.condition === `tool:${me}`) {
-        handler(item);
-      }
+      if (matchesTool(item.condition, me)) handler(item);
     }
   });
 }

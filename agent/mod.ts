@@ -48,10 +48,19 @@ export {
   CmdResponseSchema,
   CustomCommands,
   listenAsTool,
-  matchesCondition,
   MAX_PAYLOAD_BYTES,
   replyAsTool,
 } from "./custom_commands.ts";
-export type { Command as CustomCommand } from "./custom_commands.ts";
+export type { CmdSender, Command as CustomCommand } from "./custom_commands.ts";
+export {
+  addressesAgents,
+  matchesAgent,
+  matchesCondition,
+  matchesTool,
+  parseCondition,
+} from "./conditions.ts";
+export type { ConditionTarget, RoutableTask } from "./conditions.ts";
+export { AGENT_VERBS, agentStatus, DEFAULT_LOG_LINES, startAgentCommands } from "./agent_commands.ts";
+export type { AgentCommands, AgentCommandsInit, AgentStatus, StatusSources } from "./agent_commands.ts";
 export { startTaskApi, TaskApi } from "./task_api.ts";
 export type { TaskDoneEvent } from "./task_api.ts";

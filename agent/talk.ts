@@ -21,6 +21,8 @@ export interface TalkInit {
   membership: Membership;
   desired: DesiredState;
   runner: TaskRunner;
+  /** The host name the agent announces, for commands to `agent:<host>`. */
+  host: string;
 }
 
 /** The running parts; `stop()` closes them in order. */
@@ -34,13 +36,14 @@ export interface Talk {
 
 /** Starts key-values, custom commands and the task API on an agent. */
 export async function startTalk(init: TalkInit): Promise<Talk> {
-  const { node, membership, desired, runner } = init;
+  const { node, membership, desired, runner, host } = init;
   const kv = new KvStore();
   const replication = new KvReplication({ node, store: kv, membership });
   await replication.start();
   const ref: { api?: TaskApi } = {};
   const commands = new CustomCommands({
     node,
+    host,
     localTasks: () => ref.api?.tasks() ?? [],
     topologyPaths: (id) => {
       const placement = desired.get(id)?.placement;

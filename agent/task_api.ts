@@ -7,7 +7,8 @@
  * - `GET /v1/kv/<key>?waitCount=N&timeout=MS` → `{key, values: [{value, sender, path, version}]}`
  * - `PUT /v1/kv/<key>` (body: the value) → `{key, version}`; `DELETE /v1/kv/<key>` leaves a tombstone
  * - `GET /v1/watch?key=K|prefix=P&from=VERSION` → NDJSON, one `{key, values: [one value]}` per update
- * - `POST /v1/cmd?condition=C&waitReplies=N&timeout=MS` (body: payload) → `{id, replies, timedOut}`
+ * - `POST /v1/cmd?condition=C&waitReplies=N&timeout=MS` (body: payload) → `{id, replies, timedOut}`; the
+ *   condition `agent` or `agent:<peer ID or host>` addresses agents, whose replies carry their `host`
  * - `GET /v1/cmd?events=1` → NDJSON of commands for this task (and task-done events with `events=1`)
  * - `POST /v1/cmd/<id>/reply` (body: payload)
  * - `GET /v1/self` → the task's topology, path, ID and properties
@@ -305,6 +306,7 @@ export class TaskApi implements AsyncDisposable {
       replies: result.replies.map((r) => ({
         sender: r.sender.id,
         path: r.sender.path,
+        ...(r.sender.host !== undefined ? { host: r.sender.host } : {}),
         ...payloadJson(r.payload),
       })),
     });

@@ -4,6 +4,8 @@
  * @module
  */
 import { InvalidArgumentError } from "commander";
+import { accessSync, constants, statSync } from "node:fs";
+import { resolve } from "node:path";
 
 /** Collects a repeatable option into an array. */
 export function collect(value: string, previous: string[]): string[] {
@@ -33,4 +35,16 @@ export function keyValue(value: string, previous: Record<string, string>): Recor
   const i = value.indexOf("=");
   if (i < 1) throw new InvalidArgumentError(`"${value}" is not of the form name=value.`);
   return { ...previous, [value.slice(0, i)]: value.slice(i + 1) };
+}
+
+/** Parses the path of an executable file on this machine into an absolute path. */
+export function executableFile(value: string): string {
+  const file = resolve(value);
+  try {
+    accessSync(file, constants.X_OK);
+    if (!statSync(file).isFile()) throw new Error("not a file");
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not an executable file (try chmod +x).`);
+  }
+  return file;
 }

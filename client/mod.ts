@@ -72,8 +72,12 @@ export interface TaskDone {
 
 /** A reply to a command sent. */
 export interface CommandReply {
+  /** The replying task's ID, `tool:<peer>` or `agent:<peer>`. */
   sender: string;
+  /** The replying task's path (empty for tools and agents). */
   path: string;
+  /** The replying agent's host name (agents only). */
+  host?: string;
   payload: Uint8Array;
   text?: string;
 }
@@ -105,7 +109,11 @@ export interface TaskClient {
     watch(options?: Signalled & { key?: string; prefix?: string; from?: string }): AsyncIterable<KvResult>;
   };
   cmd: {
-    /** Sends a command to the tasks `condition` selects; gathers `waitReplies` replies. */
+    /**
+     * Sends a command to the tasks `condition` selects (DDS: empty = all others, task ID, path, regex), to
+     * tools (`tool`) or to agents (`agent`, `agent:<peer ID or host>`: built-in `ping`, `status`,
+     * `getlog N`); gathers `waitReplies` replies.
+     */
     send(
       payload: string | Uint8Array,
       options?: Signalled & { condition?: string; waitReplies?: number; timeoutMs?: number },

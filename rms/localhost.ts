@@ -47,6 +47,7 @@ async function startOne(req: SubmitRequest, index: number, bootstrap: string[]):
     ...bootstrap.flatMap((a) => ["--bootstrap", a]),
     ...(req.group ? ["--group", req.group] : []),
     ...Object.entries(req.labels ?? {}).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+    ...(req.commandHandler ? ["--command-handler", req.commandHandler] : []),
   ];
   const errFile = join(dataDir, "agent.stderr");
   const fd = openSync(errFile, "a");

@@ -33,6 +33,11 @@ export interface SubmitRequest {
   group?: string;
   /** Labels announced by the agents (for `custom` requirements). */
   labels?: Record<string, string>;
+  /**
+   * The agents' `--command-handler`: an executable that answers agent commands other than the built-in
+   * ones. A path where the agents run (localhost: this machine; ssh and Slurm: the nodes).
+   */
+  commandHandler?: string;
   /** The binary to start. */
   self: SelfCommand;
   /** The plug-in's configuration, as its `loadConfig` returned it (ssh hosts, Slurm options, pilot…). */

@@ -107,7 +107,14 @@ export interface TestMesh extends AsyncDisposable {
 
 /** Starts a local mesh with `shoal up`. */
 export async function startMesh(
-  options: { agents: number; slots?: number; session?: string; home?: TestHome },
+  options: {
+    agents: number;
+    slots?: number;
+    session?: string;
+    home?: TestHome;
+    /** More arguments for `shoal up` (e.g. `--command-handler FILE`). */
+    upArgs?: string[];
+  },
 ): Promise<TestMesh> {
   const home = options.home ?? createHome();
   const ownsHome = !options.home;
@@ -120,6 +127,7 @@ export async function startMesh(
     "--slots",
     String(options.slots ?? 1),
     "--json",
+    ...(options.upArgs ?? []),
   ]);
   if (up.code !== 0) throw new Error(`shoal up failed (${up.code}): ${up.stderr}`);
   const sessionDir = join(home.dir, "sessions", session);

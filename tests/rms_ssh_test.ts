@@ -8,7 +8,16 @@ import { join } from "node:path";
 import { readSwarmKey, writeSwarmKey } from "../mesh/mod.ts";
 import { type AgentFailure, type AgentJob, getRms, SubmitError, type SubmitEvent } from "../rms/mod.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
-import { createHome, isRunning, ps, SHOAL_BIN, sleepers, startMesh, writeTopology } from "./_harness.ts";
+import {
+  createHome,
+  isRunning,
+  processesWith,
+  ps,
+  SHOAL_BIN,
+  sleepers,
+  startMesh,
+  writeTopology,
+} from "./_harness.ts";
 import { sshdMissing, startSshd } from "./_sshd.ts";
 import { rmsContract } from "./rms_contract.ts";
 
@@ -116,13 +125,14 @@ Deno.test({
     const rms = getRms("ssh");
     const work = join(home.dir, "remote");
     const jobs: AgentJob[] = [];
-    const submit = async (pilot?: unknown) => {
+    const submit = async (pilot?: unknown, commandHandler?: string) => {
       const events: SubmitEvent[] = [];
       const started = await rms.submit({
         session: { name: "s", id: "s-id", dir: home.dir, swarmKeyFile, bootstrap: [] },
         count: 2,
         slots: 1,
         self: { command: SHOAL_BIN, args: [] },
+        ...(commandHandler ? { commandHandler } : {}),
         config: {
           hosts: [{ host: sshd.destination, sshOptions: sshd.options, workDir: work }],
           listen: LOOPBACK,
@@ -144,7 +154,11 @@ Deno.test({
       assertEquals(statSync(join(work, "site-mark")).isFile(), true);
       const inode = statSync(join(work, "bin", "shoal")).ino;
 
-      const second = await submit();
+      // The agents' command handler is a path on the node, passed on by the pilot.
+      const handler = join(home.dir, "site-cmd.sh");
+      writeFileSync(handler, "#!/bin/sh\ncat\n", { mode: 0o755 });
+      const second = await submit(undefined, handler);
+      assert(processesWith(`--command-handler ${handler}`).length >= 2, "the agents got --command-handler");
       const staged2 = second.find((e) => e.type === "binary:staged");
       assertEquals(staged2?.type === "binary:staged" && staged2.copied, false, "the hash matched: no copy");
       assertEquals(statSync(join(work, "bin", "shoal")).ino, inode);

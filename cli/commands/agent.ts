@@ -10,7 +10,7 @@ import { createLogger, startAgent } from "../../agent/mod.ts";
 import { readSwarmKey } from "../../mesh/mod.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { CliError, ExitCode } from "../errors.ts";
-import { collect, intOption, keyValue } from "../options.ts";
+import { collect, executableFile, intOption, keyValue, secondsOption } from "../options.ts";
 import { openSession, sessionDir } from "../session.ts";
 
 interface AgentOptions {
@@ -28,6 +28,8 @@ interface AgentOptions {
   sessionId?: string;
   session: string;
   heartbeat: number;
+  commandHandler?: string;
+  commandTimeout?: number;
 }
 
 /** Registers `shoal agent`. */
@@ -47,17 +49,34 @@ export function registerAgent(program: Command): void {
     .option("--quiet", "log to the file only, not to stderr")
     .option("--session-id <id>", "session ID given to tasks (DDS_SESSION_ID)")
     .option("--heartbeat <ms>", "heartbeat period in milliseconds", intOption(100), 1000)
+    .option(
+      "--command-handler <file>",
+      "executable answering agent commands other than ping, status, getlog (see below)",
+      executableFile,
+    )
+    .option("--command-timeout <seconds>", "longest run of the command handler (default: 30)", secondsOption)
     .addHelpText(
       "after",
       `
 Examples:
   $ shoal agent --swarm-key swarm.key --listen /ip4/0.0.0.0/tcp/7070 --slots 8
   $ shoal agent --swarm-key swarm.key --bootstrap /ip4/10.0.0.1/tcp/7070/p2p/12D3KooW... --slots 4
+  $ shoal agent --swarm-key swarm.key --command-handler ./site-cmd.sh --command-timeout 60
+
+Agent commands (\`shoal cmd send --condition agent VERB\`, or agent:<peer ID or host>): the agent answers
+ping, status (JSON) and getlog [N] (the last N lines of its log, default 100) itself. Any other command
+runs the --command-handler FILE with the payload on stdin and SHOAL_COMMAND_SENDER (also
+SHOAL_COMMAND_SENDER_PATH, SHOAL_COMMAND_ID, SHOAL_AGENT_ID, SHOAL_AGENT_HOST) in its environment; its
+stdout (up to 1 MiB) is the reply. A non-zero exit or a timeout replies "error: …" with stderr's tail; at
+most 4 handlers run at once. Without a handler, other commands get an "error: unknown agent command" reply.
 
 SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and exits 0.`,
     )
     .action(async (opts: AgentOptions, cmd: Command) => {
       const global = cmd.optsWithGlobals<{ session: string }>();
+      if (opts.commandTimeout === 0) {
+        throw new CliError("--command-timeout must be more than 0 seconds", ExitCode.usage);
+      }
       let dataDir = opts.dataDir;
       let swarmKeyFile = opts.swarmKey;
       for (const addr of [...opts.listen, ...opts.bootstrap]) {
@@ -71,7 +90,8 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         if (bootstrap.length === 0) bootstrap.push(...await session.bootstrapAddrs());
       }
       dataDir ??= join(sessionDir(global.session), "agents", `fg-${process.pid}`);
-      const log = createLogger({ file: opts.logFile ?? join(dataDir, "agent.log"), stderr: !opts.quiet });
+      const logFile = opts.logFile ?? join(dataDir, "agent.log");
+      const log = createLogger({ file: logFile, stderr: !opts.quiet });
       const swarmKey = await readSwarmKey(swarmKeyFile);
       // Handlers go in before the agent starts: a signal during start-up still means a clean stop.
       const stopRequested = new Promise<void>((resolve) => {
@@ -92,6 +112,9 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         labels: opts.label,
         heartbeatMs: opts.heartbeat,
         log,
+        logFile,
+        ...(opts.commandHandler ? { commandHandler: opts.commandHandler } : {}),
+        ...(opts.commandTimeout !== undefined ? { commandTimeoutMs: opts.commandTimeout } : {}),
         ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.group ? { group: opts.group } : {}),

@@ -1,14 +1,25 @@
 /**
  * `shoal cmd`: DDS custom commands. `send` routes a command by DDS condition (empty = every task but the
- * sender, a task ID, an exact path, or a regex on the path) and gathers replies; `recv` (inside a task)
- * prints the commands sent to it and can reply.
+ * sender, a task ID, an exact path, or a regex on the path; `tool`; `agent` or `agent:<peer ID or host>` for
+ * agents themselves) and gathers replies; `recv` (inside a task) prints the commands sent to it and can reply.
  *
  * @module
  */
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { activeRecord, CMD_PROTOCOL, CmdResponseSchema, listenAsTool, replyAsTool } from "../../agent/mod.ts";
+import {
+  activeRecord,
+  AGENT_VERBS,
+  CMD_PROTOCOL,
+  CmdResponseSchema,
+  type CommanderInit,
+  fetchMembers,
+  listenAsTool,
+  matchesAgent,
+  parseCondition,
+  replyAsTool,
+} from "../../agent/mod.ts";
 import { connectTask, type ReceivedCommand } from "../../client/mod.ts";
 import { request } from "../../mesh/mod.ts";
 import { connectCommander } from "../commander.ts";
@@ -32,6 +43,28 @@ function textOf(payload: Uint8Array): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** How a reply's sender is shown: a task's path, else an agent's host and ID, else the ID. */
+function senderLabel(r: { sender: string; path: string; host?: string }): string {
+  if (r.path) return r.path;
+  return r.host !== undefined ? `${r.host} (${r.sender})` : r.sender;
+}
+
+/** The condition, checked; a malformed `agent:` or `tool:` is a usage error. */
+function checkedCondition(condition: string): ReturnType<typeof parseCondition> {
+  try {
+    return parseCondition(condition);
+  } catch (err) {
+    throw new CliError((err as Error).message, ExitCode.usage, { cause: err });
+  }
+}
+
+/** Alive agents that `condition` (addressing agents) reaches, as the agent asked knows them. */
+async function agentsMatching(init: CommanderInit, condition: string): Promise<number> {
+  const members = await fetchMembers(init);
+  return members.filter((m) => m.state === "alive" && matchesAgent(condition, { peerId: m.id, host: m.host }))
+    .length;
 }
 
 interface RecvOptions {
@@ -96,13 +129,21 @@ export function registerCmd(program: Command): void {
     .addHelpText(
       "after",
       `
-Conditions (--condition): empty = every task of the topology but the sender; a task ID; an exact task
-path; otherwise a regular expression on the task path.
+Conditions (--condition): empty = every task of the topology but the sender (and listening tools); a task
+ID; an exact task path; \`tool\` or \`tool:<peer ID>\` = listening tools; \`agent\` = every agent,
+\`agent:<peer ID or host>\` = one agent (or the agents of that host); otherwise a regular expression on the
+task path. \`agent…\` and \`tool…\` never reach tasks (to match paths containing "agent", write '.*agent').
+
+Agents answer ${AGENT_VERBS.join(", ")} (getlog N: the last N lines of the agent's log); other commands go
+to the agent's \`--command-handler\` (see \`shoal agent --help\`). Commands to agents need no active
+topology.
 
 Examples:
   $ shoal cmd send 'start run 42'                                  # every task
   $ shoal cmd send ping --condition 'main/group1/.*' --wait-replies 5 --timeout 10 --json
   $ shoal cmd send --file blob.bin --condition 4242424242           # a binary payload to one task ID
+  $ shoal cmd send status --condition agent --json                  # every agent's status
+  $ shoal cmd send getlog 50 --condition agent:node7                # the agents on host node7
   $ shoal cmd recv --count 1 --reply pong                           # inside a task`,
     );
 
@@ -114,26 +155,44 @@ Examples:
 Examples:
   $ shoal cmd send 'start run 42'
   $ shoal cmd send ping --condition 'main/group1/.*' --wait-replies 5 --timeout 10 --json
-  $ shoal cmd send --file blob.bin --condition main/task_0`,
+  $ shoal cmd send --file blob.bin --condition main/task_0
+  $ shoal cmd send ping --condition agent                     # waits for every alive agent's pong
+  $ shoal cmd send status --condition agent:12D3KooW... --json
+  $ shoal cmd send getlog 200 --condition agent:node7 --timeout 10
+  $ shoal cmd send 'df /scratch' --condition agent --wait-replies 3   # answered by --command-handler
+
+Conditions: see \`shoal cmd --help\`. Tools reach agents (\`--condition agent…\`) with no topology active
+and, without --wait-replies, wait for a reply from every alive agent the condition names.`,
     )
-    .argument("[payload]", "the command text (or use --file)", "")
-    .option("--condition <c>", "which tasks get it (see above)", "")
-    .option("--wait-replies <n>", "wait for n replies", intOption(0))
+    .argument("[payload...]", "the command text, words joined by spaces (or use --file)")
+    .option(
+      "--condition <c>",
+      "who gets it: tasks, `tool`, `agent`, `agent:<peer ID or host>` (see shoal cmd --help)",
+      "",
+    )
+    .option(
+      "--wait-replies <n>",
+      "wait for n replies (tools to agents: default every alive agent named)",
+      intOption(0),
+    )
     .option("--timeout <seconds>", "stop waiting for replies after this long (exit code 5)", secondsOption)
     .option("--file <path>", "send the bytes of this file as the payload")
     .option(
       "--json",
-      'print {"id", "timedOut", "replies": [{"sender", "path", "text", "data"}]} (data: base64)',
+      'print {"id", "timedOut", "replies": [{"sender", "path", "host", "text", "data"}]} (data: base64; host: agents)',
     )
     .option("--id <id>", "topology (tools only; default the only active one)")
-    .action(async (text: string, opts: SendOptions, c: Command) => {
-      const payload = opts.file ? new Uint8Array(readFileSync(opts.file)) : new TextEncoder().encode(text);
-      const want = opts.waitReplies ?? 0;
+    .action(async (words: string[], opts: SendOptions, c: Command) => {
+      const payload = opts.file
+        ? new Uint8Array(readFileSync(opts.file))
+        : new TextEncoder().encode(words.join(" "));
+      const toAgents = checkedCondition(opts.condition).kind === "agents";
+      let want = opts.waitReplies ?? 0;
       const timeoutMs = opts.timeout ?? 30_000;
       let result: {
         id: string;
         timedOut: boolean;
-        replies: { sender: string; path: string; payload: Uint8Array }[];
+        replies: { sender: string; path: string; host?: string; payload: Uint8Array }[];
       };
       if (inTask()) {
         result = await asCli(() =>
@@ -142,7 +201,16 @@ Examples:
       } else {
         const { session } = c.optsWithGlobals<{ session: string }>();
         await using cc = await connectCommander(await openSession(session));
-        const topologyId = (await activeRecord(cc.init, opts.id)).id;
+        // Agents answer whether or not a topology is active: a command to them carries none.
+        const topologyId = toAgents ? "" : (await activeRecord(cc.init, opts.id)).id;
+        if (toAgents && opts.waitReplies === undefined) {
+          want = await agentsMatching(cc.init, opts.condition);
+          if (want === 0) {
+            throw new CliError(
+              `No alive agent matches condition "${opts.condition}"; \`shoal info\` lists agents' peer IDs and hosts`,
+            );
+          }
+        }
         const r = await request(cc.peer.node, cc.peer.agent, CMD_PROTOCOL, {
           topologyId,
           condition: opts.condition,
@@ -153,7 +221,12 @@ Examples:
         result = {
           id: r.id,
           timedOut: r.timedOut,
-          replies: r.replies.map((x) => ({ sender: x.sender.id, path: x.sender.path, payload: x.payload })),
+          replies: r.replies.map((x) => ({
+            sender: x.sender.id,
+            path: x.sender.path,
+            ...(x.sender.host !== undefined ? { host: x.sender.host } : {}),
+            payload: x.payload,
+          })),
         };
       }
       if (opts.json) {
@@ -166,6 +239,7 @@ Examples:
               return {
                 sender: r.sender,
                 path: r.path,
+                ...(r.host !== undefined ? { host: r.host } : {}),
                 ...(t !== undefined ? { text: t } : {}),
                 data: Buffer.from(r.payload).toString("base64"),
               };
@@ -174,9 +248,10 @@ Examples:
         }\n`);
       } else {
         for (const r of result.replies) {
-          process.stdout.write(
-            `${r.path || r.sender}: ${textOf(r.payload) ?? Buffer.from(r.payload).toString("base64")}\n`,
-          );
+          const body = textOf(r.payload) ?? Buffer.from(r.payload).toString("base64");
+          // A multi-line reply (a log, a handler's report) starts on its own line.
+          const multi = body.replace(/\n$/, "").includes("\n");
+          process.stdout.write(`${senderLabel(r)}:${multi ? "\n" : " "}${body.replace(/\n$/, "")}\n`);
         }
       }
       if (result.timedOut) {

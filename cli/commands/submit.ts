@@ -26,7 +26,7 @@ import {
 } from "../../rms/mod.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
-import { intOption, keyValue, secondsOption } from "../options.ts";
+import { executableFile, intOption, keyValue, secondsOption } from "../options.ts";
 import { startProgress } from "../progress.ts";
 import { selfCommand } from "../self_command.ts";
 import { openOrCreateSession, type Session } from "../session.ts";
@@ -41,6 +41,7 @@ interface SubmitOptions {
   minInstances?: number;
   timeout?: number;
   json?: boolean;
+  commandHandler?: string;
 }
 
 /** What a submission did. */
@@ -65,6 +66,8 @@ export interface SubmitAgentsOptions {
   minCount?: number;
   timeout: number;
   quiet?: boolean;
+  /** The agents' `--command-handler` (a path where the agents run). */
+  commandHandler?: string;
 }
 
 /** Addresses of the session's agents that are running, local and remote. */
@@ -136,6 +139,7 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
         ...(opts.group ? { group: opts.group } : {}),
         ...(opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {}),
         ...(opts.minCount ? { minCount: opts.minCount } : {}),
+        ...(opts.commandHandler ? { commandHandler: commandHandlerFor(opts.rms, opts.commandHandler) } : {}),
         onEvent: (e) => {
           if (e.type === "agent:started") bar.update(++started);
           if (e.type === "agent:failed") failures.push(e.failure);
@@ -182,6 +186,19 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
   }
 }
 
+/**
+ * The agents' command handler as the plug-in should pass it on: on this machine it must be an executable
+ * (made absolute); for remote plug-ins it is a path on the nodes, taken as given.
+ */
+export function commandHandlerFor(rms: string, file: string): string {
+  if (rms !== "localhost") return file;
+  try {
+    return executableFile(file);
+  } catch (err) {
+    throw new CliError(`--command-handler: ${(err as Error).message}`, ExitCode.usage, { cause: err });
+  }
+}
+
 function failureLine(f: AgentFailure): string {
   return `  ${f.host}${f.job ? ` (job ${f.job})` : ""}${f.step ? ` [${f.step}]` : ""}: ${f.reason}`;
 }
@@ -209,6 +226,10 @@ export function registerSubmit(program: Command): void {
       intOption(1),
     )
     .option("--timeout <seconds>", "give up after this long (default: 120)", secondsOption)
+    .option(
+      "--command-handler <file>",
+      "the agents' handler of custom agent commands (a path where they run; see shoal agent --help)",
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -218,6 +239,7 @@ Examples:
   $ shoal submit --rms ssh -c hosts.cfg                  one agent per line of hosts.cfg
   $ shoal submit --rms slurm -n 10 --slots 8 --min-instances 6 -c slurm.json
   $ shoal submit --rms ssh -c hosts.cfg --json
+  $ shoal submit -n 2 --command-handler ./site-cmd.sh   answers \`shoal cmd send --condition agent …\`
 
 hosts.cfg (DDS format: id, user@host, ssh options, remote work dir, slots):
   @bash_begin@
@@ -238,6 +260,7 @@ is listed with its host and reason), 2 bad usage or config, 5 timed out.`,
           ExitCode.usage,
         );
       }
+      const handler = opts.commandHandler ? commandHandlerFor(opts.rms, opts.commandHandler) : undefined;
       const began = performance.now();
       const session = await openOrCreateSession(name);
       let outcome: SubmitOutcome | undefined;
@@ -253,6 +276,7 @@ is listed with its host and reason), 2 bad usage or config, 5 timed out.`,
           ...(opts.group ? { group: opts.group } : {}),
           ...(opts.rmsConfig ? { configFile: opts.rmsConfig } : {}),
           ...(opts.minInstances ? { minCount: opts.minInstances } : {}),
+          ...(handler ? { commandHandler: handler } : {}),
         });
       } catch (err) {
         if (!(err instanceof SubmitError)) throw err;

@@ -10,7 +10,7 @@ import { printJson } from "../format.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { openOrCreateSession } from "../session.ts";
 import { agentRows, printAgents } from "./info.ts";
-import { submitAgents } from "./submit.ts";
+import { commandHandlerFor, submitAgents } from "./submit.ts";
 
 interface UpOptions {
   agents?: number;
@@ -20,6 +20,7 @@ interface UpOptions {
   group?: string;
   timeout: number;
   json?: boolean;
+  commandHandler?: string;
 }
 
 /** Registers `shoal up`. */
@@ -35,6 +36,10 @@ export function registerUp(program: Command): void {
     )
     .option("-g, --group <name>", "group name the agents announce")
     .option("--timeout <seconds>", "give up after this long", secondsOption, 30_000)
+    .option(
+      "--command-handler <file>",
+      "executable with which the agents answer custom agent commands (see shoal agent --help)",
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -43,11 +48,14 @@ Examples:
   $ shoal up --agents 3 --slots 2
   $ shoal up --session lab --agents 2 --json
   $ shoal up --rms ssh -c hosts.cfg
+  $ shoal up --agents 3 --command-handler ./site-cmd.sh
 
 To add agents to a session that is up, use \`shoal submit\`.`,
     )
     .action(async (opts: UpOptions, cmd: Command) => {
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
+      // A bad handler is a usage error before anything starts.
+      const handler = opts.commandHandler ? commandHandlerFor(opts.rms, opts.commandHandler) : undefined;
       const started = performance.now();
       const session = await openOrCreateSession(name);
       const live: string[] = [];
@@ -70,6 +78,7 @@ To add agents to a session that is up, use \`shoal submit\`.`,
         ...(opts.agents !== undefined ? { agents: opts.agents } : {}),
         ...(opts.rmsConfig ? { configFile: opts.rmsConfig } : {}),
         ...(opts.group ? { group: opts.group } : {}),
+        ...(handler ? { commandHandler: handler } : {}),
       });
       const members = outcome.members;
       const elapsedMs = Math.round(performance.now() - started);
