@@ -5,18 +5,22 @@
  * private Unix socket, started here): SUBSCRIBE, SET + PUBLISH, MGET, then pub/sub until all N are known.
  *
  * Both sides run the same worker program (this file in `worker` mode, compiled once with
- * `bun build --compile --bytecode`), so process start-up costs the same. Measured per N: `exchangeMs` = from the last worker's start to the last worker having read
- * all N (the exchange once everybody is up); `windowMs` = from the first start to the last finish.
- * Prints one JSON line. N defaults to 50 and 200, plus 1,000 when memory allows (`--n 1000` forces it).
+ * `bun build --compile --bytecode`), so process start-up costs the same. Each worker first gets ready
+ * (shoal: reaches its agent; Redis: connects and subscribes), then waits at a barrier (a Unix socket of
+ * the bench) until all N are ready, so that the exchange is not mixed up with N processes starting on the
+ * same cores. Measured per N, median of `--repeat` runs (default 3): `exchangeMs` = from the barrier's
+ * release to the last worker having read all N; `windowMs` = from the first worker's start to the last
+ * finish (start-up included). Prints one JSON line. N defaults to 50 and 200, plus 1,000 when memory
+ * allows (`--n 1000` forces it).
  *
- * Run: `npx deno run -A bench/kv_all_to_all.ts [--n 50,200,1000]` (after `deno task build`; needs
- * `redis-server`: `.ci/setup-redis.sh`).
+ * Run: `npx deno run -A bench/kv_all_to_all.ts [--n 50,200,1000] [--repeat 3]` (after `deno task build`;
+ * needs `redis-server`: `.ci/setup-redis.sh`).
  *
  * @module
  */
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { freemem, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -100,7 +104,19 @@ class Resp {
   }
 }
 
-async function redisWorker(n: number, index: number, socket: string): Promise<void> {
+/** Waits until the bench releases every worker at once (one byte on its barrier socket). */
+function barrier(path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    s.once("data", () => {
+      s.destroy();
+      resolve();
+    });
+    s.once("error", reject);
+  });
+}
+
+async function redisWorker(n: number, index: number, socket: string, go: string): Promise<void> {
   const sub = new Resp(socket);
   const cmd = new Resp(socket);
   const known = new Set<string>();
@@ -112,6 +128,7 @@ async function redisWorker(n: number, index: number, socket: string): Promise<vo
     if (known.size >= n) done();
   };
   await sub.call("SUBSCRIBE", "idx");
+  await barrier(go);
   await cmd.call("SET", `idx:${index}`, String(index));
   await cmd.call("PUBLISH", "idx", String(index));
   const existing = await cmd.call(
@@ -125,8 +142,10 @@ async function redisWorker(n: number, index: number, socket: string): Promise<vo
   cmd.close();
 }
 
-async function shoalWorker(n: number, index: number): Promise<void> {
+async function shoalWorker(n: number, index: number, go: string): Promise<void> {
   const task = connectTask();
+  await task.self();
+  await barrier(go);
   await task.kv.put("Idx", String(index));
   const r = await task.kv.get("Idx", { waitCount: n, timeoutMs: 600_000 });
   if (r.values.length < n) throw new Error(`read ${r.values.length} of ${n}`);
@@ -134,10 +153,10 @@ async function shoalWorker(n: number, index: number): Promise<void> {
 
 if (process.argv[2] === "worker") {
   const t0 = Date.now();
-  const [, , , mode, n, results, socket] = process.argv;
+  const [, , , mode, n, results, go, socket] = process.argv;
   const index = Number(mode === "shoal" ? process.env.DDS_TASK_INDEX : process.env.WORKER_INDEX);
-  if (mode === "shoal") await shoalWorker(Number(n), index);
-  else await redisWorker(Number(n), index, socket!);
+  if (mode === "shoal") await shoalWorker(Number(n), index, go!);
+  else await redisWorker(Number(n), index, socket!, go!);
   appendFileSync(results!, `${t0} ${Date.now()}\n`);
   process.exit(0);
 }
@@ -160,6 +179,8 @@ const env = { ...process.env, SHOAL_HOME: home, SHOAL_SESSION: "bench" };
 const nArg = process.argv.indexOf("--n");
 /** A compiled Bun worker peaks at about 40 MB RSS; 1,000 of them need about 40 GB free. */
 const PER_WORKER = 40 * 1024 * 1024;
+const repeatArg = process.argv.indexOf("--repeat");
+const REPEAT = repeatArg > 0 ? Math.max(1, Number(process.argv[repeatArg + 1])) : 3;
 const wanted = nArg > 0 ? process.argv[nArg + 1]!.split(",").map(Number) : [50, 200, 1000];
 const forced = nArg > 0;
 const skipped: { n: number; reason: string }[] = [];
@@ -180,15 +201,34 @@ function shoal(args: string[]): string {
   return r.stdout;
 }
 
-function measure(file: string, n: number): { exchangeMs: number; windowMs: number } {
+interface Run {
+  exchangeMs: number;
+  windowMs: number;
+}
+
+function measure(file: string, n: number, releasedAt: number): Run {
   const rows = readFileSync(file, "utf8").trim().split("\n").map((l) => l.split(" ").map(Number));
   if (rows.length !== n) throw new Error(`${rows.length} of ${n} workers reported`);
   const starts = rows.map((r) => r[0]!);
   const ends = rows.map((r) => r[1]!);
-  return {
-    exchangeMs: Math.max(...ends) - Math.max(...starts),
-    windowMs: Math.max(...ends) - Math.min(...starts),
-  };
+  return { exchangeMs: Math.max(...ends) - releasedAt, windowMs: Math.max(...ends) - Math.min(...starts) };
+}
+
+/** The barrier: once `n` workers are connected, releases them all at once; resolves with that moment. */
+function startBarrier(path: string, n: number): { server: Server; released: Promise<number> } {
+  const waiting: Socket[] = [];
+  let release!: (at: number) => void;
+  const released = new Promise<number>((resolve) => (release = resolve));
+  const server = createServer((c) => {
+    c.on("error", () => {});
+    waiting.push(c);
+    if (waiting.length !== n) return;
+    const at = Date.now();
+    for (const w of waiting) w.end("g");
+    release(at);
+  });
+  server.listen(path);
+  return { server, released };
 }
 
 async function waitLines(file: string, n: number, timeoutMs: number): Promise<void> {
@@ -200,41 +240,52 @@ async function waitLines(file: string, n: number, timeoutMs: number): Promise<vo
   throw new Error(`workers did not all finish within ${timeoutMs} ms`);
 }
 
-async function redisRun(n: number, socket: string): Promise<{ exchangeMs: number; windowMs: number }> {
-  const results = join(home, `redis-${n}.txt`);
+async function redisRun(n: number, socket: string, run: number): Promise<Run> {
+  const results = join(home, `redis-${n}-${run}.txt`);
+  const go = join(home, `go-redis-${n}-${run}.sock`);
+  const barrier = startBarrier(go, n);
   spawnSync("redis-cli", ["-s", socket, "FLUSHALL"]);
   const children = Array.from({ length: n }, (_, i) =>
     new Promise<void>((resolve, reject) => {
-      const c = spawn(worker, ["worker", "redis", String(n), results, socket], {
+      const c = spawn(worker, ["worker", "redis", String(n), results, go, socket], {
         env: { ...process.env, WORKER_INDEX: String(i) },
         stdio: ["ignore", "ignore", "inherit"],
       });
       c.once("exit", (code) => code === 0 ? resolve() : reject(new Error(`redis worker exited ${code}`)));
     }));
   await Promise.all(children);
-  return measure(results, n);
+  barrier.server.close();
+  return measure(results, n, await barrier.released);
 }
 
-async function shoalRun(n: number): Promise<{ exchangeMs: number; windowMs: number }> {
-  const results = join(home, `shoal-${n}.txt`);
+async function shoalRun(n: number, run: number): Promise<Run> {
+  const results = join(home, `shoal-${n}-${run}.txt`);
+  const go = join(home, `go-shoal-${n}-${run}.sock`);
+  const barrier = startBarrier(go, n);
   const topo = join(home, `kv-${n}.xml`);
   writeFileSync(
     topo,
     `<topology name="kv${n}"><property name="Idx"/>` +
-      `<decltask name="w"><exe reachable="true">${worker} worker shoal ${n} ${results}</exe>` +
+      `<decltask name="w"><exe reachable="true">${worker} worker shoal ${n} ${results} ${go}</exe>` +
       `<properties><name access="readwrite">Idx</name></properties></decltask>` +
       `<main name="main"><group name="g" n="${n}"><task>w</task></group></main></topology>`,
   );
-  try {
-    shoal(["topology", "activate", topo, "--id", `kv${n}`]);
-  } catch (err) {
+  // Asynchronously: the barrier in this process must keep accepting the workers while they start.
+  const activate = spawn(bin, ["topology", "activate", topo, "--id", `kv${n}`], {
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  activate.stderr!.on("data", (d) => (stderr += d));
+  activate.once("exit", (code) => {
     // On a saturated machine the commander may give up waiting for a lease answer while the agents still
     // start the tasks; the workers' own timestamps are what is measured.
-    console.error(`kv_all_to_all: ${(err as Error).message.split("\n")[0]}`);
-  }
+    if (code !== 0) console.error(`kv_all_to_all: activate exited ${code}: ${stderr.split("\n")[0]}`);
+  });
   await waitLines(results, n, 600_000);
   shoal(["topology", "stop", "--id", `kv${n}`]);
-  return measure(results, n);
+  barrier.server.close();
+  return measure(results, n, await barrier.released);
 }
 
 const redisDir = join(home, "redis");
@@ -263,16 +314,24 @@ try {
   const maxN = Math.max(...sizes);
   shoal(["up", "--agents", String(AGENTS), "--slots", String(Math.ceil(maxN / AGENTS) + 1)]);
   const results = [];
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   for (const n of sizes) {
-    const r = await redisRun(n, redisSock);
-    const s = await shoalRun(n);
+    const redisRuns: Run[] = [];
+    const shoalRuns: Run[] = [];
+    for (let run = 0; run < REPEAT; run++) {
+      redisRuns.push(await redisRun(n, redisSock, run));
+      shoalRuns.push(await shoalRun(n, run));
+    }
+    const s = median(shoalRuns.map((r) => r.exchangeMs));
+    const r = median(redisRuns.map((r) => r.exchangeMs));
     results.push({
       n,
-      shoalExchangeMs: s.exchangeMs,
-      redisExchangeMs: r.exchangeMs,
-      ratio: Math.round(s.exchangeMs / Math.max(1, r.exchangeMs) * 100) / 100,
-      shoalWindowMs: s.windowMs,
-      redisWindowMs: r.windowMs,
+      shoalExchangeMs: s,
+      redisExchangeMs: r,
+      ratio: Math.round(s / Math.max(1, r) * 100) / 100,
+      shoalWindowMs: median(shoalRuns.map((r) => r.windowMs)),
+      redisWindowMs: median(redisRuns.map((r) => r.windowMs)),
+      runs: { shoal: shoalRuns.map((r) => r.exchangeMs), redis: redisRuns.map((r) => r.exchangeMs) },
     });
   }
   console.log(JSON.stringify({
@@ -280,6 +339,8 @@ try {
     agents: AGENTS,
     baseline:
       "same compiled Bun worker processes through redis-server (SUBSCRIBE, SET+PUBLISH, MGET) on a Unix socket",
+    measure:
+      `median of ${REPEAT}: barrier release → last worker has all N (exchange); first start → last done (window)`,
     results,
     ...(skipped.length ? { skipped } : {}),
   }));
