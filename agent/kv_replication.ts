@@ -59,7 +59,10 @@ export interface KvReplicationInit {
   /** Where to find peers for anti-entropy; without it, only `syncWith` syncs. */
   membership?: Membership;
   clock?: HybridClock;
-  /** Coalescing tick (default 20 ms). */
+  /**
+   * Coalescing tick (default 20 ms): a write after a quiet tick goes out at once (with whatever arrives in
+   * the same turn of the event loop); writes within `tickMs` of the last message share the next one.
+   */
   tickMs?: number;
   /** Period of anti-entropy with a random peer (default 2 s; 0 = never). */
   antiEntropyMs?: number;
@@ -75,6 +78,7 @@ export class KvReplication implements AsyncDisposable {
   readonly #aeMs: number;
   #pending: KvEntry[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastFlush = 0;
   #aeTimer: ReturnType<typeof setInterval> | undefined;
   #off: (() => void) | undefined;
   #syncing = false;
@@ -120,7 +124,8 @@ export class KvReplication implements AsyncDisposable {
     const full = { ...entry, version: this.clock.tick() };
     if (this.#store.merge(full)) {
       this.#pending.push(full);
-      this.#timer ??= setTimeout(() => void this.flush(), this.#tickMs);
+      const wait = Math.max(0, this.#lastFlush + this.#tickMs - performance.now());
+      this.#timer ??= setTimeout(() => void this.flush(), wait);
     }
     return full;
   }
@@ -129,6 +134,7 @@ export class KvReplication implements AsyncDisposable {
   async flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#lastFlush = performance.now();
     const all = this.#pending;
     this.#pending = [];
     let batch: KvEntry[] = [];
