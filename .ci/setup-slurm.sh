@@ -32,7 +32,8 @@ chmod 0755 /run/munge
 chmod 0400 /etc/munge/munge.key
 if ! munge -n >/dev/null 2>&1; then
   rm -f /run/munge/munged.pid
-  runuser -u munge -- /usr/sbin/munged
+  # 9>&-: the daemon must not inherit (and hold forever) the lock of this script.
+  runuser -u munge -- /usr/sbin/munged 9>&-
   for _ in $(seq 50); do munge -n >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
@@ -92,8 +93,8 @@ if [ "$changed" = 1 ]; then
     sleep 0.1
   done
 fi
-running /run/slurmctld.pid || /usr/sbin/slurmctld
-running /run/slurmd.pid || /usr/sbin/slurmd -N localhost
+running /run/slurmctld.pid || /usr/sbin/slurmctld 9>&-
+running /run/slurmd.pid || /usr/sbin/slurmd -N localhost 9>&-
 
 # Wait for the node to be usable (idle, mixed or allocated), resuming it if it came up down/drained.
 for i in $(seq 150); do
