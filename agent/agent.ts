@@ -24,6 +24,7 @@ import { startLogService } from "./log_service.ts";
 import { createTaskRunner, type TaskRunner } from "./runner.ts";
 import { SlotTable } from "./slots.ts";
 import { writeStateFile } from "./state_file.ts";
+import type { OrphanLeases } from "./orphan_leases.ts";
 import { startTaskService } from "./task_service.ts";
 import type { KvReplication } from "./kv_replication.ts";
 import type { KvStore } from "./kv_store.ts";
@@ -51,6 +52,11 @@ export interface AgentInit {
   log: Logger;
   /** Heartbeat period (default 1 s). */
   heartbeatMs?: number;
+  /**
+   * How long a commander may be gone before the tasks it started for a topology it never recorded are
+   * stopped (default 15 s; see `orphan_leases.ts`).
+   */
+  orphanGraceMs?: number;
   /** `DDS_SESSION_ID` given to tasks. */
   sessionId?: string;
   /** Grace period between SIGTERM and SIGKILL when stopping tasks (default 5 s, as DDS). */
@@ -79,6 +85,7 @@ export class Agent implements AsyncDisposable {
   readonly taskApi: TaskApi;
   readonly #talk: Talk;
   readonly #agentCommands: AgentCommands;
+  readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
   readonly #init: AgentInit;
   readonly #startedAt: number;
@@ -95,6 +102,7 @@ export class Agent implements AsyncDisposable {
       desired: DesiredState;
       talk: Talk;
       agentCommands: AgentCommands;
+      orphans?: OrphanLeases;
       startedAt: number;
     },
   ) {
@@ -109,6 +117,7 @@ export class Agent implements AsyncDisposable {
     this.taskApi = parts.talk.taskApi;
     this.#talk = parts.talk;
     this.#agentCommands = parts.agentCommands;
+    this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
   }
 
@@ -140,6 +149,7 @@ export class Agent implements AsyncDisposable {
     this.#stopping ??= (async () => {
       this.#init.log.info("agent stopping", { id: this.id });
       this.#bootstrap.stop();
+      this.#orphans?.close();
       const tasks = await this.runner.stopAll().catch((err) => {
         this.#init.log.error("stopping tasks failed", { err });
         return { stopped: 0, killed: 0 };
@@ -233,7 +243,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.commandTimeoutMs !== undefined ? { handlerTimeoutMs: init.commandTimeoutMs } : {}),
   });
   const ref: { agent?: Agent } = {};
-  await startTaskService({
+  const orphans = await startTaskService({
     node,
     runner,
     slots,
@@ -242,6 +252,8 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     host,
     taskApi: talk.taskApi,
     onSlotsChanged: () => membership.announce(),
+    desired,
+    ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });
   await startLogService({ node, runner, workDir: init.dataDir });
   const bootstrap = startBootstrap({
@@ -268,6 +280,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     desired,
     talk,
     agentCommands,
+    ...(orphans ? { orphans } : {}),
     startedAt,
   });
   ref.agent = agent;

@@ -6,7 +6,9 @@
  */
 import { handleRequests, type MeshNode } from "../mesh/mod.ts";
 import type { EventBatcher } from "./event_batcher.ts";
+import type { DesiredState } from "./desired_state.ts";
 import type { Logger } from "./log.ts";
+import { OrphanLeases } from "./orphan_leases.ts";
 import {
   LEASE_PROTOCOL,
   LeaseRequestSchema,
@@ -31,6 +33,10 @@ export interface TaskServiceInit {
   host: string;
   /** Called when free slots changed, to announce them at once. */
   onSlotsChanged: () => void;
+  /** With it, tasks of a commander that died before recording its topology are stopped (all or nothing). */
+  desired?: DesiredState;
+  /** How long such a commander may be gone first (default 15 s). */
+  orphanGraceMs?: number;
   /** Gives each task its API socket and token. */
   taskApi?: {
     register(spec: TaskSpec): Record<string, string>;
@@ -38,10 +44,31 @@ export interface TaskServiceInit {
   };
 }
 
-/** Serves the lease, stop and tasks protocols on the agent. */
-export async function startTaskService(init: TaskServiceInit): Promise<void> {
+/** Serves the lease, stop and tasks protocols on the agent; returns the watch on unconfirmed leases. */
+export async function startTaskService(init: TaskServiceInit): Promise<OrphanLeases | undefined> {
   const { node, runner, slots, log } = init;
   const me = node.peerId;
+
+  /** Stops tasks here and frees their slots (all of the topology when `paths` is absent). */
+  const stopLocal = async (topologyId: string, paths?: string[], graceMs?: number) => {
+    const filter = { topologyId, ...(paths ? { paths } : {}) };
+    const result = await runner.stop(filter, graceMs !== undefined ? { graceMs } : {});
+    runner.forget(filter);
+    if (slots.release(topologyId, paths) > 0) init.onSlotsChanged();
+    return result;
+  };
+  const orphans = init.desired
+    ? new OrphanLeases({
+      node,
+      desired: init.desired,
+      log,
+      ...(init.orphanGraceMs !== undefined ? { graceMs: init.orphanGraceMs } : {}),
+      stop: async (topologyId, paths) => {
+        await stopLocal(topologyId, paths);
+      },
+      report: (e) => init.events.add({ type: "tasks:abandoned", at: Date.now(), agent: me, ...e }),
+    })
+    : undefined;
 
   runner.events.on((e) => {
     init.events.add({ ...e, agent: me, host: init.host });
@@ -64,6 +91,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<void> {
         return { granted: false, agent: me, reason, free: slots.free };
       }
       init.onSlotsChanged();
+      orphans?.leased(req.topologyId, req.epoch, req.commander, req.tasks.map((t) => t.path));
       log.info("lease granted", {
         topology: req.topologyId,
         tasks: req.tasks.length,
@@ -94,10 +122,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<void> {
     schema: StopRequestSchema,
     maxBytes: 16 * 1024 * 1024,
     handler: async (req) => {
-      const filter = { topologyId: req.topologyId, ...(req.paths ? { paths: req.paths } : {}) };
-      const result = await runner.stop(filter, req.graceMs !== undefined ? { graceMs: req.graceMs } : {});
-      runner.forget(filter);
-      if (slots.release(req.topologyId, req.paths) > 0) init.onSlotsChanged();
+      const result = await stopLocal(req.topologyId, req.paths, req.graceMs);
       log.info("tasks stopped", { topology: req.topologyId, stopped: result.stopped, killed: result.killed });
       return { agent: me, ...result };
     },
@@ -113,4 +138,5 @@ export async function startTaskService(init: TaskServiceInit): Promise<void> {
       tasks: runner.list(req.topologyId ? { topologyId: req.topologyId } : {}),
     }),
   });
+  return orphans;
 }

@@ -30,6 +30,7 @@ interface AgentOptions {
   heartbeat: number;
   commandHandler?: string;
   commandTimeout?: number;
+  orphanGrace?: number;
 }
 
 /** Registers `shoal agent`. */
@@ -55,6 +56,11 @@ export function registerAgent(program: Command): void {
       executableFile,
     )
     .option("--command-timeout <seconds>", "longest run of the command handler (default: 30)", secondsOption)
+    .option(
+      "--orphan-grace <seconds>",
+      "stop tasks of a commander gone this long before it recorded their topology (default: 15)",
+      secondsOption,
+    )
     .addHelpText(
       "after",
       `
@@ -115,6 +121,7 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         logFile,
         ...(opts.commandHandler ? { commandHandler: opts.commandHandler } : {}),
         ...(opts.commandTimeout !== undefined ? { commandTimeoutMs: opts.commandTimeout } : {}),
+        ...(opts.orphanGrace !== undefined ? { orphanGraceMs: opts.orphanGrace } : {}),
         ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.group ? { group: opts.group } : {}),
