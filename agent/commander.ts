@@ -147,6 +147,8 @@ async function placeAndLease(
     epoch: number;
     freed?: Map<string, number>;
     progress: { done: number; total: number };
+    /** The view to place with first (fetched alongside other requests); later attempts fetch their own. */
+    members?: Member[];
   },
 ): Promise<PlacedTask[]> {
   const shipper = new Shipper();
@@ -157,7 +159,8 @@ async function placeAndLease(
   for (let attempt = 0; remaining.size > 0; attempt++) {
     // Refused leases mean our view of free slots was stale: give the heartbeats a moment.
     if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * attempt));
-    const members = (await fetchMembers(init)).filter((m) => !dead.has(m.id));
+    const view = attempt === 0 && ctx.members ? ctx.members : await fetchMembers(init);
+    const members = view.filter((m) => !dead.has(m.id));
     const plan = placeTasks(
       subset(expanded, remaining),
       toAgentSlots(members, attempt === 0 ? ctx.freed : undefined),
@@ -268,7 +271,9 @@ export async function activateTopology(init: CommanderInit, src: TopologySource)
   const started = performance.now();
   const expanded = expandRecord(src);
   const topologyId = src.id ?? expanded.name.replace(/[^A-Za-z0-9#@~_-]/g, "_");
-  const existing = (await fetchTopologies(init)).find((r) => r.id === topologyId);
+  // Two independent round trips: ask both at once.
+  const [records, members] = await Promise.all([fetchTopologies(init), fetchMembers(init)]);
+  const existing = records.find((r) => r.id === topologyId);
   if (existing?.state === "active") {
     throw new CommanderError(
       `Topology "${topologyId}" is already active; update it with \`shoal topology update\`, stop it, or give another --id`,
@@ -280,7 +285,7 @@ export async function activateTopology(init: CommanderInit, src: TopologySource)
   init.onProgress?.(0, paths.size);
   let tasks: PlacedTask[];
   try {
-    tasks = await placeAndLease(init, expanded, paths, { topologyId, epoch, progress });
+    tasks = await placeAndLease(init, expanded, paths, { topologyId, epoch, progress, members });
   } catch (err) {
     // All or nothing: what did start is stopped again.
     if (err instanceof CommanderError && err.placed.length > 0) {
