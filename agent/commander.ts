@@ -17,6 +17,7 @@ import {
   topologyFromJson,
 } from "../topology/mod.ts";
 import { CommanderError } from "./errors.ts";
+import { packBlobs } from "./lease_blobs.ts";
 import {
   LEASE_PROTOCOL,
   LeaseResponseSchema,
@@ -156,6 +157,8 @@ async function placeAndLease(
   const placed: PlacedTask[] = [];
   let remaining = new Set(paths);
   const dead = new Set<string>();
+  /** Why lease requests failed (not refusals): said when nothing is left to place on. */
+  const failures = new Map<string, string>();
   for (let attempt = 0; remaining.size > 0; attempt++) {
     // Refused leases mean our view of free slots was stale: give the heartbeats a moment.
     if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * attempt));
@@ -166,7 +169,10 @@ async function placeAndLease(
       toAgentSlots(members, attempt === 0 ? ctx.freed : undefined),
     );
     if (plan.unplaced.length > 0 || attempt >= 5) {
-      const why = plan.reasons.length ? plan.reasons.join("; ") : `${remaining.size} task(s) refused 5 times`;
+      const why =
+        (plan.reasons.length ? plan.reasons.join("; ") : `${remaining.size} task(s) refused 5 times`) +
+        [...failures].map(([agent, reason]) => `; the lease request to agent ${agent} failed: ${reason}`)
+          .join("");
       throw new CommanderError(`Cannot place ${remaining.size} task(s): ${why}`, placed);
     }
     const byAgent = Map.groupBy(plan.assignments, (a) => a.agentId);
@@ -184,15 +190,16 @@ async function placeAndLease(
           topologyId: ctx.topologyId,
           epoch: ctx.epoch,
           commander: init.node.peerId,
-          tasks: specs,
+          ...packBlobs(specs),
         }, { schema: LeaseResponseSchema, maxBytes: 64 * 1024 * 1024, ...opts(init, 60_000) });
         if (res.granted) {
           for (const t of res.tasks) placed.push({ ...(t as TaskStatus), agent });
           ctx.progress.done += res.tasks.length;
           init.onProgress?.(ctx.progress.done, ctx.progress.total);
         } else for (const a of list) next.add(a.taskPath);
-      } catch {
+      } catch (err) {
         dead.add(agent);
+        failures.set(agent, err instanceof Error ? err.message : String(err));
         for (const a of list) next.add(a.taskPath);
       }
     }));

@@ -51,12 +51,33 @@ export const TaskSpecSchema = v.object({
   collectionPath: v.optional(Name),
 });
 
-/** Request of {@linkcode LEASE_PROTOCOL}: slot IDs are filled in by the agent. */
+/** A file in a lease request: its content inline, or the index of one of the request's `blobs`. */
+const LeaseFileSchema = v.pipe(
+  v.object({
+    name: Name,
+    content: v.optional(v.union([v.string(), v.instance(Uint8Array)])),
+    blob: v.optional(v.pipe(Int, v.minValue(0))),
+    mode: v.optional(Int),
+  }),
+  v.check((f) => (f.content === undefined) !== (f.blob === undefined), "a file has either content or a blob"),
+);
+
+/**
+ * Request of {@linkcode LEASE_PROTOCOL}: slot IDs are filled in by the agent. Large shipped files travel
+ * once in `blobs` (see `lease_blobs.ts`).
+ */
 export const LeaseRequestSchema = v.object({
   topologyId: Name,
   epoch: v.pipe(Int, v.minValue(0)),
   commander: Name,
-  tasks: v.array(v.object({ ...TaskSpecSchema.entries, slotId: v.optional(v.string()) })),
+  tasks: v.array(
+    v.object({
+      ...TaskSpecSchema.entries,
+      slotId: v.optional(v.string()),
+      files: v.optional(v.array(LeaseFileSchema)),
+    }),
+  ),
+  blobs: v.optional(v.array(v.instance(Uint8Array))),
 });
 /** A lease request. */
 export type LeaseRequest = v.InferInput<typeof LeaseRequestSchema>;

@@ -8,6 +8,7 @@ import { handleRequests, type MeshNode } from "../mesh/mod.ts";
 import type { EventBatcher } from "./event_batcher.ts";
 import type { DesiredState } from "./desired_state.ts";
 import type { Logger } from "./log.ts";
+import { unpackBlobs } from "./lease_blobs.ts";
 import { OrphanLeases } from "./orphan_leases.ts";
 import {
   LEASE_PROTOCOL,
@@ -81,7 +82,8 @@ export async function startTaskService(init: TaskServiceInit): Promise<OrphanLea
     schema: LeaseRequestSchema,
     maxBytes: 64 * 1024 * 1024,
     handler: async (req): Promise<LeaseResponse> => {
-      const lease = slots.grant(req.topologyId, req.epoch, req.tasks.map((t) => t.path));
+      const tasks = unpackBlobs(req.tasks, req.blobs);
+      const lease = slots.grant(req.topologyId, req.epoch, tasks.map((t) => t.path));
       if (!lease.ok) {
         const reason = lease.reason === "full"
           ? `Only ${lease.free} free slot(s) for ${lease.wanted} task(s)`
@@ -91,13 +93,13 @@ export async function startTaskService(init: TaskServiceInit): Promise<OrphanLea
         return { granted: false, agent: me, reason, free: slots.free };
       }
       init.onSlotsChanged();
-      orphans?.leased(req.topologyId, req.epoch, req.commander, req.tasks.map((t) => t.path));
+      orphans?.leased(req.topologyId, req.epoch, req.commander, tasks.map((t) => t.path));
       log.info("lease granted", {
         topology: req.topologyId,
-        tasks: req.tasks.length,
+        tasks: tasks.length,
         commander: req.commander,
       });
-      const started = await Promise.all(req.tasks.map(async (t) => {
+      const started = await Promise.all(tasks.map(async (t) => {
         const spec = { ...t, topologyId: req.topologyId, slotId: lease.slots.get(t.path)! } as TaskSpec;
         try {
           if (init.taskApi) spec.extraEnv = { ...spec.extraEnv, ...init.taskApi.register(spec) };

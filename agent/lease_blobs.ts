@@ -1,0 +1,70 @@
+/**
+ * Shipped files travel once per lease, not once per task: a `reachable="false"` executable of 10 MB used by
+ * 250 tasks on one agent would otherwise make a 2.5 GB lease request (and exceed its size limit). Large
+ * binary file contents are moved into the request's `blobs` and each task's file refers to one by index;
+ * the agent puts the shared bytes back before it starts the tasks.
+ *
+ * @module
+ */
+import type { TaskFile, TaskSpec } from "./types.ts";
+
+/** Contents from this many bytes on are shared through `blobs`. */
+const SHARE_FROM = 1024;
+
+/** A file as a lease request carries it: its content inline, or the index of a blob. */
+export interface LeaseFile {
+  name: string;
+  content?: Uint8Array | string;
+  blob?: number;
+  mode?: number;
+}
+
+/** Task specs whose files may refer to blobs. */
+export type LeaseTask = Omit<TaskSpec, "files"> & { files?: LeaseFile[] };
+
+/** Moves large binary contents of `specs` into `blobs`, each distinct content (by identity) once. */
+export function packBlobs(specs: readonly TaskSpec[]): { tasks: LeaseTask[]; blobs?: Uint8Array[] } {
+  const index = new Map<Uint8Array, number>();
+  const blobs: Uint8Array[] = [];
+  const tasks = specs.map((spec): LeaseTask => {
+    if (!spec.files?.length) return spec;
+    return {
+      ...spec,
+      files: spec.files.map((f): LeaseFile => {
+        if (typeof f.content === "string" || f.content.byteLength < SHARE_FROM) return f;
+        let i = index.get(f.content);
+        if (i === undefined) {
+          i = blobs.push(f.content) - 1;
+          index.set(f.content, i);
+        }
+        const { content: _, ...rest } = f;
+        return { ...rest, blob: i };
+      }),
+    };
+  });
+  return blobs.length ? { tasks, blobs } : { tasks };
+}
+
+/** Puts blob contents back into the files of `tasks`; throws `RangeError` on a reference to no blob. */
+export function unpackBlobs<T extends { path: string; files?: LeaseFile[] }>(
+  tasks: readonly T[],
+  blobs: readonly Uint8Array[] = [],
+): (Omit<T, "files"> & { files?: TaskFile[] })[] {
+  return tasks.map((t) => {
+    if (!t.files?.length) return t as Omit<T, "files">;
+    return {
+      ...t,
+      files: t.files.map((f): TaskFile => {
+        const content = f.blob === undefined ? f.content : blobs[f.blob];
+        if (content === undefined) {
+          throw new RangeError(
+            f.blob === undefined
+              ? `File "${f.name}" of task "${t.path}" has no content`
+              : `File "${f.name}" of task "${t.path}" refers to blob ${f.blob}, but the lease carries ${blobs.length}`,
+          );
+        }
+        return { name: f.name, content, ...(f.mode !== undefined ? { mode: f.mode } : {}) };
+      }),
+    };
+  });
+}
