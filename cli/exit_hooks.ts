@@ -21,3 +21,19 @@ export function brokenPipe(code: number): void {
   if (handler) handler();
   else process.exit(code);
 }
+
+/**
+ * Waits until what was written to stdout and stderr has left the process, then ends both: `process.exit()`
+ * drops output still queued for a pipe (a `--json` of 1,000 tasks was cut at the 64 KiB pipe buffer). In
+ * Bun only `end()` waits for that (a write callback or 'drain' comes too early). A closed pipe counts as
+ * flushed. Call it last, just before `process.exit()`.
+ */
+export async function flushStdio(): Promise<void> {
+  await Promise.all([process.stdout, process.stderr].map((stream) =>
+    new Promise<void>((resolve) => {
+      if (stream.destroyed || stream.writableEnded) return resolve();
+      stream.once("error", () => resolve());
+      stream.end(() => resolve());
+    })
+  ));
+}

@@ -19,7 +19,7 @@ import { registerSubmit } from "./commands/submit.ts";
 import { registerTopology } from "./commands/topology.ts";
 import { registerUp } from "./commands/up.ts";
 import { CliError, ExitCode } from "./errors.ts";
-import { brokenPipe } from "./exit_hooks.ts";
+import { brokenPipe, flushStdio } from "./exit_hooks.ts";
 
 /** Builds the command tree. */
 export function buildProgram(): Command {
@@ -102,6 +102,7 @@ if (import.meta.main) {
     if (err.code === "EPIPE") brokenPipe(typeof process.exitCode === "number" ? process.exitCode : 0);
   });
   const code = await run(process.argv.slice(2));
+  await flushStdio();
   // libp2p leaves timers and sockets behind after stop(); the work is done, so leave now.
   process.exit(code);
 }

@@ -157,6 +157,13 @@ Deno.test("cli: topology view --json and diff --json give runtime paths", async 
   });
 });
 
+Deno.test("cli: a large --json output reaches a pipe whole (3,000 tasks, well over a pipe buffer)", async () => {
+  const view = await runShoal(["topology", "view", "--json", `${DDS}topology_scheduler_test_1.xml`]);
+  assertEquals(view.code, 0, view.stderr);
+  assert(view.stdout.length > 256 * 1024, `only ${view.stdout.length} bytes`);
+  assertEquals((JSON.parse(view.stdout) as { tasks: unknown[] }).tasks.length, 3000);
+});
+
 Deno.test("cli: info --wait-slots returns once the slots are there, or exits 5 at its deadline", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 2 });
   assertEquals((await mesh.run(["info", "--wait-slots", "4"])).code, 0);
