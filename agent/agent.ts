@@ -26,6 +26,7 @@ import { SlotTable } from "./slots.ts";
 import { writeStateFile } from "./state_file.ts";
 import type { OrphanLeases } from "./orphan_leases.ts";
 import { startTaskService } from "./task_service.ts";
+import { syncDesiredOnDigest, TOPOLOGIES_DIGEST } from "./desired_sync.ts";
 import type { KvReplication } from "./kv_replication.ts";
 import type { KvStore } from "./kv_store.ts";
 import type { TaskApi } from "./task_api.ts";
@@ -196,6 +197,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     log,
     ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
   });
+  const ref: { agent?: Agent; desired?: DesiredState } = {};
   const membership = await startMembership({
     node,
     intervalMs: init.heartbeatMs ?? 1_000,
@@ -204,6 +206,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       slots: { total: slots.total, free: slots.free },
       version: SHOAL_VERSION,
       load: Math.round((loadavg()[0] ?? 0) * 100) / 100,
+      ...(ref.desired ? { digests: { [TOPOLOGIES_DIGEST]: ref.desired.digest() } } : {}),
       ...(init.gpus ? { gpus: init.gpus } : {}),
       ...(init.labels ? { labels: init.labels } : {}),
       ...(init.group ? { group: init.group } : {}),
@@ -212,6 +215,8 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
   const desired = new DesiredState(node);
   await desired.start();
+  ref.desired = desired;
+  syncDesiredOnDigest({ node, membership, desired, log });
   const events = new EventBatcher(node);
   watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
   const talk = await startTalk({ node, membership, desired, runner, host });
@@ -242,7 +247,6 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.commandHandler ? { handler: init.commandHandler } : {}),
     ...(init.commandTimeoutMs !== undefined ? { handlerTimeoutMs: init.commandTimeoutMs } : {}),
   });
-  const ref: { agent?: Agent } = {};
   const orphans = await startTaskService({
     node,
     runner,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { EventHub, handleRequests, type MeshNode, request } from "../mesh/mod.ts";
 import {
   TOPOLOGIES_PROTOCOL,
@@ -29,6 +30,7 @@ export class DesiredState implements AsyncDisposable {
   readonly #node: MeshNode;
   readonly #records = new Map<string, TopologyRecord>();
   #off: (() => void) | undefined;
+  #digest: string | undefined;
 
   constructor(node: MeshNode) {
     this.#node = node;
@@ -52,6 +54,7 @@ export class DesiredState implements AsyncDisposable {
     const have = this.#records.get(record.id);
     if (have && !newerRecord(record, have)) return false;
     this.#records.set(record.id, record);
+    this.#digest = undefined;
     this.changes.emit(record);
     return true;
   }
@@ -70,6 +73,18 @@ export class DesiredState implements AsyncDisposable {
     let n = 0;
     for (const r of res.records) if (this.merge(r)) n++;
     return n;
+  }
+
+  /** A short hash of every record's (ID, epoch, version, time, state): equal digests, same records. */
+  digest(): string {
+    if (this.#digest === undefined) {
+      const h = createHash("sha256");
+      for (const r of [...this.#records.values()].sort((a, b) => a.id < b.id ? -1 : 1)) {
+        h.update(`${r.id}\0${r.epoch}\0${r.version}\0${r.updatedAt}\0${r.commander}\0${r.state}\n`);
+      }
+      this.#digest = h.digest("hex").slice(0, 32);
+    }
+    return this.#digest;
   }
 
   /** One record. */

@@ -35,6 +35,8 @@ export interface MembershipInit extends MemberTableOptions {
 /** A running membership view. */
 export class Membership implements AsyncDisposable {
   readonly events: EventHub<MembershipEvent> = new EventHub();
+  /** Every heartbeat heard from another agent, as received. */
+  readonly heartbeats: EventHub<Heartbeat> = new EventHub();
   readonly #node: MeshNode;
   readonly #table: MemberTable;
   readonly #self: (() => SelfInfo) | undefined;
@@ -107,6 +109,7 @@ export class Membership implements AsyncDisposable {
 
   #observe(hb: Heartbeat): void {
     this.#emit(this.#table.observe(hb, Date.now()));
+    if (hb.id !== this.id) this.heartbeats.emit(hb);
     if (hb.id === this.id || this.#maxDial === 0) return;
     const connections = this.#node.libp2p.getConnections();
     if (connections.length >= this.#maxDial) return;

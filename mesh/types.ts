@@ -31,6 +31,8 @@ export const HeartbeatSchema = v.object({
   gpus: v.optional(Count),
   labels: v.optional(v.record(v.pipe(v.string(), v.maxLength(128)), Text)),
   group: v.optional(Text),
+  /** Digests of replicated state (e.g. `topologies`): a peer whose digest differs is asked for its copy. */
+  digests: v.optional(v.record(v.pipe(v.string(), v.maxLength(32)), v.pipe(v.string(), v.maxLength(128)))),
 });
 /** A heartbeat as received. */
 export type Heartbeat = v.InferOutput<typeof HeartbeatSchema>;
