@@ -4,6 +4,7 @@
  * @module
  */
 import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { type ContentCache, LINK_FROM } from "./_content_cache.ts";
 import { dirname, isAbsolute, join } from "node:path";
 import { TaskFileError } from "./errors.ts";
 import type { TaskFile } from "./types.ts";
@@ -60,13 +61,15 @@ export async function makeDir(dir: string): Promise<void> {
 }
 
 /**
- * Creates the sandbox and writes the spec's files and env script into it; resolves to the env script path.
+ * Creates the sandbox and writes the spec's files and env script into it (large binary files through
+ * `cache`, as hard links); resolves to the env script path.
  * Rejects with {@linkcode TaskFileError} for a bad file name, or with the fs error.
  */
 export async function prepareSandbox(
   dir: string,
   files: TaskFile[] = [],
   env?: string,
+  cache?: ContentCache,
 ): Promise<string | undefined> {
   for (const f of files) checkFileName(f.name);
   await makeDir(dir);
@@ -75,6 +78,9 @@ export async function prepareSandbox(
     ...files.map(async (f) => {
       const file = join(dir, f.name);
       if (f.name.includes("/")) await mkdir(dirname(file), { recursive: true });
+      if (cache && typeof f.content !== "string" && f.content.byteLength >= LINK_FROM) {
+        return await cache.place(file, f.content, f.mode ?? 0o644);
+      }
       await writeFile(file, f.content);
       await chmod(file, f.mode ?? 0o644);
     }),

@@ -15,9 +15,10 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { EventHub } from "../mesh/mod.ts";
 import { commandFor } from "./_command_line.ts";
+import { ContentCache } from "./_content_cache.ts";
 import { checkNames, logDir, logFiles, prepareSandbox, sandboxDir } from "./_sandbox.ts";
 import { closeFds, executableProblem, openLogs, spawnFailureReason, spawnTask } from "./_spawn.ts";
 import { SANDBOX_VAR, snapshotEnv, taskEnv } from "./_task_env.ts";
@@ -119,12 +120,14 @@ class Runner implements TaskRunner {
   readonly #reaper: ReturnType<typeof startReaper>;
   #closed = false;
   #disposed?: Promise<void>;
+  readonly #cache: ContentCache;
 
   constructor(init: TaskRunnerInit) {
     this.#workDir = init.workDir;
     this.#log = init.log;
     this.#graceMs = init.graceMs ?? 5_000;
     this.#shell = init.shell ?? "/bin/sh";
+    this.#cache = new ContentCache(join(init.workDir, "cache"));
     this.#reaper = startReaper((err) =>
       this.#log.warn("no reaper: tasks may outlive a killed agent", { err })
     );
@@ -183,7 +186,7 @@ class Runner implements TaskRunner {
     let envFile: string | undefined;
     try {
       await this.#ensureDir(dirname(sandbox));
-      envFile = await prepareSandbox(sandbox, spec.files, spec.env);
+      envFile = await prepareSandbox(sandbox, spec.files, spec.env, this.#cache);
     } catch (err) {
       this.#fail(
         task,
