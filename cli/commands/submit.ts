@@ -92,6 +92,29 @@ async function fetchViewFrom(node: MeshNode, addrs: string[], signal: AbortSigna
   );
 }
 
+/**
+ * True when every started agent whose address is known sees all `expected` agents alive: the next command
+ * may ask any of them (`topology activate` places with the view of the first agent that answers).
+ */
+async function everyAgentSeesAll(
+  node: MeshNode,
+  jobs: readonly { addrs?: string[] }[],
+  expected: ReadonlySet<string>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const addrs = jobs.flatMap((j) => j.addrs?.slice(0, 1) ?? []);
+  const views = await Promise.all(addrs.map((a) =>
+    request(node, a, VIEW_PROTOCOL, {}, {
+      schema: ViewSchema,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(3_000)]),
+    }).catch(() => undefined)
+  ));
+  return views.every((v) =>
+    v !== undefined &&
+    v.members.filter((m) => m.state === "alive" && expected.has(m.id)).length >= expected.size
+  );
+}
+
 async function loadConfig(plugin: RmsPlugin, file: string | undefined) {
   if (!file) return undefined;
   if (!plugin.loadConfig) {
@@ -170,7 +193,9 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
             .members;
           alive = members.filter((m) => m.state === "alive" && expected.has(m.id)).length;
           bar.update(alive);
-          if (alive >= expected.size) return { requested: count, jobs, failures, members };
+          if (alive >= expected.size && await everyAgentSeesAll(node, jobs, expected, signal)) {
+            return { requested: count, jobs, failures, members };
+          }
         } catch { /* not reachable yet */ }
         await new Promise((r) => setTimeout(r, 100));
       }
