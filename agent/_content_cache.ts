@@ -27,19 +27,15 @@ export class ContentCache {
 
   /** Puts `content` at `file` with `mode`: a hard link to the cached copy when it can, else a copy. */
   async place(file: string, content: Uint8Array, mode: number): Promise<void> {
-    let cached: string | undefined;
+    // A restart finds its earlier link: replace it, never write through it (other tasks run that inode).
+    await rm(file, { force: true });
     try {
-      cached = await this.#cached(content, mode);
-      // A restart finds its earlier link: replace it, never write through it (other tasks run that inode).
-      await rm(file, { force: true });
-      await link(cached, file);
-      return;
+      await link(await this.#cached(content, mode), file);
     } catch {
       // Not linkable here: write the file itself.
+      await writeFile(file, content);
+      await chmod(file, mode);
     }
-    await rm(file, { force: true });
-    await writeFile(file, content);
-    await chmod(file, mode);
   }
 
   #cached(content: Uint8Array, mode: number): Promise<string> {

@@ -3,9 +3,10 @@
  * publishes the topology's record (its desired state) only once every task runs; if it dies in between —
  * a `shoal topology activate` killed half-way, a machine gone — the tasks it did start belong to no
  * topology. An agent keeps each lease it granted under watch until the topology's record lists those tasks
- * on it; when the commander has been gone (not connected to this agent) for `graceMs`, the agent pulls the
- * records from its peers (its own copy may have missed the gossip), and if the record still does not list
- * them, it stops them and frees their slots, as the commander itself would have done.
+ * on it; when the commander has been gone (not connected to this agent) for `graceMs` and the record still
+ * does not list them, the agent stops them and frees their slots, as the commander itself would have done.
+ * A record whose gossip this agent missed arrives within a few heartbeats (`desired_sync.ts`), well inside
+ * the grace period.
  *
  * @module
  */
@@ -20,17 +21,10 @@ export interface OrphanLeasesInit {
   log: Logger;
   /** Stops tasks of this agent and frees their slots. */
   stop: (topologyId: string, paths: string[]) => Promise<void>;
-  /**
-   * Pulls the topology records from other peers before tasks are stopped: the record may have been missed
-   * here (its gossip lost) while the rest of the mesh has it.
-   */
-  resync?: () => Promise<void>;
   /** Tells others (event gossip) that tasks were abandoned. */
   report?: (e: { topologyId: string; commander: string; paths: string[] }) => void;
   /** How long a commander may be gone before its unconfirmed tasks are stopped (default 15 s). */
   graceMs?: number;
-  /** How often leases are checked (default 1 s). */
-  checkMs?: number;
 }
 
 interface Watched {
@@ -40,8 +34,6 @@ interface Watched {
   paths: Set<string>;
   /** Since when the commander is not connected (undefined while it is). */
   goneSince?: number;
-  /** Records were pulled from the mesh once the grace period ended. */
-  resynced?: boolean;
 }
 
 /** The leases of one agent whose topology record has not confirmed them yet. */
@@ -49,17 +41,10 @@ export class OrphanLeases implements Disposable {
   readonly #init: OrphanLeasesInit;
   readonly #watched: Watched[] = [];
   readonly #timer: ReturnType<typeof setInterval>;
-  #resyncing = false;
-  #closed = false;
 
   constructor(init: OrphanLeasesInit) {
     this.#init = init;
-    this.#timer = setInterval(() => this.check(), init.checkMs ?? 1_000);
-  }
-
-  /** Number of tasks still waiting for their record. */
-  get pending(): number {
-    return this.#watched.reduce((n, w) => n + w.paths.size, 0);
+    this.#timer = setInterval(() => this.check(), 1_000);
   }
 
   /** Watches tasks just leased to `commander` (a commander on this agent itself needs no watch). */
@@ -70,7 +55,6 @@ export class OrphanLeases implements Disposable {
 
   /** Drops confirmed tasks and stops those whose commander is gone for too long. */
   check(now = Date.now()): void {
-    if (this.#resyncing || this.#closed) return;
     const me = this.#init.node.peerId;
     const connected = new Set(this.#init.node.connectedPeers());
     const grace = this.#init.graceMs ?? 15_000;
@@ -95,16 +79,6 @@ export class OrphanLeases implements Disposable {
       }
       w.goneSince ??= now;
       if (now - w.goneSince < grace) continue;
-      if (this.#init.resync && !w.resynced) {
-        // Ask the mesh once before acting on what this agent alone knows; decide at the next check.
-        w.resynced = true;
-        this.#resyncing = true;
-        this.#init.resync().catch(() => {}).finally(() => {
-          this.#resyncing = false;
-          this.check();
-        });
-        return;
-      }
       this.#watched.splice(i, 1);
       const paths = [...w.paths];
       this.#init.log.warn(
@@ -127,7 +101,6 @@ export class OrphanLeases implements Disposable {
 
   /** Stops watching. */
   close(): void {
-    this.#closed = true;
     clearInterval(this.#timer);
   }
 

@@ -67,14 +67,6 @@ export async function startTaskService(init: TaskServiceInit): Promise<OrphanLea
       stop: async (topologyId, paths) => {
         await stopLocal(topologyId, paths);
       },
-      resync: async () => {
-        const desired = init.desired!;
-        await Promise.all(
-          node.connectedPeers().map((peer) =>
-            desired.syncFrom(peer, { signal: AbortSignal.timeout(5_000) }).catch(() => 0)
-          ),
-        );
-      },
       report: (e) => init.events.add({ type: "tasks:abandoned", at: Date.now(), agent: me, ...e }),
     })
     : undefined;

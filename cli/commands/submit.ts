@@ -103,16 +103,16 @@ async function everyAgentSeesAll(
   signal: AbortSignal,
 ): Promise<boolean> {
   const addrs = jobs.flatMap((j) => j.addrs?.slice(0, 1) ?? []);
-  const views = await Promise.all(addrs.map((a) =>
-    request(node, a, VIEW_PROTOCOL, {}, {
-      schema: ViewSchema,
-      signal: AbortSignal.any([signal, AbortSignal.timeout(3_000)]),
-    }).catch(() => undefined)
-  ));
-  return views.every((v) =>
-    v !== undefined &&
-    v.members.filter((m) => m.state === "alive" && expected.has(m.id)).length >= expected.size
+  const deadline = AbortSignal.any([signal, AbortSignal.timeout(3_000)]);
+  const views = await Promise.all(
+    addrs.map((a) => fetchViewFrom(node, [a], deadline).catch(() => undefined)),
   );
+  return views.every((v) => v !== undefined && aliveOf(v.members, expected) >= expected.size);
+}
+
+/** How many of `expected` a view has alive. */
+function aliveOf(members: readonly Member[], expected: ReadonlySet<string>): number {
+  return members.filter((m) => m.state === "alive" && expected.has(m.id)).length;
 }
 
 async function loadConfig(plugin: RmsPlugin, file: string | undefined) {
@@ -191,7 +191,7 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
         try {
           members = (await fetchViewFrom(node, addrs, AbortSignal.any([signal, AbortSignal.timeout(3_000)])))
             .members;
-          alive = members.filter((m) => m.state === "alive" && expected.has(m.id)).length;
+          alive = aliveOf(members, expected);
           bar.update(alive);
           if (alive >= expected.size && await everyAgentSeesAll(node, jobs, expected, signal)) {
             return { requested: count, jobs, failures, members };
