@@ -9,7 +9,8 @@ import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { createHome, isRunning, runShoal, SHOAL_BIN, spawnAgent, startMesh } from "./_harness.ts";
 import { SHOAL_VERSION } from "../mesh/mod.ts";
 
-const DDS = new URL("../../shared/dds-topologies/", import.meta.url).pathname;
+/** shoal's own DDS-format topologies (DDS's files are in `dds_conformance_test.ts`). */
+const TESTDATA = new URL("../topology/testdata/", import.meta.url).pathname;
 
 /** Every command and subcommand, read from the help itself. */
 async function commandPaths(prefix: string[] = []): Promise<string[][]> {
@@ -126,30 +127,41 @@ Deno.test("cli: the binary runs from a clean directory without Deno, Bun or node
 });
 
 Deno.test("cli: topology validate exits 0 for valid files and 1 listing every error", async () => {
-  const ok = await runShoal(["topology", "validate", `${DDS}sleep_test.xml`, `${DDS}tutorial1_topo.xml`]);
-  assertEquals(ok.code, 0);
-  const bad = await runShoal(["topology", "validate", "--json", `${DDS}topology_test_3.xml`]);
+  const ok = await runShoal(["topology", "validate", `${TESTDATA}ripple.xml`, `${TESTDATA}chorus.xml`]);
+  assertEquals(ok.code, 0, ok.stderr);
+  const bad = await runShoal(["topology", "validate", "--json", `${TESTDATA}legacy_ports.xml`]);
   assertEquals(bad.code, 1);
-  const issues = (JSON.parse(bad.stdout) as { issues: { line: number; column: number }[] }).issues;
-  assert(issues.length > 1);
-  assert(issues.every((i) => i.line > 0 && i.column > 0));
+  const issues = (JSON.parse(bad.stdout) as { issues: { line: number; column: number; name: string }[] })
+    .issues;
+  assertEquals(issues.map((i) => `${i.line}:${i.column}:${i.name}`), [
+    "2:1:decltask",
+    "5:3:task",
+    "9:3:collection",
+    "13:3:group",
+    "17:3:n",
+    "17:3:name",
+    "18:5:minRequired",
+  ]);
 });
 
 Deno.test("cli: topology view --json and diff --json give runtime paths", async () => {
-  const view = await runShoal([
-    "topology",
-    "view",
-    "--json",
-    `${DDS}tutorial1_topo.xml`,
-    "--var",
-    "nInstances=3",
-  ]);
-  assertEquals(view.code, 0);
+  const view = await runShoal(["topology", "view", "--json", `${TESTDATA}chorus.xml`, "--var", "voices=3"]);
+  assertEquals(view.code, 0, view.stderr);
   const tasks = (JSON.parse(view.stdout) as { tasks: { path: string }[] }).tasks.map((t) => t.path);
-  assertEquals(tasks.length, 4);
-  assert(tasks.includes("main/typeTwoGroup/TaskTypeOne_2"));
-  const diff = await runShoal(["topology", "diff", "--json", `${DDS}sleep_test.xml`, `${DDS}sleep_test.xml`]);
-  assertEquals(JSON.parse(diff.stdout), {
+  assertEquals(tasks, [
+    "main/Conductor_0",
+    "main/Voices/Singer_0",
+    "main/Voices/Singer_1",
+    "main/Voices/Singer_2",
+  ]);
+  const same = await runShoal([
+    "topology",
+    "diff",
+    "--json",
+    `${TESTDATA}ripple.xml`,
+    `${TESTDATA}ripple.xml`,
+  ]);
+  assertEquals(JSON.parse(same.stdout), {
     removedTasks: [],
     addedTasks: [],
     removedCollections: [],
@@ -158,7 +170,14 @@ Deno.test("cli: topology view --json and diff --json give runtime paths", async 
 });
 
 Deno.test("cli: a large --json output reaches a pipe whole (3,000 tasks, well over a pipe buffer)", async () => {
-  const view = await runShoal(["topology", "view", "--json", `${DDS}topology_scheduler_test_1.xml`]);
+  const view = await runShoal([
+    "topology",
+    "view",
+    "--json",
+    `${TESTDATA}fleet.xml`,
+    "--var",
+    "perRack=1000",
+  ]);
   assertEquals(view.code, 0, view.stderr);
   assert(view.stdout.length > 256 * 1024, `only ${view.stdout.length} bytes`);
   assertEquals((JSON.parse(view.stdout) as { tasks: unknown[] }).tasks.length, 3000);

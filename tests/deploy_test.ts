@@ -7,61 +7,91 @@ import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { isRunning, processesWith, ps, SHOAL_BIN, sleepers, startMesh, writeTopology } from "./_harness.ts";
 import { waitFor } from "./_wait.ts";
 
-const DDS = new URL("../../shared/dds-topologies/", import.meta.url).pathname;
+/** shoal's own DDS-format topologies (DDS's files are in `dds_conformance_test.ts`). */
+const TESTDATA = new URL("../topology/testdata/", import.meta.url).pathname;
 /** A per-run number in sleep arguments, so that leftovers of other runs never count. */
 const RUN = 10_000 + Math.floor(Math.random() * 80_000);
 
-Deno.test("deploy: DDS's sleep_test.xml runs, and stop leaves no process of it", async () => {
-  await using mesh = await startMesh({ agents: 2, slots: 6 });
-  const act = await mesh.run(["topology", "activate", `${DDS}sleep_test.xml`, "--json"]);
+Deno.test("deploy: ripple.xml runs its 16 tasks, collections whole, and stop leaves no process of it", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 9 });
+  const act = await mesh.run(["topology", "activate", `${TESTDATA}ripple.xml`, "--json"]);
   assertEquals(act.code, 0, act.stderr);
-  assertEquals((JSON.parse(act.stdout) as { started: number }).started, 9);
+  assertEquals((JSON.parse(act.stdout) as { started: number }).started, 16);
   const tasks = await ps(mesh);
-  assertEquals(tasks.length, 9);
+  assertEquals(tasks.length, 16);
   assert(tasks.every((t) => t.state === "running" && t.pid && isRunning(t.pid)));
-  assert(tasks.some((t) => t.path === "main/SleepGroup/SleepCollection_1/SleepTask_1"));
+  const agentOf = new Map(tasks.map((t) => [t.path, t.agent]));
+  for (const coll of ["main/Swell_0", "main/Surf/Swell_0", "main/Surf/Swell_1", "main/Surf/Swell_2"]) {
+    const agents = new Set(["Crest_0", "Wave_0", "Wave_1"].map((t) => agentOf.get(`${coll}/${t}`)));
+    assertEquals(agents.size, 1, `${coll} on one agent`);
+    assert(!agents.has(undefined), `${coll} runs`);
+  }
   const stop = await mesh.run(["topology", "stop", "--json"]);
   assertEquals(stop.code, 0, stop.stderr);
-  assertEquals((JSON.parse(stop.stdout) as { stopped: number; killed: number }).stopped, 9);
+  assertEquals((JSON.parse(stop.stdout) as { stopped: number; killed: number }).stopped, 16);
   for (const t of tasks) assert(!isRunning(t.pid!), `task ${t.path} (${t.pid}) survived stop`);
   assertEquals(await ps(mesh), []);
 });
 
-Deno.test("deploy: DDS's env_test.xml runs with DDS's environment, the executable shipped", async () => {
+Deno.test("deploy: beacon.xml ships its executable and env script, with DDS's environment and indices", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 5 });
-  const location = join(mesh.home.dir, "dds");
-  mkdirSync(join(location, "tests"), { recursive: true });
-  const exe = join(location, "tests", "task-test_env");
-  Deno.writeTextFileSync(exe, `#!/bin/sh\necho "ARGS $*"\nenv | grep '^DDS_' | sort\n`);
+  // Only the commander's machine has the files: reachable="false" sends them with the lease.
+  const beaconHome = join(mesh.home.dir, "beacon");
+  mkdirSync(beaconHome);
+  const exe = join(beaconHome, "lamp");
+  Deno.writeTextFileSync(
+    exe,
+    `#!/bin/sh\necho "ARGS $*"\necho "COLOUR $LAMP_COLOUR"\nenv | grep '^DDS_' | sort\n`,
+  );
   chmodSync(exe, 0o755);
+  Deno.writeTextFileSync(join(beaconHome, "lamp.env"), "export LAMP_COLOUR=amber\n");
   const act = await mesh.home.run([
     "topology",
     "activate",
-    `${DDS}env_test.xml`,
+    `${TESTDATA}beacon.xml`,
     "--json",
     "--session",
     mesh.session,
-  ], { env: { DDS_LOCATION: location } });
+  ], { env: { BEACON_HOME: beaconHome } });
   assertEquals(act.code, 0, act.stderr);
-  await waitFor(async () => (await ps(mesh)).every((t) => t.state === "exited"), { what: "tasks to finish" });
-  const tasks = await ps(mesh);
-  assertEquals(tasks.length, 9);
+  const tasks = await waitFor(async () => {
+    const t = await ps(mesh);
+    return t.every((x) => x.state === "exited") ? t : undefined;
+  }, { what: "tasks to finish" });
+  assertEquals(
+    tasks.map((t) => [t.path, t.exitCode]).sort(),
+    [
+      "main/Lamp_0",
+      "main/Tower/Lamp_0",
+      "main/Tower/Lamp_1",
+      "main/Tower/Ring_0/Lamp_0",
+      "main/Tower/Ring_0/Lamp_1",
+      "main/Tower/Ring_0/Lamp_2",
+      "main/Tower/Ring_1/Lamp_0",
+      "main/Tower/Ring_1/Lamp_1",
+      "main/Tower/Ring_1/Lamp_2",
+    ].map((p) => [p, 0]),
+  );
   const session = JSON.parse(
     readFileSync(join(mesh.home.dir, "sessions", mesh.session, "session.json"), "utf8"),
   );
-  const logs = await mesh.run(["logs", "--no-prefix", "main/EnvGroup/EnvCollection_1/EnvTask_1$"]);
-  const out = logs.stdout;
-  const task = tasks.find((t) => t.path === "main/EnvGroup/EnvCollection_1/EnvTask_1")!;
-  assertStringIncludes(out, "ARGS --taskIndex 1 --collectionIndex 1");
-  assertStringIncludes(out, "DDS_TASK_PATH=main/EnvGroup/EnvCollection_1/EnvTask_1");
-  assertStringIncludes(out, "DDS_TASK_INDEX=1");
-  assertStringIncludes(out, "DDS_TASK_NAME=EnvTask");
-  assertStringIncludes(out, `DDS_TASK_ID=${task.id}`);
-  assertStringIncludes(out, "DDS_COLLECTION_INDEX=1");
-  assertStringIncludes(out, "DDS_COLLECTION_NAME=EnvCollection");
-  assertStringIncludes(out, "DDS_GROUP_NAME=EnvGroup");
-  assertStringIncludes(out, `DDS_SESSION_ID=${session.id}`);
+  const out = (await mesh.run(["logs", "--no-prefix", "main/Tower/Ring_1/Lamp_2$"])).stdout;
+  const task = tasks.find((t) => t.path === "main/Tower/Ring_1/Lamp_2")!;
+  assertStringIncludes(out, "ARGS --slot 2 --ring 1\n");
+  assertStringIncludes(out, "COLOUR amber\n");
+  assertStringIncludes(out, "DDS_TASK_PATH=main/Tower/Ring_1/Lamp_2\n");
+  assertStringIncludes(out, "DDS_TASK_INDEX=2\n");
+  assertStringIncludes(out, "DDS_TASK_NAME=Lamp\n");
+  assertStringIncludes(out, `DDS_TASK_ID=${task.id}\n`);
+  assertStringIncludes(out, "DDS_COLLECTION_INDEX=1\n");
+  assertStringIncludes(out, "DDS_COLLECTION_NAME=Ring\n");
+  assertStringIncludes(out, "DDS_GROUP_NAME=Tower\n");
+  assertStringIncludes(out, `DDS_SESSION_ID=${session.id}\n`);
   assertStringIncludes(out, "DDS_SLOT_ID=");
+  // A task outside any collection keeps the placeholder, as DDS does.
+  const top = (await mesh.run(["logs", "--no-prefix", "main/Tower/Lamp_1$"])).stdout;
+  assertStringIncludes(top, "ARGS --slot 1 --ring %collectionIndex%\n");
+  assertStringIncludes(top, "DDS_GROUP_NAME=Tower\n");
 });
 
 Deno.test("deploy: a crashing task with a RestartTask trigger restarts exactly N times", async () => {
