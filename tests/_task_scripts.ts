@@ -17,17 +17,33 @@ export function script(mesh: TestMesh, name: string, body: string): string {
   return file;
 }
 
-/** Activates a topology (unless `file` is null) and waits until every task has ended; returns `ps`. */
-export async function runToEnd(mesh: TestMesh, file: string | null, timeout = 60_000): Promise<PsTask[]> {
+/**
+ * Activates a topology (unless `file` is null) and waits until its tasks have all ended; returns `ps`.
+ * It waits for exactly `options.tasks` tasks: by default the number the activation reports, which must be
+ * given when `file` is null (an empty `ps` list would otherwise count as "all ended").
+ */
+export async function runToEnd(
+  mesh: TestMesh,
+  file: string | null,
+  options: { tasks?: number; timeout?: number } = {},
+): Promise<PsTask[]> {
+  let count = options.tasks;
   if (file !== null) {
     const act = await mesh.run(["topology", "activate", file, "--json"]);
     assertEquals(act.code, 0, act.stderr);
+    const started = (JSON.parse(act.stdout) as { tasks: unknown[] }).tasks.length;
+    if (count !== undefined) assertEquals(started, count, "tasks activated");
+    count = started;
   }
-  await waitFor(async () => (await ps(mesh)).every((t) => t.state === "exited" || t.state === "failed"), {
-    timeout,
-    what: "every task to end",
-  });
-  return await ps(mesh);
+  if (count === undefined) throw new TypeError("runToEnd needs options.tasks when no file is activated");
+  if (count === 0) throw new RangeError("runToEnd waits for at least one task");
+  const n = count;
+  return await waitFor(async () => {
+    const tasks = await ps(mesh);
+    return tasks.length === n && tasks.every((t) => t.state === "exited" || t.state === "failed")
+      ? tasks
+      : undefined;
+  }, { timeout: options.timeout ?? 60_000, what: `all ${n} tasks to end` });
 }
 
 /** The stdout of the tasks whose path matches `regex`, without prefixes. */

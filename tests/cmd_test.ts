@@ -37,7 +37,11 @@ sort recv.txt`,
   <main name="main"><group name="GroupCustomCmd" n="${n}"><task>TaskCustomCmd</task></group></main>
 </topology>`,
   );
-  const tasks = await runToEnd(mesh, file);
+  const tasks = await runToEnd(mesh, file, { tasks: n });
+  assertEquals(
+    tasks.map((t) => t.path).sort(),
+    [0, 1, 2, 3].map((i) => `main/GroupCustomCmd/TaskCustomCmd_${i}`),
+  );
   assertEquals(tasks.filter((t) => t.exitCode !== 0).map((t) => [t.path, t.exitCode]), []);
   for (const t of tasks) {
     const [json, ...received] = (await logsOf(mesh, `${t.path}$`)).trim().split("\n");
@@ -122,8 +126,8 @@ Deno.test("cmd: a task hears of another task's end (path, exit code)", async () 
   <main name="main"><task>Listener</task><task>Quick</task></main>
 </topology>`,
   );
-  const tasks = await runToEnd(mesh, file);
-  assertEquals(tasks.find((t) => t.path === "main/Listener_0")?.exitCode, 0);
+  const tasks = await runToEnd(mesh, file, { tasks: 2 });
+  assertEquals(tasks.map((t) => [t.path, t.exitCode]).sort(), [["main/Listener_0", 0], ["main/Quick_0", 3]]);
   const event = JSON.parse(await logsOf(mesh, "Listener")) as Record<string, unknown>;
   assertEquals([event.type, event.path, event.code, event.signal], ["task:done", "main/Quick_0", 3, null]);
 });
@@ -170,8 +174,8 @@ process.exit(0);
   <main name="main"><group name="g" n="2"><task>T</task></group></main>
 </topology>`,
   );
-  const tasks = await runToEnd(mesh, file, 90_000);
-  assertEquals(tasks.map((t) => t.exitCode), [0, 0]);
+  const tasks = await runToEnd(mesh, file, { tasks: 2, timeout: 90_000 });
+  assertEquals(tasks.map((t) => [t.path, t.exitCode]).sort(), [["main/g/T_0", 0], ["main/g/T_1", 0]]);
   const out = (i: number) => logsOf(mesh, `main/g/T_${i}$`).then((s) => JSON.parse(s));
   assertEquals(await out(0), { values: ["0", "1"], watched: ["0", "1"], reply: "answer to question" });
   assertEquals(await out(1), { values: ["0", "1"], watched: ["0", "1"], reply: "" });
@@ -210,10 +214,10 @@ echo "$out"`,
     `<topology name="Tool"><decltask name="Ask"><exe reachable="true">${task}</exe></decltask>
   <main name="main"><task>Ask</task></main></topology>`,
   );
-  const tasks = await runToEnd(mesh, file);
+  const tasks = await runToEnd(mesh, file, { tasks: 1 });
   tool.kill("SIGTERM");
   const out = await tool.output();
-  assertEquals(tasks.map((t) => t.exitCode), [0]);
+  assertEquals(tasks.map((t) => [t.path, t.exitCode]), [["main/Ask_0", 0]]);
   const sent = JSON.parse(await logsOf(mesh, "Ask")) as SendJson;
   assertEquals(sent.replies.map((r) => r.text), ["from the tool"]);
   assert(sent.replies[0]!.sender.startsWith("tool:"));
