@@ -1,7 +1,8 @@
 /**
  * Deploying 1,000 `sleep` tasks over 4 local agents, against a baseline measured in the same run: one process
  * spawning the same 1,000 processes directly with `node:child_process`. Then stopping them all, against
- * killing them directly. Prints one JSON line (medians of the runs).
+ * killing them directly. Prints one JSON line (medians of the runs). Exits 1 when any task process is left
+ * after a stop, or any process of the session after `shoal down`.
  *
  * Run: `npx deno task bench deploy` or `npx deno run -A bench/deploy.ts [tasks] [runs]`.
  *
@@ -33,17 +34,22 @@ function shoal(args: string[]): { ms: number; out: string } {
   return { ms, out: r.stdout };
 }
 
-function leftover(): number {
-  let n = 0;
+/** PIDs of live processes (zombies left out) whose command line passes `match`. */
+function processes(match: (cmdline: string) => boolean): number[] {
+  const pids: number[] = [];
   for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
     try {
-      const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
-      if (cmd === `sleep\0${MARKER}\0`) n++;
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2)[0] === "Z") continue;
+      if (match(readFileSync(`/proc/${e}/cmdline`, "utf8"))) pids.push(Number(e));
     } catch { /* gone */ }
   }
-  return n;
+  return pids;
 }
+
+/** Task processes of the bench still alive. */
+const leftover = () => processes((cmd) => cmd === `sleep\0${MARKER}\0`).length;
 
 /** The baseline runs in the runtime that built the binary, so that both sides use the same spawn code. */
 const BASELINE = `
@@ -83,6 +89,8 @@ writeFileSync(
     `<main name="main"><group name="g" n="${N}"><task>sleeper</task></group></main></topology>`,
 );
 
+let leftAfterStop = 0;
+let leftAfterDown = 0;
 try {
   shoal(["up", "--agents", String(AGENTS), "--slots", String(Math.ceil(N / AGENTS))]);
   const base: { spawnMs: number; killMs: number }[] = [];
@@ -90,7 +98,6 @@ try {
   const actInner: number[] = [];
   const stop: number[] = [];
   const stopInner: number[] = [];
-  let left = 0;
   for (let i = 0; i < RUNS; i++) {
     base.push(bareSpawn());
     const a = shoal(["topology", "activate", topo, "--json"]);
@@ -101,7 +108,7 @@ try {
     const st = shoal(["topology", "stop", "--json"]);
     stop.push(st.ms);
     stopInner.push((JSON.parse(st.out) as { elapsedMs: number }).elapsedMs);
-    left = Math.max(left, leftover());
+    leftAfterStop = Math.max(leftAfterStop, leftover());
   }
   const baseSpawn = median(base.map((b) => b.spawnMs));
   const baseKill = median(base.map((b) => b.killMs));
@@ -119,9 +126,18 @@ try {
     stopCommanderMs: round(median(stopInner)),
     baselineKillMs: round(baseKill),
     stopRatio: Math.round(median(stop) / baseKill * 100) / 100,
-    leftAfterStop: left,
+    leftAfterStop,
   }));
 } finally {
   spawnSync(bin, ["down", "--grace", "5"], { env });
+  // Agents (their --data-dir is under the home) and tasks must be gone once `down` returned.
+  leftAfterDown = processes((cmd) => cmd.includes(home)).length + leftover();
   rmSync(home, { recursive: true, force: true });
+}
+if (leftAfterStop > 0 || leftAfterDown > 0) {
+  console.error(
+    `deploy: ${leftAfterStop} task process(es) left after \`shoal topology stop\`, ` +
+      `${leftAfterDown} process(es) of the session after \`shoal down\``,
+  );
+  process.exit(1);
 }
