@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "../tests/_assert.ts";
@@ -48,12 +48,18 @@ Deno.test("command handler: a non-zero exit is a failure with stderr's tail", as
 Deno.test("command handler: a run past the timeout loses its process group", async () => {
   using s = scripts();
   const pidFile = join(s.dir, "child.pid");
-  const file = s.write("hang.sh", `sleep 600 & echo $! > ${pidFile}; wait`);
-  const handler = createCommandHandler({ file, timeoutMs: 300, graceMs: 200 });
-  const out = await handler.run(bytes("x"), {});
+  const file = s.write("hang.sh", `sleep 600 & echo $! > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; wait`);
+  // The timeout must come after the child started: a loaded machine can take a while to run a shell.
+  const handler = createCommandHandler({ file, timeoutMs: 3_000, graceMs: 200 });
+  const running = handler.run(bytes("x"), {});
+  const child = await waitFor(() => existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8")) : 0, {
+    timeout: 3_000,
+    what: "the handler to start its child before its timeout",
+  });
+  assert(!isGone(child), `the child ${child} runs before the timeout`);
+  const out = await running;
   assert(!out.ok);
-  assertStringIncludes(out.reason, "timed out after 0.3 s");
-  const child = Number(readFileSync(pidFile, "utf8"));
+  assertStringIncludes(out.reason, "timed out after 3 s");
   await waitFor(() => isGone(child), { what: `the handler's child ${child} to be killed` });
   handler.close();
 });

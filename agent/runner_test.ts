@@ -8,10 +8,19 @@ import type { RunnerEvent, TaskSpec } from "./types.ts";
 
 const TOPO = "topo1";
 
-/** A runner over a fresh temp dir; disposing stops every task and removes the dir. */
+/**
+ * A runner over a fresh temp dir; disposing stops every task and removes the dir. Its grace is long: a stop
+ * returns as soon as the tasks are gone, and a loaded machine can take seconds to deliver SIGTERM to
+ * hundreds of processes and reap them, which a short grace would turn into SIGKILLs (`killed` > 0).
+ */
 async function tempRunner(init: Partial<TaskRunnerInit> = {}) {
   const workDir = await Deno.makeTempDir({ prefix: "shoal-runner-" });
-  const runner = createTaskRunner({ workDir, log: createLogger({ stderr: false }), graceMs: 2_000, ...init });
+  const runner = createTaskRunner({
+    workDir,
+    log: createLogger({ stderr: false }),
+    graceMs: 30_000,
+    ...init,
+  });
   const events: RunnerEvent[] = [];
   runner.events.on((e) => events.push(e));
   return {
@@ -233,6 +242,7 @@ Deno.test("runner: stopping 200 tasks at once leaves none behind", async () => {
     Array.from({ length: 200 }, (_, i) => t.runner.start(spec(`main/many_${i}`, "sleep 1000", { index: i }))),
   );
   assert(started.every((s) => s.state === "running" && s.pid));
+  // killed: 0 says SIGTERM alone ended every sleep, within the (long) grace.
   assertEquals(await t.runner.stopAll(), { stopped: 200, killed: 0 });
   assertEquals(started.filter((s) => alive(s.pid!)).map((s) => s.pid), []);
   assert(t.runner.list().every((s) => s.state === "stopped"));
