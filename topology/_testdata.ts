@@ -1,16 +1,17 @@
-// Test helpers: where DDS's own topology files live (not copied into the repo).
+// Test helpers: shoal's own DDS-format topologies in ./testdata (DDS's files are in
+// tests/dds_conformance_test.ts, run when a DDS corpus is at hand).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** Absolute path of a file in the shared DDS topology folder. */
-export function ddsFile(name: string): string {
-  return fileURLToPath(new URL(`../../shared/dds-topologies/${name}`, import.meta.url));
+/** Absolute path of a file in `topology/testdata`. */
+export function testdataFile(name: string): string {
+  return fileURLToPath(new URL(`./testdata/${name}`, import.meta.url));
 }
 
-/** Text of a file in the shared DDS topology folder. */
-export function ddsText(name: string): string {
-  return readFileSync(ddsFile(name), "utf8");
+/** Text of a file in `topology/testdata`. */
+export function testdataText(name: string): string {
+  return readFileSync(testdataFile(name), "utf8");
 }
 
 /** `n` paths `${base}_0 … ${base}_${n-1}`. */

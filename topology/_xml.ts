@@ -75,6 +75,13 @@ export function parseXml(text: string, file: string, limits: XmlLimits): XmlNode
       column: Math.max(1, parser.column - tag.name.length - 1),
       children: [],
     };
+    // The event comes after the character that ends the name; when that was a line break (a start tag
+    // broken over lines, as formatters write long ones), the `<` is on the line before.
+    if (parser.column === 0) {
+      const lt = text.lastIndexOf("<", parser.position - 1);
+      node.line = parser.line - 1;
+      node.column = lt - text.lastIndexOf("\n", lt - 1);
+    }
     const parent = stack[stack.length - 1];
     if (parent) parent.children.push(node);
     else root = node;

@@ -3,9 +3,9 @@ import {
   assertNotEquals,
   assertOk as assert,
   assertThrows,
-  ddsFile,
-  ddsText,
   seq,
+  testdataFile,
+  testdataText,
 } from "./_testdata.ts";
 import { TopologyValidationError } from "./errors.ts";
 import { expandTopology } from "./expand.ts";
@@ -13,7 +13,7 @@ import { loadTopology } from "./load.ts";
 import { parseTopology } from "./parse.ts";
 
 async function expandFile(name: string, vars?: Record<string, string>) {
-  return expandTopology(await loadTopology(ddsFile(name), { vars }));
+  return expandTopology(await loadTopology(testdataFile(name), { vars }));
 }
 
 /** Paths of a collection instance's tasks declared `[name, count]`. */
@@ -21,134 +21,188 @@ function inColl(coll: string, ...tasks: [string, number][]): string[] {
   return tasks.flatMap(([name, n]) => seq(`${coll}/${name}`, n));
 }
 
-/** What DDS's Sleep/Env test topologies expand to. */
-function sleepLike(task: string, coll: string, group: string): { tasks: string[]; collections: string[] } {
-  const tasks = [`main/${task}_0`, ...inColl(`main/${coll}_0`, [task, 2])];
-  for (let g = 0; g < 2; g++) {
-    tasks.push(`main/${group}/${task}_${g}`, ...inColl(`main/${group}/${coll}_${g}`, [task, 2]));
-  }
-  return { tasks, collections: [`main/${coll}_0`, `main/${group}/${coll}_0`, `main/${group}/${coll}_1`] };
-}
-
-Deno.test("expand: sleep_test.xml gives DDS's nine paths in DDS order", async () => {
-  const e = await expandFile("sleep_test.xml");
-  const want = sleepLike("SleepTask", "SleepCollection", "SleepGroup");
-  assertEquals(e.tasks.map((t) => t.path), want.tasks);
-  assertEquals(e.collections.map((c) => c.path), want.collections);
-});
-
-Deno.test("expand: env_test.xml gives task and collection indices and substitutes them in exe", async () => {
-  const e = await expandFile("env_test.xml");
-  const want = sleepLike("EnvTask", "EnvCollection", "EnvGroup");
-  assertEquals(e.tasks.map((t) => t.path), want.tasks);
-  assertEquals(e.collections.map((c) => c.path), want.collections);
-  const byPath = new Map(e.tasks.map((t) => [t.path, t]));
-  const top = byPath.get("main/EnvTask_0");
-  assertEquals([top?.index, top?.collectionIndex], [0, null]);
-  assert(top?.exe.endsWith("--taskIndex 0 --collectionIndex %collectionIndex%"), top?.exe);
-  const inner = byPath.get("main/EnvGroup/EnvCollection_1/EnvTask_1");
-  assertEquals([inner?.index, inner?.collectionIndex, inner?.groupName], [1, 1, "EnvGroup"]);
-  assert(inner?.exe.endsWith("--taskIndex 1 --collectionIndex 1"), inner?.exe);
-  assertEquals(byPath.get("main/EnvGroup/EnvTask_1")?.index, 1);
-});
-
-Deno.test("expand: tutorial1 with nInstances=5 gives 6 tasks, and --var changes it", async () => {
-  const e = await expandFile("tutorial1_topo.xml");
+Deno.test("expand: ripple.xml gives main's task, main's collection, then each group instance, in DDS order", async () => {
+  const e = await expandFile("ripple.xml");
   assertEquals(e.tasks.map((t) => t.path), [
-    "main/TaskTypeTwo_0",
-    ...seq("main/typeTwoGroup/TaskTypeOne", 5),
+    "main/Crest_0",
+    "main/Swell_0/Crest_0",
+    "main/Swell_0/Wave_0",
+    "main/Swell_0/Wave_1",
+    "main/Surf/Wave_0",
+    "main/Surf/Swell_0/Crest_0",
+    "main/Surf/Swell_0/Wave_0",
+    "main/Surf/Swell_0/Wave_1",
+    "main/Surf/Wave_1",
+    "main/Surf/Swell_1/Crest_0",
+    "main/Surf/Swell_1/Wave_0",
+    "main/Surf/Swell_1/Wave_1",
+    "main/Surf/Wave_2",
+    "main/Surf/Swell_2/Crest_0",
+    "main/Surf/Swell_2/Wave_0",
+    "main/Surf/Swell_2/Wave_1",
   ]);
-  assertEquals(e.tasks[0]?.exe, "$DDS_LOCATION/tutorials/tutorial1/task-type-two --instances 5");
-  assertEquals(e.tasks[3]?.exe, "$DDS_LOCATION/tutorials/tutorial1/task-type-one --taskIndex 2");
+  assertEquals(e.collections.map((c) => c.path), [
+    "main/Swell_0",
+    "main/Surf/Swell_0",
+    "main/Surf/Swell_1",
+    "main/Surf/Swell_2",
+  ]);
+  const wave = e.tasks.find((t) => t.path === "main/Surf/Swell_2/Wave_1");
+  assertEquals([wave?.index, wave?.collectionIndex, wave?.collectionName, wave?.groupName], [
+    1,
+    2,
+    "Swell",
+    "Surf",
+  ]);
+  assertEquals(e.tasks.find((t) => t.path === "main/Crest_0")?.groupName, "main");
+});
+
+Deno.test("expand: beacon.xml substitutes %taskIndex% and %collectionIndex% and keeps exe and env unreachable", async () => {
+  const e = await expandFile("beacon.xml");
+  assertEquals(
+    e.tasks.map((t) => [t.path, t.index, t.collectionIndex, t.exe.replace("$BEACON_HOME/lamp ", "")]),
+    [
+      ["main/Lamp_0", 0, null, "--slot 0 --ring %collectionIndex%"],
+      ["main/Tower/Lamp_0", 0, null, "--slot 0 --ring %collectionIndex%"],
+      ["main/Tower/Ring_0/Lamp_0", 0, 0, "--slot 0 --ring 0"],
+      ["main/Tower/Ring_0/Lamp_1", 1, 0, "--slot 1 --ring 0"],
+      ["main/Tower/Ring_0/Lamp_2", 2, 0, "--slot 2 --ring 0"],
+      ["main/Tower/Lamp_1", 1, null, "--slot 1 --ring %collectionIndex%"],
+      ["main/Tower/Ring_1/Lamp_0", 0, 1, "--slot 0 --ring 1"],
+      ["main/Tower/Ring_1/Lamp_1", 1, 1, "--slot 1 --ring 1"],
+      ["main/Tower/Ring_1/Lamp_2", 2, 1, "--slot 2 --ring 1"],
+    ],
+  );
+  assertEquals(e.collections.map((c) => c.path), ["main/Tower/Ring_0", "main/Tower/Ring_1"]);
+  for (const t of e.tasks) {
+    assertEquals([t.exeReachable, t.env, t.envReachable], [false, "$BEACON_HOME/lamp.env", false], t.path);
+  }
+});
+
+Deno.test("expand: chorus.xml's ${voices} sets both the group's n and the conductor's exe, and --var changes both", async () => {
+  const e = await expandFile("chorus.xml");
+  assertEquals(e.tasks.map((t) => t.path), ["main/Conductor_0", ...seq("main/Voices/Singer", 4)]);
+  assertEquals(e.tasks[0]?.exe, "$CHORUS_HOME/conductor --expect 4");
+  assertEquals(e.tasks[3]?.exe, "$CHORUS_HOME/singer --voice 2");
+  // Sorted by name, as DDS's std::map keeps them; an undeclared scope is global.
   assertEquals(e.tasks[1]?.properties, [
-    { name: "ReplyProperty", access: "read", scope: "global" },
-    { name: "TaskIndexProperty", access: "write", scope: "global" },
+    { name: "Cue", access: "read", scope: "global" },
+    { name: "Pitch", access: "write", scope: "global" },
   ]);
-  const e2 = await expandFile("tutorial1_topo.xml", { nInstances: "12" });
-  assertEquals(e2.tasks.length, 13);
-  assertEquals(e2.tasks[0]?.exe, "$DDS_LOCATION/tutorials/tutorial1/task-type-two --instances 12");
+  const e2 = await expandFile("chorus.xml", { voices: "11" });
+  assertEquals(e2.tasks.length, 12);
+  assertEquals(e2.tasks[0]?.exe, "$CHORUS_HOME/conductor --expect 11");
+  assertEquals(e2.tasks[11]?.path, "main/Voices/Singer_10");
 });
 
-Deno.test("expand: tutorial2 and custom_cmd_test give five group tasks", async () => {
-  for (const name of ["tutorial2_topo.xml", "custom_cmd_test.xml"]) {
-    const e = await expandFile(name);
-    assertEquals(e.tasks.map((t) => t.path), seq("main/GroupCustomCmd/TaskCustomCmd", 5));
-    assertEquals(e.collections, []);
-    assertEquals(e.tasks[4]?.exeReachable, false);
-  }
-});
-
-Deno.test("expand: topology_scheduler_test_1 gives 3000 tasks with requirements", async () => {
-  const e = await expandFile("topology_scheduler_test_1.xml");
+Deno.test("expand: fleet.xml gives three racks of probes, each with its hostname and maxinstances requirement", async () => {
+  const e = await expandFile("fleet.xml");
   assertEquals(e.tasks.map((t) => t.path), [
-    ...seq("main/group1/TestTask1", 1000),
-    ...seq("main/group2/TestTask2", 1000),
-    ...seq("main/group3/TestTask3", 1000),
+    ...seq("main/RackA/ProbeA", 24),
+    ...seq("main/RackB/ProbeB", 24),
+    ...seq("main/RackC/ProbeC", 24),
   ]);
-  assertEquals(e.tasks[1500]?.requirements.map((r) => `${r.type}=${r.value}`), [
-    "hostname=host2_([0-9]|[0-9][0-9])",
-    "maxinstances=100",
+  assertEquals(e.tasks[30]?.requirements.map((r) => `${r.type}=${r.value}`), [
+    "hostname=^rack-b-[0-9]+$",
+    "maxinstances=4",
   ]);
+  // Declaration order within a task is kept.
+  assertEquals(e.tasks[71]?.requirements.map((r) => r.name), ["fewPerHost", "onRackC"]);
+  assertEquals(e.tasks[71]?.exe, "probe --rack c --unit 23");
+  assertEquals((await expandFile("fleet.xml", { perRack: "1000" })).tasks.length, 3000);
 });
 
-Deno.test("expand: topology_test_property_1 gives one collection of ten tasks", async () => {
-  const e = await expandFile("topology_test_property_1.xml");
-  const coll = "main/group1/TestCollection_0";
-  assertEquals(e.tasks.map((t) => t.path), inColl(coll, ["TestKeyValue0", 5], ["TestKeyValue1", 5]));
-  assertEquals(e.collections.map((c) => c.path), [coll]);
-  assertEquals(e.tasks[0]?.properties[0], { name: "property_1", access: "write", scope: "collection" });
-  assertEquals(e.tasks[9]?.exe, "userTask1.exe");
-});
-
-Deno.test("expand: topology_test_assets gives 220 tasks and 51 collections at DDS paths", async () => {
-  const e = await expandFile("topology_test_assets.xml");
-  const c1 = (p: string) => inColl(p, ["task1", 1], ["task2", 2], ["task3", 1]);
-  const c2 = (p: string) => inColl(p, ["task4", 2], ["task5", 1]);
-  const tasks = ["main/task1_0", ...c1("main/collection1_0")];
-  const collections = ["main/collection1_0"];
-  for (let g = 0; g < 10; g++) {
-    tasks.push(
-      `main/group1/task1_${g}`,
-      ...c1(`main/group1/collection1_${g}`),
-      ...c2(`main/group1/collection2_${g}`),
-    );
-    collections.push(`main/group1/collection1_${g}`, `main/group1/collection2_${g}`);
+Deno.test("expand: survey.xml gives 46 tasks and 11 collections with every kind of declaration resolved", async () => {
+  const e = await expandFile("survey.xml");
+  const station = (p: string) => inColl(p, ["Calibrator", 1], ["Probe", 3]);
+  const vault = (p: string) => inColl(p, ["Archiver", 2]);
+  const tasks = ["main/Reporter_0", "main/Trainer_0", ...vault("main/Vault_0")];
+  const collections = ["main/Vault_0"];
+  for (let g = 0; g < 6; g++) {
+    tasks.push(`main/Field/Reporter_${g}`, ...station(`main/Field/Station_${g}`));
+    collections.push(`main/Field/Station_${g}`);
   }
-  for (let g = 0; g < 15; g++) {
-    tasks.push(`main/group2/task3_${g}`, `main/group2/task4_${g}`);
-    tasks.push(...c1(`main/group2/collection1_${g}`), ...c2(`main/group2/collection2_${g}`));
-    collections.push(`main/group2/collection1_${g}`, `main/group2/collection2_${g}`);
+  for (let g = 0; g < 2; g++) {
+    tasks.push(...station(`main/Depot/Station_${g}`), ...vault(`main/Depot/Vault_${g}`));
+    collections.push(`main/Depot/Station_${g}`, `main/Depot/Vault_${g}`);
   }
-  assertEquals(e.tasks.length, 220);
-  assertEquals(e.collections.length, 51);
+  assertEquals(e.tasks.length, 46);
+  assertEquals(e.collections.length, 11);
   assertEquals(e.tasks.map((t) => t.path), tasks);
   assertEquals(e.collections.map((c) => c.path), collections);
-  const t = e.tasks[0];
-  assertEquals(t?.exe, "app1 -l -n");
-  assertEquals([t?.env, t?.envReachable, t?.exeReachable], ["env1", false, true]);
-  assertEquals(t?.requirements, [{ name: "requirement1", type: "hostname", value: ".+.gsi.de" }]);
-  // DDS keeps the first declaration of a property used twice by one task.
-  assertEquals(t?.properties.map((p) => `${p.name}:${p.access}`), ["property1:read", "property4:write"]);
-  assertEquals(t?.triggers.map((x) => x.arg), ["5", "10"]);
-  assertEquals(t?.assets.map((a) => a.visibility), ["task", "global"]);
-  assert(t?.assets[0]?.value.includes(`!"§ $%& /() =?* '<> #|;`));
-  assertEquals(e.collections[1]?.tasks.map((x) => x.path), c1("main/group1/collection1_0"));
-  assertEquals(new Set(e.tasks.map((x) => x.id)).size, 220);
+  assertEquals(new Set(e.tasks.map((x) => x.id)).size, 46);
+  const get = (path: string) => {
+    const t = e.tasks.find((x) => x.path === path);
+    assert(t, path);
+    return t;
+  };
+
+  const probe = get("main/Field/Station_4/Probe_2");
+  assertEquals(probe.exe, "probe --mode deep --station 4 --probe 2");
+  assertEquals([probe.exeReachable, probe.env, probe.envReachable], [true, "probe.env", false]);
+  assertEquals(probe.requirements, [{ name: "inLab", type: "hostname", value: "^node-[0-9]+\\.lab$" }]);
+  // Reading is declared write, then readwrite: the first declaration wins, as in DDS.
+  assertEquals(probe.properties, [
+    { name: "Calibration", access: "read", scope: "collection" },
+    { name: "Reading", access: "write", scope: "collection" },
+  ]);
+  assertEquals(probe.triggers, [
+    { name: "retryMany", condition: "TaskCrashed", action: "RestartTask", arg: "7" },
+    { name: "retryFew", condition: "TaskCrashed", action: "RestartTask", arg: "3" },
+  ]);
+  assertEquals(probe.assets.map((a) => `${a.name}:${a.type}:${a.visibility}`), [
+    "siteConfig:inline:global",
+    "fieldNotes:inline:task",
+  ]);
+  assertEquals(
+    probe.assets[1]?.value,
+    "Notes: \"quoted\" & <angled> 'single' § ü ½ {braces} %taskIndex% $HOME `tick` \\back",
+  );
+  assert(probe.assets[0]?.value.includes("threshold=0.75"), probe.assets[0]?.value);
+
+  assertEquals(get("main/Depot/Station_1/Calibrator_0").properties, [
+    { name: "Calibration", access: "readwrite", scope: "collection" },
+    { name: "Reading", access: "read", scope: "collection" },
+  ]);
+  const reporter = get("main/Field/Reporter_5");
+  assertEquals([reporter.exe, reporter.exeReachable], ["report --station %collectionIndex% --nth 5", false]);
+  assertEquals(reporter.requirements, [{ name: "labNodes", type: "wnname", value: "wn-lab-[0-9]+" }]);
+  assertEquals(reporter.properties.map((p) => `${p.name}:${p.access}:${p.scope}`), [
+    "Alarm:write:global",
+    "Summary:read:global",
+  ]);
+  assertEquals(reporter.triggers.map((t) => t.arg), ["3"]);
+  assertEquals(get("main/Trainer_0").requirements.map((r) => `${r.type}=${r.value}`), [
+    "gpu=1",
+    "custom=zone=eu-.*",
+  ]);
+  assertEquals(get("main/Depot/Vault_1/Archiver_1").requirements.map((r) => `${r.type}=${r.value}`), [
+    "groupname=^lab$",
+    "maxinstances=2",
+  ]);
+
+  const fieldStation = e.collections.find((c) => c.path === "main/Field/Station_3");
+  assertEquals([fieldStation?.name, fieldStation?.index, fieldStation?.groupName], ["Station", 3, "Field"]);
+  assertEquals(fieldStation?.requirements.map((r) => r.name), ["inLab"]);
+  assertEquals(fieldStation?.tasks.map((t) => t.path), station("main/Field/Station_3"));
+  assertEquals(e.collections.find((c) => c.path === "main/Depot/Vault_0")?.requirements, []);
 });
 
 Deno.test("expand: IDs are stable, depend on path and definition, and are unsigned 64-bit decimals", () => {
-  const xml = ddsText("sleep_test.xml");
+  const xml = testdataText("ripple.xml");
   const a = expandTopology(parseTopology(xml));
   const b = expandTopology(parseTopology(xml));
   assertEquals(a.tasks.map((t) => t.id), b.tasks.map((t) => t.id));
   for (const t of a.tasks) assert(/^\d{1,20}$/.test(t.id) && BigInt(t.id) < 2n ** 64n, t.id);
-  const c = expandTopology(parseTopology(xml.replace("sleep 100", "sleep 200")));
+  const c = expandTopology(parseTopology(xml.replace("sleep 240", "sleep 250")));
   assertNotEquals(a.tasks[0]?.id, c.tasks[0]?.id);
   assertEquals(a.tasks[0]?.path, c.tasks[0]?.path);
+  // Wave's definition is unchanged, so its IDs are too.
+  assertEquals(a.tasks[2]?.id, c.tasks[2]?.id);
 });
 
 Deno.test("expand: refuses a model with unresolved references", () => {
-  const topo = parseTopology(ddsText("sleep_test.xml"));
+  const topo = parseTopology(testdataText("ripple.xml"));
   topo.main.tasks.push("Nope");
   const err = assertThrows(() => expandTopology(topo), TopologyValidationError);
   assertEquals(err.issues[0]?.name, "Nope");

@@ -1,13 +1,13 @@
-import { assertEquals, assertOk as assert, assertThrows, ddsText } from "./_testdata.ts";
+import { assertEquals, assertOk as assert, assertThrows, testdataText } from "./_testdata.ts";
 import { TopologyValidationError } from "./errors.ts";
 import { expandTopology } from "./expand.ts";
 import { TOPOLOGY_JSON_FORMAT, topologyFromJson, topologyToJson } from "./json.ts";
 import { parseTopology } from "./parse.ts";
 import { viewJson } from "./report.ts";
 
-Deno.test("json: every valid DDS topology round-trips through JSON text and expands identically", () => {
-  for (const name of ["topology_test_assets.xml", "env_test.xml", "tutorial1_topo.xml"]) {
-    const topo = parseTopology(ddsText(name));
+Deno.test("json: every kind of declaration round-trips through JSON text and expands identically", () => {
+  for (const name of ["survey.xml", "beacon.xml", "chorus.xml", "fleet.xml"]) {
+    const topo = parseTopology(testdataText(name));
     const json = JSON.parse(JSON.stringify(topologyToJson(topo)));
     assertEquals(json.format, TOPOLOGY_JSON_FORMAT);
     const back = topologyFromJson(json);
@@ -17,7 +17,7 @@ Deno.test("json: every valid DDS topology round-trips through JSON text and expa
 });
 
 Deno.test("json: the view --json output reads back as the same topology", () => {
-  const topo = parseTopology(ddsText("sleep_test.xml"));
+  const topo = parseTopology(testdataText("ripple.xml"));
   const view = JSON.parse(JSON.stringify(viewJson(expandTopology(topo))));
   assertEquals(topologyFromJson(view), topo);
 });

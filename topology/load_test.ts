@@ -1,15 +1,15 @@
-import { assertEquals, assertOk as assert, assertRejects, ddsFile } from "./_testdata.ts";
+import { assertEquals, assertOk as assert, assertRejects, testdataFile } from "./_testdata.ts";
 import { TopologyFileError, TopologyValidationError } from "./errors.ts";
 import { loadTopology } from "./load.ts";
 
 Deno.test("load: reads a file and names it in issues", async () => {
-  const topo = await loadTopology(ddsFile("tutorial2_topo.xml"), { vars: { nInstances: "2" } });
+  const topo = await loadTopology(testdataFile("chorus.xml"), { vars: { voices: "2" } });
   assertEquals(topo.main.groups[0]?.n, 2);
   const err = await assertRejects(
-    () => loadTopology(ddsFile("topology_test_2.xml")),
+    () => loadTopology(testdataFile("legacy_ports.xml")),
     TopologyValidationError,
   );
-  assert(err.file.endsWith("topology_test_2.xml"));
+  assert(err.file.endsWith("topology/testdata/legacy_ports.xml"));
 });
 
 Deno.test("load: refuses an oversized file before reading it, and reports missing ones", async () => {

@@ -1,4 +1,4 @@
-import { assertEquals, assertOk as assert, assertThrows, ddsText } from "./_testdata.ts";
+import { assertEquals, assertOk as assert, assertThrows, testdataText } from "./_testdata.ts";
 import { TopologyValidationError } from "./errors.ts";
 import { parseTopology } from "./parse.ts";
 
@@ -9,35 +9,103 @@ function issuesOf(xml: string, opts: Parameters<typeof parseTopology>[1] = {}) {
   return assertThrows(() => parseTopology(xml, { file: "t.xml", ...opts }), TopologyValidationError).issues;
 }
 
-Deno.test("parse: every valid DDS test topology loads", () => {
-  for (
-    const name of [
-      "custom_cmd_test.xml",
-      "env_test.xml",
-      "sleep_test.xml",
-      "topology_scheduler_test_1.xml",
-      "topology_test_assets.xml",
-      "topology_test_property_1.xml",
-      "tutorial1_topo.xml",
-      "tutorial2_topo.xml",
-    ]
-  ) {
-    const topo = parseTopology(ddsText(name), { file: name });
-    assert(topo.tasks.length > 0, name);
-  }
+Deno.test("parse: every valid test topology loads", () => {
+  const sizes = Object.fromEntries(
+    ["ripple.xml", "beacon.xml", "chorus.xml", "fleet.xml", "survey.xml"].map((name) => {
+      const topo = parseTopology(testdataText(name), { file: name });
+      return [name, [topo.tasks.length, topo.collections.length, topo.main.groups.length]];
+    }),
+  );
+  assertEquals(sizes, {
+    "ripple.xml": [2, 1, 1],
+    "beacon.xml": [1, 1, 1],
+    "chorus.xml": [2, 0, 1],
+    "fleet.xml": [3, 0, 3],
+    "survey.xml": [5, 2, 2],
+  });
+  const survey = parseTopology(testdataText("survey.xml"));
+  assertEquals(survey.vars, {
+    stations: "6",
+    labHosts: "^node-[0-9]+\\.lab$",
+    probeCmd: "probe --mode deep",
+  });
+  assertEquals(survey.properties.map((p) => `${p.name}:${p.scope}`), [
+    "Reading:collection",
+    "Calibration:collection",
+    "Summary:global",
+    "Alarm:global",
+  ]);
+  assertEquals(survey.requirements.map((r) => r.type), [
+    "hostname",
+    "wnname",
+    "groupname",
+    "maxinstances",
+    "gpu",
+    "custom",
+  ]);
+  assertEquals(survey.requirements[0]?.value, "^node-[0-9]+\\.lab$");
 });
 
-Deno.test("parse: topology_test_2..5 (old or broken schema) are refused with every error", () => {
-  for (const n of [2, 3, 4, 5]) {
-    const issues = issuesOf(ddsText(`topology_test_${n}.xml`), { file: `topology_test_${n}.xml` });
-    assert(issues.length >= 3, `topology_test_${n}: ${issues.length}`);
-    assert(issues.every((i) => i.line > 0 && i.column > 0 && i.hint.length > 0 && i.file.endsWith(".xml")));
-    assert(issues.some((i) => i.name === "task" && /Unknown element <task>/.test(i.message)));
-  }
-  const five = issuesOf(ddsText("topology_test_5.xml"));
-  assert(five.some((i) => i.name === "n" && i.message.includes("<main>")), "main n refused");
-  const three = issuesOf(ddsText("topology_test_3.xml"));
-  assertEquals(three.find((i) => i.name === "minRequired")?.line, 15);
+/** `line:column:name` of every issue, in order. */
+const where = (issues: { line: number; column: number; name: string }[]) =>
+  issues.map((i) => `${i.line}:${i.column}:${i.name}`);
+
+Deno.test("parse: legacy_ports.xml (DDS 1.x schema) is refused with every error", () => {
+  const issues = issuesOf(testdataText("legacy_ports.xml"), { file: "legacy_ports.xml" });
+  assertEquals(where(issues), [
+    "2:1:decltask",
+    "5:3:task",
+    "9:3:collection",
+    "13:3:group",
+    "17:3:n",
+    "17:3:name",
+    "18:5:minRequired",
+  ]);
+  assert(issues.every((i) => i.file === "legacy_ports.xml" && i.hint.length > 0));
+  assertEquals(issues[1]?.message, "Unknown element <task> in <topology>");
+  assert(issues[1]?.hint.startsWith("Did you mean <decltask>?"), issues[1]?.hint);
+  assert(issues[2]?.hint.startsWith("Did you mean <declcollection>?"), issues[2]?.hint);
+  assert(issues[3]?.hint.startsWith("Did you mean a <group> inside <main>?"), issues[3]?.hint);
+  assertEquals(issues[4]?.message, 'Unknown attribute "n" on <main>');
+  assertEquals(issues[5]?.message, 'Missing attribute "name" on <main>');
+  assertEquals(issues[6]?.message, 'Unknown attribute "minRequired" on <group>');
+});
+
+Deno.test("parse: broken_names.xml is refused with every name, count, order and nesting error", () => {
+  const issues = issuesOf(testdataText("broken_names.xml"));
+  assertEquals(where(issues).map((w) => w.replace(/:sensorx+$/, ":sensorx…")), [
+    "3:3:sensorx…",
+    "7:3:property",
+    "7:3:dew point",
+    "8:3:priority",
+    "8:3:exe",
+    "10:5:exe",
+    "12:3:exe",
+    "14:5:0",
+    "16:7:inner",
+  ]);
+  const messages = issues.map((i) => i.message);
+  assert(messages[0]?.endsWith("of <decltask> is not a valid name"), messages[0]);
+  assert(issues[0]?.hint.includes("1 to 128 characters"), issues[0]?.hint);
+  assertEquals(messages.slice(1), [
+    "Element <property> is out of order in <topology>",
+    'Attribute name="dew point" of <property> is not a valid name',
+    'Unknown attribute "priority" on <decltask>',
+    "<decltask> needs at least one <exe>",
+    "Element <exe> is out of order in <decltask>",
+    "<decltask> needs at least one <exe>",
+    'Attribute n="0" of <group> must be a whole number from 1 to 4294967295',
+    'Groups cannot be nested: <group> "inner" is inside <group> "outer"',
+  ]);
+});
+
+Deno.test("parse: a start tag broken over lines is reported at its <", () => {
+  const issues = issuesOf(
+    `<topology name="t">\n  <decltask\n    name="a b"><exe>x</exe></decltask>\n</topology>`,
+  );
+  assertEquals(where(issues.filter((i) => i.name === "a b")), ["2:3:a b"]);
+  const crlf = issuesOf(`<topology\r\n name="a b">\r\n</topology>`);
+  assertEquals(where(crlf.filter((i) => i.name === "a b")), ["1:1:a b"]);
 });
 
 Deno.test("parse: variables substitute into n and exe, and --var overrides them", () => {
@@ -148,7 +216,7 @@ Deno.test("parse: an aborted signal stops parsing", () => {
   const ctrl = new AbortController();
   ctrl.abort();
   try {
-    parseTopology(ddsText("sleep_test.xml"), { signal: ctrl.signal });
+    parseTopology(testdataText("ripple.xml"), { signal: ctrl.signal });
     throw new Error("not aborted");
   } catch (err) {
     assertEquals((err as Error).name, "AbortError");

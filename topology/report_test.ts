@@ -1,38 +1,58 @@
-import { assertEquals, assertOk as assert, ddsFile, ddsText } from "./_testdata.ts";
+import { assertEquals, assertOk as assert, testdataFile, testdataText } from "./_testdata.ts";
 import { diffTopologies } from "./diff.ts";
 import { expandTopology } from "./expand.ts";
 import { parseTopology } from "./parse.ts";
 import { diffJson, formatDiff, formatIssues, formatTree, validateFiles, viewJson } from "./report.ts";
 
 Deno.test("report: view --json lists runtime tasks and collections with their paths", () => {
-  const view = viewJson(expandTopology(parseTopology(ddsText("topology_test_assets.xml"))));
-  assertEquals(view.tasks.length, 220);
-  const t = view.tasks.find((x) => x.path === "main/group1/collection1_3/task1_0");
-  assertEquals([t?.name, t?.index, t?.collectionIndex, t?.exe], ["task1", 0, 3, "app1 -l -n"]);
+  const view = viewJson(expandTopology(parseTopology(testdataText("survey.xml"))));
+  assertEquals([view.tasks.length, view.collections.length], [46, 11]);
+  const t = view.tasks.find((x) => x.path === "main/Field/Station_3/Probe_1");
+  assertEquals([t?.name, t?.index, t?.collectionIndex, t?.exe], [
+    "Probe",
+    1,
+    3,
+    "probe --mode deep --station 3 --probe 1",
+  ]);
   assert(/^\d+$/.test(t?.id ?? ""));
-  assertEquals(view.collections.some((c) => c.path === "main/group1/collection1_0"), true);
-  assertEquals(view.collections[0]?.tasks.length, 4);
+  assertEquals(view.collections.map((c) => c.path).slice(0, 3), [
+    "main/Vault_0",
+    "main/Field/Station_0",
+    "main/Field/Station_1",
+  ]);
+  assertEquals(view.collections[1]?.tasks.length, 4);
 });
 
-Deno.test("report: the tree shows groups, multiplicities and path ranges", () => {
-  const tree = formatTree(parseTopology(ddsText("tutorial1_topo.xml")));
+Deno.test("report: the tree shows groups, collections, multiplicities and path ranges", () => {
   assertEquals(
-    tree,
+    formatTree(parseTopology(testdataText("chorus.xml"))),
     [
-      "Tutorial1 (6 tasks)",
+      "Chorus (5 tasks)",
       "main",
-      "├─ task TaskTypeTwo ×1  main/TaskTypeTwo_0",
-      "└─ group typeTwoGroup (n=5)",
-      "   └─ task TaskTypeOne ×5  main/typeTwoGroup/TaskTypeOne_0 … main/typeTwoGroup/TaskTypeOne_4",
+      "├─ task Conductor ×1  main/Conductor_0",
+      "└─ group Voices (n=4)",
+      "   └─ task Singer ×4  main/Voices/Singer_0 … main/Voices/Singer_3",
+    ].join("\n"),
+  );
+  assertEquals(
+    formatTree(parseTopology(testdataText("beacon.xml"))),
+    [
+      "Beacon (9 tasks)",
+      "main",
+      "├─ task Lamp ×1  main/Lamp_0",
+      "└─ group Tower (n=2)",
+      "   ├─ task Lamp ×2  main/Tower/Lamp_0 … main/Tower/Lamp_1",
+      "   └─ collection Ring ×2  main/Tower/Ring_0 … main/Tower/Ring_1",
+      "      └─ task Lamp ×3",
     ].join("\n"),
   );
 });
 
 Deno.test("report: diff as JSON and as DDS-style text", () => {
-  const xml = ddsText("topology_test_assets.xml");
+  const xml = testdataText("survey.xml");
   const d = diffTopologies(
     expandTopology(parseTopology(xml)),
-    expandTopology(parseTopology(xml, { vars: { nofGroups: "9" } })),
+    expandTopology(parseTopology(xml, { vars: { stations: "4" } })),
   );
   assertEquals(Object.keys(diffJson(d)), [
     "removedTasks",
@@ -40,10 +60,17 @@ Deno.test("report: diff as JSON and as DDS-style text", () => {
     "removedCollections",
     "addedCollections",
   ]);
-  const text = formatDiff(d);
-  assert(text.includes("Removed tasks (8):"), text);
-  assert(text.includes("  1 x main/group1/collection1/task1"), text);
-  assert(text.includes("  2 x main/group1/collection1/task2"), text);
+  assertEquals(
+    formatDiff(d),
+    [
+      "Removed tasks (10):",
+      "  2 x main/Field/Reporter",
+      "  2 x main/Field/Station/Calibrator",
+      "  6 x main/Field/Station/Probe",
+      "Removed collections (2):",
+      "  2 x main/Field/Station",
+    ].join("\n"),
+  );
   assertEquals(
     formatDiff({ removedTasks: [], addedTasks: [], removedCollections: [], addedCollections: [] }),
     "No changes",
@@ -51,17 +78,18 @@ Deno.test("report: diff as JSON and as DDS-style text", () => {
 });
 
 Deno.test("report: validateFiles lists every error of every file and fails on any", async () => {
-  const good = await validateFiles([ddsFile("sleep_test.xml")]);
+  const good = await validateFiles([testdataFile("ripple.xml")]);
   assertEquals(good.ok, true);
-  assert(good.text.endsWith("valid, 9 tasks"));
+  assert(good.text.endsWith("valid, 16 tasks"), good.text);
   const bad = await validateFiles([
-    ddsFile("topology_test_3.xml"),
-    ddsFile("missing.xml"),
-    ddsFile("env_test.xml"),
+    testdataFile("legacy_ports.xml"),
+    testdataFile("missing.xml"),
+    testdataFile("beacon.xml"),
   ]);
   assertEquals(bad.ok, false);
-  assertEquals(bad.issues.length, 8);
-  assert(bad.text.includes("topology_test_3.xml:15:"), bad.text);
+  assertEquals(bad.issues.length, 7 + 1);
+  assert(bad.text.includes("legacy_ports.xml:18:5: "), bad.text);
   assert(bad.text.includes('missing.xml" does not exist'), bad.text);
+  assert(bad.text.includes("beacon.xml: valid, 9 tasks"), bad.text);
   assert(formatIssues(bad.issues).includes("  hint: "));
 });
