@@ -24,11 +24,18 @@ Deno.test("mesh: two agents with one swarm key see each other's heartbeats", asy
   assertEquals(va.members().map((m) => m.state), ["alive", "alive"]);
 });
 
-Deno.test("mesh: a peer with another swarm key cannot connect", async () => {
+Deno.test("mesh: a peer with another swarm key cannot connect: the encryption handshake fails", async () => {
   await using a = await createMeshNode({ swarmKey: createSwarmKey(), listen: LISTEN });
   await using b = await createMeshNode({ swarmKey: createSwarmKey(), listen: LISTEN });
-  await assertRejects(() => b.dial(a.addresses()[0]!, { signal: AbortSignal.timeout(5_000) }), Error);
-  assertEquals(a.connectedPeers(), []);
+  // Under the wrong pre-shared key each side decrypts garbage, so Noise's handshake fails: at once when a
+  // garbled frame fails to decrypt, or after libp2p's upgrade timeout (~5 s) when it claims a length that
+  // never arrives. The dial's own signal is longer, so a dial that merely runs out of time fails the test.
+  const err = await assertRejects(
+    () => b.dial(a.addresses()[0]!, { signal: AbortSignal.timeout(30_000) }),
+    Error,
+  );
+  assertEquals(err.name, "EncryptionFailedError", String(err));
+  assertEquals([a.connectedPeers(), b.connectedPeers()], [[], []]);
 });
 
 Deno.test("mesh: a request gets its response; a handler error comes back as RemoteError", async () => {
@@ -62,11 +69,17 @@ Deno.test("mesh: a malformed request is dropped and counted, and the node keeps 
     maxBytes: 1024,
   });
   const addr = a.addresses()[0]!;
-  await assertRejects(() => request(b, addr, "/test/echo/1", { n: "x" }, { schema: v.unknown() }), Error);
-  await assertRejects(
+  // Neither reaches the handler (it would answer with a RemoteError): the server resets the stream.
+  const badSchema = await assertRejects(
+    () => request(b, addr, "/test/echo/1", { n: "x" }, { schema: v.unknown() }),
+    Error,
+  );
+  assertEquals(badSchema.name, "StreamResetError", String(badSchema));
+  const tooBig = await assertRejects(
     () => request(b, addr, "/test/echo/1", { n: 1, pad: "x".repeat(4096) }, { schema: v.unknown() }),
     Error,
   );
+  assertEquals(tooBig.name, "StreamResetError", String(tooBig));
   assertEquals(a.counters.malformed, 2);
   assertEquals(await request(b, addr, "/test/echo/1", { n: 7 }, { schema: v.number() }), 7);
 });
