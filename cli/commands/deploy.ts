@@ -111,7 +111,7 @@ export function registerDeploy(topology: Command): void {
 A topology that does not fit starts nothing and says what is missing. Exit code 1 when a task failed to start.
 
 Examples:
-  $ shoal topology activate ../shared/dds-topologies/sleep_test.xml
+  $ shoal topology activate topology/testdata/ripple.xml      # a sample in shoal's repository
   $ shoal topology activate topo.xml --id run42 --var nInstances=20 --json`,
       ),
   ).action(async (file: string, opts: DeployOptions, cmd: Command) => {
