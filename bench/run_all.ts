@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 /** Scenarios that measure code as it runs inside the binary run under the runtime that built it. */
-const IN_BINARY_RUNTIME = new Set(["spawn_runner.ts"]);
+const IN_BINARY_RUNTIME = new Set(["spawn_runner.ts", "topology_scale.ts"]);
 const builder = (() => {
   try {
     return readFileSync(`${here}../dist/shoal.builder`, "utf8").trim();

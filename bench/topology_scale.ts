@@ -1,14 +1,27 @@
 /**
- * Topology at ALICE production scale: ~175,000 tasks in collections and groups for 300 agents.
- * Times parse, expand, diff against a one-task-changed copy, and placement; prints one JSON line.
- * DDS's C++ reference for parse+expand of ALICE's topology: 1.65 s, 108 MB.
+ * Topology at ALICE production scale: ~175,000 tasks in collections and groups for 300 agents, written to a
+ * file. Each of `--runs` runs (default 5) is a fresh child process of the runtime the binary is built with
+ * (Bun; run this file with it, as `bench/run_all.ts` does) that reads the file, parses, validates and
+ * expands it and exits: its time from reading, its whole process time and its peak RSS (the kernel's
+ * high-water mark, start-up included). The parent then times diff against a one-task-changed copy and
+ * placement. Medians; prints one JSON line.
  *
- * Run: `npx deno run -A bench/topology_scale.ts` or `npx bun bench/topology_scale.ts`.
+ * DDS: with `DDS_LOCATION` set to a DDS installation, `dds-topology --validate` runs on the same file the
+ * same number of times, measured the same way (process time, peak RSS), and ratios are printed. Without it
+ * DDS's figures are an external reference only (ALICE's real topology on another machine, not this file),
+ * reported under `external` with no ratio.
+ *
+ * Run: `node_modules/.bin/bun run bench/topology_scale.ts [--runs 5]`.
  *
  * @module
  */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
-import { diffTopologies, expandTopology, parseTopology, placeTasks } from "../topology/mod.ts";
+import { fileURLToPath } from "node:url";
+import { diffTopologies, expandTopology, loadTopology, placeTasks } from "../topology/mod.ts";
 import type { AgentSlots } from "../topology/mod.ts";
 
 const AGENTS = 300;
@@ -67,57 +80,207 @@ function agents(): AgentSlots[] {
   return list;
 }
 
-const mb = (bytes: number) => Math.round(bytes / 1048576);
-let peakRss = 0;
-const sample = () => {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
-};
-const time = <T>(fn: () => T): [T, number] => {
+const here = fileURLToPath(import.meta.url);
+const round = (x: number) => Math.round(x);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+// ---- child mode: one measured run in a fresh process ---------------------------------------------------
+
+/** This process's peak RSS: `VmHWM`, the high-water mark of its own memory since exec. */
+function ownPeakRssMB(): number {
+  const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith("VmHWM:"));
+  return Math.round(Number(line?.split(/\s+/)[1] ?? 0) / 1024);
+}
+
+if (process.argv[2] === "--child") {
+  const file = process.argv[3]!;
   const t0 = performance.now();
-  const r = fn();
-  const ms = performance.now() - t0;
-  sample();
-  return [r, Math.round(ms)];
-};
+  const topo = await loadTopology(file);
+  const t1 = performance.now();
+  const expanded = expandTopology(topo);
+  const t2 = performance.now();
+  console.log(JSON.stringify({
+    tasks: expanded.tasks.length,
+    collections: expanded.collections.length,
+    readParseMs: t1 - t0,
+    expandMs: t2 - t1,
+    peakRssMB: ownPeakRssMB(),
+  }));
+  process.exit(0);
+}
+if (process.argv[2] === "--child-empty") {
+  // The same imports and nothing else: the runtime's own share of the peak.
+  console.log(JSON.stringify({ peakRssMB: ownPeakRssMB() }));
+  process.exit(0);
+}
 
-const xml = aliceLikeTopology();
-const changed = aliceLikeTopology(7);
-const agentList = agents();
-sample();
-(globalThis as { gc?: () => void }).gc?.();
-const baseRss = process.memoryUsage().rss;
-const baseHeap = process.memoryUsage().heapUsed;
-const [topo, parseMs] = time(() => parseTopology(xml, { file: "alice-like.xml" }));
-const [expanded, expandMs] = time(() => expandTopology(topo));
-const rssAfterExpand = process.memoryUsage().rss;
-// Live heap of the expanded topology, when the runtime lets us collect garbage first.
-const gc = (globalThis as { gc?: () => void }).gc;
-gc?.();
-const liveHeapMB = gc ? mb(process.memoryUsage().heapUsed - baseHeap) : null;
-const [changedExpanded, parseExpandChangedMs] = time(() => expandTopology(parseTopology(changed)));
-const [diff, diffMs] = time(() => diffTopologies(expanded, changedExpanded));
-const [plan, placeMs] = time(() => placeTasks(expanded, agentList));
+// ---- bench mode ----------------------------------------------------------------------------------------
 
-console.log(JSON.stringify({
-  bench: "topology_scale",
-  runtime: "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node",
-  xmlBytes: xml.length,
-  tasks: expanded.tasks.length,
-  collections: expanded.collections.length,
-  agents: agentList.length,
-  parseMs,
-  expandMs,
-  parseExpandMs: parseMs + expandMs,
-  parseExpandChangedMs,
-  diffMs,
-  diffRemoved: diff.removedTasks.length,
-  diffAdded: diff.addedTasks.length,
-  placeMs,
-  placed: plan.assignments.length,
-  unplaced: plan.unplaced.length,
-  baseRssMB: mb(baseRss),
-  parseExpandExtraRssMB: mb(rssAfterExpand - baseRss),
-  liveHeapMB,
-  peakRssMB: mb(peakRss),
-  reference: { ddsParseExpandMs: 1650, ddsMB: 108 },
-}));
+interface Measured {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+  /** Peak RSS of the child as GNU time reports it, or null without `/usr/bin/time`. */
+  peakRssMB: number | null;
+}
+
+const GNU_TIME = "/usr/bin/time";
+
+/**
+ * Runs a child to its end; the same measure for shoal's runs and DDS's. The peak RSS comes from GNU time,
+ * a small process in between: a child's `ru_maxrss` as its parent reads it starts at the parent's own RSS
+ * (Linux carries the forked copy's high-water mark over exec), which would add this bench's memory to it.
+ */
+function measure(
+  cmd: string,
+  args: string[],
+  env: Record<string, string | undefined> = process.env,
+): Measured {
+  const time = existsSync(GNU_TIME);
+  const t0 = performance.now();
+  const r = time
+    ? spawnSync(GNU_TIME, ["-f", "%M", cmd, ...args], { env, encoding: "utf8", maxBuffer: 1 << 24 })
+    : spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 1 << 24 });
+  const wallMs = performance.now() - t0;
+  const lines = (r.stderr ?? "").trimEnd().split("\n");
+  const kb = time ? Number(lines.pop()) : NaN;
+  return {
+    status: r.status,
+    stdout: r.stdout ?? "",
+    stderr: lines.join("\n"),
+    wallMs,
+    peakRssMB: Number.isFinite(kb) ? Math.round(kb / 1024) : null,
+  };
+}
+
+/** The command line that runs this file in the current runtime. */
+function selfArgs(...args: string[]): [string, string[]] {
+  return "Deno" in globalThis
+    ? [process.execPath, ["run", "-A", here, ...args]]
+    : [process.execPath, ["run", here, ...args]];
+}
+
+/** `dds-topology` of the DDS installation at `DDS_LOCATION`, with the environment it needs, if any. */
+function ddsTopology(): { bin: string; env: Record<string, string | undefined> } | undefined {
+  const location = process.env.DDS_LOCATION;
+  if (!location) return undefined;
+  const bin = join(location, "bin", "dds-topology");
+  if (!existsSync(bin)) return undefined;
+  const lib = [join(location, "lib"), process.env.LD_LIBRARY_PATH].filter(Boolean).join(":");
+  return {
+    bin,
+    env: { ...process.env, PATH: `${join(location, "bin")}:${process.env.PATH}`, LD_LIBRARY_PATH: lib },
+  };
+}
+
+const runsArg = process.argv.indexOf("--runs");
+const RUNS = runsArg > 0 ? Math.max(1, Number(process.argv[runsArg + 1])) : 5;
+const dir = mkdtempSync(join(tmpdir(), "shoal-bench-topo-"));
+try {
+  const file = join(dir, "alice-like.xml");
+  const changedFile = join(dir, "alice-like-changed.xml");
+  writeFileSync(file, aliceLikeTopology());
+  writeFileSync(changedFile, aliceLikeTopology(7));
+  const [cmd, args] = selfArgs("--child", file);
+  const runs: {
+    tasks: number;
+    collections: number;
+    readParseMs: number;
+    expandMs: number;
+    peakRssMB: number;
+  }[] = [];
+  const walls: number[] = [];
+  const outerRss: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = measure(cmd, args);
+    if (r.status !== 0) throw new Error(`child run failed (${r.status}): ${r.stderr}`);
+    runs.push(JSON.parse(r.stdout));
+    walls.push(r.wallMs);
+    if (r.peakRssMB !== null) outerRss.push(r.peakRssMB);
+  }
+  const [ecmd, eargs] = selfArgs("--child-empty");
+  const empty = measure(ecmd, eargs);
+  if (empty.status !== 0) throw new Error(`empty child failed (${empty.status}): ${empty.stderr}`);
+
+  // Diff and placement in this process, on topologies read from the files.
+  const expanded = expandTopology(await loadTopology(file));
+  const changed = expandTopology(await loadTopology(changedFile));
+  const agentList = agents();
+  const diffs: number[] = [];
+  const places: number[] = [];
+  let diff = diffTopologies(expanded, changed);
+  let plan = placeTasks(expanded, agentList);
+  for (let i = 0; i < RUNS; i++) {
+    let t = performance.now();
+    diff = diffTopologies(expanded, changed);
+    diffs.push(performance.now() - t);
+    t = performance.now();
+    plan = placeTasks(expanded, agentList);
+    places.push(performance.now() - t);
+  }
+
+  const shoal = {
+    readParseExpandMs: round(median(runs.map((r) => r.readParseMs + r.expandMs))),
+    readParseMs: round(median(runs.map((r) => r.readParseMs))),
+    expandMs: round(median(runs.map((r) => r.expandMs))),
+    processMs: round(median(walls)),
+    peakRssMB: median(outerRss.length ? outerRss : runs.map((r) => r.peakRssMB)),
+    ownVmHwmMB: median(runs.map((r) => r.peakRssMB)),
+    emptyProcessPeakRssMB: empty.peakRssMB ?? (JSON.parse(empty.stdout) as { peakRssMB: number }).peakRssMB,
+  };
+  const dds = ddsTopology();
+  let baseline: Record<string, unknown>;
+  if (dds) {
+    const ddsWalls: number[] = [];
+    const ddsRss: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const r = measure(dds.bin, ["--validate", file], dds.env);
+      if (r.status !== 0) {
+        throw new Error(`dds-topology --validate failed (${r.status}): ${r.stderr}${r.stdout}`);
+      }
+      ddsWalls.push(r.wallMs);
+      if (r.peakRssMB !== null) ddsRss.push(r.peakRssMB);
+    }
+    const ddsMs = round(median(ddsWalls));
+    const ddsMB = ddsRss.length ? median(ddsRss) : null;
+    baseline = {
+      ddsSameRun: {
+        command: `${dds.bin} --validate <the same file>`,
+        processMs: ddsMs,
+        peakRssMB: ddsMB,
+      },
+      processRatio: Math.round(shoal.processMs / Math.max(1, ddsMs) * 100) / 100,
+      peakRssRatio: ddsMB ? Math.round(shoal.peakRssMB / ddsMB * 100) / 100 : null,
+    };
+  } else {
+    baseline = {
+      external: {
+        note: "not measured here: DDS_LOCATION unset; DDS's C++ parse+expand of ALICE's real topology, " +
+          "another file on another machine, for scale only (no ratio)",
+        ddsParseExpandMs: 1650,
+        ddsPeakMB: 108,
+      },
+    };
+  }
+  console.log(JSON.stringify({
+    bench: "topology_scale",
+    runtime: "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node",
+    runs: RUNS,
+    measure: "median of fresh processes: read the file, parse, validate, expand; peak RSS of that process",
+    xmlBytes: readFileSync(file).length,
+    tasks: runs[0]!.tasks,
+    collections: runs[0]!.collections,
+    agents: agentList.length,
+    ...shoal,
+    diffMs: round(median(diffs)),
+    diffRemoved: diff.removedTasks.length,
+    diffAdded: diff.addedTasks.length,
+    placeMs: round(median(places)),
+    placed: plan.assignments.length,
+    unplaced: plan.unplaced.length,
+    ...baseline,
+  }));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
