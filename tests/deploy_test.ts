@@ -87,7 +87,17 @@ Deno.test("deploy: beacon.xml ships its executable and env script, with DDS's en
   assertStringIncludes(out, "DDS_COLLECTION_NAME=Ring\n");
   assertStringIncludes(out, "DDS_GROUP_NAME=Tower\n");
   assertStringIncludes(out, `DDS_SESSION_ID=${session.id}\n`);
-  assertStringIncludes(out, "DDS_SLOT_ID=");
+  // Each agent hands out its slot IDs 0…n-1 (one per slot), so a fresh agent's tasks hold 0…k-1, distinct.
+  const all = (await mesh.run(["logs", "main/"])).stdout;
+  const slotOf = new Map(
+    [...all.matchAll(/^\[([^\]]+)\] DDS_SLOT_ID=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
+  );
+  assertEquals(slotOf.size, 9, all);
+  for (const agent of new Set(tasks.map((t) => t.agent))) {
+    const slots = tasks.filter((t) => t.agent === agent).map((t) => slotOf.get(t.path)!).sort();
+    assertEquals(slots, slots.map((_, i) => String(i)), `slot IDs on agent ${agent}`);
+  }
+  assertStringIncludes(out, `DDS_SLOT_ID=${slotOf.get(task.path)}\n`);
   // A task outside any collection keeps the placeholder, as DDS does.
   const top = (await mesh.run(["logs", "--no-prefix", "main/Tower/Lamp_1$"])).stdout;
   assertStringIncludes(top, "ARGS --slot 1 --ring %collectionIndex%\n");
@@ -177,8 +187,10 @@ Deno.test("deploy: a topology that does not fit starts nothing and says what is 
   const file = writeTopology(mesh.home.dir, "big.xml", sleepers("Big", 5, Number(`3301${RUN}`)));
   const r = await mesh.run(["topology", "activate", file]);
   assertEquals(r.code, 1);
-  assertStringIncludes(r.stderr, "5");
-  assertStringIncludes(r.stderr, "4 free");
+  assertEquals(
+    r.stderr,
+    `shoal: Cannot place 5 task(s): Cannot place 1 of 5 instances of task "Sleeper": needs 5 slots on any agent, 4 free\n`,
+  );
   assertEquals(processesWith(`sleep 3301${RUN}`), []);
   assertEquals(await ps(mesh), []);
 });
