@@ -4,7 +4,18 @@
 import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { isRunning, processesWith, ps, SHOAL_BIN, sleepers, startMesh, writeTopology } from "./_harness.ts";
+import { activateTopology, CommanderError, type PlacedTask } from "../agent/mod.ts";
+import { type RacingCommander, racingCommanders } from "./_commanders.ts";
+import {
+  isRunning,
+  processesWith,
+  ps,
+  SHOAL_BIN,
+  sleepers,
+  startMesh,
+  type TestAgent,
+  writeTopology,
+} from "./_harness.ts";
 import { waitFor } from "./_wait.ts";
 
 /** shoal's own DDS-format topologies (DDS's files are in `dds_conformance_test.ts`). */
@@ -216,19 +227,81 @@ Deno.test("deploy: a missing executable fails its task with a reason, not the ag
   assertEquals((await ps(mesh)).find((t) => t.path === "main/Fine_0")?.state, "running");
 });
 
-Deno.test("deploy: two commanders activating at once never overbook a slot", async () => {
+/** `[topology, tasks]` of each lease an agent granted, from its log. */
+function grantsOf(agent: TestAgent): [string, number][] {
+  const log = readFileSync(join(agent.dataDir, "agent.log"), "utf8");
+  return [...log.matchAll(/lease granted topology=(\S+) tasks=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]);
+}
+
+Deno.test("deploy: two commanders placing on one view: the one refused re-places the rest on what is left", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 3 });
-  const a = writeTopology(mesh.home.dir, "a.xml", sleepers("A", 4, Number(`3501${RUN}`)));
-  const b = writeTopology(mesh.home.dir, "b.xml", sleepers("B", 4, Number(`3502${RUN}`)));
+  // Each commander's plan (from 3 + 3 free) puts its 2 tasks on the first agent; neither leases before both
+  // have planned. The first agent grants one lease and refuses the other (1 free for 2 tasks); the refused
+  // commander places again on fresh free slots, 1 on the first agent and 1 on the second.
+  await using race = await racingCommanders(mesh, { count: 2, held: 2 });
+  const [a, b] = race.commanders as [RacingCommander, RacingCommander];
   const [ra, rb] = await Promise.all([
-    mesh.run(["topology", "activate", a]),
-    mesh.run(["topology", "activate", b]),
+    activateTopology(a.init, { file: "pa.xml", source: sleepers("PA", 2, Number(`3501${RUN}`)), vars: {} }),
+    activateTopology(b.init, { file: "pb.xml", source: sleepers("PB", 2, Number(`3502${RUN}`)), vars: {} }),
   ]);
-  assertEquals([ra.code, rb.code].sort(), [0, 1], `${ra.stderr}\n${rb.stderr}`);
-  const tasks = (await ps(mesh)).filter((t) => t.state === "running");
-  assertEquals(tasks.length, 4);
-  for (const agent of mesh.agents) assert(tasks.filter((t) => t.agent === agent.id).length <= 3);
+  assert(race.raced(), "both commanders planned before either leased");
+  const first = mesh.agents.find((x) => x.id === a.leases[0])!;
+  const second = mesh.agents.find((x) => x !== first)!;
+  assertEquals(b.leases[0], first.id, "both asked the same agent first");
+  const [winner, loser] = a.leases.length === 1 ? [ra, rb] : [rb, ra];
+  const loserLeases = (winner === ra ? b : a).leases;
+  assertEquals((winner === ra ? a : b).leases, [first.id], "the winner leased once");
+  assertEquals(loserLeases.slice(-2), [first.id, second.id], "the loser's last round used both agents");
+  assertEquals(winner.tasks.map((t) => [t.agent, t.state]), [[first.id, "running"], [first.id, "running"]]);
+  assertEquals(loser.tasks.map((t) => t.agent).sort(), [first.id, second.id].sort());
+  assert(loser.tasks.every((t) => t.state === "running"));
+  // What the agents granted: the loser's first request to the first agent was refused, not lost (a failed
+  // request would have struck that agent from the loser's later plans).
+  assertEquals(grantsOf(first), [[winner.topologyId, 2], [loser.topologyId, 1]]);
+  assertEquals(grantsOf(second), [[loser.topologyId, 1]]);
+  const running = (await ps(mesh)).filter((t) => t.state === "running");
+  assertEquals([first.id, second.id].map((id) => running.filter((t) => t.agent === id).length), [3, 1]);
   assertEquals(processesWith(`sleep 3501${RUN}`).length + processesWith(`sleep 3502${RUN}`).length, 4);
+});
+
+Deno.test("deploy: two commanders activating at once never overbook a slot; the loser starts nothing", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 3 });
+  // Each plans 3 tasks on the first agent and 1 on the second, and all four leases go out together: the
+  // first agent grants one commander's 3 and refuses the other's, the second grants both 1s. The refused
+  // commander's 3 fit nowhere now (1 free), so it stops the task it did start.
+  await using race = await racingCommanders(mesh, { count: 2, held: 4 });
+  const [a, b] = race.commanders as [RacingCommander, RacingCommander];
+  const results = await Promise.allSettled([
+    activateTopology(a.init, { file: "a.xml", source: sleepers("A", 4, Number(`3511${RUN}`)), vars: {} }),
+    activateTopology(b.init, { file: "b.xml", source: sleepers("B", 4, Number(`3512${RUN}`)), vars: {} }),
+  ]);
+  assert(race.raced(), "both commanders planned before either leased");
+  assertEquals(a.leases.slice(0, 2), b.leases.slice(0, 2), "both planned the same two leases");
+  const [first, second] = a.leases.slice(0, 2).map((id) => mesh.agents.find((x) => x.id === id)!) as [
+    TestAgent,
+    TestAgent,
+  ];
+  const won = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const lost = results.flatMap((r) => (r.status === "rejected" ? [r.reason as Error] : []));
+  assertEquals(won.length, 1, JSON.stringify(results));
+  assertEquals(lost.length, 1);
+  const winner = won[0]!;
+  const loserId = winner.topologyId === "A" ? "B" : "A";
+  const err = lost[0]!;
+  assert(err instanceof CommanderError, String(err));
+  assert(err.message.startsWith("Cannot place 3 task(s): "), err.message);
+  assertEquals((err.placed as PlacedTask[]).map((t) => [t.agent, t.state]), [[second.id, "running"]]);
+  assertEquals(winner.tasks.filter((t) => t.agent === first.id).length, 3);
+  assertEquals(grantsOf(first), [[winner.topologyId, 3]]);
+  assertEquals(grantsOf(second).sort(), [["A", 1], ["B", 1]]);
+  const running = (await ps(mesh)).filter((t) => t.state === "running");
+  assertEquals(running.map((t) => t.topologyId), Array(4).fill(winner.topologyId));
+  assertEquals([first.id, second.id].map((id) => running.filter((t) => t.agent === id).length), [3, 1]);
+  const marker = (id: string) => `sleep ${id === "A" ? 3511 : 3512}${RUN}`;
+  assertEquals([processesWith(marker(winner.topologyId)).length, processesWith(marker(loserId)).length], [
+    4,
+    0,
+  ]);
 });
 
 Deno.test("deploy: a SIGKILLed agent's tasks are reported lost and placed elsewhere", async () => {
