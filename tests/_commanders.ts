@@ -1,15 +1,15 @@
 /**
  * Commanders run by the test itself (the same code as `shoal topology activate`), on light peers whose lease
  * requests can be held back: several commanders then place on one view before any of them leases, a race
- * that two CLI processes only win now and then.
+ * that two CLI processes only win now and then. Also the topology record an agent holds, as commanders read it.
  *
  * @module
  */
 import type { Stream } from "@libp2p/interface";
-import type { CommanderInit } from "../agent/mod.ts";
+import { type CommanderInit, fetchTopologies, type TopologyRecord } from "../agent/mod.ts";
 import { LEASE_PROTOCOL } from "../agent/protocols.ts";
 import { createMeshNode, MeshNode, readSwarmKey } from "../mesh/mod.ts";
-import type { TestMesh } from "./_harness.ts";
+import type { TestAgent, TestMesh } from "./_harness.ts";
 
 /** A light peer that records each lease request's agent and holds it until `gate` resolves. */
 class GatedNode extends MeshNode {
@@ -88,4 +88,15 @@ export async function racingCommanders(
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
+}
+
+/** The topology record `id` as agent `via` holds it (what failover and orphan checks act on). */
+export async function topologyRecord(
+  mesh: TestMesh,
+  via: TestAgent,
+  id: string,
+): Promise<TopologyRecord | undefined> {
+  await using node = await createMeshNode({ swarmKey: await readSwarmKey(mesh.swarmKeyFile) });
+  await node.dial(via.addrs[0]!);
+  return (await fetchTopologies({ node, via: via.id, sessionId: "" })).find((r) => r.id === id);
 }

@@ -5,7 +5,8 @@ import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { activateTopology, CommanderError, type PlacedTask } from "../agent/mod.ts";
-import { type RacingCommander, racingCommanders } from "./_commanders.ts";
+import { type RacingCommander, racingCommanders, topologyRecord } from "./_commanders.ts";
+import { watchEvents } from "./_events.ts";
 import {
   isRunning,
   processesWith,
@@ -304,22 +305,80 @@ Deno.test("deploy: two commanders activating at once never overbook a slot; the 
   ]);
 });
 
-Deno.test("deploy: a SIGKILLed agent's tasks are reported lost and placed elsewhere", async () => {
+/** The alive agent with the lowest peer ID: the one that takes over a dead agent's topologies. */
+function lowest(agents: TestAgent[]): TestAgent {
+  return [...agents].sort((x, y) => (x.id < y.id ? -1 : 1))[0]!;
+}
+
+Deno.test("deploy: a SIGKILLed agent's tasks are reported lost and placed elsewhere under a new epoch", async () => {
   await using mesh = await startMesh({ agents: 3, slots: 2 });
   const file = writeTopology(mesh.home.dir, "move.xml", sleepers("Move", 2, Number(`3601${RUN}`)));
   assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
   const before = await ps(mesh);
   const victim = mesh.agents.find((a) => a.id === before[0]!.agent)!;
+  const lostPaths = before.filter((t) => t.agent === victim.id).map((t) => t.path).sort();
+  assertEquals(lostPaths, ["main/g/Sleeper_0", "main/g/Sleeper_1"], "the first agent holds both");
   const lostPids = before.filter((t) => t.agent === victim.id).map((t) => t.pid!);
+  const survivors = mesh.agents.filter((a) => a !== victim);
+  const taker = lowest(survivors);
+  await using events = await watchEvents(mesh);
   process.kill(victim.pid, "SIGKILL");
-  await waitFor(async () => {
-    const tasks = await ps(mesh);
-    return tasks.length === 2 && tasks.every((t) => t.state === "running" && t.agent !== victim.id);
-  }, { timeout: 30_000, what: "the tasks to run on other agents" });
+  const replaced = await events.next((e) => e.type === "tasks:replaced", { what: "tasks:replaced" });
+  const lost = events.events().find((e) => e.type === "tasks:lost")!;
+  assertEquals(
+    [lost.by, lost.topologyId, lost.agent, lost.paths],
+    [taker.id, "Move", victim.id, lostPaths],
+  );
+  const placed = replaced.placed as { path: string; agent: string; state: string }[];
+  assertEquals([replaced.by, replaced.topologyId, replaced.epoch], [taker.id, "Move", 2]);
+  assertEquals([replaced.lost, replaced.reasons], [[], []]);
+  assertEquals(placed.map((t) => [t.path, t.state]).sort(), lostPaths.map((p) => [p, "running"]));
+  assert(placed.every((t) => survivors.some((a) => a.id === t.agent)), JSON.stringify(placed));
+  const record = (await topologyRecord(mesh, taker, "Move"))!;
+  assertEquals([record.epoch, record.commander, Object.hasOwn(record.placement, victim.id)], [
+    2,
+    taker.id,
+    false,
+  ]);
+  const after = await ps(mesh);
+  assertEquals(
+    after.map((t) => [t.path, t.agent, t.state]).sort(),
+    placed.map((t) => [t.path, t.agent, "running"]).sort(),
+  );
   await waitFor(() => lostPids.every((p) => !isRunning(p)), {
     what: "the dead agent's tasks to die with it",
   });
   assertEquals(processesWith(`sleep 3601${RUN}`).length, 2);
+});
+
+Deno.test("deploy: a SIGKILLed agent's tasks with no free slot left are reported lost, not re-placed", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 1 });
+  const file = writeTopology(mesh.home.dir, "stay.xml", sleepers("Stay", 2, Number(`3602${RUN}`)));
+  assertEquals((await mesh.run(["topology", "activate", file])).code, 0);
+  const before = await ps(mesh);
+  const [victim, survivor] = [mesh.agents[0]!, mesh.agents[1]!];
+  const gone = before.find((t) => t.agent === victim.id)!;
+  const kept = before.find((t) => t.agent === survivor.id)!;
+  await using events = await watchEvents(mesh);
+  process.kill(victim.pid, "SIGKILL");
+  const replaced = await events.next((e) => e.type === "tasks:replaced", { what: "tasks:replaced" });
+  const lost = events.events().find((e) => e.type === "tasks:lost")!;
+  assertEquals([lost.by, lost.topologyId, lost.agent, lost.paths], [survivor.id, "Stay", victim.id, [
+    gone.path,
+  ]]);
+  assertEquals(
+    [replaced.by, replaced.topologyId, replaced.epoch, replaced.placed, replaced.lost, replaced.reasons],
+    [survivor.id, "Stay", 2, [], [gone.path], [
+      `Cannot place 1 task(s): Cannot place 1 of 1 instances of task "Sleeper": needs 1 slots on any agent, 0 free`,
+    ]],
+  );
+  const record = (await topologyRecord(mesh, survivor, "Stay"))!;
+  assertEquals([record.epoch, record.state, record.placement], [2, "active", { [survivor.id]: [kept.path] }]);
+  assertEquals((await ps(mesh)).map((t) => [t.path, t.agent, t.pid, t.state]), [
+    [kept.path, survivor.id, kept.pid, "running"],
+  ]);
+  await waitFor(() => !isRunning(gone.pid!), { what: "the dead agent's task to die with it" });
+  assertEquals(processesWith(`sleep 3602${RUN}`), [kept.pid]);
 });
 
 Deno.test("deploy: an agent's SIGTERM and shoal down leave no task behind", async () => {
