@@ -9,7 +9,7 @@
  * DDS: with `DDS_LOCATION` set to a DDS installation, `dds-topology --validate` runs on the same file the
  * same number of times, measured the same way (process time, peak RSS), and ratios are printed. Without it
  * DDS's figures are an external reference only (ALICE's real topology on another machine, not this file),
- * reported under `external` with no ratio.
+ * reported under `externalReference` with no ratio.
  *
  * Run: `node_modules/.bin/bun run bench/topology_scale.ts [--runs 5]`.
  *
@@ -161,12 +161,12 @@ function selfArgs(...args: string[]): [string, string[]] {
     : [process.execPath, ["run", here, ...args]];
 }
 
-/** `dds-topology` of the DDS installation at `DDS_LOCATION`, with the environment it needs, if any. */
-function ddsTopology(): { bin: string; env: Record<string, string | undefined> } | undefined {
+/** `dds-topology` of the DDS installation at `DDS_LOCATION` with the environment it needs, or why not. */
+function ddsTopology(): { bin: string; env: Record<string, string | undefined> } | string {
   const location = process.env.DDS_LOCATION;
-  if (!location) return undefined;
+  if (!location) return "DDS_LOCATION is not set";
   const bin = join(location, "bin", "dds-topology");
-  if (!existsSync(bin)) return undefined;
+  if (!existsSync(bin)) return `${bin} does not exist`;
   const lib = [join(location, "lib"), process.env.LD_LIBRARY_PATH].filter(Boolean).join(":");
   return {
     bin,
@@ -231,7 +231,7 @@ try {
   };
   const dds = ddsTopology();
   let baseline: Record<string, unknown>;
-  if (dds) {
+  if (typeof dds !== "string") {
     const ddsWalls: number[] = [];
     const ddsRss: number[] = [];
     for (let i = 0; i < RUNS; i++) {
@@ -255,11 +255,11 @@ try {
     };
   } else {
     baseline = {
-      external: {
-        note: "not measured here: DDS_LOCATION unset; DDS's C++ parse+expand of ALICE's real topology, " +
-          "another file on another machine, for scale only (no ratio)",
+      externalReference: {
+        notMeasuredHere: `${dds}; no DDS run on this file, so no ratio`,
+        source: "DDS's C++ parse+expand of ALICE's real topology (another file, another machine)",
         ddsParseExpandMs: 1650,
-        ddsPeakMB: 108,
+        ddsMemoryMB: 108,
       },
     };
   }
