@@ -38,3 +38,30 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, options.interval ?? 50));
   }
 }
+
+/**
+ * Checks that `cond` holds at every poll until `until` returns a truthy value (which is returned): a claim
+ * over a window that ends with an event, not at one instant. Rejects at the first poll where `cond` fails
+ * (the check that saw `until` included), or after the timeout.
+ */
+export async function holdsUntil<T>(
+  cond: () => unknown | Promise<unknown>,
+  until: () => T | Promise<T>,
+  options: WaitOptions & { holds?: string } = {},
+): Promise<NonNullable<T>> {
+  const timeout = options.timeout ?? 10_000;
+  const deadline = Date.now() + timeout;
+  while (true) {
+    const value = await until();
+    if (!(await cond())) {
+      throw new Error(
+        `${options.holds ?? "A condition"} stopped holding before ${options.what ?? "the end"}`,
+      );
+    }
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeout} ms waiting for ${options.what ?? "a condition"}`);
+    }
+    await new Promise((r) => setTimeout(r, options.interval ?? 50));
+  }
+}
