@@ -9,6 +9,7 @@ Deno.test("format: durations read naturally", () => {
 });
 
 /** Without the bold header a terminal gets. */
+// deno-lint-ignore no-control-regex -- ANSI escapes start with ESC
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
 Deno.test("format: tables align columns without borders", () => {
