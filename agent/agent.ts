@@ -7,6 +7,7 @@
 import { hostname, loadavg } from "node:os";
 import {
   createMeshNode,
+  DEFAULT_TIMING,
   EVENTS_TOPIC,
   loadOrCreateIdentity,
   type Membership,
@@ -27,7 +28,7 @@ import { writeStateFile } from "./state_file.ts";
 import type { OrphanLeases } from "./orphan_leases.ts";
 import { startTaskService } from "./task_service.ts";
 import { syncDesiredOnDigest, TOPOLOGIES_DIGEST } from "./desired_sync.ts";
-import type { KvReplication } from "./kv_replication.ts";
+import { KV_DIGEST, type KvReplication } from "./kv_replication.ts";
 import type { KvStore } from "./kv_store.ts";
 import type { TaskApi } from "./task_api.ts";
 import { startTalk, type Talk } from "./talk.ts";
@@ -51,8 +52,8 @@ export interface AgentInit {
   gpus?: number;
   labels?: Record<string, string>;
   log: Logger;
-  /** Heartbeat period (default 1 s). */
-  heartbeatMs?: number;
+  /** Membership probe period (default 2 s; see `mesh/swim_timing.ts`). */
+  probeIntervalMs?: number;
   /**
    * How long a commander may be gone before the tasks it started for a topology it never recorded are
    * stopped (default 15 s; see `orphan_leases.ts`).
@@ -90,6 +91,7 @@ export class Agent implements AsyncDisposable {
   readonly #bootstrap: Bootstrap;
   readonly #init: AgentInit;
   readonly #startedAt: number;
+  readonly #onStop: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(
@@ -105,8 +107,11 @@ export class Agent implements AsyncDisposable {
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
       startedAt: number;
+      /** Called first when the agent stops. */
+      onStop?: () => void;
     },
   ) {
+    this.#onStop = parts.onStop;
     this.#init = init;
     this.node = parts.node;
     this.membership = parts.membership;
@@ -149,6 +154,7 @@ export class Agent implements AsyncDisposable {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#init.log.info("agent stopping", { id: this.id });
+      this.#onStop?.();
       this.#bootstrap.stop();
       this.#orphans?.close();
       const tasks = await this.runner.stopAll().catch((err) => {
@@ -197,22 +203,39 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     log,
     ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
   });
-  const ref: { agent?: Agent; desired?: DesiredState } = {};
+  const ref: { agent?: Agent; desired?: DesiredState; kv?: KvReplication } = {};
+  let load = currentLoad();
   const membership = await startMembership({
     node,
-    intervalMs: init.heartbeatMs ?? 1_000,
+    ...(init.probeIntervalMs
+      ? {
+        timing: {
+          probeIntervalMs: init.probeIntervalMs,
+          probeTimeoutMs: Math.min(DEFAULT_TIMING.probeTimeoutMs, init.probeIntervalMs / 2),
+        },
+      }
+      : {}),
     self: () => ({
       host,
       slots: { total: slots.total, free: slots.free },
       version: SHOAL_VERSION,
-      load: Math.round((loadavg()[0] ?? 0) * 100) / 100,
-      ...(ref.desired ? { digests: { [TOPOLOGIES_DIGEST]: ref.desired.digest() } } : {}),
+      load,
       ...(init.gpus ? { gpus: init.gpus } : {}),
       ...(init.labels ? { labels: init.labels } : {}),
       ...(init.group ? { group: init.group } : {}),
     }),
+    digests: () =>
+      ref.desired && ref.kv ? { [TOPOLOGIES_DIGEST]: ref.desired.digest(), [KV_DIGEST]: ref.kv.digest() } : undefined,
   });
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
+  // Load travels when it changed noticeably, not every second.
+  const loadTimer = setInterval(() => {
+    const now = currentLoad();
+    if (Math.abs(now - load) < Math.max(0.5, load * 0.25)) return;
+    load = now;
+    membership.announce();
+  }, 10_000);
+  loadTimer.unref?.();
   const desired = new DesiredState(node);
   await desired.start();
   ref.desired = desired;
@@ -220,6 +243,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   const events = new EventBatcher(node);
   watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
   const talk = await startTalk({ node, membership, desired, runner, host });
+  ref.kv = talk.replication;
   const startedAt = Date.now();
   const agentCommands = startAgentCommands({
     commands: talk.commands,
@@ -232,11 +256,12 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         host,
         version: SHOAL_VERSION,
         startedAt,
-        load: () => Math.round((loadavg()[0] ?? 0) * 100) / 100,
+        load: currentLoad,
         slots,
         tasks: () => runner.list(),
         members: () => membership.members(),
         peers: () => node.connectedPeers().length,
+        swim: () => ({ links: membership.swim?.links().length ?? 0, ...(membership.swim?.counters ?? { sent: 0, received: 0 }) }),
         ...(init.group ? { group: init.group } : {}),
         ...(init.labels ? { labels: init.labels } : {}),
         ...(init.gpus ? { gpus: init.gpus } : {}),
@@ -286,6 +311,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     agentCommands,
     ...(orphans ? { orphans } : {}),
     startedAt,
+    onStop: () => clearInterval(loadTimer),
   });
   ref.agent = agent;
   await agent.writeState("running");
@@ -299,6 +325,11 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   })
     .catch(() => {});
   return agent;
+}
+
+/** The 1-minute load average, to two decimals. */
+function currentLoad(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
 }
 
 /** Pulls the desired state from the first connected peer that serves it (light peers do not). */

@@ -47,6 +47,8 @@ export interface AgentStatus {
   peers: number;
   /** Members of this agent's membership view, by state. */
   members: Record<string, number>;
+  /** Membership links and protocol messages sent/received since start. */
+  swim?: { links: number; sent: number; received: number };
   logFile: string | null;
   commandHandler: string | null;
 }
@@ -65,6 +67,8 @@ export interface StatusSources {
   tasks: () => TaskStatus[];
   members: () => Member[];
   peers: () => number;
+  /** Membership links and protocol messages sent/received since start. */
+  swim?: () => { links: number; sent: number; received: number };
   logFile?: string;
   commandHandler?: string;
 }
@@ -95,6 +99,7 @@ export function agentStatus(s: StatusSources): AgentStatus {
     tasks: { running, byTopology },
     peers: s.peers(),
     members,
+    ...(s.swim ? { swim: s.swim() } : {}),
     logFile: s.logFile ?? null,
     commandHandler: s.commandHandler ?? null,
   };

@@ -1,10 +1,11 @@
 /**
  * Keeps the replicated topology records converged. A record spreads by one gossip message (and a pull when
  * an agent joins); an agent that missed that message — not yet subscribed, or connected to the rest only
- * later — would never learn of it. Every heartbeat carries a digest of the sender's records; when a peer's
- * digest differs from ours on two heartbeats in a row (one difference is usually gossip still in flight),
- * we pull its records, at most once per `minIntervalMs` per peer. Newer records win on both sides, so the
- * peer that lacks ours pulls them from us the same way.
+ * later — would never learn of it. Every membership probe and ack carries a digest of the sender's records
+ * (the same one-peer rounds as failure detection, so no extra traffic); when a peer's digest differs from
+ * ours twice in a row (one difference is usually gossip still in flight), we pull its records, at most once
+ * per `minIntervalMs` per peer. Newer records win on both sides, so the peer that lacks ours pulls them
+ * from us the same way.
  *
  * @module
  */
@@ -15,7 +16,7 @@ import type { Logger } from "./log.ts";
 /** Heartbeat digest key of the topology records. */
 export const TOPOLOGIES_DIGEST = "topologies";
 
-/** Pulls records from peers whose heartbeat digest keeps differing; returns a function that stops. */
+/** Pulls records from peers whose digest keeps differing; returns a function that stops. */
 export function syncDesiredOnDigest(
   init: {
     node: MeshNode;
@@ -29,8 +30,8 @@ export function syncDesiredOnDigest(
   const minInterval = init.minIntervalMs ?? 5_000;
   const differing = new Map<string, number>();
   const lastPull = new Map<string, number>();
-  return membership.heartbeats.on((hb) => {
-    const theirs = hb.digests?.[TOPOLOGIES_DIGEST];
+  return membership.digests.on((hb) => {
+    const theirs = hb.digests[TOPOLOGIES_DIGEST];
     if (theirs === undefined || theirs === desired.digest()) {
       differing.delete(hb.id);
       return;
@@ -40,7 +41,7 @@ export function syncDesiredOnDigest(
     if (times < 2 || Date.now() - (lastPull.get(hb.id) ?? 0) < minInterval) return;
     lastPull.set(hb.id, Date.now());
     desired.syncFrom(hb.id, { signal: AbortSignal.timeout(10_000) }).then((n) => {
-      if (n > 0) log.info("pulled topology records a heartbeat said we lacked", { from: hb.id, records: n });
+      if (n > 0) log.info("pulled topology records a peer's digest said we lacked", { from: hb.id, records: n });
     }).catch(() => {});
   });
 }

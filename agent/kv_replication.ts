@@ -1,9 +1,9 @@
 /**
  * Replicating the key-value store between agents: local writes are coalesced into one gossip message per
  * short tick (one message per write would saturate gossipsub in an all-to-all exchange), and an
- * anti-entropy exchange with a random peer (on join, then periodically) brings back what gossip lost —
- * gossip published during a partition is never delivered afterwards. Tools read through the same
- * protocol.
+ * anti-entropy exchange brings back what gossip lost — gossip published during a partition is never
+ * delivered afterwards: on join, and whenever a peer's store digest (carried on every membership probe and
+ * ack, so it costs no extra round) differs from ours twice in a row. Tools read through the same protocol.
  *
  * @module
  */
@@ -14,6 +14,8 @@ import { type KvEntry, type KvStore, MAX_VALUE_BYTES } from "./kv_store.ts";
 
 /** Gossip topic of key-value updates. */
 export const KV_TOPIC = "/shoal/kv/1";
+/** Key of the store's digest among the membership digests. */
+export const KV_DIGEST = "kv";
 /** Request protocol: anti-entropy sync and tools' reads. */
 export const KV_PROTOCOL = "/shoal/kv/1.0.0";
 
@@ -64,7 +66,7 @@ export interface KvReplicationInit {
    * the same turn of the event loop); writes within `tickMs` of the last message share the next one.
    */
   tickMs?: number;
-  /** Period of anti-entropy with a random peer (default 2 s; 0 = never). */
+  /** Shortest time between two digest-driven exchanges with one peer (default 2 s; 0 = never exchange). */
   antiEntropyMs?: number;
 }
 
@@ -79,7 +81,7 @@ export class KvReplication implements AsyncDisposable {
   #pending: KvEntry[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastFlush = 0;
-  #aeTimer: ReturnType<typeof setInterval> | undefined;
+  #offDigests: (() => void) | undefined;
   #off: (() => void) | undefined;
   #syncing = false;
   #stopped = false;
@@ -115,8 +117,27 @@ export class KvReplication implements AsyncDisposable {
       },
     });
     if (this.#aeMs > 0 && this.#membership) {
-      this.#aeTimer = setInterval(() => void this.antiEntropy().catch(() => {}), this.#aeMs);
+      const differing = new Map<string, number>();
+      const last = new Map<string, number>();
+      this.#offDigests = this.#membership.digests.on(({ id, digests }) => {
+        const theirs = digests[KV_DIGEST];
+        if (theirs === undefined || theirs === this.#store.digest()) {
+          differing.delete(id);
+          return;
+        }
+        const times = (differing.get(id) ?? 0) + 1;
+        differing.set(id, times);
+        if (times < 2 || this.#syncing || Date.now() - (last.get(id) ?? 0) < this.#aeMs) return;
+        last.set(id, Date.now());
+        differing.delete(id);
+        void this.syncWith(id, { signal: AbortSignal.timeout(30_000) }).catch(() => {});
+      });
     }
+  }
+
+  /** This replica's digest, for the membership probes to carry. */
+  digest(): string {
+    return this.#store.digest();
   }
 
   /** Stores a local write (versioned now) and queues it for gossip; returns the stored entry. */
@@ -198,7 +219,7 @@ export class KvReplication implements AsyncDisposable {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#aeTimer);
+    this.#offDigests?.();
     this.#off?.();
     await this.flush();
   }

@@ -40,17 +40,18 @@ interface Watched {
 export class OrphanLeases implements Disposable {
   readonly #init: OrphanLeasesInit;
   readonly #watched: Watched[] = [];
-  readonly #timer: ReturnType<typeof setInterval>;
+  /** Runs only while something is watched: an idle agent has no timer here. */
+  #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(init: OrphanLeasesInit) {
     this.#init = init;
-    this.#timer = setInterval(() => this.check(), 1_000);
   }
 
   /** Watches tasks just leased to `commander` (a commander on this agent itself needs no watch). */
   leased(topologyId: string, epoch: number, commander: string, paths: readonly string[]): void {
     if (commander === this.#init.node.peerId || paths.length === 0) return;
     this.#watched.push({ topologyId, epoch, commander, paths: new Set(paths) });
+    this.#timer ??= setInterval(() => this.check(), 1_000);
   }
 
   /** Drops confirmed tasks and stops those whose commander is gone for too long. */
@@ -97,11 +98,13 @@ export class OrphanLeases implements Disposable {
         })
       );
     }
+    if (this.#watched.length === 0) this.close();
   }
 
   /** Stops watching. */
   close(): void {
     clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   [Symbol.dispose](): void {

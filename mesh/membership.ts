@@ -1,65 +1,78 @@
 /**
- * Membership over gossip: agents announce themselves every second; every peer keeps a view with
- * alive / suspect / dead states, dials the agents it learns about and serves its view on request.
+ * Membership of a mesh node: the SWIM protocol of `swim.ts` over libp2p. Each agent keeps one long-lived
+ * outbound stream per linked peer for membership messages (length-prefixed CBOR, schema-checked); links
+ * are the node's connections to other agents, kept between `linksLow` and `linksHigh` by the protocol.
+ * Light peers (the CLI, monitors) are no members: they read an agent's view (`VIEW_PROTOCOL`) or follow
+ * its membership events (`VIEW_WATCH_PROTOCOL`).
  *
  * @module
  */
+import type { Connection, PeerId, Stream } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { lpStream } from "@libp2p/utils";
+import { multiaddr } from "@multiformats/multiaddr";
+import * as v from "valibot";
+import { decode, encode } from "./codec.ts";
 import { EventHub } from "./event_hub.ts";
-import { MemberTable, type MemberTableOptions } from "./member_table.ts";
 import type { MeshNode } from "./node.ts";
 import { handleRequests } from "./rpc.ts";
-import {
-  type Heartbeat,
-  type Member,
-  MEMBERSHIP_TOPIC,
-  type MembershipEvent,
-  MembershipMessageSchema,
-  VIEW_PROTOCOL,
-} from "./types.ts";
-import * as v from "valibot";
+import { REAL_CLOCK, Swim, type SwimClock } from "./swim.ts";
+import type { SwimTiming } from "./swim_timing.ts";
+import { type MemberMeta, type SwimMessage, SwimMessageSchema, SWIM_PROTOCOL } from "./swim_types.ts";
+import { type Member, type MembershipEvent, MembershipEventSchema, VIEW_PROTOCOL, VIEW_WATCH_PROTOCOL } from "./types.ts";
 
-/** What an agent says about itself; `id`, `addrs`, `seq` and `startedAt` are filled in. */
-export type SelfInfo = Omit<Heartbeat, "type" | "id" | "addrs" | "seq" | "startedAt">;
+/** What an agent says about itself (`startedAt` is filled in). */
+export type SelfInfo = Omit<MemberMeta, "startedAt" | "gpus" | "labels" | "group"> & Partial<MemberMeta>;
 
 /** Options for {@linkcode startMembership}. */
-export interface MembershipInit extends MemberTableOptions {
+export interface MembershipInit {
   node: MeshNode;
-  /** For agents: what to announce. Light peers (CLI, monitor) leave it out and only listen. */
+  /** For agents: what to announce. Light peers (CLI, monitor) leave it out and follow an agent's view. */
   self?: () => SelfInfo;
-  /** Heartbeat period (default 1 s). */
-  intervalMs?: number;
-  /** Dial agents learnt from heartbeats, up to this many connections (default 64; 0 disables). */
-  maxDialPeers?: number;
+  /** Digests of replicated state, carried on every probe and ack (see `digests` events). */
+  digests?: () => Record<string, string> | undefined;
+  /** Protocol timing (see `swim_timing.ts`). */
+  timing?: Partial<SwimTiming>;
+  clock?: SwimClock;
 }
+
+/** A peer's digests as heard on a probe or ack. */
+export interface PeerDigests {
+  id: string;
+  digests: Record<string, string>;
+}
+
+const MAX_SWIM_BYTES = 16 * 1024 * 1024;
 
 /** A running membership view. */
 export class Membership implements AsyncDisposable {
   readonly events: EventHub<MembershipEvent> = new EventHub();
-  /** Every heartbeat heard from another agent, as received. */
-  readonly heartbeats: EventHub<Heartbeat> = new EventHub();
+  /** Digests of replicated state heard from peers, one event per probe or ack received. */
+  readonly digests: EventHub<PeerDigests> = new EventHub();
   readonly #node: MeshNode;
-  readonly #table: MemberTable;
-  readonly #self: (() => SelfInfo) | undefined;
-  readonly #maxDial: number;
-  readonly #startedAt = Date.now();
-  readonly #dialing = new Map<string, number>();
-  #seq = 0;
-  #timers: ReturnType<typeof setInterval>[] = [];
-  #off: (() => void) | undefined;
-  #onDisconnect = (evt: CustomEvent<{ toString(): string }>) => {
-    this.#emit(this.#table.suspect(evt.detail.toString(), Date.now()));
-  };
+  readonly #init: MembershipInit;
+  #swim: Swim | undefined;
+  /** Outbound membership streams, with what waits while one opens. */
+  readonly #out = new Map<string, { stream?: Stream; write?: (b: Uint8Array) => void; queue: SwimMessage[] }>();
+  readonly #watchers = new Set<(e: MembershipEvent) => void>();
+  #startedAt = Date.now();
   #soon: ReturnType<typeof setTimeout> | undefined;
-  #onSubscribe = (evt: CustomEvent<{ subscriptions: { topic: string; subscribe: boolean }[] }>) => {
-    if (evt.detail.subscriptions.some((s) => s.subscribe && s.topic === MEMBERSHIP_TOPIC)) this.announce();
-  };
+  #lightView: Member[] = [];
   #stopped = false;
+  readonly #onConnect = (evt: CustomEvent<PeerId>) => {
+    const peer = evt.detail.toString();
+    const conn = this.#node.libp2p.getConnections(evt.detail)[0];
+    this.#swim?.linkUp(peer, conn?.direction === "outbound");
+  };
+  readonly #onDisconnect = (evt: CustomEvent<PeerId>) => {
+    const peer = evt.detail.toString();
+    this.#closeOut(peer);
+    this.#swim?.linkDown(peer);
+  };
 
   constructor(init: MembershipInit) {
     this.#node = init.node;
-    this.#table = new MemberTable(init);
-    this.#self = init.self;
-    this.#maxDial = init.maxDialPeers ?? 64;
+    this.#init = init;
   }
 
   /** This peer's ID. */
@@ -67,90 +80,213 @@ export class Membership implements AsyncDisposable {
     return this.#node.peerId;
   }
 
-  /** Every known member, this agent included. */
-  members(): Member[] {
-    return this.#table.members();
+  /** The protocol engine (agents only). */
+  get swim(): Swim | undefined {
+    return this.#swim;
   }
 
-  /** Starts listening (and announcing, for agents). */
-  async start(intervalMs = 1_000): Promise<void> {
-    this.#off = this.#node.subscribe(MEMBERSHIP_TOPIC, MembershipMessageSchema, (msg, from) => {
-      if (msg.id !== from) {
-        this.#node.malformed(MEMBERSHIP_TOPIC, new Error(`peer ${from} spoke for ${msg.id}`));
-        return;
-      }
-      if (msg.type === "leave") this.#emit(this.#table.leave(msg.id, Date.now()));
-      else this.#observe(msg);
+  /** Every known member, this agent included (for a light peer: the followed agent's view). */
+  members(): Member[] {
+    return this.#swim ? this.#swim.table.members() : this.#lightView;
+  }
+
+  /** Starts the protocol (agents) or follows a connected agent's view (light peers). */
+  async start(): Promise<void> {
+    if (!this.#init.self) return await this.#follow();
+    this.#startedAt = Date.now();
+    const node = this.#node;
+    const swim = new Swim({
+      id: node.peerId,
+      addrs: node.addresses(),
+      meta: this.#meta(),
+      clock: this.#init.clock ?? REAL_CLOCK,
+      ...(this.#init.timing ? { timing: this.#init.timing } : {}),
+      ...(this.#init.digests ? { digests: this.#init.digests } : {}),
+      onEvent: (e) => {
+        this.events.emit(e);
+        for (const w of this.#watchers) w(e);
+      },
+      onDigests: (id, digests) => this.digests.emit({ id, digests }),
+      transport: {
+        send: (to, msg) => this.#send(to, msg),
+        connect: (to) => void this.#dial(to).catch(() => {}),
+        disconnect: (to) => {
+          // Let the unlink message go out first.
+          setTimeout(() => void node.libp2p.hangUp(peerIdFromString(to)).catch(() => {}), 100);
+        },
+      },
     });
-    this.#node.libp2p.addEventListener("peer:disconnect", this.#onDisconnect);
-    await handleRequests(this.#node, VIEW_PROTOCOL, {
+    this.#swim = swim;
+    await node.libp2p.handle(SWIM_PROTOCOL, (stream, connection) => void this.#read(stream, connection), {
+      maxInboundStreams: 64,
+      maxOutboundStreams: 64,
+    });
+    await handleRequests(node, VIEW_PROTOCOL, {
       schema: v.object({}),
       handler: () => ({ from: this.id, members: this.members() }),
     });
-    if (this.#self) {
-      // A peer that just subscribed learns about us now rather than at the next beat.
-      this.#node.libp2p.services.pubsub.addEventListener("subscription-change", this.#onSubscribe);
-      this.#announce();
-      this.#timers.push(setInterval(() => this.#announce(), intervalMs));
-    }
-    this.#timers.push(setInterval(() => this.#emit(this.#table.sweep(Date.now())), intervalMs / 4));
+    await node.libp2p.handle(VIEW_WATCH_PROTOCOL, (stream) => this.#serveWatch(stream), {
+      maxInboundStreams: 256,
+    });
+    node.libp2p.addEventListener("peer:connect", this.#onConnect);
+    node.libp2p.addEventListener("peer:disconnect", this.#onDisconnect);
+    for (const conn of node.libp2p.getConnections()) swim.linkUp(conn.remotePeer.toString(), conn.direction === "outbound");
+    swim.start();
+  }
+
+  #meta(): MemberMeta {
+    const s = this.#init.self!();
+    return { gpus: 0, labels: {}, group: "", ...s, startedAt: this.#startedAt };
   }
 
   /**
-   * Announces this agent soon (e.g. after its free slots changed). Calls within a short window share one
-   * heartbeat: a thousand tasks ending at once must not become a thousand gossip messages.
+   * Announces this agent's changed figures soon (e.g. free slots). Calls within a short window share one
+   * update: a thousand tasks ending at once must not become a thousand gossip messages.
    */
   announce(): void {
+    if (!this.#swim || this.#stopped) return;
     this.#soon ??= setTimeout(() => {
       this.#soon = undefined;
-      this.#announce();
-    }, 25);
+      if (!this.#stopped) this.#swim?.update(this.#meta(), this.#node.addresses());
+    }, 100);
   }
 
-  #observe(hb: Heartbeat): void {
-    this.#emit(this.#table.observe(hb, Date.now()));
-    if (hb.id !== this.id) this.heartbeats.emit(hb);
-    if (hb.id === this.id || this.#maxDial === 0) return;
-    const connections = this.#node.libp2p.getConnections();
-    if (connections.length >= this.#maxDial) return;
-    if (connections.some((c) => c.remotePeer.toString() === hb.id)) return;
-    const last = this.#dialing.get(hb.id) ?? 0;
-    if (Date.now() - last < 5_000) return;
-    this.#dialing.set(hb.id, Date.now());
-    const addr = hb.addrs[0];
-    if (addr) this.#node.dial(addr, { signal: AbortSignal.timeout(5_000) }).catch(() => {});
+  async #dial(to: string): Promise<Connection> {
+    const id = peerIdFromString(to);
+    const existing = this.#node.libp2p.getConnections(id)[0];
+    if (existing) return existing;
+    const addrs = this.#swim?.table.addrs(to) ?? [];
+    if (addrs.length) {
+      await this.#node.libp2p.peerStore.merge(id, { multiaddrs: addrs.map((a) => multiaddr(a)) });
+    }
+    return await this.#node.libp2p.dial(id, { signal: AbortSignal.timeout(5_000) });
   }
 
-  #announce(): void {
-    if (!this.#self || this.#stopped) return;
-    const hb: Heartbeat = {
-      type: "heartbeat",
-      ...this.#self(),
-      id: this.id,
-      addrs: this.#node.addresses(),
-      seq: ++this.#seq,
-      startedAt: this.#startedAt,
+  #send(to: string, msg: SwimMessage): void {
+    let out = this.#out.get(to);
+    if (out?.write) return out.write(encode(msg));
+    if (out) {
+      out.queue.push(msg);
+      return;
+    }
+    out = { queue: [msg] };
+    this.#out.set(to, out);
+    const entry = out;
+    (async () => {
+      await this.#dial(to);
+      const stream = await this.#node.libp2p.dialProtocol(peerIdFromString(to), SWIM_PROTOCOL, {
+        signal: AbortSignal.timeout(5_000),
+      });
+      const lp = lpStream(stream, { maxDataLength: MAX_SWIM_BYTES });
+      entry.stream = stream;
+      // Writes keep their order on one stream; a failure ends it and the next send opens another.
+      let chain = Promise.resolve();
+      entry.write = (bytes) => {
+        chain = chain.then(() => lp.write(bytes)).catch(() => this.#closeOut(to, entry));
+      };
+      for (const m of entry.queue.splice(0)) entry.write(encode(m));
+    })().catch(() => {
+      if (this.#out.get(to) === entry) this.#out.delete(to);
+      for (const m of entry.queue.splice(0)) this.#swim?.sendFailed(to, m);
+    });
+  }
+
+  #closeOut(peer: string, entry = this.#out.get(peer)): void {
+    if (!entry || this.#out.get(peer) !== entry) return;
+    this.#out.delete(peer);
+    entry.stream?.abort(new Error("membership stream closed"));
+  }
+
+  async #read(stream: Stream, connection: Connection): Promise<void> {
+    const from = connection.remotePeer.toString();
+    const lp = lpStream(stream, { maxDataLength: MAX_SWIM_BYTES });
+    try {
+      while (!this.#stopped) {
+        const frame = await lp.read();
+        let msg: SwimMessage;
+        try {
+          msg = decode(frame.subarray(), SwimMessageSchema, { what: SWIM_PROTOCOL, maxBytes: MAX_SWIM_BYTES });
+        } catch (err) {
+          this.#node.malformed(SWIM_PROTOCOL, err);
+          continue;
+        }
+        this.#swim?.receive(from, msg);
+      }
+    } catch {
+      // The stream ended (peer closed, connection dropped, or a frame over the limit).
+    }
+    stream.abort(new Error("membership stream ended"));
+  }
+
+  /** A light peer asks: the view, then every membership event, until either side closes. */
+  #serveWatch(stream: Stream): void {
+    const lp = lpStream(stream, { maxDataLength: MAX_SWIM_BYTES });
+    let chain = lp.write(encode({ members: this.members() }));
+    const w = (e: MembershipEvent) => {
+      chain = chain.then(() => lp.write(encode(e))).catch(() => {
+        this.#watchers.delete(w);
+        stream.abort(new Error("watcher gone"));
+      });
     };
-    this.#emit(this.#table.observe(hb, Date.now()));
-    this.#node.publish(MEMBERSHIP_TOPIC, hb).catch(() => {});
+    this.#watchers.add(w);
+    void (async () => {
+      try {
+        for await (const _ of stream) { /* a watcher sends nothing; the loop ends when it closes */ }
+      } catch { /* closed */ }
+      this.#watchers.delete(w);
+    })();
   }
 
-  #emit(events: MembershipEvent[]): void {
-    for (const e of events) this.events.emit(e);
+  /** Light peers: follows the first connected agent that serves its view. */
+  async #follow(): Promise<void> {
+    for (const peer of this.#node.connectedPeers()) {
+      try {
+        const stream = await this.#node.libp2p.dialProtocol(peerIdFromString(peer), VIEW_WATCH_PROTOCOL, {
+          signal: AbortSignal.timeout(5_000),
+        });
+        const lp = lpStream(stream, { maxDataLength: MAX_SWIM_BYTES });
+        const first = decode((await lp.read()).subarray(), v.object({ members: v.array(v.any()) }), {
+          what: VIEW_WATCH_PROTOCOL,
+          maxBytes: MAX_SWIM_BYTES,
+        });
+        this.#lightView = first.members as Member[];
+        void (async () => {
+          try {
+            while (!this.#stopped) {
+              const e = decode((await lp.read()).subarray(), MembershipEventSchema, {
+                what: VIEW_WATCH_PROTOCOL,
+                maxBytes: MAX_SWIM_BYTES,
+              });
+              this.events.emit(e);
+            }
+          } catch { /* the agent went away or we stopped */ }
+        })();
+        this.#unfollow = () => stream.abort(new Error("stopped"));
+        return;
+      } catch { /* try the next agent */ }
+    }
   }
 
-  /** Stops announcing; an agent tells the others it leaves. Idempotent. */
+  #unfollow: (() => void) | undefined;
+
+  /** Stops the protocol; an agent tells its links that it leaves. Idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
-    this.#stopped = true;
-    for (const t of this.#timers) clearInterval(t);
-    this.#off?.();
-    this.#node.libp2p.removeEventListener("peer:disconnect", this.#onDisconnect);
-    this.#node.libp2p.services.pubsub.removeEventListener("subscription-change", this.#onSubscribe);
+    this.#unfollow?.();
     clearTimeout(this.#soon);
-    if (this.#self) {
-      await this.#node.publish(MEMBERSHIP_TOPIC, { type: "leave", id: this.id }).catch(() => {});
+    const swim = this.#swim;
+    if (swim) {
+      swim.leave();
+      this.#node.libp2p.removeEventListener("peer:connect", this.#onConnect);
+      this.#node.libp2p.removeEventListener("peer:disconnect", this.#onDisconnect);
+      // Give the leave messages a moment on their streams before the node closes them.
+      await Promise.race([
+        Promise.all([...this.#out.values()].map(() => Promise.resolve())),
+        new Promise((r) => setTimeout(r, 50)),
+      ]);
     }
+    this.#stopped = true;
+    for (const peer of [...this.#out.keys()]) this.#closeOut(peer);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -161,6 +297,6 @@ export class Membership implements AsyncDisposable {
 /** Creates and starts a membership view on `init.node`. */
 export async function startMembership(init: MembershipInit): Promise<Membership> {
   const m = new Membership(init);
-  await m.start(init.intervalMs);
+  await m.start();
   return m;
 }

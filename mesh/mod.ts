@@ -7,6 +7,7 @@
  * import { createMeshNode, createSwarmKey, startMembership } from "./mod.ts";
  * await using node = await createMeshNode({ swarmKey: createSwarmKey(), listen: ["/ip4/127.0.0.1/tcp/0"] });
  * await using view = await startMembership({ node, self: () => info });
+ * view.events.on((e) => console.log(e.type, e.id));
  * ```
  *
  * @module
@@ -25,9 +26,24 @@ export type { BootstrapInit } from "./bootstrap.ts";
 export { EventHub } from "./event_hub.ts";
 export { loadOrCreateIdentity } from "./identity.ts";
 export { MemberTable } from "./member_table.ts";
-export type { MemberTableOptions } from "./member_table.ts";
+export type { ApplyResult } from "./member_table.ts";
 export { Membership, startMembership } from "./membership.ts";
-export type { MembershipInit, SelfInfo } from "./membership.ts";
+export type { MembershipInit, PeerDigests, SelfInfo } from "./membership.ts";
+export { REAL_CLOCK, Swim } from "./swim.ts";
+export type { SwimClock, SwimCounters, SwimInit, SwimTransport } from "./swim.ts";
+export { seededRandom, Simulation } from "./sim.ts";
+export type { SimulationInit } from "./sim.ts";
+export {
+  DEFAULT_TIMING,
+  pushPullInterval,
+  retransmitLimit,
+  suspicionBounds,
+  suspicionTimeout,
+  swimTiming,
+} from "./swim_timing.ts";
+export type { SwimTiming } from "./swim_timing.ts";
+export { MemberMetaSchema, MemberUpdateSchema, SWIM_PROTOCOL, SwimMessageSchema } from "./swim_types.ts";
+export type { MemberMeta, MemberUpdate, SwimMessage } from "./swim_types.ts";
 export { createMeshNode, MAX_GOSSIP_BYTES, MeshNode } from "./node.ts";
 export type { MeshCounters, MeshNodeInit } from "./node.ts";
 export { handleRequests, request } from "./rpc.ts";
@@ -37,10 +53,10 @@ export { createSwarmKey, parseSwarmKey, readSwarmKey, writeSwarmKey } from "./sw
 export {
   EVENTS_TOPIC,
   GossipEventSchema,
-  HeartbeatSchema,
   MemberSchema,
-  MEMBERSHIP_TOPIC,
+  MembershipEventSchema,
   VIEW_PROTOCOL,
+  VIEW_WATCH_PROTOCOL,
   ViewSchema,
 } from "./types.ts";
-export type { GossipEvent, Heartbeat, Member, MembershipEvent, MemberState, View } from "./types.ts";
+export type { GossipEvent, Member, MembershipEvent, MemberState, View } from "./types.ts";

@@ -183,13 +183,16 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
       connectionProtector: preSharedKey({ psk: init.swarmKey }),
       connectionEncrypters: [noise({ crypto: noiseCrypto })],
       streamMuxers: [yamux({ maxEarlyStreams: 256, streamOptions: { inactivityTimeout: 30 * 60_000 } })],
+      // Agents keep a bounded number of links themselves (membership.ts); this cap is only a backstop
+      // against light peers (each CLI run is one connection).
       connectionManager: {
-        maxConnections: 1024,
+        maxConnections: 256,
         inboundConnectionThreshold: 10_000,
         maxIncomingPendingConnections: 1024,
         maxParallelDials: 256,
       },
-      connectionMonitor: { pingInterval: 5_000 },
+      // The membership protocol probes linked peers; a per-connection ping would cost O(links) more.
+      connectionMonitor: { enabled: false },
       services: {
         identify: identify(),
         ping: ping(),
@@ -197,13 +200,21 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
           allowPublishToZeroTopicPeers: true,
           ignoreDuplicatePublishError: true,
           emitSelf: false,
-          floodPublish: true,
-          heartbeatInterval: 500,
-          // Each message reaches every agent several times (flood publish, then mesh forwarding). Without a
-          // fast ID, gossipsub verifies the signature of every copy before it finds it is a duplicate.
+          // Messages travel along each topic's mesh (degree D = 6): flooding every publish to every
+          // connected peer made each agent's cost grow with the mesh.
+          floodPublish: false,
+          heartbeatInterval: 1_000,
+          // A message can still reach an agent more than once (mesh forwarding, IWANT). Without a fast ID,
+          // gossipsub verifies the signature of every copy before it finds it is a duplicate.
           fastMsgIdFn: fastMessageId,
           maxInboundDataLength: MAX_GOSSIP_BYTES,
-          scoreParams: { IPColocationFactorWeight: 0, IPColocationFactorWhitelist: loopbackSet },
+          // Peers of a private mesh share its key; scores matter little, so they decay every 10 s, not 1 s
+          // (one timer less per second on every agent).
+          scoreParams: {
+            IPColocationFactorWeight: 0,
+            IPColocationFactorWhitelist: loopbackSet,
+            decayInterval: 10_000,
+          },
         }),
       },
     });

@@ -10,6 +10,7 @@ import { closeSync, mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { readStateFile } from "../agent/mod.ts";
+import { agentEnv } from "./agent_env.ts";
 import { AgentStartError } from "./errors.ts";
 import { cmdlineIncludes, isAlive, terminate } from "./process_tree.ts";
 import type { AgentJob, CancelOptions, CancelResult, JobStatus, RmsPlugin, SubmitRequest } from "./types.ts";
@@ -51,7 +52,7 @@ async function startOne(req: SubmitRequest, index: number, bootstrap: string[]):
   ];
   const errFile = join(dataDir, "agent.stderr");
   const fd = openSync(errFile, "a");
-  const child = spawn(req.self.command, args, { detached: true, stdio: ["ignore", fd, fd] });
+  const child = spawn(req.self.command, args, { detached: true, stdio: ["ignore", fd, fd], env: agentEnv() });
   closeSync(fd);
   let exited: string | undefined;
   child.on("exit", (code, sig) => (exited = sig ? `signal ${sig}` : `exit code ${code}`));

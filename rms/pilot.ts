@@ -10,6 +10,7 @@
  * @module
  */
 import * as v from "valibot";
+import { agentEnvShell } from "./agent_env.ts";
 
 /** One named step: bash run in the pilot's shell, so `export`s carry over to later steps. */
 export interface PilotStep {
@@ -88,6 +89,7 @@ for addr in $SHOAL_BOOTSTRAP; do set -- "$@" --bootstrap "$addr"; done
 [ -n "$SHOAL_COMMAND_HANDLER" ] && set -- "$@" --command-handler "$SHOAL_COMMAND_HANDLER"
 while IFS= read -r label; do [ -n "$label" ] && set -- "$@" --label "$label"; done <<<"$SHOAL_LABELS"
 rm -f "$SHOAL_DATA_DIR/agent.json"
+${agentEnvShell()}
 if [ "$SHOAL_PILOT_MODE" = detach ]; then
   setsid nohup "$SHOAL_BIN" "$@" </dev/null >"$SHOAL_DATA_DIR/agent.stderr" 2>&1 &
 else

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { createLogger, startAgent } from "../../agent/mod.ts";
-import { readSwarmKey } from "../../mesh/mod.ts";
+import { DEFAULT_TIMING, readSwarmKey } from "../../mesh/mod.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { CliError, ExitCode } from "../errors.ts";
 import { collect, executableFile, intOption, keyValue, secondsOption } from "../options.ts";
@@ -27,7 +27,7 @@ interface AgentOptions {
   quiet?: boolean;
   sessionId?: string;
   session: string;
-  heartbeat: number;
+  probeInterval: number;
   commandHandler?: string;
   commandTimeout?: number;
   orphanGrace?: number;
@@ -49,7 +49,12 @@ export function registerAgent(program: Command): void {
     .option("--log-file <file>", "log file (default: <data-dir>/agent.log)")
     .option("--quiet", "log to the file only, not to stderr")
     .option("--session-id <id>", "session ID given to tasks (DDS_SESSION_ID)")
-    .option("--heartbeat <ms>", "heartbeat period in milliseconds", intOption(100), 1000)
+    .option(
+      "--probe-interval <ms>",
+      "membership probe period in milliseconds (a killed agent's links notice at once; probes find silent failures)",
+      intOption(100),
+      DEFAULT_TIMING.probeIntervalMs,
+    )
     .option(
       "--command-handler <file>",
       "executable answering agent commands other than ping, status, getlog (see below)",
@@ -116,7 +121,7 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         slots: opts.slots,
         gpus: opts.gpus,
         labels: opts.label,
-        heartbeatMs: opts.heartbeat,
+        probeIntervalMs: opts.probeInterval,
         log,
         logFile,
         ...(opts.commandHandler ? { commandHandler: opts.commandHandler } : {}),

@@ -1,0 +1,249 @@
+/**
+ * A deterministic simulator for the membership protocol: the real {@linkcode Swim} code on virtual time, over
+ * a simulated network with latency, message loss, crashes and partitions. Used by `sim_test.ts` and by
+ * `bench/mesh_sim.ts` (to 10,000 members).
+ *
+ * @module
+ */
+import { Swim, type SwimClock } from "./swim.ts";
+import type { SwimTiming } from "./swim_timing.ts";
+import type { SwimMessage } from "./swim_types.ts";
+import type { MembershipEvent } from "./types.ts";
+
+/** A seeded PRNG (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A binary heap of timed callbacks: the virtual clock. */
+class EventQueue {
+  #heap: { at: number; seq: number; fn: () => void; dead?: boolean }[] = [];
+  #seq = 0;
+  now = 0;
+
+  push(at: number, fn: () => void): { dead?: boolean } {
+    const e: { at: number; seq: number; fn: () => void; dead?: boolean } = { at, seq: this.#seq++, fn };
+    const h = this.#heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (less(h[p]!, h[i]!)) break;
+      [h[p], h[i]] = [h[i]!, h[p]!];
+      i = p;
+    }
+    return e;
+  }
+
+  /** Runs every event up to `until`. */
+  run(until: number): void {
+    const h = this.#heap;
+    while (h.length && h[0]!.at <= until) {
+      const top = h[0]!;
+      const last = h.pop()!;
+      if (h.length) {
+        h[0] = last;
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1, r = l + 1;
+          let m = i;
+          if (l < h.length && less(h[l]!, h[m]!)) m = l;
+          if (r < h.length && less(h[r]!, h[m]!)) m = r;
+          if (m === i) break;
+          [h[m], h[i]] = [h[i]!, h[m]!];
+          i = m;
+        }
+      }
+      this.now = top.at;
+      if (!top.dead) top.fn();
+    }
+    this.now = until;
+  }
+}
+
+function less(a: { at: number; seq: number }, b: { at: number; seq: number }): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+/** Options for {@linkcode Simulation}. */
+export interface SimulationInit {
+  seed?: number;
+  /** One-way latency, uniform in [min, max] ms (default 0.5–2). */
+  latencyMs?: [number, number];
+  /** Probability that a message is lost (default 0). */
+  loss?: number;
+  timing?: Partial<SwimTiming>;
+}
+
+/** One simulated member. */
+interface SimNode {
+  id: string;
+  swim: Swim;
+  up: boolean;
+  links: Set<string>;
+}
+
+/** A simulated mesh of members running the real protocol. */
+export class Simulation {
+  readonly queue = new EventQueue();
+  readonly nodes = new Map<string, SimNode>();
+  readonly random: () => number;
+  /** Every membership event, with the member that saw it. */
+  readonly events: (MembershipEvent & { observer: string })[] = [];
+  readonly #init: SimulationInit;
+  /** Partition side of each member; members on different sides cannot talk. */
+  readonly #side = new Map<string, number>();
+  delivered = 0;
+
+  constructor(init: SimulationInit = {}) {
+    this.#init = init;
+    this.random = seededRandom(init.seed ?? 1);
+  }
+
+  get now(): number {
+    return this.queue.now;
+  }
+
+  #latency(): number {
+    const [lo, hi] = this.#init.latencyMs ?? [0.5, 2];
+    return lo + (hi - lo) * this.random();
+  }
+
+  #reachable(a: string, b: string): boolean {
+    const nb = this.nodes.get(b);
+    return !!nb?.up && (this.#side.get(a) ?? 0) === (this.#side.get(b) ?? 0);
+  }
+
+  /** Adds a member that joins through `via` (none for the first). */
+  add(id: string, via?: string): Swim {
+    const q = this.queue;
+    const clock: SwimClock = {
+      now: () => q.now,
+      setTimeout: (fn, ms) => q.push(q.now + ms, fn),
+      clearTimeout: (h) => {
+        if (h) (h as { dead?: boolean }).dead = true;
+      },
+    };
+    const node: SimNode = { id, up: true, links: new Set(), swim: undefined as unknown as Swim };
+    const link = (a: SimNode, b: SimNode) => {
+      if (a.links.has(b.id)) return;
+      a.links.add(b.id);
+      b.links.add(a.id);
+      a.swim.linkUp(b.id, true);
+      b.swim.linkUp(a.id, false);
+    };
+    node.swim = new Swim({
+      id,
+      addrs: [`/sim/${id}`],
+      meta: {
+        host: id,
+        slots: { total: 1, free: 1 },
+        version: "sim",
+        load: 0,
+        startedAt: q.now,
+        gpus: 0,
+        labels: {},
+        group: "",
+      },
+      clock,
+      random: this.random,
+      ...(this.#init.timing ? { timing: this.#init.timing } : {}),
+      onEvent: (e) => this.events.push({ ...e, observer: id }),
+      transport: {
+        send: (to, msg: SwimMessage) => {
+          const target = this.nodes.get(to);
+          const connected = node.links.has(to);
+          if (!target || !this.#reachable(id, to)) {
+            // A refused connection fails fast; a cut one (or a lost message on a link) goes unanswered.
+            if (!connected && target && !target.up) q.push(q.now + this.#latency(), () => node.swim.sendFailed(to, msg));
+            return;
+          }
+          if (!connected) link(node, target);
+          if (this.random() < (this.#init.loss ?? 0)) return;
+          q.push(q.now + this.#latency(), () => {
+            if (target.up && node.up && this.#reachable(id, to)) {
+              this.delivered++;
+              target.swim.receive(id, msg);
+            }
+          });
+        },
+        connect: (to) => {
+          const target = this.nodes.get(to);
+          if (target && this.#reachable(id, to)) q.push(q.now + this.#latency(), () => link(node, target));
+        },
+        disconnect: (to) => {
+          const target = this.nodes.get(to);
+          node.links.delete(to);
+          target?.links.delete(id);
+          node.swim.linkDown(to);
+          target?.swim.linkDown(id);
+        },
+      },
+    });
+    this.nodes.set(id, node);
+    node.swim.start();
+    const boot = via ? this.nodes.get(via) : undefined;
+    if (boot) link(node, boot);
+    return node.swim;
+  }
+
+  /** Kills a member: its links drop at once (as a killed process's TCP connections do). */
+  crash(id: string): void {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    n.up = false;
+    n.swim.stop();
+    for (const peer of n.links) {
+      const p = this.nodes.get(peer);
+      p?.links.delete(id);
+      p?.swim.linkDown(id);
+    }
+    n.links.clear();
+  }
+
+  /** A member leaves gracefully. */
+  leave(id: string): void {
+    const n = this.nodes.get(id);
+    if (!n) return;
+    n.swim.leave();
+    this.queue.push(this.now + 5, () => this.crash(id));
+  }
+
+  /** Puts members on partition sides; links across sides stop carrying messages (no notice). */
+  partition(sides: string[][]): void {
+    sides.forEach((ids, i) => ids.forEach((id) => this.#side.set(id, i)));
+  }
+
+  /** Heals every partition. */
+  heal(): void {
+    this.#side.clear();
+  }
+
+  /** Runs virtual time forward by `ms`. */
+  run(ms: number): void {
+    this.queue.run(this.now + ms);
+  }
+
+  /** How many up members see `id` in `state`. */
+  seenAs(id: string, state: string): number {
+    let n = 0;
+    for (const node of this.nodes.values()) {
+      if (node.up && node.id !== id && node.swim.table.state(id)?.state === state) n++;
+    }
+    return n;
+  }
+
+  /** Up members. */
+  upCount(): number {
+    let n = 0;
+    for (const node of this.nodes.values()) if (node.up) n++;
+    return n;
+  }
+}

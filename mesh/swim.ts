@@ -1,0 +1,489 @@
+/**
+ * The membership protocol, independent of any transport or clock, so that the very same code runs in an
+ * agent (over libp2p streams, `membership.ts`) and in the simulator (`sim.ts`, virtual time).
+ *
+ * It is SWIM with Lifeguard, shaped after hashicorp/memberlist, over a bounded overlay: each member keeps
+ * between `linksLow` and `linksHigh` links (connections) to random others, and every periodic action costs
+ * O(1) per member whatever N is:
+ * - each probe interval it pings the next of its linked peers (round-robin over a shuffled list); without an
+ *   ack within the probe timeout it asks `indirectChecks` other linked peers to ping it; with no ack at all
+ *   it suspects it. A link that drops without notice is probed at once.
+ * - updates (join, suspect, dead, left, refutation, a change of the member's slots) queue for gossip: every
+ *   gossip interval, while any are queued, they go to `gossipFanout` random links, each retransmitted
+ *   ~log N times, and they ride on pings and acks;
+ * - suspicion lasts from `maxMs` down to `minMs` as independent confirmations arrive (Lifeguard); the
+ *   suspected member refutes with a higher incarnation; otherwise it is declared dead;
+ * - a push-pull of whole views with one random member repairs what gossip missed; a random dead member is
+ *   retried every reconnect interval, so that the two sides of a healed partition meet again.
+ *
+ * @module
+ */
+import { BroadcastQueue } from "./broadcast_queue.ts";
+import { MemberTable } from "./member_table.ts";
+import type { MemberMeta, MemberUpdate, SwimMessage } from "./swim_types.ts";
+import {
+  pushPullInterval,
+  retransmitLimit,
+  suspicionTimeout,
+  type SwimTiming,
+  swimTiming,
+} from "./swim_timing.ts";
+import type { MembershipEvent } from "./types.ts";
+
+/** Timers, injected so that tests and the simulator run on virtual time. */
+export interface SwimClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The real clock. */
+export const REAL_CLOCK: SwimClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** What the protocol needs from the network. */
+export interface SwimTransport {
+  /** Sends `msg` to `to`, connecting first if needed; a failure is reported with `sendFailed`. */
+  send(to: string, msg: SwimMessage): void;
+  /** Opens a link to `to`; reported with `linkUp` (or `sendFailed`). */
+  connect(to: string): void;
+  /** Closes the link to `to` (after an `unlink` message has been sent). */
+  disconnect(to: string): void;
+}
+
+/** Options for {@linkcode Swim}. */
+export interface SwimInit {
+  id: string;
+  addrs: string[];
+  meta: MemberMeta;
+  transport: SwimTransport;
+  clock?: SwimClock;
+  random?: () => number;
+  timing?: Partial<SwimTiming>;
+  /** Starting incarnation (default: the clock's now, so a restarted member outranks its earlier life). */
+  incarnation?: number;
+  /** Digests of replicated state, carried on every probe and ack. */
+  digests?: () => Record<string, string> | undefined;
+  onEvent?: (e: MembershipEvent) => void;
+  /** A peer's digests, as received on a probe or ack. */
+  onDigests?: (from: string, digests: Record<string, string>) => void;
+}
+
+interface Probe {
+  target: string;
+  timer: unknown;
+  indirect: number;
+  nacks: number;
+  done: boolean;
+  /** The ping could not even be sent (connection refused): evidence of its own. */
+  sendFailed?: boolean;
+}
+
+/** Counters of what one member sent, for benches and the simulator. */
+export interface SwimCounters {
+  sent: number;
+  received: number;
+}
+
+/** One member's membership protocol. */
+export class Swim {
+  readonly table: MemberTable;
+  readonly counters: SwimCounters = { sent: 0, received: 0 };
+  readonly #init: SwimInit;
+  readonly #t: SwimTiming;
+  readonly #clock: SwimClock;
+  readonly #random: () => number;
+  readonly #queue = new BroadcastQueue();
+  /** Linked peers (connected members), with when the link came up. */
+  readonly #links = new Map<string, number>();
+  /** Peers that said they close their link on purpose. */
+  readonly #unlinked = new Set<string>();
+  #probeOrder: string[] = [];
+  #seq = 0;
+  readonly #probes = new Map<number, Probe>();
+  /** Indirect probes run for others: our seq → the asker and its seq. */
+  readonly #relays = new Map<number, { asker: string; seq: number; timer: unknown }>();
+  readonly #suspicionTimers = new Map<string, unknown>();
+  #awareness = 0;
+  readonly #joinTimers: unknown[] = [];
+  #timers: { probe?: unknown; gossip?: unknown; pushPull?: unknown; reconnect?: unknown } = {};
+  #stopped = false;
+  #meta: MemberMeta;
+
+  constructor(init: SwimInit) {
+    this.#init = init;
+    this.#t = swimTiming(init.timing);
+    this.#clock = init.clock ?? REAL_CLOCK;
+    this.#random = init.random ?? Math.random;
+    this.#meta = init.meta;
+    this.table = new MemberTable(init.id);
+    this.table.setSelf(init.incarnation ?? this.#clock.now(), init.addrs, init.meta, this.#clock.now());
+  }
+
+  /** This member's ID. */
+  get id(): string {
+    return this.#init.id;
+  }
+
+  /** IDs of linked members. */
+  links(): string[] {
+    return [...this.#links.keys()];
+  }
+
+  /** Starts probing, push-pull and reconnecting. */
+  start(): void {
+    this.#scheduleProbe();
+    for (const ms of this.#t.joinPushPullsMs) {
+      this.#joinTimers.push(this.#clock.setTimeout(() => this.#syncRandom(), this.#jitter(ms)));
+    }
+    this.#timers.pushPull = this.#clock.setTimeout(() => this.#pushPull(), this.#jitter(pushPullInterval(this.#t, 1)));
+    this.#timers.reconnect = this.#clock.setTimeout(() => this.#reconnect(), this.#jitter(this.#t.reconnectIntervalMs));
+  }
+
+  /** Announces a change of what this member says of itself (e.g. free slots). */
+  update(meta: Partial<MemberMeta>, addrs?: string[]): void {
+    this.#meta = { ...this.#meta, ...meta };
+    const now = this.#clock.now();
+    const self = this.table.setSelf(
+      this.table.selfIncarnation + 1,
+      addrs ?? this.table.addrs(this.id),
+      this.#meta,
+      now,
+    );
+    this.#broadcast(self);
+  }
+
+  /**
+   * Leaves: tells every link at once (they pass it on), then stops. The caller closes the connections
+   * afterwards.
+   */
+  leave(): void {
+    if (this.#stopped) return;
+    const left: MemberUpdate = { id: this.id, inc: this.table.selfIncarnation + 1, st: "left" };
+    for (const peer of this.#links.keys()) this.#send(peer, { t: "gossip", g: [left] });
+    this.stop();
+  }
+
+  /** Stops every timer. Idempotent. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const h of Object.values(this.#timers)) if (h !== undefined) this.#clock.clearTimeout(h);
+    for (const h of this.#joinTimers) this.#clock.clearTimeout(h);
+    for (const p of this.#probes.values()) this.#clock.clearTimeout(p.timer);
+    for (const r of this.#relays.values()) this.#clock.clearTimeout(r.timer);
+    for (const h of this.#suspicionTimers.values()) this.#clock.clearTimeout(h);
+  }
+
+  /** A link to `peer` came up; `outbound` when we dialled it. */
+  linkUp(peer: string, outbound: boolean): void {
+    if (this.#stopped || peer === this.id) return;
+    this.#unlinked.delete(peer);
+    const known = this.table.state(peer);
+    if (!known && outbound) {
+      // A bootstrap peer (or one we know nothing of): exchange views right away to join.
+      this.#send(peer, { t: "sync", members: this.table.updates(), reply: true });
+    }
+    if (known || outbound) this.#links.set(peer, this.#clock.now());
+  }
+
+  /** The link to `peer` went down. One that went without notice is probed at once. */
+  linkDown(peer: string): void {
+    if (!this.#links.delete(peer)) return;
+    if (this.#unlinked.delete(peer) || this.#stopped) return;
+    const s = this.table.state(peer);
+    if (s?.state === "alive" || s?.state === "suspect") this.#probe(peer);
+  }
+
+  /** Sending to `peer` failed (no connection could be made, or the stream broke). */
+  sendFailed(peer: string, msg: SwimMessage): void {
+    if (this.#stopped) return;
+    if (msg.t === "ping") {
+      const probe = this.#probes.get(msg.seq);
+      if (probe) {
+        probe.sendFailed = true;
+        this.#indirect(msg.seq, probe);
+      }
+      const relay = this.#relays.get(msg.seq);
+      if (relay) this.#endRelay(msg.seq, false);
+    }
+  }
+
+  /** Handles a message from `from`. */
+  receive(from: string, msg: SwimMessage): void {
+    if (this.#stopped) return;
+    this.counters.received++;
+    const now = this.#clock.now();
+    switch (msg.t) {
+      case "ping":
+        this.table.heard(from, now);
+        this.#applyAll(msg.g, false);
+        if (msg.d) this.#init.onDigests?.(from, msg.d);
+        this.#send(from, { t: "ack", seq: msg.seq, g: this.#piggyback(), ...this.#digests() });
+        return;
+      case "ack": {
+        this.table.heard(from, now);
+        this.#applyAll(msg.g, false);
+        if (msg.d) this.#init.onDigests?.(from, msg.d);
+        const probe = this.#probes.get(msg.seq);
+        if (probe && probe.target === from) this.#probeDone(msg.seq, probe, true);
+        if (this.#relays.has(msg.seq)) this.#endRelay(msg.seq, true);
+        return;
+      }
+      case "preq": {
+        const seq = ++this.#seq;
+        const timer = this.#clock.setTimeout(() => this.#endRelay(seq, false), this.#probeTimeout());
+        this.#relays.set(seq, { asker: from, seq: msg.seq, timer });
+        this.#send(msg.target, { t: "ping", seq, g: [] });
+        return;
+      }
+      case "pack": {
+        const probe = this.#probes.get(msg.seq);
+        if (!probe) return;
+        if (msg.ok) this.#probeDone(msg.seq, probe, true);
+        else if (++probe.nacks >= probe.indirect && probe.indirect > 0) this.#probeDone(msg.seq, probe, false);
+        return;
+      }
+      case "gossip":
+        this.#applyAll(msg.g, false);
+        return;
+      case "sync":
+        this.table.heard(from, now);
+        // Answer with our view as it was, before merging theirs, so each side learns the other's news.
+        if (msg.reply) this.#send(from, { t: "sync", members: this.table.updates(), reply: false });
+        this.#applyAll(msg.members, true);
+        if (!this.#links.has(from) && this.table.state(from)) this.#links.set(from, now);
+        return;
+      case "unlink":
+        this.#unlinked.add(from);
+        return;
+    }
+  }
+
+  #applyAll(updates: MemberUpdate[], fromSync: boolean): void {
+    const now = this.#clock.now();
+    for (const u of updates) {
+      const r = this.table.apply(u, now, fromSync);
+      for (const e of r.events) this.#init.onEvent?.(e);
+      if (r.rebroadcast) this.#broadcast(fromSync && u.st === "dead" ? { ...u, st: "suspect" } : u);
+      if (r.suspicion) this.#armSuspicion(r.suspicion.id, r.suspicion.inc, r.suspicion.confirmations);
+      if (r.refute) {
+        this.#awareness = Math.min(this.#t.awarenessMax, this.#awareness + 1);
+        this.#broadcast(r.refute);
+      }
+      if (r.events.some((e) => e.type === "agent:alive" || e.type === "agent:joined")) {
+        this.#disarmSuspicion(u.id);
+      }
+      if (r.events.some((e) => e.type === "agent:dead" || e.type === "agent:left")) {
+        this.#disarmSuspicion(u.id);
+        if (this.#links.has(u.id)) {
+          this.#unlinked.add(u.id);
+          this.#init.transport.disconnect(u.id);
+        }
+      }
+    }
+  }
+
+  #broadcast(u: MemberUpdate): void {
+    this.#queue.push(u);
+    this.#timers.gossip ??= this.#clock.setTimeout(() => this.#gossip(), this.#t.gossipIntervalMs);
+  }
+
+  #gossip(): void {
+    this.#timers.gossip = undefined;
+    if (this.#stopped || this.#queue.size === 0) return;
+    const limit = retransmitLimit(this.#t, this.table.size);
+    for (const peer of this.#pickLinks(this.#t.gossipFanout, undefined)) {
+      const g = this.#queue.take(this.#t.maxGossipItems, limit);
+      if (g.length === 0) break;
+      this.#send(peer, { t: "gossip", g });
+    }
+    if (this.#queue.size > 0) {
+      this.#timers.gossip = this.#clock.setTimeout(() => this.#gossip(), this.#t.gossipIntervalMs);
+    }
+  }
+
+  #piggyback(): MemberUpdate[] {
+    if (this.#queue.size === 0) return [];
+    return this.#queue.take(this.#t.maxPiggyback, retransmitLimit(this.#t, this.table.size));
+  }
+
+  #digests(): { d?: Record<string, string> } {
+    const d = this.#init.digests?.();
+    return d ? { d } : {};
+  }
+
+  #armSuspicion(id: string, inc: number, confirmations: number): void {
+    const s = this.table.state(id);
+    if (!s || s.state !== "suspect") return;
+    const expected = Math.min(this.#t.indirectChecks, Math.max(0, this.table.size - 2));
+    const timeout = suspicionTimeout(this.#t, this.table.size, confirmations, expected);
+    const left = Math.max(0, s.since + timeout - this.#clock.now());
+    this.#disarmSuspicion(id);
+    this.#suspicionTimers.set(
+      id,
+      this.#clock.setTimeout(() => {
+        this.#suspicionTimers.delete(id);
+        const now = this.table.state(id);
+        if (now?.state === "suspect" && now.inc === inc) {
+          this.#applyAll([{ id, inc, st: "dead", from: this.id }], false);
+        }
+      }, left),
+    );
+  }
+
+  #disarmSuspicion(id: string): void {
+    const h = this.#suspicionTimers.get(id);
+    if (h !== undefined) {
+      this.#clock.clearTimeout(h);
+      this.#suspicionTimers.delete(id);
+    }
+  }
+
+  #probeTimeout(): number {
+    return this.#t.probeTimeoutMs * (1 + this.#awareness);
+  }
+
+  #scheduleProbe(): void {
+    if (this.#stopped) return;
+    this.#timers.probe = this.#clock.setTimeout(() => {
+      this.#tick();
+      this.#scheduleProbe();
+    }, this.#t.probeIntervalMs * (1 + this.#awareness));
+  }
+
+  /** Once per probe interval: probe one link, keep the link count in bounds, forget the long gone. */
+  #tick(): void {
+    const now = this.#clock.now();
+    this.table.forget(now, this.#t.forgetAfterMs);
+    this.#maintainLinks(now);
+    let target: string | undefined;
+    while (!target && (this.#probeOrder.length || this.#links.size)) {
+      if (this.#probeOrder.length === 0) this.#probeOrder = shuffle([...this.#links.keys()], this.#random);
+      const next = this.#probeOrder.pop()!;
+      if (this.#links.has(next)) target = next;
+    }
+    if (target) this.#probe(target);
+  }
+
+  #maintainLinks(now: number): void {
+    // Links to members that are gone, or peers that never became members, do not count.
+    for (const peer of this.#links.keys()) {
+      const s = this.table.state(peer);
+      if (!s && now - this.#links.get(peer)! > 10_000) this.#links.delete(peer);
+    }
+    const live = this.table.live;
+    if (this.#links.size < this.#t.linksLow && live.size > this.#links.size) {
+      for (let i = 0; i < 2; i++) {
+        const peer = live.pick(this.#random);
+        if (peer && !this.#links.has(peer)) this.#init.transport.connect(peer);
+      }
+    } else if (this.#links.size > this.#t.linksHigh) {
+      // Close the excess, the oldest first (the newest links are what joiners are still using).
+      const excess = [...this.#links].sort((a, b) => a[1] - b[1]).slice(0, this.#links.size - this.#t.linksHigh);
+      for (const [peer, since] of excess) {
+        if (now - since < 5_000) continue;
+        this.#send(peer, { t: "unlink" });
+        this.#links.delete(peer);
+        this.#init.transport.disconnect(peer);
+      }
+    }
+  }
+
+  #probe(target: string): void {
+    const seq = ++this.#seq;
+    const probe: Probe = { target, timer: undefined, indirect: 0, nacks: 0, done: false };
+    probe.timer = this.#clock.setTimeout(() => this.#indirect(seq, probe), this.#probeTimeout());
+    this.#probes.set(seq, probe);
+    this.#send(target, { t: "ping", seq, g: this.#piggyback(), ...this.#digests() });
+  }
+
+  #indirect(seq: number, probe: Probe): void {
+    if (probe.done || probe.indirect > 0) return;
+    this.#clock.clearTimeout(probe.timer);
+    const helpers = this.#pickLinks(this.#t.indirectChecks, probe.target);
+    probe.indirect = helpers.length;
+    for (const h of helpers) this.#send(h, { t: "preq", seq, target: probe.target });
+    // The rest of the probe interval for the helpers' answers (memberlist waits until the next probe).
+    const wait = Math.max(this.#probeTimeout(), this.#t.probeIntervalMs * (1 + this.#awareness) - this.#probeTimeout());
+    probe.timer = this.#clock.setTimeout(() => this.#probeDone(seq, probe, false), helpers.length ? wait : 0);
+  }
+
+  #probeDone(seq: number, probe: Probe, ok: boolean): void {
+    if (probe.done) return;
+    probe.done = true;
+    this.#clock.clearTimeout(probe.timer);
+    this.#probes.delete(seq);
+    if (ok) {
+      this.#awareness = Math.max(0, this.#awareness - 1);
+      return;
+    }
+    // Every helper said it could not reach the target either: the target, not us, is the problem.
+    if (probe.nacks < probe.indirect || probe.indirect === 0) {
+      this.#awareness = Math.min(this.#t.awarenessMax, this.#awareness + 1);
+    }
+    // Nobody else to ask while we still join (one link, others known): our own slowness is as likely.
+    if (probe.indirect === 0 && !probe.sendFailed && this.table.size > 2) return;
+    const s = this.table.state(probe.target);
+    if (s?.state === "alive" || s?.state === "suspect") {
+      this.#applyAll([{ id: probe.target, inc: s.inc, st: "suspect", from: this.id }], false);
+    }
+  }
+
+  #endRelay(seq: number, ok: boolean): void {
+    const r = this.#relays.get(seq);
+    if (!r) return;
+    this.#relays.delete(seq);
+    this.#clock.clearTimeout(r.timer);
+    this.#send(r.asker, { t: "pack", seq: r.seq, ok });
+  }
+
+  #syncRandom(): void {
+    if (this.#stopped) return;
+    const peer = this.table.live.pick(this.#random);
+    if (peer) this.#send(peer, { t: "sync", members: this.table.updates(), reply: true });
+  }
+
+  #pushPull(): void {
+    this.#syncRandom();
+    if (this.#stopped) return;
+    this.#timers.pushPull = this.#clock.setTimeout(
+      () => this.#pushPull(),
+      this.#jitter(pushPullInterval(this.#t, this.table.size)),
+    );
+  }
+
+  #reconnect(): void {
+    if (this.#stopped) return;
+    const peer = this.table.dead.pick(this.#random);
+    if (peer) this.#send(peer, { t: "sync", members: this.table.updates(), reply: true });
+    this.#timers.reconnect = this.#clock.setTimeout(() => this.#reconnect(), this.#jitter(this.#t.reconnectIntervalMs));
+  }
+
+  /** Up to `n` random links other than `except`. */
+  #pickLinks(n: number, except: string | undefined): string[] {
+    const all = [...this.#links.keys()].filter((p) => p !== except);
+    return shuffle(all, this.#random).slice(0, n);
+  }
+
+  #send(to: string, msg: SwimMessage): void {
+    this.counters.sent++;
+    this.#init.transport.send(to, msg);
+  }
+
+  /** ±10 % so that members started together do not act in step. */
+  #jitter(ms: number): number {
+    return ms * (0.9 + 0.2 * this.#random());
+  }
+}
+
+function shuffle<T>(xs: T[], random: () => number): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}

@@ -1,0 +1,116 @@
+/**
+ * Every timing and size of the membership protocol, in one place. The shape follows hashicorp/memberlist's
+ * LAN defaults (`config.go`): probe one peer a second, indirect probes through 3 others, gossip every 200 ms
+ * to 3 peers, retransmits and suspicion scaled by log N, a full push-pull with one random member. What
+ * differs is said where it is set.
+ *
+ * @module
+ */
+
+/** Timing and sizes of the membership protocol. */
+export interface SwimTiming {
+  /**
+   * A probe of one linked peer per interval (memberlist: 1 s on a LAN, 5 s on a WAN; shoal: 2 s — a probe
+   * and its ack cost about 1 ms of CPU each through libp2p in Bun, the largest part of an idle agent's cost,
+   * and a killed agent is noticed by its links at once, when its connections drop, not by probes).
+   */
+  probeIntervalMs: number;
+  /** Wait this long for a direct ack before asking others (memberlist: 500 ms). */
+  probeTimeoutMs: number;
+  /** Peers asked to probe indirectly when a direct probe fails (memberlist: 3). */
+  indirectChecks: number;
+  /** Queued updates are gossiped this often (memberlist: 200 ms); nothing is sent while none are queued. */
+  gossipIntervalMs: number;
+  /** Peers each gossip round goes to (memberlist: 3). */
+  gossipFanout: number;
+  /**
+   * Each update is sent `retransmitMult × ceil(log10(N + 1))` times (memberlist: 4, to random members; shoal
+   * gossips along its links only, so it sends each a little more often).
+   */
+  retransmitMult: number;
+  /**
+   * Suspicion lasts at least `suspicionMult × max(1, log10 N) × suspicionBaseMs` (memberlist: 4 × its probe
+   * interval; shoal: 1 × 1 s, so that a dead agent is everywhere dead within 5 s at N = 100: a SIGKILLed
+   * agent's links all notice at once, and their confirmations bring the timeout to this minimum; a suspected
+   * member hears of it by gossip within a few hundred ms and refutes well inside it).
+   */
+  suspicionMult: number;
+  suspicionBaseMs: number;
+  /** With no confirmations suspicion lasts `suspicionMaxMult` times the minimum (Lifeguard; memberlist: 6). */
+  suspicionMaxMult: number;
+  /** Full state exchange with one random member (memberlist: 30 s, longer above 32 members). */
+  pushPullIntervalMs: number;
+  /**
+   * After starting, push-pulls also run at these delays, so that a new member learns of the members that
+   * joined while it did (memberlist relies on its 30 s round for that).
+   */
+  joinPushPullsMs: readonly number[];
+  /** A dead member is retried this often, so that partitions heal (Serf's reconnect: 30 s; shoal: 3 s). */
+  reconnectIntervalMs: number;
+  /** Dead and left members are forgotten (and no longer retried) after this long. */
+  forgetAfterMs: number;
+  /** Keep at least this many links to other agents (dial more below). */
+  linksLow: number;
+  /** Keep at most this many links (close the excess, oldest first). */
+  linksHigh: number;
+  /** Updates per gossip message, and piggybacked on a probe. */
+  maxGossipItems: number;
+  maxPiggyback: number;
+  /** Lifeguard's local health: probe interval and timeout scale by up to (1 + this). */
+  awarenessMax: number;
+}
+
+/** shoal's defaults. */
+export const DEFAULT_TIMING: Readonly<SwimTiming> = Object.freeze({
+  probeIntervalMs: 2_000,
+  probeTimeoutMs: 500,
+  indirectChecks: 3,
+  gossipIntervalMs: 200,
+  gossipFanout: 3,
+  retransmitMult: 6,
+  suspicionMult: 1,
+  suspicionBaseMs: 1_000,
+  suspicionMaxMult: 4,
+  pushPullIntervalMs: 30_000,
+  joinPushPullsMs: [1_000, 2_500, 5_000, 10_000],
+  reconnectIntervalMs: 3_000,
+  forgetAfterMs: 30 * 60_000,
+  linksLow: 6,
+  linksHigh: 16,
+  maxGossipItems: 256,
+  maxPiggyback: 8,
+  awarenessMax: 8,
+});
+
+/** Defaults with `overrides` applied. */
+export function swimTiming(overrides: Partial<SwimTiming> = {}): SwimTiming {
+  return { ...DEFAULT_TIMING, ...overrides };
+}
+
+/** How many times one update is gossiped in a mesh of `n` members. */
+export function retransmitLimit(t: SwimTiming, n: number): number {
+  return t.retransmitMult * Math.max(1, Math.ceil(Math.log10(n + 1)));
+}
+
+/** Shortest and longest suspicion in a mesh of `n` members (Lifeguard). */
+export function suspicionBounds(t: SwimTiming, n: number): { minMs: number; maxMs: number } {
+  const minMs = t.suspicionMult * Math.max(1, Math.log10(Math.max(1, n))) * t.suspicionBaseMs;
+  return { minMs, maxMs: minMs * t.suspicionMaxMult };
+}
+
+/**
+ * Suspicion timeout after `confirmations` independent suspicions out of `expected` (Lifeguard, as memberlist's
+ * `suspicion.go`): from the longest down to the shortest on a log scale.
+ */
+export function suspicionTimeout(t: SwimTiming, n: number, confirmations: number, expected: number): number {
+  const { minMs, maxMs } = suspicionBounds(t, n);
+  if (expected < 1) return minMs;
+  const frac = Math.log(confirmations + 1) / Math.log(expected + 1);
+  return Math.max(minMs, Math.floor(maxMs - (maxMs - minMs) * Math.min(1, frac)));
+}
+
+/** Push-pull period: memberlist's scaling above 32 members, so the cost per member stays flat. */
+export function pushPullInterval(t: SwimTiming, n: number): number {
+  if (n <= 32) return t.pushPullIntervalMs;
+  return t.pushPullIntervalMs * (Math.ceil(Math.log2(n) - Math.log2(32)) + 1);
+}
