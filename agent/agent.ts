@@ -27,8 +27,8 @@ import { SlotTable } from "./slots.ts";
 import { writeStateFile } from "./state_file.ts";
 import type { OrphanLeases } from "./orphan_leases.ts";
 import { startTaskService } from "./task_service.ts";
-import { syncDesiredOnDigest, TOPOLOGIES_DIGEST } from "./desired_sync.ts";
-import { KV_DIGEST, type KvReplication } from "./kv_replication.ts";
+import { syncDesiredOnDigest } from "./desired_sync.ts";
+import type { KvReplication } from "./kv_replication.ts";
 import type { KvStore } from "./kv_store.ts";
 import type { TaskApi } from "./task_api.ts";
 import { startTalk, type Talk } from "./talk.ts";
@@ -203,7 +203,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     log,
     ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
   });
-  const ref: { agent?: Agent; desired?: DesiredState; kv?: KvReplication } = {};
+  const ref: { agent?: Agent; desired?: DesiredState } = {};
   let load = currentLoad();
   const membership = await startMembership({
     node,
@@ -224,8 +224,6 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       ...(init.labels ? { labels: init.labels } : {}),
       ...(init.group ? { group: init.group } : {}),
     }),
-    digests: () =>
-      ref.desired && ref.kv ? { [TOPOLOGIES_DIGEST]: ref.desired.digest(), [KV_DIGEST]: ref.kv.digest() } : undefined,
   });
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
   // Load travels when it changed noticeably, not every second.
@@ -243,7 +241,6 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   const events = new EventBatcher(node);
   watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
   const talk = await startTalk({ node, membership, desired, runner, host });
-  ref.kv = talk.replication;
   const startedAt = Date.now();
   const agentCommands = startAgentCommands({
     commands: talk.commands,
@@ -261,7 +258,10 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         tasks: () => runner.list(),
         members: () => membership.members(),
         peers: () => node.connectedPeers().length,
-        swim: () => ({ links: membership.swim?.links().length ?? 0, ...(membership.swim?.counters ?? { sent: 0, received: 0 }) }),
+        swim: () => ({
+          links: membership.swim?.links().length ?? 0,
+          ...(membership.swim?.counters ?? { sent: 0, received: 0 }),
+        }),
         ...(init.group ? { group: init.group } : {}),
         ...(init.labels ? { labels: init.labels } : {}),
         ...(init.gpus ? { gpus: init.gpus } : {}),

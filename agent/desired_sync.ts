@@ -30,7 +30,8 @@ export function syncDesiredOnDigest(
   const minInterval = init.minIntervalMs ?? 5_000;
   const differing = new Map<string, number>();
   const lastPull = new Map<string, number>();
-  return membership.digests.on((hb) => {
+  const unprovide = membership.provideDigest(TOPOLOGIES_DIGEST, () => desired.digest());
+  const off = membership.digests.on((hb) => {
     const theirs = hb.digests[TOPOLOGIES_DIGEST];
     if (theirs === undefined || theirs === desired.digest()) {
       differing.delete(hb.id);
@@ -41,7 +42,13 @@ export function syncDesiredOnDigest(
     if (times < 2 || Date.now() - (lastPull.get(hb.id) ?? 0) < minInterval) return;
     lastPull.set(hb.id, Date.now());
     desired.syncFrom(hb.id, { signal: AbortSignal.timeout(10_000) }).then((n) => {
-      if (n > 0) log.info("pulled topology records a peer's digest said we lacked", { from: hb.id, records: n });
+      if (n > 0) {
+        log.info("pulled topology records a peer's digest said we lacked", { from: hb.id, records: n });
+      }
     }).catch(() => {});
   });
+  return () => {
+    off();
+    unprovide();
+  };
 }

@@ -119,7 +119,8 @@ export class KvReplication implements AsyncDisposable {
     if (this.#aeMs > 0 && this.#membership) {
       const differing = new Map<string, number>();
       const last = new Map<string, number>();
-      this.#offDigests = this.#membership.digests.on(({ id, digests }) => {
+      const unprovide = this.#membership.provideDigest(KV_DIGEST, () => this.#store.digest());
+      const off = this.#membership.digests.on(({ id, digests }) => {
         const theirs = digests[KV_DIGEST];
         if (theirs === undefined || theirs === this.#store.digest()) {
           differing.delete(id);
@@ -132,12 +133,11 @@ export class KvReplication implements AsyncDisposable {
         differing.delete(id);
         void this.syncWith(id, { signal: AbortSignal.timeout(30_000) }).catch(() => {});
       });
+      this.#offDigests = () => {
+        off();
+        unprovide();
+      };
     }
-  }
-
-  /** This replica's digest, for the membership probes to carry. */
-  digest(): string {
-    return this.#store.digest();
   }
 
   /** Stores a local write (versioned now) and queues it for gossip; returns the stored entry. */

@@ -9,7 +9,11 @@ const self = () => ({ host: "h", slots: { total: 1, free: 1 }, version: "t", loa
 
 async function replica(swarmKey: Uint8Array) {
   const node = await createMeshNode({ swarmKey, listen: LISTEN });
-  const membership = await startMembership({ node, self, intervalMs: 200 });
+  const membership = await startMembership({
+    node,
+    self,
+    timing: { probeIntervalMs: 200, probeTimeoutMs: 100 },
+  });
   const store = new KvStore();
   const repl = new KvReplication({ node, store, membership, antiEntropyMs: 300 });
   await repl.start();

@@ -139,7 +139,11 @@ for (const n of sizes) {
     result = {
       ...result,
       infoAlive,
-      idleCpuMsPerS: { median: round(cpuMedian), p90: round(quantile(cpu, 0.9)), max: round(Math.max(...cpu)) },
+      idleCpuMsPerS: {
+        median: round(cpuMedian),
+        p90: round(quantile(cpu, 0.9)),
+        max: round(Math.max(...cpu)),
+      },
       rssMb: { median: round(quantile(rss, 0.5)), max: round(Math.max(...rss)) },
       killDetected: dead,
       termDetected: left,

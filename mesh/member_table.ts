@@ -132,7 +132,15 @@ export class MemberTable {
       if (!u.meta) return NOTHING; // an alive update always carries what the member says of itself
       const restarted = !cur || cur.meta.startedAt !== u.meta.startedAt;
       const was = cur?.state;
-      this.#set(u.id, { id: u.id, inc: u.inc, state: "alive", addrs: u.addrs ?? cur?.addrs ?? [], meta: u.meta, lastSeen: now, since: was === "alive" ? cur!.since : now });
+      this.#set(u.id, {
+        id: u.id,
+        inc: u.inc,
+        state: "alive",
+        addrs: u.addrs ?? cur?.addrs ?? [],
+        meta: u.meta,
+        lastSeen: now,
+        since: was === "alive" ? cur!.since : now,
+      });
       const at = now;
       const host = u.meta.host;
       const events: MembershipEvent[] = restarted

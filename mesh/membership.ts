@@ -18,8 +18,14 @@ import type { MeshNode } from "./node.ts";
 import { handleRequests } from "./rpc.ts";
 import { REAL_CLOCK, Swim, type SwimClock } from "./swim.ts";
 import type { SwimTiming } from "./swim_timing.ts";
-import { type MemberMeta, type SwimMessage, SwimMessageSchema, SWIM_PROTOCOL } from "./swim_types.ts";
-import { type Member, type MembershipEvent, MembershipEventSchema, VIEW_PROTOCOL, VIEW_WATCH_PROTOCOL } from "./types.ts";
+import { type MemberMeta, SWIM_PROTOCOL, type SwimMessage, SwimMessageSchema } from "./swim_types.ts";
+import {
+  type Member,
+  type MembershipEvent,
+  MembershipEventSchema,
+  VIEW_PROTOCOL,
+  VIEW_WATCH_PROTOCOL,
+} from "./types.ts";
 
 /** What an agent says about itself (`startedAt` is filled in). */
 export type SelfInfo = Omit<MemberMeta, "startedAt" | "gpus" | "labels" | "group"> & Partial<MemberMeta>;
@@ -29,8 +35,6 @@ export interface MembershipInit {
   node: MeshNode;
   /** For agents: what to announce. Light peers (CLI, monitor) leave it out and follow an agent's view. */
   self?: () => SelfInfo;
-  /** Digests of replicated state, carried on every probe and ack (see `digests` events). */
-  digests?: () => Record<string, string> | undefined;
   /** Protocol timing (see `swim_timing.ts`). */
   timing?: Partial<SwimTiming>;
   clock?: SwimClock;
@@ -53,8 +57,12 @@ export class Membership implements AsyncDisposable {
   readonly #init: MembershipInit;
   #swim: Swim | undefined;
   /** Outbound membership streams, with what waits while one opens. */
-  readonly #out = new Map<string, { stream?: Stream; write?: (b: Uint8Array) => void; queue: SwimMessage[] }>();
+  readonly #out = new Map<
+    string,
+    { stream?: Stream; write?: (b: Uint8Array) => void; written?: () => Promise<void>; queue: SwimMessage[] }
+  >();
   readonly #watchers = new Set<(e: MembershipEvent) => void>();
+  readonly #digestSources = new Map<string, () => string>();
   #startedAt = Date.now();
   #soon: ReturnType<typeof setTimeout> | undefined;
   #lightView: Member[] = [];
@@ -101,7 +109,12 @@ export class Membership implements AsyncDisposable {
       meta: this.#meta(),
       clock: this.#init.clock ?? REAL_CLOCK,
       ...(this.#init.timing ? { timing: this.#init.timing } : {}),
-      ...(this.#init.digests ? { digests: this.#init.digests } : {}),
+      digests: () => {
+        if (this.#digestSources.size === 0) return undefined;
+        const d: Record<string, string> = {};
+        for (const [k, f] of this.#digestSources) d[k] = f();
+        return d;
+      },
       onEvent: (e) => {
         this.events.emit(e);
         for (const w of this.#watchers) w(e);
@@ -130,13 +143,24 @@ export class Membership implements AsyncDisposable {
     });
     node.libp2p.addEventListener("peer:connect", this.#onConnect);
     node.libp2p.addEventListener("peer:disconnect", this.#onDisconnect);
-    for (const conn of node.libp2p.getConnections()) swim.linkUp(conn.remotePeer.toString(), conn.direction === "outbound");
+    for (const conn of node.libp2p.getConnections()) {
+      swim.linkUp(conn.remotePeer.toString(), conn.direction === "outbound");
+    }
     swim.start();
   }
 
   #meta(): MemberMeta {
     const s = this.#init.self!();
     return { gpus: 0, labels: {}, group: "", ...s, startedAt: this.#startedAt };
+  }
+
+  /**
+   * Adds a digest of replicated state (e.g. `kv`) to every probe and ack this agent sends; peers compare it
+   * with theirs (`digests` events) and exchange state when they differ. Returns a function that removes it.
+   */
+  provideDigest(key: string, digest: () => string): () => void {
+    this.#digestSources.set(key, digest);
+    return () => this.#digestSources.delete(key);
   }
 
   /**
@@ -184,6 +208,7 @@ export class Membership implements AsyncDisposable {
       entry.write = (bytes) => {
         chain = chain.then(() => lp.write(bytes)).catch(() => this.#closeOut(to, entry));
       };
+      entry.written = () => chain;
       for (const m of entry.queue.splice(0)) entry.write(encode(m));
     })().catch(() => {
       if (this.#out.get(to) === entry) this.#out.delete(to);
@@ -205,7 +230,10 @@ export class Membership implements AsyncDisposable {
         const frame = await lp.read();
         let msg: SwimMessage;
         try {
-          msg = decode(frame.subarray(), SwimMessageSchema, { what: SWIM_PROTOCOL, maxBytes: MAX_SWIM_BYTES });
+          msg = decode(frame.subarray(), SwimMessageSchema, {
+            what: SWIM_PROTOCOL,
+            maxBytes: MAX_SWIM_BYTES,
+          });
         } catch (err) {
           this.#node.malformed(SWIM_PROTOCOL, err);
           continue;
@@ -250,6 +278,13 @@ export class Membership implements AsyncDisposable {
           maxBytes: MAX_SWIM_BYTES,
         });
         this.#lightView = first.members as Member[];
+        // What the followed agent knows now is news to this peer, as it would be to a member joining; it
+        // goes out once the caller had a chance to listen (right after `start()` resolves).
+        const at = Date.now();
+        const known = this.#lightView.filter((m) => m.state === "alive" || m.state === "suspect");
+        setTimeout(() => {
+          for (const m of known) this.events.emit({ type: "agent:joined", id: m.id, host: m.host, at });
+        }, 0);
         void (async () => {
           try {
             while (!this.#stopped) {
@@ -279,11 +314,14 @@ export class Membership implements AsyncDisposable {
       swim.leave();
       this.#node.libp2p.removeEventListener("peer:connect", this.#onConnect);
       this.#node.libp2p.removeEventListener("peer:disconnect", this.#onDisconnect);
-      // Give the leave messages a moment on their streams before the node closes them.
+      // Let the leave messages reach the sockets before the node closes them (bounded: a stuck peer must
+      // not hold up a shutdown).
+      let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        Promise.all([...this.#out.values()].map(() => Promise.resolve())),
-        new Promise((r) => setTimeout(r, 50)),
+        Promise.all([...this.#out.values()].map((o) => o.written?.())),
+        new Promise((r) => (timer = setTimeout(r, 500))),
       ]);
+      clearTimeout(timer);
     }
     this.#stopped = true;
     for (const peer of [...this.#out.keys()]) this.#closeOut(peer);

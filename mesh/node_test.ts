@@ -17,8 +17,16 @@ Deno.test("mesh: two agents with one swarm key see each other's heartbeats", asy
   await using a = await createMeshNode({ swarmKey, listen: LISTEN });
   await using b = await createMeshNode({ swarmKey, listen: LISTEN });
   const self = () => ({ host: "h", slots: { total: 1, free: 1 }, version: "t", load: 0 });
-  await using va = await startMembership({ node: a, self, intervalMs: 200 });
-  await using vb = await startMembership({ node: b, self, intervalMs: 200 });
+  await using va = await startMembership({
+    node: a,
+    self,
+    timing: { probeIntervalMs: 200, probeTimeoutMs: 100 },
+  });
+  await using vb = await startMembership({
+    node: b,
+    self,
+    timing: { probeIntervalMs: 200, probeTimeoutMs: 100 },
+  });
   await b.dial(a.addresses()[0]!);
   await waitFor(() => va.members().length === 2 && vb.members().length === 2, { timeout: 10_000 });
   assertEquals(va.members().map((m) => m.state), ["alive", "alive"]);

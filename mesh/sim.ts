@@ -162,7 +162,9 @@ export class Simulation {
           const connected = node.links.has(to);
           if (!target || !this.#reachable(id, to)) {
             // A refused connection fails fast; a cut one (or a lost message on a link) goes unanswered.
-            if (!connected && target && !target.up) q.push(q.now + this.#latency(), () => node.swim.sendFailed(to, msg));
+            if (!connected && target && !target.up) {
+              q.push(q.now + this.#latency(), () => node.swim.sendFailed(to, msg));
+            }
             return;
           }
           if (!connected) link(node, target);
@@ -237,6 +239,42 @@ export class Simulation {
     for (const node of this.nodes.values()) {
       if (node.up && node.id !== id && node.swim.table.state(id)?.state === state) n++;
     }
+    return n;
+  }
+
+  /**
+   * Adds `n` members, each joining through a random earlier one, `staggerMs` apart, then runs until every
+   * member sees all the others (or `timeoutMs` passes). Returns the virtual time it took after the last join.
+   */
+  form(n: number, options: { staggerMs?: number; timeoutMs?: number; prefix?: string } = {}): number {
+    const prefix = options.prefix ?? "n";
+    const first = this.nodes.size;
+    for (let i = 0; i < n; i++) {
+      const k = first + i;
+      this.add(`${prefix}${k}`, k ? `${prefix}${Math.floor(this.random() * k)}` : undefined);
+      this.run(options.staggerMs ?? 5);
+    }
+    const start = this.now;
+    const total = this.nodes.size;
+    while (this.now - start < (options.timeoutMs ?? 120_000)) {
+      if (this.converged(total)) break;
+      this.run(100);
+    }
+    return this.now - start;
+  }
+
+  /** True when every up member sees `total - 1` others alive or suspect. */
+  converged(total = this.upCount()): boolean {
+    for (const node of this.nodes.values()) {
+      if (node.up && node.swim.table.live.size !== total - 1) return false;
+    }
+    return true;
+  }
+
+  /** Messages sent by all members so far. */
+  sent(): number {
+    let n = 0;
+    for (const node of this.nodes.values()) n += node.swim.counters.sent;
     return n;
   }
 

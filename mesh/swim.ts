@@ -139,8 +139,14 @@ export class Swim {
     for (const ms of this.#t.joinPushPullsMs) {
       this.#joinTimers.push(this.#clock.setTimeout(() => this.#syncRandom(), this.#jitter(ms)));
     }
-    this.#timers.pushPull = this.#clock.setTimeout(() => this.#pushPull(), this.#jitter(pushPullInterval(this.#t, 1)));
-    this.#timers.reconnect = this.#clock.setTimeout(() => this.#reconnect(), this.#jitter(this.#t.reconnectIntervalMs));
+    this.#timers.pushPull = this.#clock.setTimeout(
+      () => this.#pushPull(),
+      this.#jitter(pushPullInterval(this.#t, 1)),
+    );
+    this.#timers.reconnect = this.#clock.setTimeout(
+      () => this.#reconnect(),
+      this.#jitter(this.#t.reconnectIntervalMs),
+    );
   }
 
   /** Announces a change of what this member says of itself (e.g. free slots). */
@@ -199,7 +205,7 @@ export class Swim {
   }
 
   /** Sending to `peer` failed (no connection could be made, or the stream broke). */
-  sendFailed(peer: string, msg: SwimMessage): void {
+  sendFailed(_peer: string, msg: SwimMessage): void {
     if (this.#stopped) return;
     if (msg.t === "ping") {
       const probe = this.#probes.get(msg.seq);
@@ -244,7 +250,9 @@ export class Swim {
         const probe = this.#probes.get(msg.seq);
         if (!probe) return;
         if (msg.ok) this.#probeDone(msg.seq, probe, true);
-        else if (++probe.nacks >= probe.indirect && probe.indirect > 0) this.#probeDone(msg.seq, probe, false);
+        else if (++probe.nacks >= probe.indirect && probe.indirect > 0) {
+          this.#probeDone(msg.seq, probe, false);
+        }
         return;
       }
       case "gossip":
@@ -383,7 +391,10 @@ export class Swim {
       }
     } else if (this.#links.size > this.#t.linksHigh) {
       // Close the excess, the oldest first (the newest links are what joiners are still using).
-      const excess = [...this.#links].sort((a, b) => a[1] - b[1]).slice(0, this.#links.size - this.#t.linksHigh);
+      const excess = [...this.#links].sort((a, b) => a[1] - b[1]).slice(
+        0,
+        this.#links.size - this.#t.linksHigh,
+      );
       for (const [peer, since] of excess) {
         if (now - since < 5_000) continue;
         this.#send(peer, { t: "unlink" });
@@ -408,7 +419,10 @@ export class Swim {
     probe.indirect = helpers.length;
     for (const h of helpers) this.#send(h, { t: "preq", seq, target: probe.target });
     // The rest of the probe interval for the helpers' answers (memberlist waits until the next probe).
-    const wait = Math.max(this.#probeTimeout(), this.#t.probeIntervalMs * (1 + this.#awareness) - this.#probeTimeout());
+    const wait = Math.max(
+      this.#probeTimeout(),
+      this.#t.probeIntervalMs * (1 + this.#awareness) - this.#probeTimeout(),
+    );
     probe.timer = this.#clock.setTimeout(() => this.#probeDone(seq, probe, false), helpers.length ? wait : 0);
   }
 
@@ -460,7 +474,10 @@ export class Swim {
     if (this.#stopped) return;
     const peer = this.table.dead.pick(this.#random);
     if (peer) this.#send(peer, { t: "sync", members: this.table.updates(), reply: true });
-    this.#timers.reconnect = this.#clock.setTimeout(() => this.#reconnect(), this.#jitter(this.#t.reconnectIntervalMs));
+    this.#timers.reconnect = this.#clock.setTimeout(
+      () => this.#reconnect(),
+      this.#jitter(this.#t.reconnectIntervalMs),
+    );
   }
 
   /** Up to `n` random links other than `except`. */

@@ -72,7 +72,7 @@ export const DEFAULT_TIMING: Readonly<SwimTiming> = Object.freeze({
   suspicionBaseMs: 1_000,
   suspicionMaxMult: 4,
   pushPullIntervalMs: 30_000,
-  joinPushPullsMs: [1_000, 2_500, 5_000, 10_000],
+  joinPushPullsMs: [1_000, 3_000, 9_000],
   reconnectIntervalMs: 3_000,
   forgetAfterMs: 30 * 60_000,
   linksLow: 6,

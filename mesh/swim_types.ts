@@ -25,7 +25,10 @@ export const MemberMetaSchema = v.object({
   load: v.pipe(v.number(), v.minValue(0)),
   startedAt: v.number(),
   gpus: Count,
-  labels: v.pipe(v.record(v.pipe(v.string(), v.maxLength(128)), Text), v.check((r) => Object.keys(r).length <= 64)),
+  labels: v.pipe(
+    v.record(v.pipe(v.string(), v.maxLength(128)), Text),
+    v.check((r) => Object.keys(r).length <= 64),
+  ),
   group: Text,
 });
 /** An agent's description of itself. */

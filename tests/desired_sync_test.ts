@@ -53,5 +53,9 @@ Deno.test("desired state: an agent that was elsewhere when a topology was record
     return res.records.some((r) => r.id === "Early") || undefined;
   }, { timeout: 30_000, what: "agent B to hold the record agent A had before they met" });
   const logB = readFileSync(join(b.dataDir, "agent.log"), "utf8");
-  assertEquals(logB.includes("pulled topology records a heartbeat said we lacked"), true, logB.slice(-2000));
+  assertEquals(
+    logB.includes("pulled topology records a peer's digest said we lacked"),
+    true,
+    logB.slice(-2000),
+  );
 });

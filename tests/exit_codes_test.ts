@@ -91,9 +91,6 @@ Deno.test("exit codes: 130 when SIGINT interrupts a topology activate that is wa
 
 Deno.test({
   name: "exit codes: 130 when SIGINT interrupts a running monitor",
-  // `shoal monitor` ends with 0 on SIGINT (cli/commands/monitor.ts treats it like --timeout), against the
-  // documented 130; enable this once it exits 130.
-  ignore: true,
   async fn() {
     await using mesh = await startMesh({ agents: 1 });
     const monitor = spawnShoal(mesh, ["monitor", "--json"]);

@@ -12,8 +12,9 @@ import {
   createMeshNode,
   createSwarmKey,
   encode,
-  MEMBERSHIP_TOPIC,
+  EVENTS_TOPIC,
   readSwarmKey,
+  SWIM_PROTOCOL,
   VIEW_PROTOCOL,
 } from "../mesh/mod.ts";
 import { lpStream } from "@libp2p/utils";
@@ -152,7 +153,7 @@ Deno.test("mesh: garbage and oversized frames leave the agent running and servin
     sock.on("close", () => resolve());
     sock.on("error", () => resolve());
   });
-  // Inside the mesh: junk, malformed and oversized frames on the view protocol, and junk gossip.
+  // Inside the mesh: junk, malformed and oversized frames on the view and membership protocols, junk gossip.
   const node = await createMeshNode({ swarmKey: await readSwarmKey(mesh.swarmKeyFile) });
   try {
     const frames = [
@@ -168,10 +169,15 @@ Deno.test("mesh: garbage and oversized frames leave the agent running and servin
         await stream.close();
       } catch { /* the agent may reset the stream: that is the point */ }
     }
-    await node.publish(MEMBERSHIP_TOPIC, { type: "heartbeat", id: 42 });
-    await node.libp2p.services.pubsub.publish(MEMBERSHIP_TOPIC, new Uint8Array([0xde, 0xad]));
+    // Membership: a well-framed message of the wrong shape, a lie about who is dead, then a truncated frame.
+    const swim = lpStream(await node.openStream(agent.addrs[0]!, SWIM_PROTOCOL));
+    await swim.write(encode({ t: "ping", seq: -1, g: "no" }));
+    await swim.write(encode({ t: "gossip", g: [{ id: agent.id, inc: 0, st: "dead" }] }));
+    await swim.write(new Uint8Array([0xa1, 0x61]));
+    await node.publish(EVENTS_TOPIC, { type: 42 });
+    await node.libp2p.services.pubsub.publish(EVENTS_TOPIC, new Uint8Array([0xde, 0xad]));
     const view = await mesh.viewOf(agent);
-    assertEquals(view.members.length, 1);
+    assertEquals(view.members.map((m) => [m.id, m.state]), [[agent.id, "alive"]]);
     assert(isRunning(agent.pid));
   } finally {
     await node.stop();

@@ -289,7 +289,10 @@ Examples:
     .action(
       async (opts: RecvOptions, c: Command) => {
         const stop = new AbortController();
-        process.once("SIGINT", () => stop.abort());
+        process.once("SIGINT", () => {
+          process.exitCode = ExitCode.interrupted;
+          stop.abort();
+        });
         process.once("SIGTERM", () => stop.abort());
         const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
         let n = 0;

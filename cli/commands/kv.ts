@@ -207,7 +207,10 @@ Examples:
         cmd: Command,
       ) => {
         const stop = new AbortController();
-        process.once("SIGINT", () => stop.abort());
+        process.once("SIGINT", () => {
+          process.exitCode = ExitCode.interrupted;
+          stop.abort();
+        });
         process.once("SIGTERM", () => stop.abort());
         const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
         let seen = 0;

@@ -11,6 +11,7 @@ import { lpStream } from "@libp2p/utils";
 import { fetchMembers, LogChunkSchema, LOGS_PROTOCOL } from "../../agent/mod.ts";
 import { decode, encode } from "../../mesh/mod.ts";
 import { connectCommander } from "../commander.ts";
+import { ExitCode } from "../errors.ts";
 import { intOption } from "../options.ts";
 import { openSession } from "../session.ts";
 import { pathRegex } from "./ps.ts";
@@ -47,7 +48,10 @@ Examples:
       await using c = await connectCommander(await openSession(name));
       const agents = (await fetchMembers(c.init)).filter((m) => m.state === "alive");
       const stop = new AbortController();
-      process.once("SIGINT", () => stop.abort());
+      process.once("SIGINT", () => {
+        process.exitCode = ExitCode.interrupted;
+        stop.abort();
+      });
       process.once("SIGTERM", () => stop.abort());
       const partial = new Map<string, { prefix: string; rest: string }>();
       const print = (key: string, prefix: string, text: string, out: NodeJS.WriteStream) => {

@@ -5,6 +5,7 @@
  */
 import type { Command } from "commander";
 import { EVENTS_TOPIC, GossipEventSchema, startMembership } from "../../mesh/mod.ts";
+import { ExitCode } from "../errors.ts";
 import { shortId } from "../format.ts";
 import { connectLightPeer } from "../light_peer.ts";
 import { intOption, secondsOption } from "../options.ts";
@@ -54,7 +55,10 @@ Examples:
         } else print(e);
       });
       const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
-      process.once("SIGINT", () => stop.abort());
+      process.once("SIGINT", () => {
+        process.exitCode = ExitCode.interrupted;
+        stop.abort();
+      });
       process.once("SIGTERM", () => stop.abort());
       await new Promise((r) => stop.signal.addEventListener("abort", r));
       clearTimeout(timer);

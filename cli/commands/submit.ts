@@ -94,20 +94,23 @@ async function fetchViewFrom(node: MeshNode, addrs: string[], signal: AbortSigna
 
 /**
  * True when every started agent whose address is known sees all `expected` agents alive: the next command
- * may ask any of them (`topology activate` places with the view of the first agent that answers).
+ * may ask any of them (`topology activate` places with the view of the first agent that answers). Agents
+ * already seen to see all are in `satisfied` and not asked again (at 100 agents each view is 100 members).
  */
 async function everyAgentSeesAll(
   node: MeshNode,
   jobs: readonly { addrs?: string[] }[],
   expected: ReadonlySet<string>,
+  satisfied: Set<string>,
   signal: AbortSignal,
 ): Promise<boolean> {
-  const addrs = jobs.flatMap((j) => j.addrs?.slice(0, 1) ?? []);
+  const addrs = jobs.flatMap((j) => j.addrs?.slice(0, 1) ?? []).filter((a) => !satisfied.has(a));
   const deadline = AbortSignal.any([signal, AbortSignal.timeout(3_000)]);
-  const views = await Promise.all(
-    addrs.map((a) => fetchViewFrom(node, [a], deadline).catch(() => undefined)),
-  );
-  return views.every((v) => v !== undefined && aliveOf(v.members, expected) >= expected.size);
+  await Promise.all(addrs.map(async (a) => {
+    const v = await fetchViewFrom(node, [a], deadline).catch(() => undefined);
+    if (v && aliveOf(v.members, expected) >= expected.size) satisfied.add(a);
+  }));
+  return addrs.every((a) => satisfied.has(a));
 }
 
 /** How many of `expected` a view has alive. */
@@ -187,13 +190,14 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
     try {
       let members: Member[] = [];
       let alive = 0;
+      const satisfied = new Set<string>();
       while (!signal.aborted) {
         try {
           members = (await fetchViewFrom(node, addrs, AbortSignal.any([signal, AbortSignal.timeout(3_000)])))
             .members;
           alive = aliveOf(members, expected);
           bar.update(alive);
-          if (alive >= expected.size && await everyAgentSeesAll(node, jobs, expected, signal)) {
+          if (alive >= expected.size && await everyAgentSeesAll(node, jobs, expected, satisfied, signal)) {
             return { requested: count, jobs, failures, members };
           }
         } catch { /* not reachable yet */ }

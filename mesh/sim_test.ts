@@ -1,0 +1,80 @@
+import { assert, assertEquals } from "../tests/_assert.ts";
+import { Simulation } from "./sim.ts";
+import { DEFAULT_TIMING } from "./swim_timing.ts";
+
+const round = DEFAULT_TIMING.gossipIntervalMs;
+
+/** Virtual ms until `pred` holds, checking every 50 ms, or Infinity. */
+function until(sim: Simulation, pred: () => boolean, maxMs = 60_000): number {
+  const start = sim.now;
+  while (!pred()) {
+    if (sim.now - start > maxMs) return Infinity;
+    sim.run(50);
+  }
+  return sim.now - start;
+}
+
+Deno.test("swim sim: 100 members form, keep a bounded number of links, and idle at a flat message rate", () => {
+  const sim = new Simulation({ seed: 3 });
+  const formed = sim.form(100);
+  assert(formed < 10_000, `formed in ${formed} ms`);
+  sim.run(10_000);
+  const links = [...sim.nodes.values()].map((n) => n.swim.links().length);
+  assert(Math.max(...links) <= DEFAULT_TIMING.linksHigh + 4, `links ${Math.max(...links)}`);
+  assert(Math.min(...links) >= DEFAULT_TIMING.linksLow, `links ${Math.min(...links)}`);
+  const sent = sim.sent();
+  sim.run(20_000);
+  const perSecond = (sim.sent() - sent) / 100 / 20;
+  assert(perSecond < 2, `sent ${perSecond} per member per second`);
+  assertEquals(sim.events.filter((e) => e.type === "agent:suspect" || e.type === "agent:dead").length, 0);
+});
+
+Deno.test("swim sim: a crash is dead everywhere within 5 s; a leave everywhere within 1 s", () => {
+  const sim = new Simulation({ seed: 4 });
+  sim.form(100);
+  sim.crash("n17");
+  const dead = until(sim, () => sim.seenAs("n17", "dead") === 99);
+  assert(dead <= 5_000, `dead everywhere after ${dead} ms`);
+  sim.leave("n42");
+  const left = until(sim, () => sim.seenAs("n42", "left") === 98);
+  assert(left <= 1_000, `left everywhere after ${left} ms`);
+  const others = sim.events.filter((e) =>
+    (e.type === "agent:dead" || e.type === "agent:suspect") && e.id !== "n17"
+  );
+  assertEquals(others, []);
+});
+
+Deno.test("swim sim: a slow member that was suspected refutes and stays alive", () => {
+  const sim = new Simulation({ seed: 5 });
+  sim.form(30);
+  // Cut one member off long enough to be suspected, not long enough to be declared dead.
+  sim.partition([["n7"], [...sim.nodes.keys()].filter((id) => id !== "n7")]);
+  until(sim, () => sim.seenAs("n7", "suspect") > 0, 20_000);
+  sim.heal();
+  const back = until(sim, () => sim.seenAs("n7", "alive") === 29, 20_000);
+  assert(back < 10_000, `refuted after ${back} ms`);
+  assertEquals(sim.events.some((e) => e.type === "agent:dead" && e.id === "n7"), false);
+});
+
+Deno.test("swim sim: 1 % message loss at N = 1,000 makes no member dead; a death still reaches all in O(log N) rounds", () => {
+  const sim = new Simulation({ seed: 6, loss: 0.01 });
+  const formed = sim.form(1_000, { staggerMs: 2 });
+  assert(sim.converged(), `not formed after ${formed} ms`);
+  sim.run(30_000);
+  assertEquals(sim.events.filter((e) => e.type === "agent:dead").length, 0);
+  sim.crash("n500");
+  const dead = until(sim, () => sim.seenAs("n500", "dead") === 999);
+  assert(dead / round <= 40, `dead everywhere after ${dead / round} rounds`);
+});
+
+Deno.test("swim sim: a partition into halves heals by itself within 10 s of the cut ending", () => {
+  const sim = new Simulation({ seed: 8 });
+  sim.form(40);
+  const ids = [...sim.nodes.keys()];
+  sim.partition([ids.slice(0, 20), ids.slice(20)]);
+  sim.run(30_000);
+  assertEquals(sim.seenAs("n0", "dead"), 20, "each half sees the other dead");
+  sim.heal();
+  const whole = until(sim, () => sim.converged(40) && ids.every((id) => sim.seenAs(id, "alive") === 39));
+  assert(whole <= 10_000, `whole again after ${whole} ms`);
+});
