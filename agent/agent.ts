@@ -261,6 +261,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         swim: () => ({
           links: membership.swim?.links().length ?? 0,
           ...(membership.swim?.counters ?? { sent: 0, received: 0 }),
+          connections: membership.connectionCounts,
         }),
         ...(init.group ? { group: init.group } : {}),
         ...(init.labels ? { labels: init.labels } : {}),

@@ -48,7 +48,12 @@ export interface AgentStatus {
   /** Members of this agent's membership view, by state. */
   members: Record<string, number>;
   /** Membership links and protocol messages sent/received since start. */
-  swim?: { links: number; sent: number; received: number };
+  swim?: {
+    links: number;
+    sent: number;
+    received: number;
+    connections: { opened: number; closed: number; dialled: number };
+  };
   logFile: string | null;
   commandHandler: string | null;
 }
@@ -68,7 +73,7 @@ export interface StatusSources {
   members: () => Member[];
   peers: () => number;
   /** Membership links and protocol messages sent/received since start. */
-  swim?: () => { links: number; sent: number; received: number };
+  swim?: () => AgentStatus["swim"];
   logFile?: string;
   commandHandler?: string;
 }

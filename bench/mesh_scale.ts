@@ -23,7 +23,7 @@ const flag = (name: string, dflt: number) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args.splice(i, 2)[1]) : dflt;
 };
-const quietS = flag("--quiet-s", 8);
+const quietS = flag("--quiet-s", 30);
 const windowS = flag("--window-s", 10);
 const sizes = args.length ? args.map(Number) : [4, 16, 50, 100];
 const CLK_TCK = 100;

@@ -24,6 +24,8 @@ const SCENARIOS = [
   "deploy.ts",
   "kv_all_to_all.ts",
   "cmd_rtt.ts",
+  "mesh_sim.ts",
+  "mesh_scale.ts",
 ];
 const only = process.argv.slice(2);
 let failed = 0;

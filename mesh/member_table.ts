@@ -212,6 +212,11 @@ export class MemberTable {
     return m && { state: m.state, inc: m.inc, since: m.since };
   }
 
+  /** Independent confirmations of a suspect member's suspicion (suspecters beyond the first). */
+  suspecters(id: string): number {
+    return Math.max(0, (this.#members.get(id)?.suspecters?.size ?? 1) - 1);
+  }
+
   /** Addresses to dial `id` at. */
   addrs(id: string): string[] {
     return this.#members.get(id)?.addrs ?? [];

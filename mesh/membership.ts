@@ -67,12 +67,16 @@ export class Membership implements AsyncDisposable {
   #soon: ReturnType<typeof setTimeout> | undefined;
   #lightView: Member[] = [];
   #stopped = false;
+  /** Connections opened and closed (to any peer, tools included) since start. */
+  readonly connectionCounts = { opened: 0, closed: 0, dialled: 0 };
   readonly #onConnect = (evt: CustomEvent<PeerId>) => {
+    this.connectionCounts.opened++;
     const peer = evt.detail.toString();
     const conn = this.#node.libp2p.getConnections(evt.detail)[0];
     this.#swim?.linkUp(peer, conn?.direction === "outbound");
   };
   readonly #onDisconnect = (evt: CustomEvent<PeerId>) => {
+    this.connectionCounts.closed++;
     const peer = evt.detail.toString();
     this.#closeOut(peer);
     this.#swim?.linkDown(peer);
@@ -122,7 +126,8 @@ export class Membership implements AsyncDisposable {
       onDigests: (id, digests) => this.digests.emit({ id, digests }),
       transport: {
         send: (to, msg) => this.#send(to, msg),
-        connect: (to) => void this.#dial(to).catch(() => {}),
+        // Already connected (it dialled us before we knew it): the link is up now.
+        connect: (to) => void this.#dial(to).then(() => this.#swim?.linkUp(to, true), () => {}),
         disconnect: (to) => {
           // Let the unlink message go out first.
           setTimeout(() => void node.libp2p.hangUp(peerIdFromString(to)).catch(() => {}), 100);
@@ -179,6 +184,7 @@ export class Membership implements AsyncDisposable {
     const id = peerIdFromString(to);
     const existing = this.#node.libp2p.getConnections(id)[0];
     if (existing) return existing;
+    this.connectionCounts.dialled++;
     const addrs = this.#swim?.table.addrs(to) ?? [];
     if (addrs.length) {
       await this.#node.libp2p.peerStore.merge(id, { multiaddrs: addrs.map((a) => multiaddr(a)) });

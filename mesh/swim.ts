@@ -107,7 +107,12 @@ export class Swim {
   /** Indirect probes run for others: our seq → the asker and its seq. */
   readonly #relays = new Map<number, { asker: string; seq: number; timer: unknown }>();
   readonly #suspicionTimers = new Map<string, unknown>();
+  /** Members whose connection this member found refused while suspecting them: strong evidence. */
+  readonly #refused = new Set<string>();
+  /** When a dead member that answered was last sent our view. */
+  readonly #revived = new Map<string, number>();
   #awareness = 0;
+  #ticks = 0;
   readonly #joinTimers: unknown[] = [];
   #timers: { probe?: unknown; gossip?: unknown; pushPull?: unknown; reconnect?: unknown } = {};
   #stopped = false;
@@ -199,7 +204,10 @@ export class Swim {
   /** The link to `peer` went down. One that went without notice is probed at once. */
   linkDown(peer: string): void {
     if (!this.#links.delete(peer)) return;
-    if (this.#unlinked.delete(peer) || this.#stopped) return;
+    if (this.#unlinked.delete(peer) || this.#stopped) {
+      this.#cancelProbes(peer);
+      return;
+    }
     const s = this.table.state(peer);
     if (s?.state === "alive" || s?.state === "suspect") this.#probe(peer);
   }
@@ -223,14 +231,22 @@ export class Swim {
     if (this.#stopped) return;
     this.counters.received++;
     const now = this.#clock.now();
+    // A message comes over a connection: a known member's is a link, even one that connected before we
+    // knew it.
+    if (!this.#links.has(from) && !this.#unlinked.has(from)) {
+      const s = this.table.state(from);
+      if (s?.state === "alive" || s?.state === "suspect") this.#links.set(from, now);
+    }
     switch (msg.t) {
       case "ping":
+        this.#answeredWhileDead(from, now);
         this.table.heard(from, now);
         this.#applyAll(msg.g, false);
         if (msg.d) this.#init.onDigests?.(from, msg.d);
         this.#send(from, { t: "ack", seq: msg.seq, g: this.#piggyback(), ...this.#digests() });
         return;
       case "ack": {
+        this.#answeredWhileDead(from, now);
         this.table.heard(from, now);
         this.#applyAll(msg.g, false);
         if (msg.d) this.#init.onDigests?.(from, msg.d);
@@ -241,8 +257,13 @@ export class Swim {
       }
       case "preq": {
         const seq = ++this.#seq;
-        const timer = this.#clock.setTimeout(() => this.#endRelay(seq, false), this.#probeTimeout());
-        this.#relays.set(seq, { asker: from, seq: msg.seq, timer });
+        const relay = { asker: from, seq: msg.seq, timer: undefined as unknown };
+        relay.timer = this.#deadline(
+          () => this.#endRelay(seq, false),
+          this.#probeTimeout(),
+          (h) => (relay.timer = h),
+        );
+        this.#relays.set(seq, relay);
         this.#send(msg.target, { t: "ping", seq, g: [] });
         return;
       }
@@ -267,8 +288,17 @@ export class Swim {
         return;
       case "unlink":
         this.#unlinked.add(from);
+        this.#cancelProbes(from);
         return;
     }
+  }
+
+  /** A member we hold dead spoke to us: the two sides of a partition meet; exchange whole views. */
+  #answeredWhileDead(from: string, now: number): void {
+    if (this.table.state(from)?.state !== "dead") return;
+    if (now - (this.#revived.get(from) ?? 0) < this.#t.reconnectIntervalMs) return;
+    this.#revived.set(from, now);
+    this.#send(from, { t: "sync", members: this.table.updates(), reply: true });
   }
 
   #applyAll(updates: MemberUpdate[], fromSync: boolean): void {
@@ -284,6 +314,7 @@ export class Swim {
       }
       if (r.events.some((e) => e.type === "agent:alive" || e.type === "agent:joined")) {
         this.#disarmSuspicion(u.id);
+        this.#revived.delete(u.id);
       }
       if (r.events.some((e) => e.type === "agent:dead" || e.type === "agent:left")) {
         this.#disarmSuspicion(u.id);
@@ -328,9 +359,15 @@ export class Swim {
     const s = this.table.state(id);
     if (!s || s.state !== "suspect") return;
     const expected = Math.min(this.#t.indirectChecks, Math.max(0, this.table.size - 2));
-    const timeout = suspicionTimeout(this.#t, this.table.size, confirmations, expected);
+    const timeout = suspicionTimeout(
+      this.#t,
+      this.table.size,
+      confirmations,
+      expected,
+      this.#refused.has(id),
+    );
     const left = Math.max(0, s.since + timeout - this.#clock.now());
-    this.#disarmSuspicion(id);
+    this.#disarmSuspicion(id, true);
     this.#suspicionTimers.set(
       id,
       this.#clock.setTimeout(() => {
@@ -343,7 +380,8 @@ export class Swim {
     );
   }
 
-  #disarmSuspicion(id: string): void {
+  #disarmSuspicion(id: string, keepEvidence = false): void {
+    if (!keepEvidence) this.#refused.delete(id);
     const h = this.#suspicionTimers.get(id);
     if (h !== undefined) {
       this.#clock.clearTimeout(h);
@@ -374,6 +412,12 @@ export class Swim {
       const next = this.#probeOrder.pop()!;
       if (this.#links.has(next)) target = next;
     }
+    // Now and then a random member rather than a link: one linked to none of us would otherwise go unprobed
+    // (and, behind a partition, never be found dead by this side). It costs a connection every 8 probes.
+    if (++this.#ticks % 8 === 0) {
+      const other = this.table.live.pick(this.#random);
+      if (other && !this.#links.has(other)) target = other;
+    }
     if (target) this.#probe(target);
   }
 
@@ -397,6 +441,7 @@ export class Swim {
       );
       for (const [peer, since] of excess) {
         if (now - since < 5_000) continue;
+        this.#cancelProbes(peer);
         this.#send(peer, { t: "unlink" });
         this.#links.delete(peer);
         this.#init.transport.disconnect(peer);
@@ -407,7 +452,11 @@ export class Swim {
   #probe(target: string): void {
     const seq = ++this.#seq;
     const probe: Probe = { target, timer: undefined, indirect: 0, nacks: 0, done: false };
-    probe.timer = this.#clock.setTimeout(() => this.#indirect(seq, probe), this.#probeTimeout());
+    probe.timer = this.#deadline(
+      () => this.#indirect(seq, probe),
+      this.#probeTimeout(),
+      (h) => (probe.timer = h),
+    );
     this.#probes.set(seq, probe);
     this.#send(target, { t: "ping", seq, g: this.#piggyback(), ...this.#digests() });
   }
@@ -423,7 +472,26 @@ export class Swim {
       this.#probeTimeout(),
       this.#t.probeIntervalMs * (1 + this.#awareness) - this.#probeTimeout(),
     );
-    probe.timer = this.#clock.setTimeout(() => this.#probeDone(seq, probe, false), helpers.length ? wait : 0);
+    probe.timer = this.#deadline(
+      () => this.#probeDone(seq, probe, false),
+      helpers.length ? wait : 0,
+      (h) => (probe.timer = h),
+    );
+  }
+
+  /**
+   * A timeout that, when it fires late by more than half its length, waits that half once more: this process
+   * was starved (a loaded machine), and the answer it waits for may be read but not yet handled. Without this,
+   * 32 agents starting at once on 2 cores suspected each other for half a minute. `rearm` gets the new handle.
+   */
+  #deadline(fn: () => void, ms: number, rearm: (h: unknown) => void): unknown {
+    const due = this.#clock.now() + ms;
+    return this.#clock.setTimeout(() => {
+      const late = this.#clock.now() - due;
+      if (ms > 0 && late > ms / 2) {
+        rearm(this.#clock.setTimeout(fn, ms / 2));
+      } else fn();
+    }, ms);
   }
 
   #probeDone(seq: number, probe: Probe, ok: boolean): void {
@@ -443,7 +511,22 @@ export class Swim {
     if (probe.indirect === 0 && !probe.sendFailed && this.table.size > 2) return;
     const s = this.table.state(probe.target);
     if (s?.state === "alive" || s?.state === "suspect") {
+      if (probe.sendFailed) this.#refused.add(probe.target);
       this.#applyAll([{ id: probe.target, inc: s.inc, st: "suspect", from: this.id }], false);
+      // Already suspect (someone else's suspicion): our refused connection shortens our own timer.
+      if (probe.sendFailed && s.state === "suspect") {
+        this.#armSuspicion(probe.target, s.inc, this.table.suspecters(probe.target));
+      }
+    }
+  }
+
+  /** A probe over a link closed on purpose proves nothing either way. */
+  #cancelProbes(peer: string): void {
+    for (const [seq, p] of this.#probes) {
+      if (p.target !== peer || p.indirect > 0) continue;
+      p.done = true;
+      this.#clock.clearTimeout(p.timer);
+      this.#probes.delete(seq);
     }
   }
 
@@ -472,8 +555,9 @@ export class Swim {
 
   #reconnect(): void {
     if (this.#stopped) return;
+    // A ping is cheap; a dead member that answers it gets our whole view (`#answeredWhileDead`).
     const peer = this.table.dead.pick(this.#random);
-    if (peer) this.#send(peer, { t: "sync", members: this.table.updates(), reply: true });
+    if (peer) this.#send(peer, { t: "ping", seq: ++this.#seq, g: [] });
     this.#timers.reconnect = this.#clock.setTimeout(
       () => this.#reconnect(),
       this.#jitter(this.#t.reconnectIntervalMs),

@@ -15,7 +15,7 @@ export interface SwimTiming {
    * and a killed agent is noticed by its links at once, when its connections drop, not by probes).
    */
   probeIntervalMs: number;
-  /** Wait this long for a direct ack before asking others (memberlist: 500 ms). */
+  /** Wait this long for a direct ack before asking others (memberlist: 500 ms; shoal: 1 s, half its probe interval: many agents share a loaded machine). */
   probeTimeoutMs: number;
   /** Peers asked to probe indirectly when a direct probe fails (memberlist: 3). */
   indirectChecks: number;
@@ -24,17 +24,19 @@ export interface SwimTiming {
   /** Peers each gossip round goes to (memberlist: 3). */
   gossipFanout: number;
   /**
-   * Each update is sent `retransmitMult × ceil(log10(N + 1))` times (memberlist: 4, to random members; shoal
-   * gossips along its links only, so it sends each a little more often).
+   * Each update is sent `retransmitMult × ceil(log10(N + 1))` times (memberlist: 4; shoal gossips along its
+   * links only, and makes up for it with push-pulls right after joining).
    */
   retransmitMult: number;
   /**
    * Suspicion lasts at least `suspicionMult × max(1, log10 N) × suspicionBaseMs` (memberlist: 4 × its probe
-   * interval; shoal: 1 × 1 s, so that a dead agent is everywhere dead within 5 s at N = 100: a SIGKILLed
-   * agent's links all notice at once, and their confirmations bring the timeout to this minimum; a suspected
-   * member hears of it by gossip within a few hundred ms and refutes well inside it).
+   * interval, 1 s). shoal tells two kinds of evidence apart: when a member's connection was refused (the
+   * process is gone, its port closed: a SIGKILLed agent's links all find that at once) the suspecter waits
+   * `refusedMult` instead of `suspicionMult`, so that a killed agent is everywhere dead within 5 s at N = 100;
+   * a probe that only timed out may be a starved process on a loaded machine, and waits twice as long.
    */
   suspicionMult: number;
+  refusedMult: number;
   suspicionBaseMs: number;
   /** With no confirmations suspicion lasts `suspicionMaxMult` times the minimum (Lifeguard; memberlist: 6). */
   suspicionMaxMult: number;
@@ -45,7 +47,10 @@ export interface SwimTiming {
    * joined while it did (memberlist relies on its 30 s round for that).
    */
   joinPushPullsMs: readonly number[];
-  /** A dead member is retried this often, so that partitions heal (Serf's reconnect: 30 s; shoal: 3 s). */
+  /**
+   * A random dead member is pinged this often, and a full push-pull follows when it answers, so that
+   * partitions heal (Serf's reconnect: 30 s; shoal: 3 s).
+   */
   reconnectIntervalMs: number;
   /** Dead and left members are forgotten (and no longer retried) after this long. */
   forgetAfterMs: number;
@@ -63,16 +68,17 @@ export interface SwimTiming {
 /** shoal's defaults. */
 export const DEFAULT_TIMING: Readonly<SwimTiming> = Object.freeze({
   probeIntervalMs: 2_000,
-  probeTimeoutMs: 500,
+  probeTimeoutMs: 1_000,
   indirectChecks: 3,
   gossipIntervalMs: 200,
   gossipFanout: 3,
-  retransmitMult: 6,
-  suspicionMult: 1,
+  retransmitMult: 4,
+  suspicionMult: 2,
+  refusedMult: 1,
   suspicionBaseMs: 1_000,
   suspicionMaxMult: 4,
   pushPullIntervalMs: 30_000,
-  joinPushPullsMs: [1_000, 3_000, 9_000],
+  joinPushPullsMs: [1_000, 5_000],
   reconnectIntervalMs: 3_000,
   forgetAfterMs: 30 * 60_000,
   linksLow: 6,
@@ -93,8 +99,9 @@ export function retransmitLimit(t: SwimTiming, n: number): number {
 }
 
 /** Shortest and longest suspicion in a mesh of `n` members (Lifeguard). */
-export function suspicionBounds(t: SwimTiming, n: number): { minMs: number; maxMs: number } {
-  const minMs = t.suspicionMult * Math.max(1, Math.log10(Math.max(1, n))) * t.suspicionBaseMs;
+export function suspicionBounds(t: SwimTiming, n: number, refused = false): { minMs: number; maxMs: number } {
+  const mult = refused ? t.refusedMult : t.suspicionMult;
+  const minMs = mult * Math.max(1, Math.log10(Math.max(1, n))) * t.suspicionBaseMs;
   return { minMs, maxMs: minMs * t.suspicionMaxMult };
 }
 
@@ -102,8 +109,14 @@ export function suspicionBounds(t: SwimTiming, n: number): { minMs: number; maxM
  * Suspicion timeout after `confirmations` independent suspicions out of `expected` (Lifeguard, as memberlist's
  * `suspicion.go`): from the longest down to the shortest on a log scale.
  */
-export function suspicionTimeout(t: SwimTiming, n: number, confirmations: number, expected: number): number {
-  const { minMs, maxMs } = suspicionBounds(t, n);
+export function suspicionTimeout(
+  t: SwimTiming,
+  n: number,
+  confirmations: number,
+  expected: number,
+  refused = false,
+): number {
+  const { minMs, maxMs } = suspicionBounds(t, n, refused);
   if (expected < 1) return minMs;
   const frac = Math.log(confirmations + 1) / Math.log(expected + 1);
   return Math.max(minMs, Math.floor(maxMs - (maxMs - minMs) * Math.min(1, frac)));

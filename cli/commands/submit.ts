@@ -86,10 +86,18 @@ async function meshAddrs(session: Session, signal: AbortSignal): Promise<string[
   return [...new Set(addrs)];
 }
 
+/** The view of the first of `addrs` that answers, asking one at a time (a view is N members). */
 async function fetchViewFrom(node: MeshNode, addrs: string[], signal: AbortSignal): Promise<View> {
-  return await Promise.any(
-    addrs.map((a) => request(node, a, VIEW_PROTOCOL, {}, { schema: ViewSchema, signal })),
-  );
+  let last: unknown = new Error("No address to ask");
+  for (const a of addrs) {
+    try {
+      return await request(node, a, VIEW_PROTOCOL, {}, { schema: ViewSchema, signal });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      last = err;
+    }
+  }
+  throw last;
 }
 
 /**
@@ -201,7 +209,8 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
             return { requested: count, jobs, failures, members };
           }
         } catch { /* not reachable yet */ }
-        await new Promise((r) => setTimeout(r, 100));
+        // Each round costs the agents a view each; a quarter second is quick enough for a person.
+        await new Promise((r) => setTimeout(r, 250));
       }
       throw new DeadlineError(
         `Only ${alive} of ${expected.size} started agents joined the mesh within ${opts.timeout / 1000} s; ` +
