@@ -12,7 +12,7 @@ import {
 
 const LISTEN = ["/ip4/127.0.0.1/tcp/0"];
 
-Deno.test("mesh: two agents with one swarm key see each other's heartbeats", async () => {
+Deno.test("mesh: two agents with one swarm key see each other alive", async () => {
   const swarmKey = createSwarmKey();
   await using a = await createMeshNode({ swarmKey, listen: LISTEN });
   await using b = await createMeshNode({ swarmKey, listen: LISTEN });
