@@ -160,7 +160,7 @@ async function placeAndLease(
   /** Why lease requests failed (not refusals): said when nothing is left to place on. */
   const failures = new Map<string, string>();
   for (let attempt = 0; remaining.size > 0; attempt++) {
-    // Refused leases mean our view of free slots was stale: give the heartbeats a moment.
+    // Refused leases mean our view of free slots was stale: give the membership updates a moment.
     if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * attempt));
     const view = attempt === 0 && ctx.members ? ctx.members : await fetchMembers(init);
     const members = view.filter((m) => !dead.has(m.id));

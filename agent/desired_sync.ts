@@ -13,7 +13,7 @@ import type { Membership, MeshNode } from "../mesh/mod.ts";
 import type { DesiredState } from "./desired_state.ts";
 import type { Logger } from "./log.ts";
 
-/** Heartbeat digest key of the topology records. */
+/** Key of the topology records' digest among the membership digests. */
 export const TOPOLOGIES_DIGEST = "topologies";
 
 /** Pulls records from peers whose digest keeps differing; returns a function that stops. */

@@ -5,7 +5,7 @@
  * topology. An agent keeps each lease it granted under watch until the topology's record lists those tasks
  * on it; when the commander has been gone (not connected to this agent) for `graceMs` and the record still
  * does not list them, the agent stops them and frees their slots, as the commander itself would have done.
- * A record whose gossip this agent missed arrives within a few heartbeats (`desired_sync.ts`), well inside
+ * A record whose gossip this agent missed arrives within a few membership probes (`desired_sync.ts`), well inside
  * the grace period.
  *
  * @module

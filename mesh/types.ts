@@ -1,5 +1,5 @@
 /**
- * Message shapes of the mesh: heartbeats, members, membership events. Schemas check everything read
+ * Message shapes of the mesh: members, views, membership events, gossiped events. Schemas check everything read
  * from the wire.
  *
  * @module

@@ -1,2 +1,2 @@
-/** The shoal version, announced in heartbeats and printed by `shoal --version`. */
+/** The shoal version, announced with each agent's membership and printed by `shoal --version`. */
 export const SHOAL_VERSION = "0.1.0";
