@@ -1,7 +1,7 @@
 /**
  * Conformance with DDS: DDS's own topology files, as they are, parse, expand to the paths and counts DDS
  * gives them, are refused when DDS refuses them, and run on a real local mesh. The files are DDS's and not in
- * this repository (see `_dds_corpus.ts`); without them the suite is skipped with one line saying how to run
+ * this repository (see `_dds_conformance_corpus.ts`); without them the suite is skipped with one line saying how to run
  * it. shoal's own topologies (`topology/testdata`) cover the same ground in the unit tests.
  */
 import { chmodSync, mkdirSync, readFileSync } from "node:fs";
@@ -24,7 +24,7 @@ import {
   viewJson,
 } from "../topology/mod.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes, assertThrows } from "./_assert.ts";
-import { ddsCorpus } from "./_dds_corpus.ts";
+import { ddsCorpus } from "./_dds_conformance_corpus.ts";
 import { isRunning, ps, runShoal, startMesh } from "./_harness.ts";
 import { waitFor } from "./_wait.ts";
 
