@@ -86,12 +86,15 @@ async function meshAddrs(session: Session, signal: AbortSignal): Promise<string[
   return [...new Set(addrs)];
 }
 
-/** The view of the first of `addrs` that answers, asking one at a time (a view is N members). */
+/**
+ * The view of the first of `addrs` that answers, asking one at a time (a view is N members), each given
+ * 3 s: an agent too busy to answer in time (many starting on few cores) passes the turn to the next.
+ */
 async function fetchViewFrom(node: MeshNode, addrs: string[], signal: AbortSignal): Promise<View> {
   let last: unknown = new Error("No address to ask");
   for (const a of addrs) {
     try {
-      return await request(node, a, VIEW_PROTOCOL, {}, { schema: ViewSchema, signal });
+      return await request(node, a, VIEW_PROTOCOL, {}, { schema: ViewSchema, signal, timeoutMs: 3_000 });
     } catch (err) {
       if (signal.aborted) throw err;
       last = err;
@@ -201,7 +204,7 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
       const satisfied = new Set<string>();
       while (!signal.aborted) {
         try {
-          members = (await fetchViewFrom(node, addrs, AbortSignal.any([signal, AbortSignal.timeout(3_000)])))
+          members = (await fetchViewFrom(node, addrs, signal))
             .members;
           alive = aliveOf(members, expected);
           bar.update(alive);
