@@ -203,7 +203,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     log,
     ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
   });
-  const ref: { agent?: Agent; desired?: DesiredState } = {};
+  const ref: { agent?: Agent } = {};
   let load = currentLoad();
   const membership = await startMembership({
     node,
@@ -236,7 +236,6 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   loadTimer.unref?.();
   const desired = new DesiredState(node);
   await desired.start();
-  ref.desired = desired;
   syncDesiredOnDigest({ node, membership, desired, log });
   const events = new EventBatcher(node);
   watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });

@@ -176,16 +176,6 @@ export class KvReplication implements AsyncDisposable {
     await publish();
   }
 
-  /** One anti-entropy round with a random alive agent. */
-  async antiEntropy(): Promise<void> {
-    if (this.#syncing || this.#stopped) return;
-    const peers = (this.#membership?.members() ?? []).filter((m) =>
-      m.state === "alive" && m.id !== this.#node.peerId
-    );
-    const peer = peers[Math.floor(Math.random() * peers.length)];
-    if (peer) await this.syncWith(peer.id);
-  }
-
   /** Compares digests with `peer` and, when they differ, exchanges every entry. Returns entries gained. */
   async syncWith(peer: string, options: { signal?: AbortSignal } = {}): Promise<number> {
     this.#syncing = true;

@@ -100,7 +100,6 @@ export class Simulation {
   readonly #init: SimulationInit;
   /** Partition side of each member; members on different sides cannot talk. */
   readonly #side = new Map<string, number>();
-  delivered = 0;
 
   constructor(init: SimulationInit = {}) {
     this.#init = init;
@@ -171,7 +170,6 @@ export class Simulation {
           if (this.random() < (this.#init.loss ?? 0)) return;
           q.push(q.now + this.#latency(), () => {
             if (target.up && node.up && this.#reachable(id, to)) {
-              this.delivered++;
               target.swim.receive(id, msg);
             }
           });
