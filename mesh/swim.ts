@@ -405,6 +405,14 @@ export class Swim {
   #tick(): void {
     const now = this.#clock.now();
     this.table.forget(now, this.#t.forgetAfterMs);
+    // Still alone: the join's exchange of views was lost (a stream that failed to open on a loaded machine).
+    // Ask the peers we dialled again, or this member would stay alone although connected.
+    if (this.table.live.size === 0) {
+      for (const peer of this.#links.keys()) {
+        this.#send(peer, { t: "sync", members: this.table.updates(), reply: true });
+      }
+      return;
+    }
     this.#maintainLinks(now);
     let target: string | undefined;
     while (!target && (this.#probeOrder.length || this.#links.size)) {
