@@ -271,11 +271,27 @@ export class Membership implements AsyncDisposable {
     })();
   }
 
-  /** Light peers: follows the first connected agent that serves its view. */
-  async #follow(): Promise<void> {
-    for (const peer of this.#node.connectedPeers()) {
+  /**
+   * Light peers: follows the first connected agent that serves its view. When that agent goes away, follows
+   * another member of the last view it gave, and reports what changed meanwhile.
+   */
+  async #follow(gone?: string): Promise<void> {
+    const previous = gone === undefined ? undefined : new Map(this.#lightView.map((m) => [m.id, m]));
+    const others = this.#lightView.filter((m) =>
+      m.id !== gone && (m.state === "alive" || m.state === "suspect")
+    );
+    const candidates = [
+      ...new Set([...this.#node.connectedPeers().filter((p) => p !== gone), ...others.map((m) => m.id)]),
+    ];
+    for (const peer of candidates) {
+      if (this.#stopped) return;
       try {
-        const stream = await this.#node.libp2p.dialProtocol(peerIdFromString(peer), VIEW_WATCH_PROTOCOL, {
+        const id = peerIdFromString(peer);
+        const addrs = others.find((m) => m.id === peer)?.addrs ?? [];
+        if (addrs.length && this.#node.libp2p.getConnections(id).length === 0) {
+          await this.#node.libp2p.peerStore.merge(id, { multiaddrs: addrs.map((a) => multiaddr(a)) });
+        }
+        const stream = await this.#node.libp2p.dialProtocol(id, VIEW_WATCH_PROTOCOL, {
           signal: AbortSignal.timeout(5_000),
         });
         const lp = lpStream(stream, { maxDataLength: MAX_SWIM_BYTES });
@@ -284,12 +300,23 @@ export class Membership implements AsyncDisposable {
           maxBytes: MAX_SWIM_BYTES,
         });
         this.#lightView = first.members as Member[];
-        // What the followed agent knows now is news to this peer, as it would be to a member joining; it
-        // goes out once the caller had a chance to listen (right after `start()` resolves).
+        // What the followed agent knows now is news to this peer (on a first follow, as it would be to a member
+        // joining); it goes out once the caller had a chance to listen (right after `start()` resolves).
         const at = Date.now();
-        const known = this.#lightView.filter((m) => m.state === "alive" || m.state === "suspect");
+        const news: MembershipEvent[] = [];
+        for (const m of this.#lightView) {
+          const before = previous?.get(m.id);
+          if (before?.state === m.state && before.startedAt === m.startedAt) continue;
+          if (!before && m.state !== "alive" && m.state !== "suspect") continue;
+          const type = !before || before.startedAt !== m.startedAt
+            ? "agent:joined"
+            : m.state === "alive"
+            ? "agent:alive"
+            : `agent:${m.state}` as const;
+          news.push({ type, id: m.id, host: m.host, at });
+        }
         setTimeout(() => {
-          for (const m of known) this.events.emit({ type: "agent:joined", id: m.id, host: m.host, at });
+          for (const e of news) this.events.emit(e);
         }, 0);
         void (async () => {
           try {
@@ -298,9 +325,15 @@ export class Membership implements AsyncDisposable {
                 what: VIEW_WATCH_PROTOCOL,
                 maxBytes: MAX_SWIM_BYTES,
               });
+              this.#lightView = this.#lightView.map((m) =>
+                m.id === e.id
+                  ? { ...m, state: e.type === "agent:joined" ? "alive" : e.type.slice(6) as Member["state"] }
+                  : m
+              );
               this.events.emit(e);
             }
           } catch { /* the agent went away or we stopped */ }
+          if (!this.#stopped) void this.#follow(peer);
         })();
         this.#unfollow = () => stream.abort(new Error("stopped"));
         return;
