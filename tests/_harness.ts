@@ -129,7 +129,11 @@ export async function startMesh(
     "--json",
     ...(options.upArgs ?? []),
   ]);
-  if (up.code !== 0) throw new Error(`shoal up failed (${up.code}): ${up.stderr}`);
+  if (up.code !== 0) {
+    // Agents that did start must not outlive the failed test.
+    await run(["down", "--purge"]).catch(() => undefined);
+    throw new Error(`shoal up failed (${up.code}): ${up.stderr}`);
+  }
   const sessionDir = join(home.dir, "sessions", session);
   const record = JSON.parse(readFileSync(join(sessionDir, "session.json"), "utf8")) as {
     jobs: { id: string; dataDir: string; peerId: string; addrs: string[] }[];
