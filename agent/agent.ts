@@ -259,6 +259,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         peers: () => node.connectedPeers().length,
         swim: () => ({
           links: membership.swim?.links().length ?? 0,
+          probeTimeoutMs: membership.swim?.probeTimeoutMs ?? 0,
           ...(membership.swim?.counters ?? { sent: 0, received: 0 }),
           connections: membership.connectionCounts,
         }),

@@ -50,6 +50,8 @@ export interface AgentStatus {
   /** Membership links and protocol messages sent/received since start. */
   swim?: {
     links: number;
+    /** Direct-probe timeout now: it grows with slow acks and poor local health. */
+    probeTimeoutMs: number;
     sent: number;
     received: number;
     connections: { opened: number; closed: number; dialled: number };

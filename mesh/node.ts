@@ -8,6 +8,7 @@ import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
+import { applyYamuxWindowRule } from "./_yamux_window.ts";
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { ping } from "@libp2p/ping";
@@ -172,6 +173,7 @@ function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array; data?: Uint
 /** Creates and starts a mesh node. */
 export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   disarmMorticeChannel();
+  applyYamuxWindowRule();
   const listen = init.listen ?? [];
   const loopbackSet = new Set(["127.0.0.1"]);
   let libp2p: Libp2p<{ pubsub: GossipSub }>;

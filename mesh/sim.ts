@@ -80,6 +80,8 @@ export interface SimulationInit {
   /** Probability that a message is lost (default 0). */
   loss?: number;
   timing?: Partial<SwimTiming>;
+  /** Sees every message sent (delivered or not), and every connection made (`msg` undefined). */
+  onSend?: (from: string, to: string, msg: SwimMessage | undefined) => void;
 }
 
 /** One simulated member. */
@@ -110,6 +112,11 @@ export class Simulation {
     return this.queue.now;
   }
 
+  /** Changes the one-way latency from now on (a loaded machine answers late). */
+  setLatency(range: [number, number]): void {
+    this.#init.latencyMs = range;
+  }
+
   #latency(): number {
     const [lo, hi] = this.#init.latencyMs ?? [0.5, 2];
     return lo + (hi - lo) * this.random();
@@ -133,6 +140,7 @@ export class Simulation {
     const node: SimNode = { id, up: true, links: new Set(), swim: undefined as unknown as Swim };
     const link = (a: SimNode, b: SimNode) => {
       if (a.links.has(b.id)) return;
+      this.#init.onSend?.(a.id, b.id, undefined);
       a.links.add(b.id);
       b.links.add(a.id);
       a.swim.linkUp(b.id, true);
@@ -157,6 +165,7 @@ export class Simulation {
       onEvent: (e) => this.events.push({ ...e, observer: id }),
       transport: {
         send: (to, msg: SwimMessage) => {
+          this.#init.onSend?.(id, to, msg);
           const target = this.nodes.get(to);
           const connected = node.links.has(to);
           if (!target || !this.#reachable(id, to)) {
@@ -178,12 +187,15 @@ export class Simulation {
           const target = this.nodes.get(to);
           if (target && this.#reachable(id, to)) q.push(q.now + this.#latency(), () => link(node, target));
         },
+        // As membership.ts does: the connection closes 100 ms later, after what was sent on it (an unlink).
         disconnect: (to) => {
-          const target = this.nodes.get(to);
-          node.links.delete(to);
-          target?.links.delete(id);
-          node.swim.linkDown(to);
-          target?.swim.linkDown(id);
+          q.push(q.now + 100, () => {
+            const target = this.nodes.get(to);
+            if (!node.links.delete(to)) return;
+            target?.links.delete(id);
+            node.swim.linkDown(to);
+            target?.swim.linkDown(id);
+          });
         },
       },
     });

@@ -78,3 +78,16 @@ Deno.test("swim sim: a partition into halves heals by itself within 10 s of the 
   const whole = until(sim, () => sim.converged(40) && ids.every((id) => sim.seenAs(id, "alive") === 39));
   assert(whole <= 10_000, `whole again after ${whole} ms`);
 });
+
+Deno.test("swim sim: a mesh whose every message is slow for 30 s (a saturated machine) declares nobody dead", () => {
+  const sim = new Simulation({ seed: 11 });
+  sim.form(50);
+  // One-way 0.3–1.2 s: a round trip of up to 2.4 s, longer than the configured direct-probe timeout.
+  sim.setLatency([300, 1_200]);
+  sim.run(30_000);
+  sim.setLatency([0.5, 2]);
+  sim.run(20_000);
+  const dead = sim.events.filter((e) => e.type === "agent:dead");
+  assertEquals(dead.length, 0, `${dead.length} false deaths`);
+  assert(sim.converged(), "every member sees every other alive again");
+});

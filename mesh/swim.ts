@@ -78,6 +78,8 @@ interface Probe {
   indirect: number;
   nacks: number;
   done: boolean;
+  /** When the ping went out: its ack's round trip tunes the timeout. */
+  sentAt: number;
   /** The ping could not even be sent (connection refused): evidence of its own. */
   sendFailed?: boolean;
 }
@@ -112,7 +114,12 @@ export class Swim {
   /** When a dead member that answered was last sent our view. */
   readonly #revived = new Map<string, number>();
   #awareness = 0;
+  #srtt: number | undefined;
+  #rttvar = 0;
   #ticks = 0;
+  #joinSyncAt = -Infinity;
+  /** When the pending gossip round runs. */
+  #gossipAt = 0;
   readonly #joinTimers: unknown[] = [];
   #timers: { probe?: unknown; gossip?: unknown; pushPull?: unknown; reconnect?: unknown } = {};
   #stopped = false;
@@ -131,6 +138,11 @@ export class Swim {
   /** This member's ID. */
   get id(): string {
     return this.#init.id;
+  }
+
+  /** The current direct-probe timeout in ms (adapts to slow acks and to this member's health). */
+  get probeTimeoutMs(): number {
+    return Math.round(this.#probeTimeout());
   }
 
   /** IDs of linked members. */
@@ -194,11 +206,16 @@ export class Swim {
     if (this.#stopped || peer === this.id) return;
     this.#unlinked.delete(peer);
     const known = this.table.state(peer);
-    if (!known && outbound) {
-      // A bootstrap peer (or one we know nothing of): exchange views right away to join.
+    const now = this.#clock.now();
+    // A bootstrap peer (or one we know nothing of): exchange views right away to join — with one of them
+    // while this member is still alone (the reply brings the others; a view costs O(N) to send and merge).
+    if (
+      !known && outbound && (this.table.live.size > 0 || now - this.#joinSyncAt > this.#t.probeIntervalMs)
+    ) {
+      this.#joinSyncAt = now;
       this.#send(peer, { t: "sync", members: this.table.updates(), reply: true });
     }
-    if (known || outbound) this.#links.set(peer, this.#clock.now());
+    if (known || outbound) this.#links.set(peer, now);
   }
 
   /** The link to `peer` went down. One that went without notice is probed at once. */
@@ -251,7 +268,10 @@ export class Swim {
         this.#applyAll(msg.g, false);
         if (msg.d) this.#init.onDigests?.(from, msg.d);
         const probe = this.#probes.get(msg.seq);
-        if (probe && probe.target === from) this.#probeDone(msg.seq, probe, true);
+        if (probe && probe.target === from) {
+          this.#sampleRtt(now - probe.sentAt);
+          this.#probeDone(msg.seq, probe, true);
+        }
         if (this.#relays.has(msg.seq)) this.#endRelay(msg.seq, true);
         return;
       }
@@ -306,11 +326,14 @@ export class Swim {
     for (const u of updates) {
       const r = this.table.apply(u, now, fromSync);
       for (const e of r.events) this.#init.onEvent?.(e);
-      if (r.rebroadcast) this.#broadcast(fromSync && u.st === "dead" ? { ...u, st: "suspect" } : u);
+      if (r.rebroadcast) {
+        const v: MemberUpdate = fromSync && u.st === "dead" ? { ...u, st: "suspect" } : u;
+        this.#broadcast(v, v.st === "dead" || v.st === "left");
+      }
       if (r.suspicion) this.#armSuspicion(r.suspicion.id, r.suspicion.inc, r.suspicion.confirmations);
       if (r.refute) {
         this.#awareness = Math.min(this.#t.awarenessMax, this.#awareness + 1);
-        this.#broadcast(r.refute);
+        this.#broadcast(r.refute, true);
       }
       if (r.events.some((e) => e.type === "agent:alive" || e.type === "agent:joined")) {
         this.#disarmSuspicion(u.id);
@@ -326,9 +349,21 @@ export class Swim {
     }
   }
 
-  #broadcast(u: MemberUpdate): void {
+  /**
+   * Queues `u` for gossip. `urgent` news (a death, a leave, a refutation) goes out within
+   * `urgentGossipMs` rather than at the next round, so that failures reach everyone in ~log N hops of
+   * latency while joins and slot changes share the slower rounds.
+   */
+  #broadcast(u: MemberUpdate, urgent = false): void {
     this.#queue.push(u);
-    this.#timers.gossip ??= this.#clock.setTimeout(() => this.#gossip(), this.#t.gossipIntervalMs);
+    const now = this.#clock.now();
+    const delay = urgent ? this.#t.urgentGossipMs : this.#t.gossipIntervalMs;
+    if (this.#timers.gossip !== undefined) {
+      if (this.#gossipAt <= now + delay) return;
+      this.#clock.clearTimeout(this.#timers.gossip);
+    }
+    this.#gossipAt = now + delay;
+    this.#timers.gossip = this.#clock.setTimeout(() => this.#gossip(), delay);
   }
 
   #gossip(): void {
@@ -341,6 +376,7 @@ export class Swim {
       this.#send(peer, { t: "gossip", g });
     }
     if (this.#queue.size > 0) {
+      this.#gossipAt = this.#clock.now() + this.#t.gossipIntervalMs;
       this.#timers.gossip = this.#clock.setTimeout(() => this.#gossip(), this.#t.gossipIntervalMs);
     }
   }
@@ -389,8 +425,25 @@ export class Swim {
     }
   }
 
+  /**
+   * The direct-ack wait: the configured timeout, or more when acks have been slow (TCP's retransmission
+   * timeout: smoothed round trip + 4 × its variation), times Lifeguard's local-health factor. On a machine
+   * whose CPUs are all busy an ack takes hundreds of milliseconds; a fixed timeout then reads as deaths.
+   */
   #probeTimeout(): number {
-    return this.#t.probeTimeoutMs * (1 + this.#awareness);
+    const rto = this.#srtt === undefined ? 0 : this.#srtt + 4 * this.#rttvar;
+    return Math.max(this.#t.probeTimeoutMs, rto) * (1 + this.#awareness);
+  }
+
+  /** Feeds one ack's round trip into the smoothed estimate (RFC 6298's gains). */
+  #sampleRtt(ms: number): void {
+    if (this.#srtt === undefined) {
+      this.#srtt = ms;
+      this.#rttvar = ms / 2;
+      return;
+    }
+    this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - ms);
+    this.#srtt = 0.875 * this.#srtt + 0.125 * ms;
   }
 
   #scheduleProbe(): void {
@@ -421,8 +474,8 @@ export class Swim {
       if (this.#links.has(next)) target = next;
     }
     // Now and then a random member rather than a link: one linked to none of us would otherwise go unprobed
-    // (and, behind a partition, never be found dead by this side). It costs a connection every 8 probes.
-    if (++this.#ticks % 8 === 0) {
+    // (and, behind a partition, never be found dead by this side). It costs a connection, so it is rare.
+    if (++this.#ticks % this.#t.randomProbeEvery === 0) {
       const other = this.table.live.pick(this.#random);
       if (other && !this.#links.has(other)) target = other;
     }
@@ -459,7 +512,14 @@ export class Swim {
 
   #probe(target: string): void {
     const seq = ++this.#seq;
-    const probe: Probe = { target, timer: undefined, indirect: 0, nacks: 0, done: false };
+    const probe: Probe = {
+      target,
+      timer: undefined,
+      indirect: 0,
+      nacks: 0,
+      done: false,
+      sentAt: this.#clock.now(),
+    };
     probe.timer = this.#deadline(
       () => this.#indirect(seq, probe),
       this.#probeTimeout(),
@@ -546,14 +606,17 @@ export class Swim {
     this.#send(r.asker, { t: "pack", seq: r.seq, ok });
   }
 
-  #syncRandom(): void {
+  /** A push-pull with a random member, or (`linked`) a random link: that costs no new connection. */
+  #syncRandom(linked = false): void {
     if (this.#stopped) return;
-    const peer = this.table.live.pick(this.#random);
+    const peer = linked && this.#links.size
+      ? this.#pickLinks(1, undefined)[0]
+      : this.table.live.pick(this.#random);
     if (peer) this.#send(peer, { t: "sync", members: this.table.updates(), reply: true });
   }
 
   #pushPull(): void {
-    this.#syncRandom();
+    this.#syncRandom(true);
     if (this.#stopped) return;
     this.#timers.pushPull = this.#clock.setTimeout(
       () => this.#pushPull(),

@@ -19,8 +19,14 @@ export interface SwimTiming {
   probeTimeoutMs: number;
   /** Peers asked to probe indirectly when a direct probe fails (memberlist: 3). */
   indirectChecks: number;
-  /** Queued updates are gossiped this often (memberlist: 200 ms); nothing is sent while none are queued. */
+  /**
+   * Queued updates are gossiped this often (memberlist: 200 ms; shoal: 500 ms — each message costs about
+   * 1 ms of CPU through libp2p, and while 100 agents join the queue is never empty); nothing is sent while
+   * none are queued.
+   */
   gossipIntervalMs: number;
+  /** A death, a leave or a refutation is gossiped this soon after it is learnt, not at the next round. */
+  urgentGossipMs: number;
   /** Peers each gossip round goes to (memberlist: 3). */
   gossipFanout: number;
   /**
@@ -40,7 +46,10 @@ export interface SwimTiming {
   suspicionBaseMs: number;
   /** With no confirmations suspicion lasts `suspicionMaxMult` times the minimum (Lifeguard; memberlist: 6). */
   suspicionMaxMult: number;
-  /** Full state exchange with one random member (memberlist: 30 s, longer above 32 members). */
+  /**
+   * Full state exchange with one random link (memberlist: with a random member, every 30 s, longer above 32
+   * members; links are random peers, and a link costs no new connection).
+   */
   pushPullIntervalMs: number;
   /**
    * After starting, push-pulls also run at these delays, so that a new member learns of the members that
@@ -54,6 +63,13 @@ export interface SwimTiming {
   reconnectIntervalMs: number;
   /** Dead and left members are forgotten (and no longer retried) after this long. */
   forgetAfterMs: number;
+  /**
+   * One probe in this many goes to a random member rather than a link, so that a member none of this side
+   * links to is still found dead behind a partition (memberlist probes every member in turn; it has UDP).
+   * A probe to an unlinked member costs a new connection, about 17 ms of CPU on each side here, so it is
+   * rare: with 30 (once a minute) each member is probed by a random one about once a minute.
+   */
+  randomProbeEvery: number;
   /** Keep at least this many links to other agents (dial more below). */
   linksLow: number;
   /** Keep at most this many links (close the excess, oldest first). */
@@ -70,7 +86,8 @@ export const DEFAULT_TIMING: Readonly<SwimTiming> = Object.freeze({
   probeIntervalMs: 2_000,
   probeTimeoutMs: 1_000,
   indirectChecks: 3,
-  gossipIntervalMs: 200,
+  gossipIntervalMs: 500,
+  urgentGossipMs: 10,
   gossipFanout: 3,
   retransmitMult: 4,
   suspicionMult: 2,
@@ -81,8 +98,9 @@ export const DEFAULT_TIMING: Readonly<SwimTiming> = Object.freeze({
   joinPushPullsMs: [1_000, 5_000],
   reconnectIntervalMs: 3_000,
   forgetAfterMs: 30 * 60_000,
-  linksLow: 6,
-  linksHigh: 16,
+  randomProbeEvery: 30,
+  linksLow: 4,
+  linksHigh: 10,
   maxGossipItems: 256,
   maxPiggyback: 8,
   awarenessMax: 8,

@@ -5,7 +5,11 @@
  * about 80 MB) that alone cost 3–4 ms of CPU a second, the largest part of an idle agent's cost. Every 10 s
  * costs a tenth of it and still returns memory between bursts. mimalloc (Bun's allocator) returns freed
  * pages after 10 ms by default, waking its scavenger thread many times a second; after 1 s it is as good
- * for an agent and cheaper. (`bench/mesh_scale.ts` measures the idle cost.) A value already set in the
+ * for an agent and cheaper. JavaScriptCore's optimising JIT (DFG, and FTL above it) compiled in the
+ * background for the first minute of every agent: about 0.2 s of CPU each, which at 100 agents starting on
+ * 2 cores decided whether the mesh formed at all; an agent's work is I/O, crypto in WebAssembly and process
+ * spawns, which the baseline JIT runs as well. (`bench/mesh_scale.ts` measures the idle cost and `up`
+ * time, `bench/deploy.ts` and `bench/kv_all_to_all.ts` the busy paths.) A value already set in the
  * environment wins.
  *
  * @module
@@ -15,6 +19,7 @@
 export const AGENT_ENV: Readonly<Record<string, string>> = Object.freeze({
   BUN_GC_TIMER_INTERVAL: "10000",
   MIMALLOC_PURGE_DELAY: "1000",
+  BUN_JSC_useDFGJIT: "0",
 });
 
 /** `env` with {@linkcode AGENT_ENV} filled in where unset. */

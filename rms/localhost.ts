@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { openSync, readFileSync } from "node:fs";
 import { closeSync, mkdirSync } from "node:fs";
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { join } from "node:path";
 import { readStateFile } from "../agent/mod.ts";
 import { agentEnv } from "./agent_env.ts";
@@ -16,6 +16,8 @@ import { cmdlineIncludes, isAlive, terminate } from "./process_tree.ts";
 import type { AgentJob, CancelOptions, CancelResult, JobStatus, RmsPlugin, SubmitRequest } from "./types.ts";
 
 const START_TIMEOUT_MS = 30_000;
+/** Agents starting at once: an agent needs about 0.1 s of CPU to listen, then joins while others start. */
+const START_PARALLELISM = Math.max(2, availableParallelism() * 2);
 
 function tail(file: string, lines = 5): string {
   try {
@@ -23,6 +25,10 @@ function tail(file: string, lines = 5): string {
   } catch {
     return "";
   }
+}
+
+function randomItem<T>(xs: readonly T[]): T | undefined {
+  return xs[Math.floor(Math.random() * xs.length)];
 }
 
 async function startOne(req: SubmitRequest, index: number, bootstrap: string[]): Promise<AgentJob> {
@@ -93,31 +99,34 @@ export function createLocalhostRms(): RmsPlugin {
       }
       const jobs: AgentJob[] = [];
       const emit = req.onEvent ?? (() => {});
-      let bootstrap = req.session.bootstrap;
       let next = 0;
-      if (bootstrap.length === 0) {
+      if (req.session.bootstrap.length === 0) {
         const first = await startOne(req, next++, []);
         jobs.push(first);
         emit({ type: "agent:started", job: first });
-        bootstrap = first.addrs ?? [];
       }
-      const rest = Array.from(
-        { length: req.count - next },
-        (_, i) =>
-          startOne(req, next + i, bootstrap).then((job) => {
+      const seeds = req.session.bootstrap.length ? req.session.bootstrap : jobs[0]!.addrs ?? [];
+      // A few at a time, each joining through the first agent and two others already up: started all at
+      // once, 100 agents made a 2-core machine thrash for a minute and all joined through one peer.
+      const failed: Error[] = [];
+      const worker = async () => {
+        while (next < req.count) {
+          const index = next++;
+          const others = [randomItem(jobs), randomItem(jobs)].flatMap((j) => j?.addrs ?? []);
+          try {
+            const job = await startOne(req, index, [...new Set([...seeds, ...others])]);
+            jobs.push(job);
             emit({ type: "agent:started", job });
-            return job;
-          }),
-      );
-      const settled = await Promise.allSettled(rest);
-      for (const s of settled) if (s.status === "fulfilled") jobs.push(s.value);
-      const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected");
-      for (const f of failed) {
-        emit({ type: "agent:failed", failure: { host: hostname(), reason: (f.reason as Error).message } });
-      }
+          } catch (err) {
+            failed.push(err as Error);
+            emit({ type: "agent:failed", failure: { host: hostname(), reason: (err as Error).message } });
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: START_PARALLELISM }, worker));
       if (failed.length > 0 && jobs.length < (req.minCount ?? req.count)) {
         await this.cancel(jobs, { graceMs: 2_000 });
-        throw failed[0]!.reason;
+        throw failed[0];
       }
       return jobs;
     },

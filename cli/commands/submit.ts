@@ -217,7 +217,8 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
       }
       throw new DeadlineError(
         `Only ${alive} of ${expected.size} started agents joined the mesh within ${opts.timeout / 1000} s; ` +
-          `see their logs (\`agent.log\` in each agent's data dir)`,
+          `see their logs (\`agent.log\` in each agent's data dir). They keep running, recorded in the ` +
+          `session: \`shoal down\` stops them`,
       );
     } finally {
       await node.stop();
