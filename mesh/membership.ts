@@ -216,9 +216,10 @@ export class Membership implements AsyncDisposable {
       };
       entry.written = () => chain;
       for (const m of entry.queue.splice(0)) entry.write(encode(m));
-    })().catch(() => {
+    })().catch((err) => {
       if (this.#out.get(to) === entry) this.#out.delete(to);
-      for (const m of entry.queue.splice(0)) this.#swim?.sendFailed(to, m);
+      const refused = connectionRefused(err);
+      for (const m of entry.queue.splice(0)) this.#swim?.sendFailed(to, m, refused);
     });
   }
 
@@ -376,4 +377,19 @@ export async function startMembership(init: MembershipInit): Promise<Membership>
   const m = new Membership(init);
   await m.start();
   return m;
+}
+
+/**
+ * Whether a failed dial was refused (the peer's port is closed: its process is gone), as opposed to timing
+ * out or failing later (a loaded or cut-off peer). libp2p wraps the socket's error in its own, sometimes in
+ * an AggregateError of one per address.
+ */
+export function connectionRefused(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== "object" || depth > 5) return false;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
+  if (e.code === "ECONNREFUSED" || (typeof e.message === "string" && /ECONNREFUSED/.test(e.message))) {
+    return true;
+  }
+  if (Array.isArray(e.errors) && e.errors.some((x) => connectionRefused(x, depth + 1))) return true;
+  return connectionRefused(e.cause, depth + 1);
 }

@@ -114,6 +114,11 @@ export class Swim {
   /** When a dead member that answered was last sent our view. */
   readonly #revived = new Map<string, number>();
   #awareness = 0;
+  /** This member's own probe tick ran late: it cannot judge others' timeliness now. */
+  #lagging = false;
+  #startedAt = 0;
+  /** Members this member suspects because its probes of them timed out (not refused). */
+  readonly #ownSuspicions = new Set<string>();
   #srtt: number | undefined;
   #rttvar = 0;
   #ticks = 0;
@@ -152,6 +157,7 @@ export class Swim {
 
   /** Starts probing, push-pull and reconnecting. */
   start(): void {
+    this.#startedAt = this.#clock.now();
     this.#scheduleProbe();
     for (const ms of this.#t.joinPushPullsMs) {
       this.#joinTimers.push(this.#clock.setTimeout(() => this.#syncRandom(), this.#jitter(ms)));
@@ -229,9 +235,13 @@ export class Swim {
     if (s?.state === "alive" || s?.state === "suspect") this.#probe(peer);
   }
 
-  /** Sending to `peer` failed (no connection could be made, or the stream broke). */
-  sendFailed(_peer: string, msg: SwimMessage): void {
-    if (this.#stopped) return;
+  /**
+   * Sending to `peer` failed. `refused`: no connection could be made because the peer refused it (its process
+   * is gone) — evidence of its own; any other failure (a dial that timed out, a stream that would not open on
+   * a loaded peer) is left to the probe's timeouts.
+   */
+  sendFailed(_peer: string, msg: SwimMessage, refused = true): void {
+    if (this.#stopped || !refused) return;
     if (msg.t === "ping") {
       const probe = this.#probes.get(msg.seq);
       if (probe) {
@@ -335,6 +345,7 @@ export class Swim {
         this.#awareness = Math.min(this.#t.awarenessMax, this.#awareness + 1);
         this.#broadcast(r.refute, true);
       }
+      if (r.events.some((e) => e.type !== "agent:suspect")) this.#ownSuspicions.delete(u.id);
       if (r.events.some((e) => e.type === "agent:alive" || e.type === "agent:joined")) {
         this.#disarmSuspicion(u.id);
         this.#revived.delete(u.id);
@@ -448,10 +459,15 @@ export class Swim {
 
   #scheduleProbe(): void {
     if (this.#stopped) return;
+    const ms = this.#t.probeIntervalMs * (1 + this.#awareness);
+    const due = this.#clock.now() + ms;
     this.#timers.probe = this.#clock.setTimeout(() => {
+      // A tick that runs late tells of this process's own starvation (Lifeguard's local health).
+      this.#lagging = this.#clock.now() - due > this.#t.probeTimeoutMs / 2;
+      if (this.#lagging) this.#awareness = Math.min(this.#t.awarenessMax, this.#awareness + 1);
       this.#tick();
       this.#scheduleProbe();
-    }, this.#t.probeIntervalMs * (1 + this.#awareness));
+    }, ms);
   }
 
   /** Once per probe interval: probe one link, keep the link count in bounds, forget the long gone. */
@@ -578,7 +594,12 @@ export class Swim {
     // Nobody else to ask while we still join (one link, others known): our own slowness is as likely.
     if (probe.indirect === 0 && !probe.sendFailed && this.table.size > 2) return;
     const s = this.table.state(probe.target);
+    if (!probe.sendFailed && s?.state === "alive" && !this.#maySuspectOnTimeout()) {
+      this.#awareness = Math.min(this.#t.awarenessMax, this.#awareness + 1);
+      return;
+    }
     if (s?.state === "alive" || s?.state === "suspect") {
+      if (!probe.sendFailed && s.state === "alive") this.#ownSuspicions.add(probe.target);
       if (probe.sendFailed) this.#refused.add(probe.target);
       this.#applyAll([{ id: probe.target, inc: s.inc, st: "suspect", from: this.id }], false);
       // Already suspect (someone else's suspicion): our refused connection shortens our own timer.
@@ -586,6 +607,19 @@ export class Swim {
         this.#armSuspicion(probe.target, s.inc, this.table.suspecters(probe.target));
       }
     }
+  }
+
+  /**
+   * Whether a probe that only timed out may make this member suspect another. Not while it is itself late
+   * (its tick ran late), still joining (`joinGraceMs`), or already suspecting `maxOwnSuspicions` others on
+   * such evidence: independent hangs are rare, and many timeouts at once mean a starved machine — on 2
+   * cores, 100 agents starting made thousands of false suspicions feed each other. A refused connection
+   * (a process gone) is always evidence.
+   */
+  #maySuspectOnTimeout(): boolean {
+    if (this.#lagging) return false;
+    if (this.#clock.now() - this.#startedAt < this.#t.joinGraceMs) return false;
+    return this.#ownSuspicions.size < this.#t.maxOwnSuspicions;
   }
 
   /** A probe over a link closed on purpose proves nothing either way. */

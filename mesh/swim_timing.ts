@@ -77,6 +77,10 @@ export interface SwimTiming {
   /** Updates per gossip message, and piggybacked on a probe. */
   maxGossipItems: number;
   maxPiggyback: number;
+  /** A member this young does not suspect others on timed-out probes (it is busy joining). */
+  joinGraceMs: number;
+  /** A member suspects at most this many others at once on timed-out probes (refused ones always count). */
+  maxOwnSuspicions: number;
   /** Lifeguard's local health: probe interval and timeout scale by up to (1 + this). */
   awarenessMax: number;
 }
@@ -104,6 +108,8 @@ export const DEFAULT_TIMING: Readonly<SwimTiming> = Object.freeze({
   maxGossipItems: 256,
   maxPiggyback: 8,
   awarenessMax: 8,
+  joinGraceMs: 10_000,
+  maxOwnSuspicions: 2,
 });
 
 /** Defaults with `overrides` applied. */
