@@ -31,7 +31,13 @@ export { createTaskRunner } from "./runner.ts";
 export type { StopOptions, StopResult, TaskFilter, TaskRunner, TaskRunnerInit } from "./runner.ts";
 export { SlotTable } from "./slots.ts";
 export type { LeaseResult } from "./slots.ts";
-export { LogChunkSchema, LOGS_PROTOCOL, LogsRequestSchema } from "./protocols.ts";
+export {
+  LogChunkSchema,
+  LOGS_PROTOCOL,
+  LogsRequestSchema,
+  TOPOLOGIES_TOPIC,
+  TopologyRecordSchema,
+} from "./protocols.ts";
 export type { LogChunk, TopologyRecord } from "./protocols.ts";
 export { createLogger } from "./log.ts";
 export type { RunnerEvent, TaskFile, TaskSpec, TaskState, TaskStatus } from "./types.ts";
