@@ -35,6 +35,7 @@ import { startTalk, type Talk } from "./talk.ts";
 import { type AgentCommands, agentStatus, startAgentCommands } from "./agent_commands.ts";
 import { METRICS_LABEL, type MetricsServer } from "../metrics/mod.ts";
 import { serveAgentMetrics } from "./metrics.ts";
+import { startTaskUsageService } from "./task_usage.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -297,6 +298,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });
   await startLogService({ node, runner, workDir: init.dataDir });
+  await startTaskUsageService({ node, runner, host });
   const metrics = init.metrics !== undefined
     ? await serveAgentMetrics(init.metrics, { node, membership, runner, slots, talk })
     : undefined;

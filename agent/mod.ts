@@ -69,4 +69,6 @@ export type { ConditionTarget, RoutableTask } from "./conditions.ts";
 export { AGENT_VERBS, agentStatus, DEFAULT_LOG_LINES, startAgentCommands } from "./agent_commands.ts";
 export type { AgentCommands, AgentCommandsInit, AgentStatus, StatusSources } from "./agent_commands.ts";
 export { startTaskApi, TaskApi } from "./task_api.ts";
+export { fetchTaskUsage, readTaskUsage, TASK_USAGE_PROTOCOL } from "./task_usage.ts";
+export type { TaskUsage, TaskUsageResponse } from "./task_usage.ts";
 export type { TaskDoneEvent } from "./task_api.ts";

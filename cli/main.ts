@@ -16,6 +16,7 @@ import { registerLogs } from "./commands/logs.ts";
 import { registerMonitor } from "./commands/monitor.ts";
 import { registerPs } from "./commands/ps.ts";
 import { registerSubmit } from "./commands/submit.ts";
+import { registerTop } from "./commands/top.ts";
 import { registerTopology } from "./commands/topology.ts";
 import { registerUi } from "./commands/ui.ts";
 import { registerUp } from "./commands/up.ts";
@@ -61,6 +62,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerCmd(program);
   registerDemo(program);
   registerUi(program);
+  registerTop(program);
   const quiet = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     cmd.commands.forEach(quiet);
