@@ -31,14 +31,11 @@ export async function serveAgentMetrics(
   });
   try {
     const server = await startMetricsServer({ listen, metrics });
-    return {
-      address: server.address,
-      close: async () => {
-        metrics.close();
-        await server.close();
-      },
-      [Symbol.asyncDispose]: () => server.close(),
+    const close = async () => {
+      metrics.close();
+      await server.close();
     };
+    return { address: server.address, close, [Symbol.asyncDispose]: close };
   } catch (err) {
     metrics.close();
     throw err;

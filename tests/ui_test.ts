@@ -125,6 +125,19 @@ exec $SHOAL cmd recv --count 0 --reply "pong from $DDS_TASK_PATH"`,
     await page.waitForSelector("#replies .result", { timeout: T });
     const replies = await page.$$eval("#replies .reply pre", (ps) => ps.map((p) => p.textContent));
     assertEquals(replies.sort(), ["pong from main/workers/Echo_0", "pong from main/workers/Echo_1"]);
+    // Without a count it waits for one reply from each running task the condition names.
+    await page.fill("#cmd-wait", "");
+    await page.fill("#cmd-payload", "again");
+    await page.click("#cmd-send");
+    await page.waitForFunction('document.querySelectorAll("#replies .result").length === 2', null, {
+      timeout: T,
+    });
+    const second = await page.$$eval(
+      "#replies .sent:first-child .reply pre",
+      (ps) => ps.map((p) => p.textContent),
+    );
+    assertEquals(second.sort(), ["pong from main/workers/Echo_0", "pong from main/workers/Echo_1"]);
+    assertStringIncludes(await page.textContent("#replies .sent:first-child") ?? "", "2 replies");
     await shot(page, "dashboard-commands");
     await page.click("button[data-tab=topologies]");
     await page.waitForFunction(logIncludes("status please"), null, { timeout: T });

@@ -19,6 +19,7 @@ import {
   LogChunkSchema,
   LOGS_PROTOCOL,
   matchesAgent,
+  matchesCondition,
   parseCondition,
   TOPOLOGIES_TOPIC,
   type TopologyRecord,
@@ -155,7 +156,10 @@ export class Feed implements AsyncDisposable {
     return await this.#ask((init) => listEntries(init.node, init.via, { topologyId }, options), options);
   }
 
-  /** Sends a custom command as a tool and waits for replies (agents: one from each alive one named). */
+  /**
+   * Sends a custom command as a tool and waits for `waitReplies` replies, by default one from each alive
+   * agent or running task that the condition names (up to the timeout: not every task answers).
+   */
   async command(
     cmd: { topologyId: string; condition: string; payload: string; waitReplies?: number; timeoutMs: number },
     options: { signal?: AbortSignal } = {},
@@ -173,7 +177,7 @@ export class Feed implements AsyncDisposable {
           m.state === "alive" && matchesAgent(cmd.condition, { peerId: m.id, host: m.host })
         )
           .length
-        : 0);
+        : await this.#matchingTasks(cmd.topologyId, cmd.condition, options));
     const r = await this.#ask((init) =>
       request(init.node, init.via, CMD_PROTOCOL, {
         topologyId: toAgents ? "" : cmd.topologyId,
@@ -232,6 +236,18 @@ export class Feed implements AsyncDisposable {
       options.signal.removeEventListener("abort", onAbort);
       stream.abort(new Error("done"));
     }
+  }
+
+  async #matchingTasks(
+    topologyId: string,
+    condition: string,
+    options: { signal?: AbortSignal },
+  ): Promise<number> {
+    if (!topologyId) return 0;
+    const tasks = await this.tasks(topologyId, options);
+    const paths = new Set(tasks.map((t) => t.path));
+    const tool = { id: "", path: "" };
+    return tasks.filter((t) => t.state === "running" && matchesCondition(condition, t, tool, paths)).length;
   }
 
   /** Leaves the topics and the membership feed. Idempotent. */
