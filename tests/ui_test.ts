@@ -4,7 +4,8 @@
  * task's log lines appear live, a custom command's replies are shown, key-values list their writers.
  * Screenshots go to `dist/ui-test/`, and to `docs/` with `SHOAL_UPDATE_SCREENSHOTS=1` (the README's).
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
@@ -17,7 +18,7 @@ const ignore = !!missing && !process.env.CI;
 if (missing) console.warn(`ui tests: ${ignore ? "skipped" : "cannot run"}: ${missing}`);
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const T = 30_000;
+const T = 60_000;
 
 function logIncludes(text: string): string {
   return `document.querySelector("#log-text")?.textContent?.includes(${JSON.stringify(text)})`;
@@ -81,12 +82,14 @@ Deno.test({
 exec $SHOAL cmd recv --count 0 --reply "pong from $DDS_TASK_PATH"`,
     );
     const writer = script(mesh, "writer.sh", `$SHOAL kv put Color "blue-$DDS_TASK_INDEX" && exec sleep 600`);
+    // The crash comes when the test says so: after the page showed the task running.
+    const crashNow = join(mesh.home.dir, "crash-now");
     const file = writeTopology(
       mesh.home.dir,
       "board.xml",
       `<topology name="Board">
   <property name="Color"/>
-  <decltask name="Crasher"><exe reachable="true">sh -c 'sleep 4; exit 7'</exe></decltask>
+  <decltask name="Crasher"><exe reachable="true">sh -c 'while [ ! -e ${crashNow} ]; do sleep 0.1; done; exit 7'</exe></decltask>
   <decltask name="Writer"><exe reachable="true">${writer}</exe>
     <properties><name access="write">Color</name></properties></decltask>
   <decltask name="Echo"><exe reachable="true">${echo}</exe></decltask>
@@ -100,6 +103,7 @@ exec $SHOAL cmd recv --count 0 --reply "pong from $DDS_TASK_PATH"`,
     for (const path of ["main/Crasher_0", "main/Writer_0", "main/workers/Echo_0", "main/workers/Echo_1"]) {
       await page.waitForSelector(`[data-path="${path}"][data-state=running]`, { timeout: T });
     }
+    writeFileSync(crashNow, "");
     const crashed = await page.waitForSelector('[data-path="main/Crasher_0"][data-state=crashed]', {
       timeout: T,
     });
