@@ -33,6 +33,9 @@ import type { KvStore } from "./kv_store.ts";
 import type { TaskApi } from "./task_api.ts";
 import { startTalk, type Talk } from "./talk.ts";
 import { type AgentCommands, agentStatus, startAgentCommands } from "./agent_commands.ts";
+import { METRICS_LABEL, type MetricsServer } from "../metrics/mod.ts";
+import { serveAgentMetrics } from "./metrics.ts";
+import { startTaskUsageService } from "./task_usage.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -72,6 +75,8 @@ export interface AgentInit {
   commandHandler?: string;
   /** Longest run of the command handler (default 30 s). */
   commandTimeoutMs?: number;
+  /** Serve Prometheus metrics on this `HOST:PORT` (port 0 picks one); announced as a member label. */
+  metrics?: string;
 }
 
 /** A running agent. */
@@ -92,6 +97,8 @@ export class Agent implements AsyncDisposable {
   readonly #init: AgentInit;
   readonly #startedAt: number;
   readonly #onStop: (() => void) | undefined;
+  /** The Prometheus endpoint, when started with `metrics`. */
+  readonly metrics: MetricsServer | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(
@@ -106,6 +113,7 @@ export class Agent implements AsyncDisposable {
       talk: Talk;
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
+      metrics?: MetricsServer;
       startedAt: number;
       /** Called first when the agent stops. */
       onStop?: () => void;
@@ -125,6 +133,7 @@ export class Agent implements AsyncDisposable {
     this.#agentCommands = parts.agentCommands;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
+    this.metrics = parts.metrics;
   }
 
   /** This agent's peer ID. */
@@ -164,6 +173,7 @@ export class Agent implements AsyncDisposable {
       if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
       this.desired.stop();
       this.#agentCommands.close();
+      await this.metrics?.close();
       await this.#talk.stop();
       await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
         .catch(() => {});
@@ -205,6 +215,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   });
   const ref: { agent?: Agent } = {};
   let load = currentLoad();
+  let metricsAddress: string | undefined;
   const membership = await startMembership({
     node,
     ...(init.probeIntervalMs
@@ -221,7 +232,9 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       version: SHOAL_VERSION,
       load,
       ...(init.gpus ? { gpus: init.gpus } : {}),
-      ...(init.labels ? { labels: init.labels } : {}),
+      ...(init.labels || metricsAddress
+        ? { labels: { ...init.labels, ...(metricsAddress ? { [METRICS_LABEL]: metricsAddress } : {}) } }
+        : {}),
       ...(init.group ? { group: init.group } : {}),
     }),
   });
@@ -286,6 +299,14 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });
   await startLogService({ node, runner, workDir: init.dataDir });
+  await startTaskUsageService({ node, runner, host });
+  const metrics = init.metrics !== undefined
+    ? await serveAgentMetrics(init.metrics, { node, membership, runner, slots, talk })
+    : undefined;
+  if (metrics) {
+    metricsAddress = metrics.address;
+    membership.announce();
+  }
   const bootstrap = startBootstrap({
     node,
     addrs: init.bootstrap ?? [],
@@ -311,12 +332,19 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     talk,
     agentCommands,
     ...(orphans ? { orphans } : {}),
+    ...(metrics ? { metrics } : {}),
     startedAt,
     onStop: () => clearInterval(loadTimer),
   });
   ref.agent = agent;
   await agent.writeState("running");
-  log.info("agent listening", { id: agent.id, addrs: node.addresses().join(","), slots: slots.total, host });
+  log.info("agent listening", {
+    id: agent.id,
+    addrs: node.addresses().join(","),
+    slots: slots.total,
+    host,
+    ...(metrics ? { metrics: metrics.address } : {}),
+  });
   void node.publish(EVENTS_TOPIC, {
     type: "agent:started",
     at: Date.now(),

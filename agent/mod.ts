@@ -31,7 +31,13 @@ export { createTaskRunner } from "./runner.ts";
 export type { StopOptions, StopResult, TaskFilter, TaskRunner, TaskRunnerInit } from "./runner.ts";
 export { SlotTable } from "./slots.ts";
 export type { LeaseResult } from "./slots.ts";
-export { LogChunkSchema, LOGS_PROTOCOL, LogsRequestSchema } from "./protocols.ts";
+export {
+  LogChunkSchema,
+  LOGS_PROTOCOL,
+  LogsRequestSchema,
+  TOPOLOGIES_TOPIC,
+  TopologyRecordSchema,
+} from "./protocols.ts";
 export type { LogChunk, TopologyRecord } from "./protocols.ts";
 export { createLogger } from "./log.ts";
 export type { RunnerEvent, TaskFile, TaskSpec, TaskState, TaskStatus } from "./types.ts";
@@ -63,4 +69,6 @@ export type { ConditionTarget, RoutableTask } from "./conditions.ts";
 export { AGENT_VERBS, agentStatus, DEFAULT_LOG_LINES, startAgentCommands } from "./agent_commands.ts";
 export type { AgentCommands, AgentCommandsInit, AgentStatus, StatusSources } from "./agent_commands.ts";
 export { startTaskApi, TaskApi } from "./task_api.ts";
+export { fetchTaskUsage, readTaskUsage, TASK_USAGE_PROTOCOL } from "./task_usage.ts";
+export type { TaskUsage, TaskUsageResponse } from "./task_usage.ts";
 export type { TaskDoneEvent } from "./task_api.ts";

@@ -21,6 +21,8 @@ export class SlotTable {
   readonly #leases = new Map<string, Map<string, string>>();
   readonly #epochs = new Map<string, number>();
   readonly #freeIds: string[];
+  /** Leases granted and refused (by reason) since start, read by the metrics on a scrape. */
+  readonly leaseCounts = { granted: 0, refused: { full: 0, "stale-epoch": 0, duplicate: 0 } };
 
   constructor(total: number) {
     this.total = total;
@@ -39,6 +41,13 @@ export class SlotTable {
 
   /** Leases one slot per path, all or none. */
   grant(topologyId: string, epoch: number, paths: readonly string[]): LeaseResult {
+    const result = this.#grant(topologyId, epoch, paths);
+    if (result.ok) this.leaseCounts.granted++;
+    else this.leaseCounts.refused[result.reason]++;
+    return result;
+  }
+
+  #grant(topologyId: string, epoch: number, paths: readonly string[]): LeaseResult {
     const current = this.epoch(topologyId);
     if (epoch < current) return { ok: false, reason: "stale-epoch", epoch, current };
     const held = this.#leases.get(topologyId);

@@ -26,6 +26,7 @@ const SCENARIOS = [
   "cmd_rtt.ts",
   "mesh_sim.ts",
   "mesh_scale.ts",
+  "ui_tasks.ts",
 ];
 const only = process.argv.slice(2);
 let failed = 0;

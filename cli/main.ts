@@ -16,7 +16,9 @@ import { registerLogs } from "./commands/logs.ts";
 import { registerMonitor } from "./commands/monitor.ts";
 import { registerPs } from "./commands/ps.ts";
 import { registerSubmit } from "./commands/submit.ts";
+import { registerTop } from "./commands/top.ts";
 import { registerTopology } from "./commands/topology.ts";
+import { registerUi } from "./commands/ui.ts";
 import { registerUp } from "./commands/up.ts";
 import { CliError, ExitCode } from "./errors.ts";
 import { brokenPipe, flushStdio } from "./exit_hooks.ts";
@@ -41,6 +43,7 @@ Examples:
   $ shoal up --agents 3 --slots 2      start a local mesh of 3 agents
   $ shoal info                         agents, slots, uptime
   $ shoal monitor --json               one JSON line per event
+  $ shoal ui                           a live web dashboard (prints its URL with an access token)
   $ shoal down                         stop the session's agents
 
 Environment: SHOAL_HOME (default ~/.shoal), SHOAL_SESSION (default "default").
@@ -58,6 +61,8 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerKv(program);
   registerCmd(program);
   registerDemo(program);
+  registerUi(program);
+  registerTop(program);
   const quiet = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     cmd.commands.forEach(quiet);

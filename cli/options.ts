@@ -4,6 +4,7 @@
  * @module
  */
 import { InvalidArgumentError } from "commander";
+import { formatHostPort, parseHostPort } from "../metrics/mod.ts";
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -47,4 +48,16 @@ export function executableFile(value: string): string {
     throw new InvalidArgumentError(`"${value}" is not an executable file (try chmod +x).`);
   }
   return file;
+}
+
+/** A parser of `HOST:PORT` listen addresses (port 0 picks a free one); `what` names it in errors. */
+export function hostPortOption(what: string): (value: string) => string {
+  return (value) => {
+    try {
+      const { host, port } = parseHostPort(value, what);
+      return formatHostPort(host, port);
+    } catch (err) {
+      throw new InvalidArgumentError(`${(err as Error).message}.`);
+    }
+  };
 }

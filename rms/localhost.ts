@@ -55,6 +55,7 @@ async function startOne(req: SubmitRequest, index: number, bootstrap: string[]):
     ...(req.group ? ["--group", req.group] : []),
     ...Object.entries(req.labels ?? {}).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
     ...(req.commandHandler ? ["--command-handler", req.commandHandler] : []),
+    ...(req.metrics ? ["--metrics", req.metrics] : []),
   ];
   const errFile = join(dataDir, "agent.stderr");
   const fd = openSync(errFile, "a");

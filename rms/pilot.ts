@@ -76,7 +76,7 @@ if [ -z "$SHOAL_BOOTSTRAP" ] && [ -n "$SHOAL_FOUNDER_OUTPUT" ]; then
   done
   SHOAL_BOOTSTRAP=$(grep -m1 '^@@shoal:report ' "$SHOAL_FOUNDER_OUTPUT" | sed -n 's/.*"addrs":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')
 fi
-for var in SHOAL_SESSION SHOAL_SESSION_ID SHOAL_SLOTS SHOAL_GROUP SHOAL_HOST SHOAL_LISTEN SHOAL_BOOTSTRAP SHOAL_LABELS SHOAL_COMMAND_HANDLER; do
+for var in SHOAL_SESSION SHOAL_SESSION_ID SHOAL_SLOTS SHOAL_GROUP SHOAL_HOST SHOAL_LISTEN SHOAL_BOOTSTRAP SHOAL_LABELS SHOAL_COMMAND_HANDLER SHOAL_METRICS; do
   printf '%s=%q\n' "$var" "${"$"}{!var}"
 done >"$SHOAL_DATA_DIR/pilot.conf"`;
 
@@ -87,6 +87,7 @@ for addr in $SHOAL_BOOTSTRAP; do set -- "$@" --bootstrap "$addr"; done
 [ -n "$SHOAL_GROUP" ] && set -- "$@" --group "$SHOAL_GROUP"
 [ -n "$SHOAL_HOST" ] && set -- "$@" --host "$SHOAL_HOST"
 [ -n "$SHOAL_COMMAND_HANDLER" ] && set -- "$@" --command-handler "$SHOAL_COMMAND_HANDLER"
+[ -n "$SHOAL_METRICS" ] && set -- "$@" --metrics "$SHOAL_METRICS"
 while IFS= read -r label; do [ -n "$label" ] && set -- "$@" --label "$label"; done <<<"$SHOAL_LABELS"
 rm -f "$SHOAL_DATA_DIR/agent.json"
 ${agentEnvShell()}

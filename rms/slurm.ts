@@ -200,6 +200,7 @@ export function createSlurmRms(): RmsPlugin {
           SHOAL_HOST: "",
           SHOAL_LABELS: Object.entries(req.labels ?? {}).map(([k, val]) => `${k}=${val}`).join("\n"),
           SHOAL_COMMAND_HANDLER: req.commandHandler ?? "",
+          SHOAL_METRICS: req.metrics ?? "",
           SHOAL_LISTEN: config.listen ?? "/ip4/0.0.0.0/tcp/0",
           SHOAL_BOOTSTRAP: req.session.bootstrap.join(" "),
           SHOAL_BIN_SHA256: sha256,

@@ -351,6 +351,7 @@ export function createSshRms(): RmsPlugin {
             SHOAL_HOST: "",
             SHOAL_LABELS: Object.entries(req.labels ?? {}).map(([k, val]) => `${k}=${val}`).join("\n"),
             SHOAL_COMMAND_HANDLER: req.commandHandler ?? "",
+            SHOAL_METRICS: req.metrics ?? "",
             SHOAL_LISTEN: plan.host.listen ?? "/ip4/0.0.0.0/tcp/0",
             SHOAL_BOOTSTRAP: bootstrap.join(" "),
             SHOAL_BIN_SHA256: binary.sha256,

@@ -38,6 +38,8 @@ export interface SubmitRequest {
    * ones. A path where the agents run (localhost: this machine; ssh and Slurm: the nodes).
    */
   commandHandler?: string;
+  /** The agents' `--metrics HOST:PORT` (port 0: each picks a free port). */
+  metrics?: string;
   /** The binary to start. */
   self: SelfCommand;
   /** The plug-in's configuration, as its `loadConfig` returned it (ssh hosts, Slurm options, pilot…). */

@@ -10,6 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { assetsModule } from "./embed_ui.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const out = `${root}dist/shoal`;
@@ -35,6 +36,8 @@ function reason(text: string): string {
 }
 
 mkdirSync(`${root}dist`, { recursive: true });
+// The dashboard's files go into the binary as strings (ui/_assets.ts).
+writeFileSync(`${root}ui/_assets.ts`, assetsModule());
 const forced = process.env.SHOAL_BUILDER;
 let builder: "deno" | "bun" | undefined;
 

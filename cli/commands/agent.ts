@@ -10,7 +10,7 @@ import { createLogger, startAgent } from "../../agent/mod.ts";
 import { DEFAULT_TIMING, readSwarmKey } from "../../mesh/mod.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { CliError, ExitCode } from "../errors.ts";
-import { collect, executableFile, intOption, keyValue, secondsOption } from "../options.ts";
+import { collect, executableFile, hostPortOption, intOption, keyValue, secondsOption } from "../options.ts";
 import { openSession, sessionDir } from "../session.ts";
 
 interface AgentOptions {
@@ -31,6 +31,7 @@ interface AgentOptions {
   commandHandler?: string;
   commandTimeout?: number;
   orphanGrace?: number;
+  metrics?: string;
 }
 
 /** Registers `shoal agent`. */
@@ -62,6 +63,11 @@ export function registerAgent(program: Command): void {
     )
     .option("--command-timeout <seconds>", "longest run of the command handler (default: 30)", secondsOption)
     .option(
+      "--metrics <host:port>",
+      "serve Prometheus metrics at http://HOST:PORT/metrics (port 0 picks a free one; default: none)",
+      hostPortOption("metrics address"),
+    )
+    .option(
       "--orphan-grace <seconds>",
       "stop tasks of a commander gone this long before it recorded their topology (default: 15)",
       secondsOption,
@@ -73,6 +79,7 @@ Examples:
   $ shoal agent --swarm-key swarm.key --listen /ip4/0.0.0.0/tcp/7070 --slots 8
   $ shoal agent --swarm-key swarm.key --bootstrap /ip4/10.0.0.1/tcp/7070/p2p/12D3KooW... --slots 4
   $ shoal agent --swarm-key swarm.key --command-handler ./site-cmd.sh --command-timeout 60
+  $ shoal agent --swarm-key swarm.key --metrics 0.0.0.0:9464
 
 Agent commands (\`shoal cmd send --condition agent VERB\`, or agent:<peer ID or host>): the agent answers
 ping, status (JSON) and getlog [N] (the last N lines of its log, default 100) itself. Any other command
@@ -127,6 +134,7 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         ...(opts.commandHandler ? { commandHandler: opts.commandHandler } : {}),
         ...(opts.commandTimeout !== undefined ? { commandTimeoutMs: opts.commandTimeout } : {}),
         ...(opts.orphanGrace !== undefined ? { orphanGraceMs: opts.orphanGrace } : {}),
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
         ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.group ? { group: opts.group } : {}),

@@ -11,6 +11,8 @@ import { DeadlineError } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
 import { openSession } from "../session.ts";
+import { METRICS_LABEL, prometheusTargets } from "../../metrics/mod.ts";
+import { rename, writeFile } from "node:fs/promises";
 
 /** An agent as `info --json` prints it. */
 export interface AgentRow {
@@ -23,6 +25,8 @@ export interface AgentRow {
   uptimeMs: number;
   addrs: string[];
   group: string;
+  /** The agent's Prometheus endpoint (`HOST:PORT`), when it serves one (`--metrics`). */
+  metrics?: string;
 }
 
 /** Turns members into rows for JSON output. */
@@ -37,6 +41,7 @@ export function agentRows(members: Member[], now = Date.now()): AgentRow[] {
     uptimeMs: m.state === "alive" || m.state === "suspect" ? now - m.startedAt : 0,
     addrs: m.addrs,
     group: m.group,
+    ...(m.labels[METRICS_LABEL] ? { metrics: m.labels[METRICS_LABEL] } : {}),
   }));
 }
 
@@ -74,15 +79,20 @@ export function registerInfo(program: Command): void {
       intOption(1),
     )
     .option("--timeout <seconds>", "deadline for --wait-slots", secondsOption, 60_000)
+    .option(
+      "--prometheus-sd [file]",
+      "print (or write to <file>) Prometheus file_sd JSON: the metrics endpoint of every alive agent",
+    )
     .addHelpText(
       "after",
       `
 Examples:
   $ shoal info
   $ shoal info --wait-slots 40 --timeout 120
-  $ shoal info --session lab --json | jq '.agents[].slots.free'`,
+  $ shoal info --session lab --json | jq '.agents[].slots.free'
+  $ shoal info --prometheus-sd /etc/prometheus/shoal.json   # for file_sd_configs; agents need --metrics`,
     )
-    .action(async (opts: { json?: boolean; waitSlots?: number; timeout: number }, cmd: Command) => {
+    .action(async (opts: InfoOptions, cmd: Command) => {
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
       const session = await openSession(name);
       await using c = await connectCommander(session);
@@ -99,6 +109,16 @@ Examples:
         }
         await new Promise((r) => setTimeout(r, 200));
         members = await fetchMembers(c.init);
+      }
+      if (opts.prometheusSd !== undefined) {
+        const text = JSON.stringify(prometheusTargets(agentRows(members), name), null, 2) + "\n";
+        if (typeof opts.prometheusSd === "string") {
+          // Prometheus re-reads the file when it changes: write it whole, then rename over the old one.
+          const tmp = `${opts.prometheusSd}.${process.pid}.tmp`;
+          await writeFile(tmp, text);
+          await rename(tmp, opts.prometheusSd);
+        } else process.stdout.write(text);
+        return;
       }
       const records = (await fetchTopologies(c.init)).filter((r) => r.state === "active");
       const tasks = records.length ? (await fetchTasks(c.init)).flatMap((a) => a.tasks) : [];
@@ -125,6 +145,13 @@ Examples:
         process.stdout.write(`\nTopology "${t.id}" (${t.file}): ${t.tasks} task(s): ${states}\n`);
       }
     });
+}
+
+interface InfoOptions {
+  json?: boolean;
+  waitSlots?: number;
+  timeout: number;
+  prometheusSd?: string | true;
 }
 
 function totalSlots(members: Member[]): number {

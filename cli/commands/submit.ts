@@ -26,7 +26,7 @@ import {
 } from "../../rms/mod.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
-import { executableFile, intOption, keyValue, secondsOption } from "../options.ts";
+import { executableFile, hostPortOption, intOption, keyValue, secondsOption } from "../options.ts";
 import { startProgress } from "../progress.ts";
 import { selfCommand } from "../self_command.ts";
 import { openOrCreateSession, type Session } from "../session.ts";
@@ -42,6 +42,7 @@ interface SubmitOptions {
   timeout?: number;
   json?: boolean;
   commandHandler?: string;
+  metrics?: string;
 }
 
 /** What a submission did. */
@@ -68,6 +69,8 @@ export interface SubmitAgentsOptions {
   quiet?: boolean;
   /** The agents' `--command-handler` (a path where the agents run). */
   commandHandler?: string;
+  /** The agents' `--metrics HOST:PORT`. */
+  metrics?: string;
 }
 
 /** Addresses of the session's agents that are running, local and remote. */
@@ -177,6 +180,7 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
         ...(opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {}),
         ...(opts.minCount ? { minCount: opts.minCount } : {}),
         ...(opts.commandHandler ? { commandHandler: commandHandlerFor(opts.rms, opts.commandHandler) } : {}),
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
         onEvent: (e) => {
           if (e.type === "agent:started") bar.update(++started);
           if (e.type === "agent:failed") failures.push(e.failure);
@@ -272,6 +276,11 @@ export function registerSubmit(program: Command): void {
       "--command-handler <file>",
       "the agents' handler of custom agent commands (a path where they run; see shoal agent --help)",
     )
+    .option(
+      "--metrics <host:port>",
+      "each agent serves Prometheus metrics there (port 0: a free port each; see shoal info --prometheus-sd)",
+      hostPortOption("metrics address"),
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -319,6 +328,7 @@ is listed with its host and reason), 2 bad usage or config, 5 timed out.`,
           ...(opts.rmsConfig ? { configFile: opts.rmsConfig } : {}),
           ...(opts.minInstances ? { minCount: opts.minInstances } : {}),
           ...(handler ? { commandHandler: handler } : {}),
+          ...(opts.metrics ? { metrics: opts.metrics } : {}),
         });
       } catch (err) {
         if (!(err instanceof SubmitError)) throw err;

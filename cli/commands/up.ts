@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { getRms, RMS_NAMES } from "../../rms/mod.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
-import { intOption, secondsOption } from "../options.ts";
+import { hostPortOption, intOption, secondsOption } from "../options.ts";
 import { openOrCreateSession } from "../session.ts";
 import { agentRows, printAgents } from "./info.ts";
 import { commandHandlerFor, submitAgents } from "./submit.ts";
@@ -21,6 +21,7 @@ interface UpOptions {
   timeout: number;
   json?: boolean;
   commandHandler?: string;
+  metrics?: string;
 }
 
 /** Registers `shoal up`. */
@@ -40,6 +41,11 @@ export function registerUp(program: Command): void {
       "--command-handler <file>",
       "executable with which the agents answer custom agent commands (see shoal agent --help)",
     )
+    .option(
+      "--metrics <host:port>",
+      "each agent serves Prometheus metrics there (port 0: a free port each; see shoal info --prometheus-sd)",
+      hostPortOption("metrics address"),
+    )
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -49,6 +55,7 @@ Examples:
   $ shoal up --session lab --agents 2 --json
   $ shoal up --rms ssh -c hosts.cfg
   $ shoal up --agents 3 --command-handler ./site-cmd.sh
+  $ shoal up --agents 4 --metrics 127.0.0.1:0 && shoal info --prometheus-sd > shoal-targets.json
 
 To add agents to a session that is up, use \`shoal submit\`.`,
     )
@@ -79,6 +86,7 @@ To add agents to a session that is up, use \`shoal submit\`.`,
         ...(opts.rmsConfig ? { configFile: opts.rmsConfig } : {}),
         ...(opts.group ? { group: opts.group } : {}),
         ...(handler ? { commandHandler: handler } : {}),
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
       });
       const members = outcome.members;
       const elapsedMs = Math.round(performance.now() - started);
