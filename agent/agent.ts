@@ -33,6 +33,8 @@ import type { KvStore } from "./kv_store.ts";
 import type { TaskApi } from "./task_api.ts";
 import { startTalk, type Talk } from "./talk.ts";
 import { type AgentCommands, agentStatus, startAgentCommands } from "./agent_commands.ts";
+// Not through env/mod.ts: that also exports the controller, which imports this area (a cycle).
+import { type EnvService, startEnvService } from "../env/service.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -86,6 +88,8 @@ export class Agent implements AsyncDisposable {
   /** The Unix-socket API of this agent's tasks. */
   readonly taskApi: TaskApi;
   readonly #talk: Talk;
+  /** Environments (AliECS state machine) replicated here. */
+  readonly env: EnvService;
   readonly #agentCommands: AgentCommands;
   readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
@@ -104,6 +108,7 @@ export class Agent implements AsyncDisposable {
       slots: SlotTable;
       desired: DesiredState;
       talk: Talk;
+      env: EnvService;
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
       startedAt: number;
@@ -122,6 +127,7 @@ export class Agent implements AsyncDisposable {
     this.kv = parts.talk.kv;
     this.taskApi = parts.talk.taskApi;
     this.#talk = parts.talk;
+    this.env = parts.env;
     this.#agentCommands = parts.agentCommands;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
@@ -163,6 +169,7 @@ export class Agent implements AsyncDisposable {
       });
       if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
       this.desired.stop();
+      this.env.stop();
       this.#agentCommands.close();
       await this.#talk.stop();
       await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
@@ -240,6 +247,14 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   const events = new EventBatcher(node);
   watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
   const talk = await startTalk({ node, membership, desired, runner, host });
+  const env = await startEnvService({
+    node,
+    membership,
+    taskEvents: runner.events,
+    log,
+    dataDir: init.dataDir,
+  });
+  talk.taskApi.onGoError = (task, message) => env.taskError(task.topologyId, task.path, message);
   const startedAt = Date.now();
   const agentCommands = startAgentCommands({
     commands: talk.commands,
@@ -293,6 +308,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       void ref.agent?.writeState("running").catch(() => {});
       void syncOnJoin(node, desired, log);
       void syncKvOnJoin(node, talk.replication, log);
+      void syncEnvOnJoin(node, env, log);
     },
     onRetry: (errors, next) =>
       log.warn("cannot reach any bootstrap peer yet; retrying", {
@@ -308,6 +324,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     slots,
     desired,
     talk,
+    env,
     agentCommands,
     ...(orphans ? { orphans } : {}),
     startedAt,
@@ -349,6 +366,17 @@ async function syncKvOnJoin(node: MeshNode, replication: KvReplication, log: Log
     try {
       const n = await replication.syncWith(peer, { signal: AbortSignal.timeout(10_000) });
       if (n > 0) log.info("synced key-values on join", { from: peer, entries: n });
+      return;
+    } catch { /* try the next peer */ }
+  }
+}
+
+/** Pulls environment records from the first connected agent that serves them. */
+async function syncEnvOnJoin(node: MeshNode, env: EnvService, log: Logger): Promise<void> {
+  for (const peer of node.connectedPeers()) {
+    try {
+      const n = await env.records.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
+      if (n > 0) log.info("synced environments on join", { from: peer, records: n });
       return;
     } catch { /* try the next peer */ }
   }

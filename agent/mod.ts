@@ -21,6 +21,8 @@ export {
   fetchTopologies,
   putTopology,
   recoverTopology,
+  startPaths,
+  stopPaths,
   stopTasks,
   stopTopology,
   updateTopology,
@@ -64,3 +66,5 @@ export { AGENT_VERBS, agentStatus, DEFAULT_LOG_LINES, startAgentCommands } from 
 export type { AgentCommands, AgentCommandsInit, AgentStatus, StatusSources } from "./agent_commands.ts";
 export { startTaskApi, TaskApi } from "./task_api.ts";
 export type { TaskDoneEvent } from "./task_api.ts";
+export { TRANSITION_MARKER } from "./_task_transitions.ts";
+export type { TaskTransition } from "./_task_transitions.ts";
