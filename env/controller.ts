@@ -67,9 +67,17 @@ async function envRequest(init: CommanderInit, peer: string, req: EnvRequest): P
   }) as EnvResponse;
 }
 
-/** The arbiter's peer ID, as the `via` agent's view has it. */
+/**
+ * The arbiter, as the `via` agent's view has it: its peer ID when that is the `via` agent, else a multiaddr
+ * of it (a light peer may not be connected to it yet, nor know its addresses).
+ */
 export async function findArbiter(init: CommanderInit): Promise<string> {
-  return arbiterOf(await fetchMembers(init)) ?? init.via;
+  const members = await fetchMembers(init);
+  const id = arbiterOf(members);
+  if (!id || id === init.via) return init.via;
+  const addr = members.find((m) => m.id === id)?.addrs.find((a) => !a.includes("/0.0.0.0/"));
+  if (!addr) return id;
+  return addr.includes("/p2p/") ? addr : `${addr}/p2p/${id}`;
 }
 
 /** Every environment record, as `peer` (default: the `via` agent) holds them. */
@@ -307,7 +315,8 @@ export async function controlEnvironment(
   const to = nextState(cur.state, event);
   if (!to) throw new EnvEventRefusedError(id, cur.state, event, allowedEvents(cur.state));
   const topo = (await fetchTopologies(init)).find((r) => r.id === cur.topologyId);
-  const paths = topo ? expandRecord(topo).tasks.map((t) => t.path) : Object.keys(cur.tasks);
+  const expanded = topo ? expandRecord(topo) : undefined;
+  const paths = expanded ? expanded.tasks.map((t) => t.path) : Object.keys(cur.tasks);
   const hooks = hooksOf(cur, paths);
   const plan = planTransition(hooks, event, cur.state, to);
   const taskTimeout = timeoutFor(cur.control, event);
@@ -319,7 +328,7 @@ export async function controlEnvironment(
     ...cur,
     controller: { by: init.by, peer: init.node.peerId, event, startedAt, deadline },
   }, event === "START_ACTIVITY");
-  const runNumber = event === "START_ACTIVITY" ? rec.runNumber : rec.runNumber;
+  const runNumber = rec.runNumber;
   const tasks: Record<string, EnvTask> = structuredClone(rec.tasks);
   const warnings: string[] = [];
   const hookResults: ControlResult["hooks"] = [];
@@ -336,7 +345,7 @@ export async function controlEnvironment(
     DDS_TASK_PATH: path,
     ...Object.fromEntries(Object.entries(args).map(([k, v]) => [`SHOAL_ENV_ARG_${k.toUpperCase()}`, v])),
   });
-  const byPath = topo ? new Map(expandRecord(topo).tasks.map((t) => [t.path, t])) : new Map();
+  const byPath = new Map((expanded?.tasks ?? []).map((t) => [t.path, t]));
   const totalSteps = plan.reduce((n, s) => n + (s.kind === "hooks" ? s.hooks.length : 0), 0) +
     Object.values(tasks).filter((t) => t.mode === "direct" || t.mode === "basic").length;
   let done = 0;

@@ -176,18 +176,18 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     const cur = records.get(rec.id);
     if (req.op === "claim") {
       const epoch = cur?.epoch ?? 0;
-      if (epoch !== req.expectEpoch) {
-        return {
-          ok: false,
-          reason: `Environment "${rec.id}" changed meanwhile (now ${cur?.state}, epoch ${epoch}); look again`,
-          ...(cur ? { record: cur } : {}),
-        };
-      }
       if (cur?.controller && cur.controller.deadline > Date.now()) {
         return {
           ok: false,
           reason: `Environment "${rec.id}" is busy: ${cur.controller.event} asked by ${cur.controller.by}`,
           record: cur,
+        };
+      }
+      if (epoch !== req.expectEpoch) {
+        return {
+          ok: false,
+          reason: `Environment "${rec.id}" changed meanwhile (now ${cur?.state}, epoch ${epoch}); look again`,
+          ...(cur ? { record: cur } : {}),
         };
       }
       if (cur?.destroyed) return { ok: false, reason: `Environment "${rec.id}" was destroyed`, record: cur };
@@ -274,9 +274,12 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
   return {
     records,
     async taskError(topologyId, path, message) {
-      const arbiter = arbiterOf(membership.members()) ?? node.peerId;
+      const members = membership.members();
+      const arbiter = arbiterOf(members) ?? node.peerId;
       if (arbiter === node.peerId) return await handle({ op: "task-error", topologyId, path, message });
-      return await request(node, arbiter, ENV_PROTOCOL, { op: "task-error", topologyId, path, message }, {
+      const addr = members.find((m) => m.id === arbiter)?.addrs.find((a) => !a.includes("/0.0.0.0/"));
+      const target = !addr ? arbiter : addr.includes("/p2p/") ? addr : `${addr}/p2p/${arbiter}`;
+      return await request(node, target, ENV_PROTOCOL, { op: "task-error", topologyId, path, message }, {
         schema: EnvResponseSchema,
         timeoutMs: 10_000,
       }) as EnvResponse;

@@ -307,3 +307,47 @@ Deno.test("env: a controller killed mid-transition leaves ERROR with 'controller
   }
   assert((await mesh.run(["env", "destroy", "k", "--force"])).code === 0);
 });
+
+Deno.test("env: of two controllers sending at once one wins, the other is refused; a task raises GO_ERROR itself", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const log = join(mesh.home.dir, "seen.log");
+  const on = script(
+    mesh,
+    "on.sh",
+    `echo "$SHOAL_ENV_EVENT" >> ${log}
+[ "$SHOAL_ENV_EVENT" = CONFIGURE ] && sleep 2
+[ "$SHOAL_ENV_EVENT" = START_ACTIVITY ] && (sleep 1; $SHOAL env go-error "link down on CRU 3") > /dev/null 2>&1 &
+true`,
+  );
+  writeTopology(
+    mesh.home.dir,
+    "r.xml",
+    `<topology name="r">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <main name="main"><task>D</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "r.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({ topology: "r.xml", control: [{ tasks: ".*", mode: "direct" }] }),
+  );
+  assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
+  const both = await Promise.all([
+    mesh.run(["env", "control", "r", "-e", "CONFIGURE"]),
+    mesh.run(["env", "control", "r", "-e", "CONFIGURE"]),
+  ]);
+  assertEquals(both.map((r) => r.code).sort(), [0, 1]);
+  const loser = both.find((r) => r.code === 1)!;
+  assertStringIncludes(loser.stderr, 'Environment "r" is busy: CONFIGURE asked by');
+  assertEquals(lines(log), ["CONFIGURE"]);
+  assertEquals((await show(mesh, "r")).state, "CONFIGURED");
+  await control(mesh, "r", "START_ACTIVITY");
+  const env = await waitFor(async () => {
+    const e = await show(mesh, "r");
+    return e.state === "ERROR" ? e : undefined;
+  }, { what: "the task's GO_ERROR" });
+  assertEquals(env.reason, 'Task "main/D_0" raised GO_ERROR: link down on CRU 3');
+  assertEquals(states(env)["main/D_0"], "ERROR");
+  assertEquals((await mesh.run(["env", "destroy", "r", "--force"])).code, 0);
+});
