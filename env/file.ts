@@ -1,7 +1,7 @@
 /**
  * Environment files: an unchanged DDS topology plus control — per task-path pattern a mode (`direct`,
- * `basic`, `hook`, `none`), criticality, hook triggers and timeouts, and per-event answer timeouts. JSON;
- * a bare DDS topology (XML or shoal's JSON form) is an environment whose tasks are all `none`.
+ * `basic`, `hook`, `none`), criticality, hook triggers and timeouts, and per-event answer timeouts. JSON or
+ * YAML; a bare DDS topology (XML or shoal's JSON form) is an environment whose tasks are all `none`.
  *
  * ```json
  * {
@@ -20,6 +20,7 @@
  */
 import { dirname, resolve } from "node:path";
 import * as v from "valibot";
+import { parse as parseYaml } from "yaml";
 import { EnvFileError } from "./errors.ts";
 import { isEnvEvent } from "./fsm.ts";
 import { parseTrigger } from "./hooks.ts";
@@ -54,12 +55,32 @@ export interface EnvFile {
   control: EnvControl;
 }
 
+/** The environment file's object, or undefined when `text` is a bare topology (XML, or JSON without `topology`). */
+function readObject(text: string, file: string): unknown {
+  if (/^\s*</.test(text)) return undefined;
+  let o: unknown;
+  try {
+    o = /^\s*\{/.test(text) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new EnvFileError(
+      file,
+      `Environment file "${file}" is neither JSON nor YAML: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (typeof o === "object" && o !== null && typeof (o as { topology?: unknown }).topology === "string") {
+    return o;
+  }
+  if (/^\s*\{/.test(text)) return undefined; // shoal's JSON form of a topology
+  throw new EnvFileError(file, `Environment file "${file}" names no topology (a "topology: FILE" field)`);
+}
+
 /** True when `text` is an environment file rather than a bare topology. */
 export function isEnvFileText(text: string): boolean {
-  if (!/^\s*\{/.test(text)) return false;
   try {
-    const o = JSON.parse(text) as Record<string, unknown>;
-    return typeof o.topology === "string";
+    return readObject(text, "") !== undefined;
   } catch {
     return false;
   }
@@ -67,10 +88,11 @@ export function isEnvFileText(text: string): boolean {
 
 /** Parses an environment file's text (`file` resolves its topology path and names it in errors). */
 export function parseEnvFile(text: string, file: string): EnvFile {
-  if (!isEnvFileText(text)) {
+  const object = readObject(text, file);
+  if (object === undefined) {
     return { topologyFile: resolve(file), vars: {}, control: { rules: [], timeoutsMs: {} } };
   }
-  const parsed = v.safeParse(EnvFileSchema, JSON.parse(text));
+  const parsed = v.safeParse(EnvFileSchema, object);
   if (!parsed.success) {
     const issues = parsed.issues.map((i) => {
       const path = v.getDotPath(i);

@@ -57,3 +57,27 @@ Deno.test("env file: bad input says what and where", () => {
     true,
   );
 });
+
+Deno.test("env file: YAML reads as JSON does; a broken one says so", () => {
+  const yaml = `topology: t.xml
+timeouts: { default: 5 }
+control:
+  - tasks: main/R_.*
+    mode: direct
+  - tasks: main/H_0
+    mode: hook
+    trigger: enter_RUNNING+3
+`;
+  const env = parseEnvFile(yaml, "/x/e.yaml");
+  assertEquals(env.topologyFile, "/x/t.xml");
+  assertEquals(env.control.rules.map((r) => [r.tasks, r.mode, r.trigger ?? null]), [
+    ["main/R_.*", "direct", null],
+    ["main/H_0", "hook", "enter_RUNNING+3"],
+  ]);
+  const broken = assertThrows(() => parseEnvFile("topology: [a\n", "b.yaml"), EnvFileError);
+  assertEquals(broken.message.startsWith('Environment file "b.yaml" is neither JSON nor YAML:'), true);
+  assertEquals(
+    assertThrows(() => parseEnvFile("control: []\n", "c.yaml"), EnvFileError).message,
+    'Environment file "c.yaml" names no topology (a "topology: FILE" field)',
+  );
+});

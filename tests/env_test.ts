@@ -198,11 +198,8 @@ Deno.test("env: a task failing CONFIGURE sends it to ERROR; RECOVER brings it to
   <main name="main"><task>D</task></main>
 </topology>`,
   );
-  const envFile = join(mesh.home.dir, "f.env.json");
-  Deno.writeTextFileSync(
-    envFile,
-    JSON.stringify({ topology: "f.xml", control: [{ tasks: ".*", mode: "direct" }] }),
-  );
+  const envFile = join(mesh.home.dir, "f.env.yaml");
+  Deno.writeTextFileSync(envFile, "topology: f.xml\ncontrol:\n  - tasks: .*\n    mode: direct\n");
   assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
   const failed = await mesh.run(["env", "control", "f", "-e", "CONFIGURE"]);
   assertEquals(failed.code, 1);

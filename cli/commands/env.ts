@@ -167,7 +167,7 @@ Examples:
 
   env.command("create")
     .description("Create an environment from an environment file (or a bare DDS topology) and DEPLOY it")
-    .argument("<file>", "environment file (JSON), or a DDS topology (all tasks then `none`)")
+    .argument("<file>", "environment file (JSON or YAML), or a DDS topology (all tasks then `none`)")
     .option("--id <id>", "environment ID (default: the topology's name)")
     .option("--var <name=value>", "topology variable (repeatable)", keyValue, {})
     .option("--auto <event>", "go on to START_ACTIVITY (CONFIGURE, then START_ACTIVITY) or CONFIGURE")
