@@ -77,7 +77,7 @@ function parse(p: Uint8Array): { t: Omit<TaskTransition, "id">; paths: Set<strin
 
 /** A task's answer, as the reply's payload. */
 export function answerPayload(body: string): Uint8Array {
-  let parsed: { ok?: unknown; error?: unknown } = {};
+  let parsed: { ok?: unknown; error?: unknown; at?: unknown } = {};
   try {
     parsed = body.trim() ? JSON.parse(body) : { ok: true };
   } catch {
@@ -87,7 +87,7 @@ export function answerPayload(body: string): Uint8Array {
   if (error === undefined && parsed.ok !== true) {
     throw new RangeError(`An answer is {"ok":true} or {"error":"why"}, not "${body.slice(0, 80)}"`);
   }
-  return new TextEncoder().encode(
-    JSON.stringify(error ? { ok: false, error, at: Date.now() } : { ok: true, at: Date.now() }),
-  );
+  // `at`: when the task answered, by its own clock if it says (a shell task's `date +%s%3N`), else ours.
+  const at = typeof parsed.at === "number" ? parsed.at : Date.now();
+  return new TextEncoder().encode(JSON.stringify(error ? { ok: false, error, at } : { ok: true, at }));
 }

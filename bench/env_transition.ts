@@ -47,14 +47,14 @@ ${api} -N http://t/v1/cmd | while read -r line; do
 done
 `,
 );
-/** Answers every transition ok (the agent stamps the answer's time). */
+/** Answers every transition ok, with the time (ms) it answered, as the baseline's tasks do. */
 const envTask = join(home, "env-task.sh");
 writeFileSync(
   envTask,
   `#!/bin/sh
 ${api} -N http://t/v1/env/transitions | while read -r line; do
   id=\${line#*\\"id\\":\\"}; id=\${id%%\\"*}
-  ${api} -o /dev/null -X POST --data '{"ok":true}' "http://t/v1/env/transitions/$id"
+  ${api} -o /dev/null -X POST --data "{\\"ok\\":true,\\"at\\":$(date +%s%3N)}" "http://t/v1/env/transitions/$id"
 done
 `,
 );

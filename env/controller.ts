@@ -457,9 +457,9 @@ export async function destroyEnvironment(
   if (cur.state !== "DONE" && allowedEvents(cur.state).includes("EXIT") && !options.force) {
     cur = (await controlEnvironment(init, id, "EXIT")).record;
   } else if (cur.state !== "DONE" && !options.force) {
-    throw new EnvEventRefusedError(id, cur.state, "EXIT", allowedEvents(cur.state), {
-      cause: "destroy needs --force from this state",
-    });
+    const err = new EnvEventRefusedError(id, cur.state, "EXIT", allowedEvents(cur.state));
+    err.message += `; or destroy it from ${cur.state} with --force (its tasks are stopped)`;
+    throw err;
   }
   const startedAt = Date.now();
   const rec = await claim(init, arbiter, cur.epoch, {

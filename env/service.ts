@@ -139,7 +139,8 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       event: cur.controller?.event ?? "GO_ERROR",
       from: cur.state,
       to: "ERROR",
-      ok: false,
+      // A lost controller's event failed; a GO_ERROR the mesh raised itself (a crash, a task) was applied.
+      ok: !cur.controller,
       by,
       startedAt: cur.controller?.startedAt ?? now,
       ms: now - (cur.controller?.startedAt ?? now),

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { ps, SHOAL_BIN, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
+import { watchEvents } from "./_events.ts";
 import { script } from "./_task_scripts.ts";
 import { waitFor } from "./_wait.ts";
 
@@ -238,6 +239,7 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
       }],
     }),
   );
+  await using monitor = await watchEvents(mesh);
   const created = await mesh.run(["env", "create", envFile, "--auto", "START_ACTIVITY", "--json"], {
     timeoutMs: 60_000,
   });
@@ -261,6 +263,19 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
     return e.state === "ERROR" ? e : undefined;
   }, { what: "the critical crash to send it to ERROR" });
   assertStringIncludes(env.reason ?? "", 'Critical task "main/D_0" was killed by SIGKILL in RUNNING');
+  // What the monitor topic said, in order.
+  await monitor.next((e) => e.type === "env:state" && e.state === "ERROR", { what: "env:state ERROR" });
+  const seen = monitor.events().filter((e) => e.envId === "c");
+  assertEquals(
+    seen.filter((e) => e.type === "env:state").map((e) => e.state),
+    // the claim of DEPLOY (STANDBY), its outcome, CONFIGURE, START_ACTIVITY; the non-critical crash is no change
+    ["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR"],
+  );
+  assertEquals(
+    seen.filter((e) => e.type === "env:transition").map((e) => `${e.event}:${e.ok}`),
+    ["DEPLOY:true", "CONFIGURE:true", "START_ACTIVITY:true", "GO_ERROR:true"],
+  );
+  assert(seen.some((e) => e.type === "task:state" && e.path === "main/Helper_0" && e.state === "ERROR"));
   assertEquals((await mesh.run(["env", "destroy", "c", "--force"])).code, 0);
 });
 

@@ -308,7 +308,7 @@ Examples:
       "--json",
       "print {id, state, runNumber, taskState, reason, lastTransition, history, tasks: [{path, state, mode, critical}]}",
     )
-    .option("--agent <peer>", "read the replica of this agent (default: the one reached first)")
+    .option("--agent <peer>", "read this agent's replica (default: the arbiter's, the freshest)")
     .addHelpText(
       "after",
       "\nExamples:\n  $ shoal env show readout\n  $ shoal env show readout --json | jq '.tasks[] | select(.state == \"ERROR\")'",
@@ -317,9 +317,9 @@ Examples:
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
       await using c = await connectCommander(await openSession(name));
       const r = await asCli(async () => {
-        const all = await fetchEnvs(c.init, opts.agent ?? c.init.via);
-        const found = all.find((x) => x.id === id && !x.destroyed);
-        if (!found) return await fetchEnv(c.init, id);
+        if (!opts.agent) return await fetchEnv(c.init, id);
+        const found = (await fetchEnvs(c.init, opts.agent)).find((x) => x.id === id && !x.destroyed);
+        if (!found) throw new EnvNotFoundError(`Agent ${opts.agent} holds no environment "${id}"`);
         return found;
       });
       if (opts.json) return printJson(envJson(r));
