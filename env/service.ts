@@ -219,12 +219,14 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     handler: (req) => handle(req as EnvRequest),
   });
 
-  // Lost controllers: O(environments) once a second, on the arbiter alone.
+  // Lost controllers: O(environments) once a second, acted on by the arbiter alone.
+  // The arbiter is worked out only when there is something to do, so an idle interval costs nothing.
   const timer = setInterval(() => {
-    if (!isArbiter()) return;
     const now = Date.now();
+    let arbiter: boolean | undefined;
     for (const r of records.records()) {
       if (!r.controller || r.controller.deadline > now || r.destroyed) continue;
+      if (!(arbiter ??= isArbiter())) return;
       log.warn("environment controller lost", { env: r.id, event: r.controller.event, by: r.controller.by });
       void force(
         r,
@@ -238,10 +240,10 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
   const onExit = (e: Record<string, unknown>) => {
     const failed = e.type === "task:failed";
     if (!failed && (e.type !== "task:exited" || e.willRestart || e.stopped)) return;
-    if (typeof e.topologyId !== "string" || typeof e.path !== "string" || !isArbiter()) return;
+    if (typeof e.topologyId !== "string" || typeof e.path !== "string") return;
     const cur = records.byTopology(e.topologyId);
     const t = cur?.tasks[e.path];
-    if (!cur || !t || cur.state === "DONE") return;
+    if (!cur || !t || cur.state === "DONE" || !isArbiter()) return;
     const code = typeof e.code === "number" ? e.code : null;
     if (!failed && code === 0 && !e.signal) {
       void accept({
