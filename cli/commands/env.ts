@@ -29,12 +29,17 @@ import {
 } from "../../env/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
-import { duration, printJson, table } from "../format.ts";
+import { printJson, table } from "../format.ts";
 import { keyValue } from "../options.ts";
 import { startProgress } from "../progress.ts";
 import { openSession } from "../session.ts";
 import { asCli as asTaskCli, inTask } from "./kv.ts";
 import { loadTopologyForCli } from "./topology.ts";
+
+/** A transition's duration: ms below a second. */
+function duration(ms: number): string {
+  return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(2)} s`;
+}
 
 function who(): string {
   let user = "user";
