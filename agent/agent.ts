@@ -36,6 +36,8 @@ import { type AgentCommands, agentStatus, startAgentCommands } from "./agent_com
 import { METRICS_LABEL, type MetricsServer } from "../metrics/mod.ts";
 import { serveAgentMetrics } from "./metrics.ts";
 import { startTaskUsageService } from "./task_usage.ts";
+// Not through env/mod.ts: that also exports the controller, which imports this area (a cycle).
+import { type EnvService, startEnvService } from "../env/service.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -91,6 +93,8 @@ export class Agent implements AsyncDisposable {
   /** The Unix-socket API of this agent's tasks. */
   readonly taskApi: TaskApi;
   readonly #talk: Talk;
+  /** Environments (AliECS state machine) replicated here. */
+  readonly env: EnvService;
   readonly #agentCommands: AgentCommands;
   readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
@@ -111,6 +115,7 @@ export class Agent implements AsyncDisposable {
       slots: SlotTable;
       desired: DesiredState;
       talk: Talk;
+      env: EnvService;
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
       metrics?: MetricsServer;
@@ -130,6 +135,7 @@ export class Agent implements AsyncDisposable {
     this.kv = parts.talk.kv;
     this.taskApi = parts.talk.taskApi;
     this.#talk = parts.talk;
+    this.env = parts.env;
     this.#agentCommands = parts.agentCommands;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
@@ -172,6 +178,7 @@ export class Agent implements AsyncDisposable {
       });
       if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
       this.desired.stop();
+      this.env.stop();
       this.#agentCommands.close();
       await this.metrics?.close();
       await this.#talk.stop();
@@ -253,6 +260,14 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   const events = new EventBatcher(node);
   watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
   const talk = await startTalk({ node, membership, desired, runner, host });
+  const env = await startEnvService({
+    node,
+    membership,
+    taskEvents: runner.events,
+    log,
+    dataDir: init.dataDir,
+  });
+  talk.taskApi.onGoError = (task, message) => env.taskError(task.topologyId, task.path, message);
   const startedAt = Date.now();
   const agentCommands = startAgentCommands({
     commands: talk.commands,
@@ -315,6 +330,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       void ref.agent?.writeState("running").catch(() => {});
       void syncOnJoin(node, desired, log);
       void syncKvOnJoin(node, talk.replication, log);
+      void syncEnvOnJoin(node, env, log);
     },
     onRetry: (errors, next) =>
       log.warn("cannot reach any bootstrap peer yet; retrying", {
@@ -330,6 +346,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     slots,
     desired,
     talk,
+    env,
     agentCommands,
     ...(orphans ? { orphans } : {}),
     ...(metrics ? { metrics } : {}),
@@ -378,6 +395,17 @@ async function syncKvOnJoin(node: MeshNode, replication: KvReplication, log: Log
     try {
       const n = await replication.syncWith(peer, { signal: AbortSignal.timeout(10_000) });
       if (n > 0) log.info("synced key-values on join", { from: peer, entries: n });
+      return;
+    } catch { /* try the next peer */ }
+  }
+}
+
+/** Pulls environment records from the first connected agent that serves them. */
+async function syncEnvOnJoin(node: MeshNode, env: EnvService, log: Logger): Promise<void> {
+  for (const peer of node.connectedPeers()) {
+    try {
+      const n = await env.records.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
+      if (n > 0) log.info("synced environments on join", { from: peer, records: n });
       return;
     } catch { /* try the next peer */ }
   }

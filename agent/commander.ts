@@ -150,6 +150,8 @@ async function placeAndLease(
     progress: { done: number; total: number };
     /** The view to place with first (fetched alongside other requests); later attempts fetch their own. */
     members?: Member[];
+    /** More environment variables for these tasks. */
+    extraEnv?: Record<string, string>;
   },
 ): Promise<PlacedTask[]> {
   const shipper = new Shipper();
@@ -178,13 +180,15 @@ async function placeAndLease(
     const byAgent = Map.groupBy(plan.assignments, (a) => a.agentId);
     const next = new Set<string>();
     await Promise.all([...byAgent].map(async ([agent, list]) => {
-      const specs: TaskSpec[] = list.map((a) =>
-        toTaskSpec(byPath.get(a.taskPath)!, {
+      const specs: TaskSpec[] = list.map((a) => {
+        const spec = toTaskSpec(byPath.get(a.taskPath)!, {
           topologyId: ctx.topologyId,
           sessionId: init.sessionId,
           shipper,
-        })
-      );
+        });
+        if (ctx.extraEnv) spec.extraEnv = { ...spec.extraEnv, ...ctx.extraEnv };
+        return spec;
+      });
       try {
         const res = await request(init.node, agent, LEASE_PROTOCOL, {
           topologyId: ctx.topologyId,
@@ -273,8 +277,15 @@ export interface TopologySource {
   vars: Record<string, string>;
 }
 
-/** Activates a topology: all tasks run, or nothing does. */
-export async function activateTopology(init: CommanderInit, src: TopologySource): Promise<DeployResult> {
+/**
+ * Activates a topology: all tasks run, or nothing does. `options.only` keeps the tasks started now to
+ * some paths (environments start the others later, with {@linkcode startPaths}).
+ */
+export async function activateTopology(
+  init: CommanderInit,
+  src: TopologySource,
+  options: { only?: (path: string) => boolean } = {},
+): Promise<DeployResult> {
   const started = performance.now();
   const expanded = expandRecord(src);
   const topologyId = src.id ?? expanded.name.replace(/[^A-Za-z0-9#@~_-]/g, "_");
@@ -287,7 +298,8 @@ export async function activateTopology(init: CommanderInit, src: TopologySource)
     );
   }
   const epoch = (existing?.epoch ?? 0) + 1;
-  const paths = new Set(expanded.tasks.map((t) => t.path));
+  const only = options.only;
+  const paths = new Set(expanded.tasks.map((t) => t.path).filter((p) => !only || only(p)));
   const progress = { done: 0, total: paths.size };
   init.onProgress?.(0, paths.size);
   let tasks: PlacedTask[];
@@ -314,6 +326,67 @@ export async function activateTopology(init: CommanderInit, src: TopologySource)
     updatedAt: Date.now(),
   });
   return summarize(topologyId, expanded.name, tasks, 0, started);
+}
+
+/**
+ * Starts more tasks of an active topology (named paths, with extra environment variables) and records
+ * where they run; all or none, like activation.
+ */
+export async function startPaths(
+  init: CommanderInit,
+  id: string,
+  paths: string[],
+  options: { extraEnv?: Record<string, string> } = {},
+): Promise<PlacedTask[]> {
+  if (paths.length === 0) return [];
+  const record = await activeRecord(init, id);
+  const progress = { done: 0, total: paths.length };
+  let tasks: PlacedTask[];
+  try {
+    tasks = await placeAndLease(init, expandRecord(record), new Set(paths), {
+      topologyId: record.id,
+      epoch: record.epoch,
+      progress,
+      ...(options.extraEnv ? { extraEnv: options.extraEnv } : {}),
+    });
+  } catch (err) {
+    if (err instanceof CommanderError && err.placed.length > 0) {
+      await stopTasks(init, record.id, { byAgent: placementOf(err.placed as PlacedTask[]), graceMs: 1_000 });
+    }
+    throw err;
+  }
+  const latest = await activeRecord(init, id);
+  const placement: Record<string, string[]> = {};
+  for (const [agent, list] of Object.entries(latest.placement)) placement[agent] = [...list];
+  for (const t of tasks) (placement[t.agent] ??= []).push(t.path);
+  await putTopology(init, { ...latest, version: latest.version + 1, placement, updatedAt: Date.now() });
+  return tasks;
+}
+
+/** Stops named tasks of an active topology and drops them from its placement. */
+export async function stopPaths(
+  init: CommanderInit,
+  id: string,
+  paths: string[],
+  options: { graceMs?: number } = {},
+): Promise<{ stopped: number; killed: number; unreachable: string[] }> {
+  const record = await activeRecord(init, id);
+  const drop = new Set(paths);
+  const byAgent: Record<string, string[]> = {};
+  const placement: Record<string, string[]> = {};
+  for (const [agent, list] of Object.entries(record.placement)) {
+    const gone = list.filter((p) => drop.has(p));
+    if (gone.length) byAgent[agent] = gone;
+    const kept = list.filter((p) => !drop.has(p));
+    if (kept.length) placement[agent] = kept;
+  }
+  if (Object.keys(byAgent).length === 0) return { stopped: 0, killed: 0, unreachable: [] };
+  const res = await stopTasks(init, record.id, {
+    byAgent,
+    ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
+  });
+  await putTopology(init, { ...record, version: record.version + 1, placement, updatedAt: Date.now() });
+  return res;
 }
 
 /** The active record of `id`, or of the only active topology when `id` is absent. */

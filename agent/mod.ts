@@ -21,6 +21,8 @@ export {
   fetchTopologies,
   putTopology,
   recoverTopology,
+  startPaths,
+  stopPaths,
   stopTasks,
   stopTopology,
   updateTopology,
@@ -72,3 +74,5 @@ export { startTaskApi, TaskApi } from "./task_api.ts";
 export { fetchTaskUsage, readTaskUsage, TASK_USAGE_PROTOCOL } from "./task_usage.ts";
 export type { TaskUsage, TaskUsageResponse } from "./task_usage.ts";
 export type { TaskDoneEvent } from "./task_api.ts";
+export { TRANSITION_MARKER } from "./_task_transitions.ts";
+export type { TaskTransition } from "./_task_transitions.ts";

@@ -12,6 +12,9 @@
  * - `GET /v1/cmd?events=1` → NDJSON of commands for this task (and task-done events with `events=1`)
  * - `POST /v1/cmd/<id>/reply` (body: payload)
  * - `GET /v1/self` → the task's topology, path, ID and properties
+ * - `GET /v1/env/transitions?max=N` → NDJSON of environment transitions for this task (`direct` mode);
+ *   `POST /v1/env/transitions/<id>` (body `{"ok":true}` or `{"error":"why"}`) answers one;
+ *   `POST /v1/env/error` (body: why) raises GO_ERROR (see `_task_transitions.ts`)
  *
  * @module
  */
@@ -38,6 +41,7 @@ import {
 import type { KvReplication } from "./kv_replication.ts";
 import { type KvEntry, type KvStore, MAX_VALUE_BYTES, toValue } from "./kv_store.ts";
 import type { TaskSpec } from "./types.ts";
+import { answerPayload, type TaskTransition, transitionOf } from "./_task_transitions.ts";
 
 /** A task's end, as told to tasks that listen for events. */
 export interface TaskDoneEvent {
@@ -56,6 +60,9 @@ interface Registration extends RoutableTask {
   /** Commands and task-done events that arrived while no listener was connected (bounded). */
   mailbox: (Command | TaskDoneEvent)[];
   listeners: Set<(item: Command | TaskDoneEvent) => void>;
+  /** Environment transitions not yet taken, and who waits for them. */
+  transitions: TaskTransition[];
+  transitionListeners: Set<(t: TaskTransition) => void>;
 }
 
 /** What {@linkcode startTaskApi} needs. */
@@ -76,6 +83,8 @@ export class TaskApi implements AsyncDisposable {
   readonly #byToken = new Map<string, Registration>();
   readonly #byTask = new Map<string, Registration>();
   #closed = false;
+  /** Set by the agent: a task raised GO_ERROR for its environment. */
+  onGoError: ((task: RoutableTask, message: string) => Promise<unknown>) | undefined;
 
   constructor(init: TaskApiInit) {
     this.#init = init;
@@ -88,6 +97,13 @@ export class TaskApi implements AsyncDisposable {
     init.commands.delivered.on(({ task, command }) => {
       const reg = this.#byTask.get(`${task.topologyId}\0${task.path}`);
       if (!reg) return;
+      const t = transitionOf(command, reg.path);
+      if (t !== null) {
+        if (t === undefined) return;
+        if (reg.transitionListeners.size === 0) reg.transitions.push(t);
+        else for (const l of reg.transitionListeners) l(t);
+        return;
+      }
       if (reg.listeners.size === 0) {
         if (reg.mailbox.length < MAILBOX) reg.mailbox.push(command);
       } else for (const l of reg.listeners) l(command);
@@ -118,6 +134,8 @@ export class TaskApi implements AsyncDisposable {
       properties: new Map((spec.properties ?? []).map((p) => [p.name, { access: p.access, scope: p.scope }])),
       mailbox: [],
       listeners: old?.listeners ?? new Set(),
+      transitions: [],
+      transitionListeners: old?.transitionListeners ?? new Set(),
     };
     this.#byToken.set(token, reg);
     this.#byTask.set(k, reg);
@@ -179,6 +197,7 @@ export class TaskApi implements AsyncDisposable {
       if (req.method === "DELETE") return sendJson(res, 200, this.#write(reg, name, "", true));
     }
     if (area === "watch" && req.method === "GET") return this.#watch(reg, url, req, res);
+    if (area === "env") return await this.#env(reg, name, sub, url, req, res);
     if (area === "cmd") {
       if (name === undefined && req.method === "POST") return await this.#send(reg, url, req, res);
       if (name === undefined && req.method === "GET") return this.#listen(reg, url, res);
@@ -187,6 +206,57 @@ export class TaskApi implements AsyncDisposable {
         this.#init.commands.reply(name, { id: reg.id, path: reg.path }, payload);
         return sendJson(res, 200, { ok: true });
       }
+    }
+    throw new ApiError(404, "NotFoundError", `No route ${req.method} "${url.pathname}"`);
+  }
+
+  async #env(
+    reg: Registration,
+    name: string | undefined,
+    id: string | undefined,
+    url: URL,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    if (name === "transitions" && id === undefined && req.method === "GET") {
+      const max = intParam(url, "max") ?? Infinity;
+      let sent = 0;
+      const write = startNdjson(res);
+      const send = (t: TaskTransition) => {
+        if (sent >= max) return void reg.transitions.unshift(t);
+        sent++;
+        write(t);
+        if (sent >= max) {
+          reg.transitionListeners.delete(send);
+          res.end();
+        }
+      };
+      const queued = reg.transitions.splice(0);
+      reg.transitionListeners.add(send);
+      for (const t of queued) send(t);
+      res.once("close", () => reg.transitionListeners.delete(send));
+      return;
+    }
+    if (name === "transitions" && id !== undefined && req.method === "POST") {
+      const body = new TextDecoder().decode(await readBody(req, MAX_PAYLOAD_BYTES, "Answer"));
+      let payload: Uint8Array;
+      try {
+        payload = answerPayload(body);
+      } catch (err) {
+        throw new ApiError(400, "BadRequestError", (err as Error).message);
+      }
+      try {
+        this.#init.commands.reply(id, { id: reg.id, path: reg.path }, payload);
+      } catch (err) {
+        throw new ApiError(404, "NotFoundError", (err as Error).message);
+      }
+      return sendJson(res, 200, { ok: true });
+    }
+    if (name === "error" && req.method === "POST") {
+      const message = new TextDecoder().decode(await readBody(req, 16 * 1024, "Error message")).trim();
+      if (!this.onGoError) throw new ApiError(503, "UnavailableError", "This agent runs no environments");
+      const r = await this.onGoError(reg, message || "no reason given");
+      return sendJson(res, 200, r);
     }
     throw new ApiError(404, "NotFoundError", `No route ${req.method} "${url.pathname}"`);
   }

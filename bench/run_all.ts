@@ -24,6 +24,7 @@ const SCENARIOS = [
   "deploy.ts",
   "kv_all_to_all.ts",
   "cmd_rtt.ts",
+  "env_transition.ts",
   "mesh_sim.ts",
   "mesh_scale.ts",
   "ui_tasks.ts",

@@ -10,6 +10,7 @@ import { registerCmd } from "./commands/cmd.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerDeploy } from "./commands/deploy.ts";
 import { registerDown } from "./commands/down.ts";
+import { registerEnv } from "./commands/env.ts";
 import { registerInfo } from "./commands/info.ts";
 import { registerKv } from "./commands/kv.ts";
 import { registerLogs } from "./commands/logs.ts";
@@ -60,6 +61,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerAgent(program);
   registerKv(program);
   registerCmd(program);
+  registerEnv(program);
   registerDemo(program);
   registerUi(program);
   registerTop(program);

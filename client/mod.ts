@@ -91,6 +91,21 @@ export interface TaskSelf {
   properties: { name: string; access: "read" | "write" | "readwrite"; scope: "global" | "collection" }[];
 }
 
+/** An environment transition for this task (`direct` mode); answer with `ok()` or `error()`. */
+export interface Transition {
+  id: string;
+  envId: string;
+  /** AliECS event: CONFIGURE, START_ACTIVITY, … */
+  event: string;
+  from: string;
+  to: string;
+  args: Record<string, string>;
+  /** Set from START_ACTIVITY on. */
+  runNumber: number | null;
+  ok(options?: Signalled): Promise<void>;
+  error(message: string, options?: Signalled): Promise<void>;
+}
+
 interface Signalled {
   signal?: AbortSignal;
 }
@@ -108,6 +123,12 @@ export interface TaskClient {
     /** Updates of `key` (or of every readable key starting with `prefix`), from `from` when given. */
     watch(options?: Signalled & { key?: string; prefix?: string; from?: string }): AsyncIterable<KvResult>;
   };
+  /** Environment transitions for this task, as they arrive (see README "Environments"). */
+  transitions(options?: Signalled & { max?: number }): AsyncIterable<Transition>;
+  /** Answers a transition by its ID (ok, or failed with `error`); `transitions()` items do it with `ok()`. */
+  answer(id: string, result: { error?: string }, options?: Signalled): Promise<void>;
+  /** Sends this task's environment to ERROR (AliECS GO_ERROR) with `message` as the reason. */
+  goError(message: string, options?: Signalled): Promise<void>;
   cmd: {
     /**
      * Sends a command to the tasks `condition` selects (DDS: empty = all others, task ID, path, regex), to
@@ -161,6 +182,29 @@ export function connectTask(options: { socket?: string; token?: string } = {}): 
   const sig = (o?: Signalled) => (o?.signal ? { signal: o.signal } : {});
   return {
     self: (o) => callJson<TaskSelf>(ep, "GET", "/v1/self", sig(o)),
+    transitions: (o) => ({
+      async *[Symbol.asyncIterator]() {
+        const res = await call(ep, "GET", `/v1/env/transitions${query({ max: o?.max })}`, sig(o));
+        for await (const t of ndjson<Omit<Transition, "ok" | "error">>(res, o?.signal)) {
+          const answer = (body: string, a?: Signalled) =>
+            callJson(ep, "POST", `/v1/env/transitions/${enc(t.id)}`, { body, ...sig(a) }).then(() => {});
+          yield {
+            ...t,
+            ok: (a) => answer('{"ok":true}', a),
+            error: (message, a) => answer(JSON.stringify({ error: message || "failed" }), a),
+          };
+        }
+      },
+    }),
+    answer: async (id, result, o) => {
+      const body = result.error !== undefined
+        ? JSON.stringify({ error: result.error || "failed" })
+        : '{"ok":true}';
+      await callJson(ep, "POST", `/v1/env/transitions/${enc(id)}`, { body, ...sig(o) });
+    },
+    goError: async (message, o) => {
+      await callJson(ep, "POST", "/v1/env/error", { body: message, ...sig(o) });
+    },
     kv: {
       put: (key, value, o) => callJson(ep, "PUT", `/v1/kv/${enc(key)}`, { body: value, ...sig(o) }),
       get: (key, o) =>

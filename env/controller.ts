@@ -1,0 +1,481 @@
+/**
+ * The controller of environments: the peer (the CLI, as a light peer) that applies an event. It claims the
+ * environment at the arbiter (a new epoch: a second controller is refused), runs the hooks and the tasks'
+ * transition in AliECS's order, and writes the outcome; should it die, the arbiter calls it lost once the
+ * claim's deadline passed (ERROR, "controller lost"), so every peer agrees where the environment is.
+ *
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { dirname } from "node:path";
+import {
+  activateTopology,
+  CMD_PROTOCOL,
+  CmdResponseSchema,
+  type CommanderInit,
+  expandRecord,
+  fetchMembers,
+  fetchTopologies,
+  startPaths,
+  stopPaths,
+  stopTopology,
+  type TopologySource,
+  TRANSITION_MARKER,
+} from "../agent/mod.ts";
+import { request } from "../mesh/mod.ts";
+import { EnvConflictError, EnvEventRefusedError, EnvNotFoundError, EnvTransitionError } from "./errors.ts";
+import { classify, type EnvFile, timeoutFor } from "./file.ts";
+import { allowedEvents, isEnvEvent, nextState, taskStateFor } from "./fsm.ts";
+import { planTransition } from "./hooks.ts";
+import { ENV_PROTOCOL, type EnvRequest, type EnvResponse, EnvResponseSchema } from "./protocols.ts";
+import { arbiterOf } from "./service.ts";
+import type { ControlRule, EnvEvent, EnvRecord, EnvTask, EnvTransition } from "./types.ts";
+
+/** A commander that says who it is (`user@host`), for the history. */
+export interface EnvControllerInit extends CommanderInit {
+  by: string;
+  /** Progress of a phase: `done` of `total`, with what is being done. */
+  onPhase?: (what: string, done: number, total: number) => void;
+}
+
+/** One task's answer to a transition. */
+export interface TaskAnswer {
+  path: string;
+  ok: boolean;
+  error?: string;
+  /** From the transition's sending to the task's answer. */
+  ms?: number;
+}
+
+/** What a transition did. */
+export interface ControlResult {
+  record: EnvRecord;
+  transition: EnvTransition;
+  answers: TaskAnswer[];
+  /** Hooks run, in order, with their outcome. */
+  hooks: { path: string; trigger: string; ok: boolean; code: number | null; ms: number; error?: string }[];
+  /** Failures of non-critical tasks and hooks: reported, the environment went on. */
+  warnings: string[];
+}
+
+async function envRequest(init: CommanderInit, peer: string, req: EnvRequest): Promise<EnvResponse> {
+  return await request(init.node, peer, ENV_PROTOCOL, req, {
+    schema: EnvResponseSchema,
+    maxBytes: 64 * 1024 * 1024,
+    timeoutMs: 15_000,
+    ...(init.signal ? { signal: init.signal } : {}),
+  }) as EnvResponse;
+}
+
+/**
+ * The arbiter, as the `via` agent's view has it: its peer ID when that is the `via` agent, else a multiaddr
+ * of it (a light peer may not be connected to it yet, nor know its addresses).
+ */
+export async function findArbiter(init: CommanderInit): Promise<string> {
+  const members = await fetchMembers(init);
+  const id = arbiterOf(members);
+  if (!id || id === init.via) return init.via;
+  const addr = members.find((m) => m.id === id)?.addrs.find((a) => !a.includes("/0.0.0.0/"));
+  if (!addr) return id;
+  return addr.includes("/p2p/") ? addr : `${addr}/p2p/${id}`;
+}
+
+/** Every environment record, as `peer` (default: the `via` agent) holds them. */
+export async function fetchEnvs(init: CommanderInit, peer = init.via): Promise<EnvRecord[]> {
+  return ((await envRequest(init, peer, { op: "list" })).records ?? []) as EnvRecord[];
+}
+
+/** One environment, as the arbiter holds it (the freshest). */
+export async function fetchEnv(init: CommanderInit, id: string, arbiter?: string): Promise<EnvRecord> {
+  const all = await fetchEnvs(init, arbiter ?? await findArbiter(init));
+  const r = all.find((x) => x.id === id && !x.destroyed);
+  if (!r) {
+    const live = all.filter((x) => !x.destroyed).map((x) => `"${x.id}"`).join(", ") || "none";
+    throw new EnvNotFoundError(
+      `No environment "${id}" (environments: ${live}); create one with \`shoal env create FILE\``,
+    );
+  }
+  return r;
+}
+
+async function claim(
+  init: EnvControllerInit,
+  arbiter: string,
+  expectEpoch: number,
+  record: EnvRecord,
+  allocateRun = false,
+): Promise<EnvRecord> {
+  const res = await envRequest(init, arbiter, { op: "claim", expectEpoch, allocateRun, record });
+  if (!res.ok || !res.record) {
+    throw new EnvConflictError(res.reason ?? "The environment was claimed meanwhile");
+  }
+  return res.record as EnvRecord;
+}
+
+async function put(init: EnvControllerInit, arbiter: string, record: EnvRecord): Promise<EnvRecord> {
+  const res = await envRequest(init, arbiter, { op: "put", record });
+  if (!res.ok || !res.record) throw new EnvConflictError(res.reason ?? "Lost control of the environment");
+  return res.record as EnvRecord;
+}
+
+function hooksOf(record: EnvRecord, paths: string[]): { path: string; rule: ControlRule; trigger: string }[] {
+  return classify(record.control, paths).hooks.map((h) => ({ ...h, trigger: h.rule.trigger! }));
+}
+
+/** Creates an environment: records it, starts its `direct` and `none` tasks, and reaches DEPLOYED. */
+export async function createEnvironment(
+  init: EnvControllerInit,
+  env: EnvFile & { id?: string; topology: TopologySource },
+): Promise<ControlResult> {
+  const expanded = expandRecord(env.topology);
+  const id = env.id ?? expanded.name.replace(/[^A-Za-z0-9#@~_-]/g, "_");
+  const arbiter = await findArbiter(init);
+  const existing = (await fetchEnvs(init, arbiter)).find((r) => r.id === id);
+  if (existing && !existing.destroyed) {
+    throw new EnvConflictError(
+      `Environment "${id}" exists (${existing.state}); destroy it first (\`shoal env destroy ${id}\`) or give another --id`,
+    );
+  }
+  const { tasks } = classify(env.control, expanded.tasks.map((t) => t.path));
+  const now = Date.now();
+  const by = init.by;
+  const record: EnvRecord = {
+    id,
+    topologyId: id,
+    file: env.topology.file,
+    state: "STANDBY",
+    epoch: 0,
+    seq: 0,
+    runNumber: null,
+    control: env.control,
+    tasks,
+    controller: null,
+    history: existing?.history ?? [],
+    destroyed: false,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const deadline = now + timeoutFor(env.control, "DEPLOY") + 60_000;
+  let rec = await claim(init, arbiter, existing?.epoch ?? 0, {
+    ...record,
+    controller: { by, peer: init.node.peerId, event: "DEPLOY", startedAt: now, deadline },
+  });
+  const deployed = (p: string) => tasks[p]?.mode === "direct" || tasks[p]?.mode === "none";
+  try {
+    init.onPhase?.("Starting tasks", 0, Object.keys(tasks).length);
+    await activateTopology(
+      {
+        ...init,
+        onProgress: (d, t) => init.onPhase?.("Starting tasks", d, t),
+      },
+      { ...env.topology, id },
+      { only: deployed },
+    );
+  } catch (err) {
+    const reason = `DEPLOY failed: ${(err as Error).message}`;
+    await finish(init, arbiter, rec, "DEPLOY", "ERROR", now, reason, rec.tasks).catch(() => {});
+    throw new EnvTransitionError(reason, "ERROR", { cause: err });
+  }
+  rec = await finish(init, arbiter, rec, "DEPLOY", "DEPLOYED", now, undefined, rec.tasks);
+  return { record: rec, transition: rec.history.at(-1)!, answers: [], hooks: [], warnings: [] };
+}
+
+async function finish(
+  init: EnvControllerInit,
+  arbiter: string,
+  rec: EnvRecord,
+  event: EnvEvent,
+  to: EnvRecord["state"],
+  startedAt: number,
+  reason: string | undefined,
+  tasks: Record<string, EnvTask>,
+): Promise<EnvRecord> {
+  const now = Date.now();
+  const entry: EnvTransition = {
+    event,
+    from: rec.state,
+    to,
+    ok: reason === undefined,
+    by: init.by,
+    startedAt,
+    ms: now - startedAt,
+    ...(reason ? { reason } : {}),
+    ...(rec.runNumber !== null && (event === "START_ACTIVITY" || event === "STOP_ACTIVITY")
+      ? { runNumber: rec.runNumber }
+      : {}),
+  };
+  const next: EnvRecord = {
+    ...rec,
+    state: to,
+    tasks,
+    controller: null,
+    history: [...rec.history, entry].slice(-100),
+    updatedAt: now,
+  };
+  if (reason) next.reason = reason;
+  else delete next.reason;
+  return await put(init, arbiter, next);
+}
+
+/** Runs one hook on this peer; its exit code is the result. */
+function runHook(
+  exe: string,
+  env: Record<string, string>,
+  timeoutMs: number,
+  cwd: string,
+): Promise<{ code: number | null; error?: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("/bin/sh", ["-c", exe], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: true,
+    });
+    let stderr = "";
+    child.stderr?.on("data", (d) => (stderr = (stderr + d).slice(-2_000)));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch { /* gone */ }
+      resolve({ code: null, error: `timed out after ${timeoutMs / 1000} s` });
+    }, timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, error: err.message });
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      const last = stderr.trim().split("\n").at(-1);
+      resolve(
+        code === 0
+          ? { code }
+          : { code, error: signal ? `killed by ${signal}` : `exit code ${code}${last ? `: ${last}` : ""}` },
+      );
+    });
+  });
+}
+
+/** Sends a transition to `paths` and gathers their answers within `timeoutMs`. */
+export async function sendTransition(
+  init: CommanderInit,
+  rec: EnvRecord,
+  t: { event: EnvEvent; to: EnvRecord["state"]; args: Record<string, string>; runNumber: number | null },
+  paths: string[],
+  timeoutMs: number,
+): Promise<TaskAnswer[]> {
+  if (paths.length === 0) return [];
+  const body = JSON.stringify({
+    envId: rec.id,
+    event: t.event,
+    from: rec.state,
+    to: t.to,
+    args: t.args,
+    runNumber: t.runNumber,
+    paths,
+  });
+  const sentAt = Date.now();
+  const res = await request(init.node, init.via, CMD_PROTOCOL, {
+    topologyId: rec.topologyId,
+    condition: "",
+    payload: new TextEncoder().encode(TRANSITION_MARKER + body),
+    waitReplies: paths.length,
+    timeoutMs,
+  }, { schema: CmdResponseSchema, maxBytes: 64 * 1024 * 1024, timeoutMs: timeoutMs + 15_000 });
+  const answered = new Map<string, TaskAnswer>();
+  for (const r of res.replies) {
+    let a: { ok?: boolean; error?: string; at?: number } = {};
+    try {
+      a = JSON.parse(new TextDecoder().decode(r.payload));
+    } catch { /* not an answer */ }
+    answered.set(r.sender.path, {
+      path: r.sender.path,
+      ok: a.ok === true,
+      ...(a.ok === true ? {} : { error: a.error ?? "answered with something else than ok" }),
+      ...(typeof a.at === "number" ? { ms: a.at - sentAt } : {}),
+    });
+  }
+  return paths.map((p) =>
+    answered.get(p) ?? { path: p, ok: false, error: `no answer to ${t.event} within ${timeoutMs / 1000} s` }
+  );
+}
+
+/** Applies `event` to environment `id`, in AliECS's order; throws when refused or when it sent it to ERROR. */
+export async function controlEnvironment(
+  init: EnvControllerInit,
+  id: string,
+  eventName: string,
+  args: Record<string, string> = {},
+): Promise<ControlResult> {
+  const arbiter = await findArbiter(init);
+  const cur = await fetchEnv(init, id, arbiter);
+  if (!isEnvEvent(eventName) || eventName === "DEPLOY" && cur.state !== "STANDBY") {
+    throw new EnvEventRefusedError(id, cur.state, eventName, allowedEvents(cur.state));
+  }
+  const event = eventName;
+  const to = nextState(cur.state, event);
+  if (!to) throw new EnvEventRefusedError(id, cur.state, event, allowedEvents(cur.state));
+  const topo = (await fetchTopologies(init)).find((r) => r.id === cur.topologyId);
+  const expanded = topo ? expandRecord(topo) : undefined;
+  const paths = expanded ? expanded.tasks.map((t) => t.path) : Object.keys(cur.tasks);
+  const hooks = hooksOf(cur, paths);
+  const plan = planTransition(hooks, event, cur.state, to);
+  const taskTimeout = timeoutFor(cur.control, event);
+  const startedAt = Date.now();
+  const hookBudget = hooks.reduce((s, h) => s + (h.rule.timeoutMs ?? 0), 0);
+  // Past this the arbiter calls the controller lost; basic tasks starting get a little more.
+  const deadline = startedAt + taskTimeout + hookBudget + 10_000;
+  let rec = await claim(init, arbiter, cur.epoch, {
+    ...cur,
+    controller: { by: init.by, peer: init.node.peerId, event, startedAt, deadline },
+  }, event === "START_ACTIVITY");
+  const runNumber = rec.runNumber;
+  const tasks: Record<string, EnvTask> = structuredClone(rec.tasks);
+  const warnings: string[] = [];
+  const hookResults: ControlResult["hooks"] = [];
+  let answers: TaskAnswer[] = [];
+  let fatal: string | undefined;
+  const cwd = topo ? dirname(topo.file) : process.cwd();
+  const hookEnv = (path: string, trigger: string): Record<string, string> => ({
+    SHOAL_ENV_ID: id,
+    SHOAL_ENV_EVENT: event,
+    SHOAL_ENV_FROM: cur.state,
+    SHOAL_ENV_TO: to,
+    SHOAL_ENV_TRIGGER: trigger,
+    SHOAL_RUN_NUMBER: runNumber === null ? "" : String(runNumber),
+    DDS_TASK_PATH: path,
+    ...Object.fromEntries(Object.entries(args).map(([k, v]) => [`SHOAL_ENV_ARG_${k.toUpperCase()}`, v])),
+  });
+  const byPath = new Map((expanded?.tasks ?? []).map((t) => [t.path, t]));
+  const totalSteps = plan.reduce((n, s) => n + (s.kind === "hooks" ? s.hooks.length : 0), 0) +
+    Object.values(tasks).filter((t) => t.mode === "direct" || t.mode === "basic").length;
+  let done = 0;
+  init.onPhase?.(event, 0, totalSteps);
+  const step = (n: number) => init.onPhase?.(event, done += n, totalSteps);
+  for (const s of plan) {
+    if (fatal) break;
+    if (s.kind === "hooks") {
+      const results = await Promise.all(s.hooks.map(async (h) => {
+        const t0 = Date.now();
+        const r = await runHook(
+          byPath.get(h.path)?.exe ?? "false",
+          hookEnv(h.path, h.trigger),
+          h.rule.timeoutMs ?? 30_000,
+          cwd,
+        );
+        return { h, r, ms: Date.now() - t0 };
+      }));
+      for (const { h, r, ms } of results) {
+        const ok = r.code === 0;
+        hookResults.push({
+          path: h.path,
+          trigger: h.trigger,
+          ok,
+          code: r.code,
+          ms,
+          ...(r.error ? { error: r.error } : {}),
+        });
+        if (ok) continue;
+        const why = `Hook "${h.path}" (${h.trigger}) failed: ${r.error}`;
+        if (h.rule.critical) fatal ??= why;
+        else warnings.push(why);
+      }
+      step(s.hooks.length);
+      continue;
+    }
+    // The tasks' own transition.
+    const direct = Object.entries(tasks).filter(([, t]) => t.mode === "direct").map(([p]) => p);
+    const basic = Object.entries(tasks).filter(([, t]) => t.mode === "basic").map(([p]) => p);
+    if (event !== "GO_ERROR") {
+      answers = await sendTransition(init, rec, { event, to, args, runNumber }, direct, taskTimeout);
+      for (const a of answers) {
+        const t = tasks[a.path]!;
+        if (a.ok) {
+          tasks[a.path] = { ...t, state: taskStateFor(to) };
+          delete tasks[a.path]!.reason;
+          continue;
+        }
+        tasks[a.path] = { ...t, state: "ERROR", reason: a.error ?? "failed" };
+        const why = `Task "${a.path}" failed ${event}: ${a.error}`;
+        if (t.critical) fatal ??= why;
+        else warnings.push(why);
+      }
+      step(direct.length);
+    }
+    if (event === "START_ACTIVITY" && !fatal && basic.length) {
+      try {
+        await startPaths(init, rec.topologyId, basic, {
+          extraEnv: { SHOAL_RUN_NUMBER: String(runNumber ?? ""), SHOAL_ENV_ID: id },
+        });
+        for (const p of basic) tasks[p] = { ...tasks[p]!, state: "RUNNING" };
+      } catch (err) {
+        fatal = `Basic tasks did not start: ${(err as Error).message}`;
+      }
+    } else if (basic.length && (event === "STOP_ACTIVITY" || event === "RECOVER" || event === "GO_ERROR")) {
+      if (cur.state === "RUNNING" || event === "RECOVER") {
+        await stopPaths(init, rec.topologyId, basic).catch(() => {});
+      }
+      for (const p of basic) tasks[p] = { ...tasks[p]!, state: taskStateFor(to) };
+    }
+    step(basic.length);
+    if (event === "EXIT" && !fatal) {
+      await stopTopology(init, rec.topologyId).catch(() => {});
+      for (const [p, t] of Object.entries(tasks)) tasks[p] = { ...t, state: "DONE" };
+    }
+  }
+  if (event !== "GO_ERROR" && event !== "EXIT") {
+    for (const [p, t] of Object.entries(tasks)) {
+      if (t.mode === "basic" && t.state !== "RUNNING") tasks[p] = { ...t, state: taskStateFor(to) };
+    }
+  }
+  const final = fatal ? "ERROR" : to;
+  const reason = fatal ??
+    (event === "GO_ERROR"
+      ? `GO_ERROR asked by ${init.by}${args.reason ? `: ${args.reason}` : ""}`
+      : undefined);
+  rec = await finish(init, arbiter, rec, event, final, startedAt, reason, tasks);
+  if (event === "GO_ERROR") rec.history.at(-1)!.ok = true;
+  const result = { record: rec, transition: rec.history.at(-1)!, answers, hooks: hookResults, warnings };
+  if (fatal) {
+    const err = new EnvTransitionError(
+      `${event} of "${id}" failed, the environment is in ERROR: ${fatal}`,
+      "ERROR",
+    );
+    (err as EnvTransitionError & { result?: ControlResult }).result = result;
+    throw err;
+  }
+  return result;
+}
+
+/** Ends an environment: EXIT where allowed; with `force` from any state (its tasks stopped), then destroyed. */
+export async function destroyEnvironment(
+  init: EnvControllerInit,
+  id: string,
+  options: { force?: boolean } = {},
+): Promise<EnvRecord> {
+  const arbiter = await findArbiter(init);
+  let cur = await fetchEnv(init, id, arbiter);
+  if (cur.state !== "DONE" && allowedEvents(cur.state).includes("EXIT") && !options.force) {
+    cur = (await controlEnvironment(init, id, "EXIT")).record;
+  } else if (cur.state !== "DONE" && !options.force) {
+    const err = new EnvEventRefusedError(id, cur.state, "EXIT", allowedEvents(cur.state));
+    err.message += `; or destroy it from ${cur.state} with --force (its tasks are stopped)`;
+    throw err;
+  }
+  const startedAt = Date.now();
+  const rec = await claim(init, arbiter, cur.epoch, {
+    ...cur,
+    controller: {
+      by: init.by,
+      peer: init.node.peerId,
+      event: "EXIT",
+      startedAt,
+      deadline: startedAt + 120_000,
+    },
+  });
+  if (rec.state !== "DONE") await stopTopology(init, rec.topologyId).catch(() => {});
+  const tasks = Object.fromEntries(
+    Object.entries(rec.tasks).map(([p, t]) => [p, { ...t, state: "DONE" as const }]),
+  );
+  const next = await finish(init, arbiter, rec, "EXIT", "DONE", startedAt, undefined, tasks);
+  return await put(init, arbiter, { ...next, destroyed: true, updatedAt: Date.now() });
+}

@@ -1,0 +1,107 @@
+/**
+ * Wire shapes of environments: the replicated record, its gossip topic and the request protocol every
+ * agent serves (the arbiter — the alive agent with the lowest peer ID — decides claims).
+ *
+ * @module
+ */
+import * as v from "valibot";
+
+/** Gossip topic of environment records. */
+export const ENV_TOPIC = "/shoal/env/1";
+/** Request protocol: list records, claim an environment, write it, raise a task's error. */
+export const ENV_PROTOCOL = "/shoal/env/1.0.0";
+
+const Name = v.pipe(v.string(), v.maxLength(1024));
+const Text = v.pipe(v.string(), v.maxLength(16 * 1024));
+const Int = v.pipe(v.number(), v.integer(), v.minValue(0));
+const State = v.picklist(["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR", "DONE"]);
+const Event = v.picklist([
+  "DEPLOY",
+  "CONFIGURE",
+  "RESET",
+  "START_ACTIVITY",
+  "STOP_ACTIVITY",
+  "EXIT",
+  "GO_ERROR",
+  "RECOVER",
+]);
+const TaskState = v.picklist(["STANDBY", "CONFIGURED", "RUNNING", "ERROR", "DONE", "INVARIANT"]);
+const Mode = v.picklist(["direct", "basic", "hook", "none"]);
+
+/** An environment record as it travels. */
+export const EnvRecordSchema = v.object({
+  id: Name,
+  topologyId: Name,
+  file: Name,
+  state: State,
+  epoch: Int,
+  seq: Int,
+  runNumber: v.nullable(Int),
+  control: v.object({
+    rules: v.array(v.object({
+      tasks: Name,
+      mode: Mode,
+      critical: v.boolean(),
+      trigger: v.optional(Name),
+      timeoutMs: v.optional(Int),
+    })),
+    timeoutsMs: v.record(v.string(), Int),
+  }),
+  tasks: v.record(
+    v.string(),
+    v.object({ state: TaskState, mode: Mode, critical: v.boolean(), reason: v.optional(Text) }),
+  ),
+  controller: v.nullable(v.object({
+    by: Name,
+    peer: Name,
+    event: Event,
+    startedAt: v.number(),
+    deadline: v.number(),
+  })),
+  history: v.array(v.object({
+    event: Event,
+    from: State,
+    to: State,
+    ok: v.boolean(),
+    by: Name,
+    startedAt: v.number(),
+    ms: v.number(),
+    reason: v.optional(Text),
+    runNumber: v.optional(Int),
+  })),
+  reason: v.optional(Text),
+  destroyed: v.boolean(),
+  createdAt: v.number(),
+  updatedAt: v.number(),
+});
+
+/** Request of {@linkcode ENV_PROTOCOL}. */
+export const EnvRequestSchema = v.variant("op", [
+  v.object({ op: v.literal("list") }),
+  /**
+   * Take the environment: accepted when the arbiter's record has epoch `expectEpoch` (0: none yet) and no
+   * live controller; `record` then carries `expectEpoch + 1`. `allocateRun` gives it the next run number.
+   */
+  v.object({
+    op: v.literal("claim"),
+    expectEpoch: Int,
+    allocateRun: v.optional(v.boolean()),
+    record: EnvRecordSchema,
+  }),
+  /** Write within the epoch one holds. */
+  v.object({ op: v.literal("put"), record: EnvRecordSchema }),
+  /** A task raised GO_ERROR (sent by its agent to the arbiter). */
+  v.object({ op: v.literal("task-error"), topologyId: Name, path: Name, message: Text }),
+]);
+/** A request of {@linkcode ENV_PROTOCOL}. */
+export type EnvRequest = v.InferOutput<typeof EnvRequestSchema>;
+
+/** Response of {@linkcode ENV_PROTOCOL}. */
+export const EnvResponseSchema = v.object({
+  ok: v.boolean(),
+  reason: v.optional(Text),
+  record: v.optional(EnvRecordSchema),
+  records: v.optional(v.array(EnvRecordSchema)),
+});
+/** A response of {@linkcode ENV_PROTOCOL}. */
+export type EnvResponse = v.InferOutput<typeof EnvResponseSchema>;

@@ -1,0 +1,297 @@
+/**
+ * The agent side of environments: every agent replicates the records and serves {@linkcode ENV_PROTOCOL};
+ * the arbiter — the alive agent with the lowest peer ID, so all agree without talking, as for failover —
+ * decides claims (one epoch, one winner), hands out run numbers (one more than any it has seen or
+ * recorded, so never reused), calls a controller lost once its deadline passed, and turns crashes of
+ * critical tasks into ERROR. It alone publishes `env:state`, `env:transition` and `task:state` events.
+ *
+ * @module
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  EVENTS_TOPIC,
+  GossipEventSchema,
+  handleRequests,
+  type Membership,
+  type MeshNode,
+  request,
+} from "../mesh/mod.ts";
+import type { Logger } from "../agent/log.ts";
+import type { RunnerEvent } from "../agent/types.ts";
+import {
+  ENV_PROTOCOL,
+  type EnvRequest,
+  EnvRequestSchema,
+  type EnvResponse,
+  EnvResponseSchema,
+} from "./protocols.ts";
+import { EnvRecords } from "./records.ts";
+import type { EnvRecord, EnvTransition } from "./types.ts";
+
+/** What {@linkcode startEnvService} needs. */
+export interface EnvServiceInit {
+  node: MeshNode;
+  membership: Membership;
+  /** This agent's task events (its own exits never come back through gossip). */
+  taskEvents: { on(fn: (e: RunnerEvent) => void): () => void };
+  log: Logger;
+  /** Where the highest run number handed out here is kept. */
+  dataDir: string;
+  /** How often the arbiter looks for lost controllers (default 1 s). */
+  checkIntervalMs?: number;
+}
+
+/** The running service. */
+export interface EnvService {
+  records: EnvRecords;
+  /** A local task raised GO_ERROR: tell the arbiter. */
+  taskError(topologyId: string, path: string, message: string): Promise<EnvResponse>;
+  stop(): void;
+}
+
+/** The alive agent with the lowest peer ID. */
+export function arbiterOf(members: { id: string; state: string }[]): string | undefined {
+  return members.filter((m) => m.state === "alive").map((m) => m.id).sort()[0];
+}
+
+/** Highest run number `records` mention. */
+export function highestRun(records: EnvRecord[]): number {
+  let max = 0;
+  for (const r of records) {
+    max = Math.max(max, r.runNumber ?? 0);
+    for (const h of r.history) max = Math.max(max, h.runNumber ?? 0);
+  }
+  return max;
+}
+
+/** Starts the environment service of an agent. */
+export async function startEnvService(init: EnvServiceInit): Promise<EnvService> {
+  const { node, membership, log } = init;
+  const records = new EnvRecords(node);
+  records.start(membership);
+  const runFile = join(init.dataDir, "env-run-number");
+  const isArbiter = () => arbiterOf(membership.members()) === node.peerId;
+
+  const nextRun = (): number => {
+    let stored = 0;
+    try {
+      stored = Number(readFileSync(runFile, "utf8")) || 0;
+    } catch { /* none yet */ }
+    const n = Math.max(stored, highestRun(records.records())) + 1;
+    writeFileSync(runFile, String(n));
+    return n;
+  };
+
+  const publishChanges = (before: EnvRecord | undefined, after: EnvRecord) => {
+    const at = Date.now();
+    const events: Record<string, unknown>[] = [];
+    const last = after.history.at(-1);
+    if (
+      last &&
+      (before?.history.length !== after.history.length || before.history.at(-1)?.startedAt !== last.startedAt)
+    ) {
+      events.push({ type: "env:transition", at, envId: after.id, ...last });
+    }
+    if (before?.state !== after.state || before?.reason !== after.reason) {
+      events.push({
+        type: "env:state",
+        at,
+        envId: after.id,
+        state: after.state,
+        runNumber: after.runNumber,
+        ...(after.reason ? { reason: after.reason } : {}),
+      });
+    }
+    for (const [path, t] of Object.entries(after.tasks)) {
+      const was = before?.tasks[path];
+      if (was?.state === t.state && was?.reason === t.reason) continue;
+      events.push({
+        type: "task:state",
+        at,
+        envId: after.id,
+        path,
+        state: t.state,
+        ...(t.reason ? { reason: t.reason } : {}),
+      });
+    }
+    if (events.length) {
+      void node.publish(EVENTS_TOPIC, { type: "batch", at, by: node.peerId, events }).catch(() => {});
+    }
+  };
+
+  const accept = async (after: EnvRecord): Promise<EnvRecord> => {
+    const before = records.get(after.id);
+    await records.put(after);
+    publishChanges(before, after);
+    return after;
+  };
+
+  /** The arbiter sends `cur` to ERROR under a new epoch. */
+  const force = (
+    cur: EnvRecord,
+    reason: string,
+    change: Partial<EnvRecord> = {},
+    by = `agent:${node.peerId}`,
+  ) => {
+    const now = Date.now();
+    const entry: EnvTransition = {
+      event: cur.controller?.event ?? "GO_ERROR",
+      from: cur.state,
+      to: "ERROR",
+      // A lost controller's event failed; a GO_ERROR the mesh raised itself (a crash, a task) was applied.
+      ok: !cur.controller,
+      by,
+      startedAt: cur.controller?.startedAt ?? now,
+      ms: now - (cur.controller?.startedAt ?? now),
+      reason,
+    };
+    return accept({
+      ...cur,
+      ...change,
+      state: "ERROR",
+      epoch: cur.epoch + 1,
+      seq: 0,
+      controller: null,
+      reason,
+      history: [...cur.history, entry].slice(-100),
+      updatedAt: now,
+    });
+  };
+
+  const handle = async (req: EnvRequest): Promise<EnvResponse> => {
+    if (req.op === "list") return { ok: true, records: records.records() };
+    if (req.op === "task-error") {
+      const cur = records.byTopology(req.topologyId);
+      if (!cur) return { ok: false, reason: `No environment runs topology "${req.topologyId}"` };
+      if (cur.state === "ERROR" || cur.state === "DONE") {
+        return { ok: false, reason: `Environment "${cur.id}" is ${cur.state} already`, record: cur };
+      }
+      const reason = `Task "${req.path}" raised GO_ERROR: ${req.message}`;
+      const tasks = { ...cur.tasks };
+      const t = tasks[req.path];
+      if (t) tasks[req.path] = { ...t, state: "ERROR", reason: req.message };
+      return { ok: true, record: await force(cur, reason, { tasks }, `task:${req.path}`) };
+    }
+    const rec = req.record as EnvRecord;
+    const cur = records.get(rec.id);
+    if (req.op === "claim") {
+      const epoch = cur?.epoch ?? 0;
+      if (cur?.controller && cur.controller.deadline > Date.now()) {
+        return {
+          ok: false,
+          reason: `Environment "${rec.id}" is busy: ${cur.controller.event} asked by ${cur.controller.by}`,
+          record: cur,
+        };
+      }
+      if (epoch !== req.expectEpoch) {
+        return {
+          ok: false,
+          reason: `Environment "${rec.id}" changed meanwhile (now ${cur?.state}, epoch ${epoch}); look again`,
+          ...(cur ? { record: cur } : {}),
+        };
+      }
+      if (cur?.destroyed) return { ok: false, reason: `Environment "${rec.id}" was destroyed`, record: cur };
+      const next: EnvRecord = {
+        ...rec,
+        epoch: epoch + 1,
+        seq: 0,
+        ...(req.allocateRun ? { runNumber: nextRun() } : {}),
+        updatedAt: Date.now(),
+      };
+      return { ok: true, record: await accept(next) };
+    }
+    if (!cur || cur.epoch !== rec.epoch) {
+      return {
+        ok: false,
+        reason: `Lost control of environment "${rec.id}": it moved on to epoch ${cur?.epoch ?? 0} (${
+          cur?.state ?? "unknown"
+        }${cur?.reason ? `: ${cur.reason}` : ""})`,
+        ...(cur ? { record: cur } : {}),
+      };
+    }
+    return { ok: true, record: await accept({ ...rec, seq: cur.seq + 1, updatedAt: Date.now() }) };
+  };
+
+  await handleRequests(node, ENV_PROTOCOL, {
+    schema: EnvRequestSchema,
+    maxBytes: 64 * 1024 * 1024,
+    handler: (req) => handle(req as EnvRequest),
+  });
+
+  // Lost controllers: O(environments) once a second, acted on by the arbiter alone.
+  // The arbiter is worked out only when there is something to do, so an idle interval costs nothing.
+  const timer = setInterval(() => {
+    const now = Date.now();
+    let arbiter: boolean | undefined;
+    for (const r of records.records()) {
+      if (!r.controller || r.controller.deadline > now || r.destroyed) continue;
+      if (!(arbiter ??= isArbiter())) return;
+      log.warn("environment controller lost", { env: r.id, event: r.controller.event, by: r.controller.by });
+      void force(
+        r,
+        `Controller lost during ${r.controller.event} (${r.controller.by}): its deadline passed; tasks may ` +
+          `have applied it in part — RECOVER, then go on`,
+      ).catch(() => {});
+    }
+  }, init.checkIntervalMs ?? 1_000);
+  timer.unref?.();
+
+  const onExit = (e: Record<string, unknown>) => {
+    const failed = e.type === "task:failed";
+    if (!failed && (e.type !== "task:exited" || e.willRestart || e.stopped)) return;
+    if (typeof e.topologyId !== "string" || typeof e.path !== "string") return;
+    const cur = records.byTopology(e.topologyId);
+    const t = cur?.tasks[e.path];
+    if (!cur || !t || cur.state === "DONE" || !isArbiter()) return;
+    const code = typeof e.code === "number" ? e.code : null;
+    if (!failed && code === 0 && !e.signal) {
+      void accept({
+        ...cur,
+        seq: cur.seq + 1,
+        tasks: { ...cur.tasks, [e.path]: { ...t, state: "DONE" } },
+        updatedAt: Date.now(),
+      });
+      return;
+    }
+    const how = failed
+      ? `failed: ${e.reason}`
+      : e.signal
+      ? `was killed by ${e.signal}`
+      : `exited with code ${code}`;
+    const tasks = { ...cur.tasks, [e.path]: { ...t, state: "ERROR" as const, reason: `crashed: ${how}` } };
+    if (t.critical && cur.state !== "ERROR") {
+      void force(cur, `Critical task "${e.path}" ${how} in ${cur.state}`, { tasks }).catch(() => {});
+    } else {
+      log.warn("non-critical environment task crashed", { env: cur.id, path: e.path, how });
+      void accept({ ...cur, seq: cur.seq + 1, tasks, updatedAt: Date.now() }).catch(() => {});
+    }
+  };
+  const offLocal = init.taskEvents.on((e) => onExit(e as unknown as Record<string, unknown>));
+  const offGossip = node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
+    if (msg.type === "batch" && Array.isArray(msg.events)) {
+      for (const e of msg.events as Record<string, unknown>[]) onExit(e);
+    } else onExit(msg);
+  });
+
+  return {
+    records,
+    async taskError(topologyId, path, message) {
+      const members = membership.members();
+      const arbiter = arbiterOf(members) ?? node.peerId;
+      if (arbiter === node.peerId) return await handle({ op: "task-error", topologyId, path, message });
+      const addr = members.find((m) => m.id === arbiter)?.addrs.find((a) => !a.includes("/0.0.0.0/"));
+      const target = !addr ? arbiter : addr.includes("/p2p/") ? addr : `${addr}/p2p/${arbiter}`;
+      return await request(node, target, ENV_PROTOCOL, { op: "task-error", topologyId, path, message }, {
+        schema: EnvResponseSchema,
+        timeoutMs: 10_000,
+      }) as EnvResponse;
+    },
+    stop() {
+      clearInterval(timer);
+      offLocal();
+      offGossip();
+      records.stop();
+    },
+  };
+}

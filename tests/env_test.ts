@@ -1,0 +1,365 @@
+/**
+ * Environments with real agents and tasks: AliECS's cycle with shell and TypeScript `direct` tasks, `basic`
+ * tasks started and stopped with the run, an untouched `none` task, hooks in order, errors and recovery,
+ * crashes, refused events and a controller killed half-way.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
+import { ps, SHOAL_BIN, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
+import { watchEvents } from "./_events.ts";
+import { script } from "./_task_scripts.ts";
+import { waitFor } from "./_wait.ts";
+
+interface ShownEnv {
+  state: string;
+  runNumber: number | null;
+  reason: string | null;
+  taskState: string;
+  controller: unknown;
+  lastTransition: { event: string; ok: boolean; by: string; ms: number } | null;
+  tasks: { path: string; state: string; mode: string; reason?: string }[];
+}
+
+async function show(mesh: TestMesh, id: string, agent?: string): Promise<ShownEnv> {
+  const r = await mesh.run(["env", "show", id, "--json", ...(agent ? ["--agent", agent] : [])]);
+  assertEquals(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+async function control(mesh: TestMesh, id: string, event: string, ...args: string[]) {
+  const r = await mesh.run(["env", "control", id, "-e", event, "--json", ...args], { timeoutMs: 90_000 });
+  assertEquals(r.code, 0, `${event}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ShownEnv & { answers: { path: string; ok: boolean }[] };
+}
+
+function states(env: ShownEnv): Record<string, string> {
+  return Object.fromEntries(env.tasks.map((t) => [t.path, t.state]));
+}
+
+function lines(file: string): string[] {
+  try {
+    return readFileSync(file, "utf8").split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+Deno.test("env: the whole cycle with shell and TypeScript direct tasks, basic tasks per run, a none task untouched, hooks in order", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 4 });
+  const log = join(mesh.home.dir, "order.log");
+  const onTransition = script(
+    mesh,
+    "on.sh",
+    `echo "sh $SHOAL_ENV_EVENT $SHOAL_RUN_NUMBER $SHOAL_ENV_ARG_DETECTOR" >> ${log}`,
+  );
+  const modUrl = new URL("../mod.ts", import.meta.url).href;
+  const bun = fileURLToPath(new URL("../node_modules/.bin/bun", import.meta.url));
+  const ts = join(mesh.home.dir, "task.ts");
+  Deno.writeTextFileSync(
+    ts,
+    `import { appendFileSync } from "node:fs";
+import { connectTask } from ${JSON.stringify(modUrl)};
+for await (const t of connectTask().transitions()) {
+  appendFileSync(${JSON.stringify(log)}, \`ts \${t.event} \${t.runNumber ?? ""}\\n\`);
+  await t.ok();
+}`,
+  );
+  const hook = (name: string) =>
+    `<decltask name="${name}"><exe reachable="true">sh -c 'echo "hook ${name} $SHOAL_ENV_TRIGGER $SHOAL_RUN_NUMBER" &gt;&gt; ${log}'</exe></decltask>`;
+  writeTopology(
+    mesh.home.dir,
+    "cycle.xml",
+    `<topology name="cycle">
+  <decltask name="Sh"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${onTransition}</exe></decltask>
+  <decltask name="Ts"><exe reachable="true">${bun} run ${ts}</exe></decltask>
+  <decltask name="Basic"><exe reachable="true">sh -c 'echo "basic $SHOAL_RUN_NUMBER" &gt;&gt; ${log}; exec sleep 600'</exe></decltask>
+  <decltask name="Plain"><exe reachable="true">sleep 600</exe></decltask>
+  ${hook("HookA")}${hook("HookB")}${hook("HookC")}${hook("HookD")}${hook("HookE")}${hook("HookF")}
+  <main name="main">
+    <task>Sh</task><task>Ts</task><task>Basic</task><task>Plain</task>
+    <task>HookA</task><task>HookB</task><task>HookC</task><task>HookD</task><task>HookE</task><task>HookF</task>
+  </main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "cycle.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({
+      topology: "cycle.xml",
+      timeouts: { default: 20 },
+      control: [
+        { tasks: "main/(Sh|Ts)_0", mode: "direct" },
+        { tasks: "main/Basic_0", mode: "basic" },
+        { tasks: "main/HookA_0", mode: "hook", trigger: "before_CONFIGURE+5" },
+        { tasks: "main/HookB_0", mode: "hook", trigger: "before_CONFIGURE-10" },
+        { tasks: "main/HookC_0", mode: "hook", trigger: "after_CONFIGURE" },
+        { tasks: "main/HookD_0", mode: "hook", trigger: "enter_CONFIGURED" },
+        { tasks: "main/HookE_0", mode: "hook", trigger: "leave_DEPLOYED" },
+        { tasks: "main/HookF_0", mode: "hook", trigger: "before_START_ACTIVITY" },
+      ],
+    }),
+  );
+  const created = await mesh.run(["env", "create", envFile, "--json"], { timeoutMs: 60_000 });
+  assertEquals(created.code, 0, created.stderr);
+  let env = await show(mesh, "cycle");
+  assertEquals(env.state, "DEPLOYED");
+  assertEquals(states(env), {
+    "main/Sh_0": "STANDBY",
+    "main/Ts_0": "STANDBY",
+    "main/Basic_0": "STANDBY",
+    "main/Plain_0": "INVARIANT",
+  });
+  const running = async () => (await ps(mesh)).filter((t) => t.state === "running").map((t) => t.path).sort();
+  assertEquals(await running(), ["main/Plain_0", "main/Sh_0", "main/Ts_0"]);
+  const plainPid = (await ps(mesh)).find((t) => t.path === "main/Plain_0")!.pid;
+
+  // A forbidden event is refused with the allowed ones named, and changes nothing.
+  const refused = await mesh.run(["env", "control", "cycle", "-e", "START_ACTIVITY"]);
+  assertEquals(refused.code, 1);
+  assertStringIncludes(
+    refused.stderr,
+    'Event "START_ACTIVITY" is not allowed in state DEPLOYED of environment "cycle"; allowed: CONFIGURE, EXIT, GO_ERROR',
+  );
+  assertEquals((await show(mesh, "cycle")).state, "DEPLOYED");
+
+  env = await control(mesh, "cycle", "CONFIGURE", "--arg", "detector=TPC");
+  assertEquals(env.state, "CONFIGURED");
+  assertEquals(env.taskState, "CONFIGURED");
+  // Hooks in AliECS's order, by weight; the tasks between leave_ and enter_.
+  const cfg = lines(log);
+  assertEquals(cfg.slice(0, 2), ["hook HookB before_CONFIGURE-10 ", "hook HookA before_CONFIGURE+5 "]);
+  assertEquals(cfg[2], "hook HookE leave_DEPLOYED ");
+  assertEquals(cfg.slice(3, 5).sort(), ["sh CONFIGURE  TPC", "ts CONFIGURE "]);
+  assertEquals(cfg.slice(5), ["hook HookD enter_CONFIGURED ", "hook HookC after_CONFIGURE "]);
+
+  env = await control(mesh, "cycle", "START_ACTIVITY");
+  assertEquals([env.state, env.runNumber], ["RUNNING", 1]);
+  assertEquals(states(env)["main/Basic_0"], "RUNNING");
+  assertEquals(await running(), ["main/Basic_0", "main/Plain_0", "main/Sh_0", "main/Ts_0"]);
+  env = await control(mesh, "cycle", "STOP_ACTIVITY");
+  assertEquals(env.state, "CONFIGURED");
+  await waitFor(async () => !(await running()).includes("main/Basic_0"), { what: "the basic task to stop" });
+  env = await control(mesh, "cycle", "START_ACTIVITY");
+  assertEquals([env.state, env.runNumber], ["RUNNING", 2]);
+  env = await control(mesh, "cycle", "STOP_ACTIVITY");
+  env = await control(mesh, "cycle", "RESET");
+  assertEquals(env.state, "DEPLOYED");
+  assertEquals(
+    (await ps(mesh)).find((t) => t.path === "main/Plain_0")!.pid,
+    plainPid,
+    "the none task was untouched",
+  );
+  const all = lines(log);
+  assertEquals(all.filter((l) => l.startsWith("sh ")), [
+    "sh CONFIGURE  TPC",
+    "sh START_ACTIVITY 1 ",
+    "sh STOP_ACTIVITY 1 ",
+    "sh START_ACTIVITY 2 ",
+    "sh STOP_ACTIVITY 2 ",
+    "sh RESET 2 ",
+  ]);
+  assertEquals(all.filter((l) => l.startsWith("basic ")), ["basic 1", "basic 2"]);
+  assertEquals(all.filter((l) => l.startsWith("hook HookF")), [
+    "hook HookF before_START_ACTIVITY 1",
+    "hook HookF before_START_ACTIVITY 2",
+  ]);
+  // Any peer shows the same environment.
+  for (const a of mesh.agents) {
+    await waitFor(async () => (await show(mesh, "cycle", a.id)).state === "DEPLOYED", {
+      what: `agent ${a.id}'s replica`,
+    });
+  }
+  env = await control(mesh, "cycle", "EXIT");
+  assertEquals(env.state, "DONE");
+  await waitFor(async () => (await running()).length === 0, { what: "every task to stop at EXIT" });
+  const human = await mesh.run(["env", "show", "cycle"]);
+  assertStringIncludes(
+    human.stdout,
+    "last transition: EXIT CONFIGURED → DONE".replace("CONFIGURED", "DEPLOYED"),
+  );
+  const destroyed = await mesh.run(["env", "destroy", "cycle"]);
+  assertEquals(destroyed.code, 0, destroyed.stderr);
+});
+
+Deno.test("env: a task failing CONFIGURE sends it to ERROR; RECOVER brings it to DEPLOYED; CONFIGURE then works", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 2 });
+  const marker = join(mesh.home.dir, "failed-once");
+  const on = script(
+    mesh,
+    "on.sh",
+    `if [ "$SHOAL_ENV_EVENT" = CONFIGURE ] && [ ! -e ${marker} ]; then touch ${marker}; echo "no calibration" >&2; exit 3; fi`,
+  );
+  writeTopology(
+    mesh.home.dir,
+    "f.xml",
+    `<topology name="f">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <main name="main"><task>D</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "f.env.yaml");
+  Deno.writeTextFileSync(envFile, "topology: f.xml\ncontrol:\n  - tasks: .*\n    mode: direct\n");
+  assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
+  const failed = await mesh.run(["env", "control", "f", "-e", "CONFIGURE"]);
+  assertEquals(failed.code, 1);
+  assertStringIncludes(failed.stderr, 'Task "main/D_0" failed CONFIGURE: no calibration');
+  let env = await show(mesh, "f");
+  assertEquals([env.state, states(env)["main/D_0"]], ["ERROR", "ERROR"]);
+  assertStringIncludes(env.reason ?? "", "no calibration");
+  env = await control(mesh, "f", "RECOVER");
+  assertEquals([env.state, states(env)["main/D_0"]], ["DEPLOYED", "STANDBY"]);
+  env = await control(mesh, "f", "CONFIGURE");
+  assertEquals(env.state, "CONFIGURED");
+  assertEquals((await mesh.run(["env", "destroy", "f"])).code, 0);
+});
+
+Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUNNING; a critical one sends it to ERROR", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const on = script(mesh, "on.sh", "true");
+  writeTopology(
+    mesh.home.dir,
+    "c.xml",
+    `<topology name="c">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <decltask name="Helper"><exe reachable="true">sleep 600</exe></decltask>
+  <main name="main"><task>D</task><task>Helper</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "c.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({
+      topology: "c.xml",
+      control: [{ tasks: "main/D_0", mode: "direct" }, {
+        tasks: "main/Helper_0",
+        mode: "basic",
+        critical: false,
+      }],
+    }),
+  );
+  await using monitor = await watchEvents(mesh);
+  const created = await mesh.run(["env", "create", envFile, "--auto", "START_ACTIVITY", "--json"], {
+    timeoutMs: 60_000,
+  });
+  assertEquals(created.code, 0, created.stderr);
+  assertEquals(JSON.parse(created.stdout).state, "RUNNING");
+  const pidOf = async (path: string) =>
+    (await ps(mesh)).find((t) => t.path === path && t.state === "running")?.pid;
+  process.kill((await waitFor(() => pidOf("main/Helper_0")))!, "SIGKILL");
+  let env = await waitFor(async () => {
+    const e = await show(mesh, "c");
+    return states(e)["main/Helper_0"] === "ERROR" ? e : undefined;
+  }, { what: "the non-critical crash to be recorded" });
+  assertEquals(env.state, "RUNNING");
+  assertStringIncludes(
+    env.tasks.find((t) => t.path === "main/Helper_0")!.reason ?? "",
+    "crashed: was killed by SIGKILL",
+  );
+  process.kill((await pidOf("main/D_0"))!, "SIGKILL");
+  env = await waitFor(async () => {
+    const e = await show(mesh, "c");
+    return e.state === "ERROR" ? e : undefined;
+  }, { what: "the critical crash to send it to ERROR" });
+  assertStringIncludes(env.reason ?? "", 'Critical task "main/D_0" was killed by SIGKILL in RUNNING');
+  // What the monitor topic said, in order.
+  await monitor.next((e) => e.type === "env:state" && e.state === "ERROR", { what: "env:state ERROR" });
+  const seen = monitor.events().filter((e) => e.envId === "c");
+  assertEquals(
+    seen.filter((e) => e.type === "env:state").map((e) => e.state),
+    // the claim of DEPLOY (STANDBY), its outcome, CONFIGURE, START_ACTIVITY; the non-critical crash is no change
+    ["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR"],
+  );
+  assertEquals(
+    seen.filter((e) => e.type === "env:transition").map((e) => `${e.event}:${e.ok}`),
+    ["DEPLOY:true", "CONFIGURE:true", "START_ACTIVITY:true", "GO_ERROR:true"],
+  );
+  assert(seen.some((e) => e.type === "task:state" && e.path === "main/Helper_0" && e.state === "ERROR"));
+  assertEquals((await mesh.run(["env", "destroy", "c", "--force"])).code, 0);
+});
+
+Deno.test("env: a controller killed mid-transition leaves ERROR with 'controller lost' on every peer", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const on = script(mesh, "on.sh", `[ "$SHOAL_ENV_EVENT" = CONFIGURE ] && sleep 30; true`);
+  writeTopology(
+    mesh.home.dir,
+    "k.xml",
+    `<topology name="k">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <main name="main"><task>D</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "k.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({
+      topology: "k.xml",
+      timeouts: { CONFIGURE: 5 },
+      control: [{ tasks: ".*", mode: "direct" }],
+    }),
+  );
+  assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
+  const controller = new Deno.Command(SHOAL_BIN, {
+    args: ["env", "control", "k", "-e", "CONFIGURE", "--session", mesh.session],
+    env: mesh.home.env,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitFor(async () => (await show(mesh, "k")).controller !== null, { what: "the controller to claim" });
+  controller.kill("SIGKILL");
+  await controller.status;
+  for (const a of mesh.agents) {
+    const env = await waitFor(async () => {
+      const e = await show(mesh, "k", a.id);
+      return e.state === "ERROR" ? e : undefined;
+    }, { timeout: 30_000, what: `agent ${a.id} to see ERROR` });
+    assertStringIncludes(env.reason ?? "", "Controller lost during CONFIGURE");
+    assertEquals(env.controller, null);
+  }
+  assert((await mesh.run(["env", "destroy", "k", "--force"])).code === 0);
+});
+
+Deno.test("env: of two controllers sending at once one wins, the other is refused; a task raises GO_ERROR itself", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const log = join(mesh.home.dir, "seen.log");
+  const on = script(
+    mesh,
+    "on.sh",
+    `echo "$SHOAL_ENV_EVENT" >> ${log}
+[ "$SHOAL_ENV_EVENT" = CONFIGURE ] && sleep 2
+[ "$SHOAL_ENV_EVENT" = START_ACTIVITY ] && (sleep 1; $SHOAL env go-error "link down on CRU 3") > /dev/null 2>&1 &
+true`,
+  );
+  writeTopology(
+    mesh.home.dir,
+    "r.xml",
+    `<topology name="r">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <main name="main"><task>D</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "r.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({ topology: "r.xml", control: [{ tasks: ".*", mode: "direct" }] }),
+  );
+  assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
+  const both = await Promise.all([
+    mesh.run(["env", "control", "r", "-e", "CONFIGURE"]),
+    mesh.run(["env", "control", "r", "-e", "CONFIGURE"]),
+  ]);
+  assertEquals(both.map((r) => r.code).sort(), [0, 1]);
+  const loser = both.find((r) => r.code === 1)!;
+  assertStringIncludes(loser.stderr, 'Environment "r" is busy: CONFIGURE asked by');
+  assertEquals(lines(log), ["CONFIGURE"]);
+  assertEquals((await show(mesh, "r")).state, "CONFIGURED");
+  await control(mesh, "r", "START_ACTIVITY");
+  const env = await waitFor(async () => {
+    const e = await show(mesh, "r");
+    return e.state === "ERROR" ? e : undefined;
+  }, { what: "the task's GO_ERROR" });
+  assertEquals(env.reason, 'Task "main/D_0" raised GO_ERROR: link down on CRU 3');
+  assertEquals(states(env)["main/D_0"], "ERROR");
+  assertEquals((await mesh.run(["env", "destroy", "r", "--force"])).code, 0);
+});
