@@ -22,6 +22,7 @@ export async function serveAgentMetrics(
     slots: () => ({ total: slots.total, free: slots.free }),
     kvChanges: talk.kv.changes,
     commandsToTasks: talk.commands.delivered,
+    published: node.published,
     commandsToAgent: talk.commands.toAgent,
     pubsub: node.libp2p.services.pubsub as unknown as Parameters<typeof createAgentMetrics>[0]["pubsub"],
     connections: () => node.libp2p.getConnections().length,

@@ -9,6 +9,7 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
 import { applyYamuxWindowRule } from "./_yamux_window.ts";
+import { EventHub } from "./event_hub.ts";
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { ping } from "@libp2p/ping";
@@ -49,6 +50,8 @@ export interface MeshCounters {
 export class MeshNode implements AsyncDisposable {
   readonly libp2p: Libp2p<{ pubsub: GossipSub }>;
   readonly counters: MeshCounters = { malformed: 0, streamErrors: 0 };
+  /** Every gossip message this node publishes (its own, not those it forwards), with its payload size. */
+  readonly published = new EventHub<{ topic: string; bytes: number }>();
   /** Request handlers by protocol, so that a peer can ask itself without a stream (see `rpc.ts`). */
   readonly localHandlers: Map<string, (body: unknown, from: string) => Promise<unknown>> = new Map();
   readonly #onMalformed: ((what: string, err: unknown) => void) | undefined;
@@ -99,7 +102,9 @@ export class MeshNode implements AsyncDisposable {
   /** Publishes a value on a gossip topic (CBOR encoded). */
   async publish(topic: string, value: unknown): Promise<void> {
     if (this.#stopped) return;
-    await this.libp2p.services.pubsub.publish(topic, encode(value));
+    const data = encode(value);
+    this.published.emit({ topic, bytes: data.byteLength });
+    await this.libp2p.services.pubsub.publish(topic, data);
   }
 
   /**

@@ -158,13 +158,13 @@ export function createAgentMetrics(src: MetricsSources): AgentMetrics {
 
   const gossipMessages = new Counter({
     name: "shoal_gossip_messages_total",
-    help: "Gossip messages received, by topic",
+    help: "Gossip messages received (in) and published by this agent (out), by topic",
     labelNames: ["topic", "direction"],
     registers: reg,
   });
   const gossipBytes = new Counter({
     name: "shoal_gossip_bytes_total",
-    help: "Payload bytes of gossip messages received, by topic",
+    help: "Payload bytes of gossip messages received (in) and published by this agent (out), by topic",
     labelNames: ["topic", "direction"],
     registers: reg,
   });
@@ -174,6 +174,10 @@ export function createAgentMetrics(src: MetricsSources): AgentMetrics {
     gossipBytes.inc(labels, evt.detail.data.byteLength);
   };
   src.pubsub.addEventListener("message", onMessage);
+  offs.push(src.published.on(({ topic, bytes }) => {
+    gossipMessages.inc({ topic, direction: "out" });
+    gossipBytes.inc({ topic, direction: "out" }, bytes);
+  }));
   offs.push(() => src.pubsub.removeEventListener("message", onMessage));
 
   new Gauge({

@@ -8,11 +8,13 @@ function sources() {
   const runner = new EventHub<RunnerEventLike>();
   const kv = new EventHub<{ sender: string; version: string }>();
   const target = new EventTarget();
+  const published = new EventHub<{ topic: string; bytes: number }>();
   const tasks = [{ state: "running" }, { state: "running" }, { state: "exited" }];
   return {
     runner,
     kv,
     target,
+    published,
     src: {
       tasks: () => tasks,
       runnerEvents: runner,
@@ -22,6 +24,7 @@ function sources() {
       commandsToTasks: new EventHub<unknown>(),
       commandsToAgent: new EventHub<unknown>(),
       pubsub: target as unknown as Parameters<typeof createAgentMetrics>[0]["pubsub"],
+      published,
       connections: () => 5,
       connectionCounts: () => ({ opened: 7, closed: 2, dialled: 4 }),
       members: () => [{ state: "alive" }, { state: "suspect" }],
@@ -31,8 +34,9 @@ function sources() {
 }
 
 Deno.test("metrics: scrape-time gauges read the agent's parts, counters follow its events", async () => {
-  const { runner, kv, target, src } = sources();
+  const { runner, kv, target, published, src } = sources();
   const m = createAgentMetrics(src);
+  published.emit({ topic: "/t", bytes: 4 });
   runner.emit({ type: "task:started", id: "1", restarts: 0, at: Date.now() - 20 });
   runner.emit({
     type: "task:exited",
@@ -64,6 +68,8 @@ Deno.test("metrics: scrape-time gauges read the agent's parts, counters follow i
       "shoal_kv_propagation_seconds_count 1",
       'shoal_gossip_messages_total{topic="/t",direction="in"} 1',
       'shoal_gossip_bytes_total{topic="/t",direction="in"} 10',
+      'shoal_gossip_messages_total{topic="/t",direction="out"} 1',
+      'shoal_gossip_bytes_total{topic="/t",direction="out"} 4',
       "shoal_connections 5",
       'shoal_connection_events_total{event="opened"} 7',
       'shoal_members{state="suspect"} 1',

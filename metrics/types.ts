@@ -51,6 +51,8 @@ export interface MetricsSources {
   commandsToAgent: Events<unknown>;
   /** Gossip received (libp2p pubsub). */
   pubsub: PubsubLike;
+  /** Gossip this agent published, with payload sizes. */
+  published: Events<{ topic: string; bytes: number }>;
   /** Open connections, read on each scrape. */
   connections: () => number;
   /** Connection events since start. */
