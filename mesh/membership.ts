@@ -62,6 +62,8 @@ export class Membership implements AsyncDisposable {
     { stream?: Stream; write?: (b: Uint8Array) => void; written?: () => Promise<void>; queue: SwimMessage[] }
   >();
   readonly #watchers = new Set<(e: MembershipEvent) => void>();
+  /** Addresses last written to the peer store, per member (one entry per member ever dialled). */
+  readonly #storedAddrs = new Map<string, string>();
   readonly #digestSources = new Map<string, () => string>();
   #startedAt = Date.now();
   #soon: ReturnType<typeof setTimeout> | undefined;
@@ -186,8 +188,11 @@ export class Membership implements AsyncDisposable {
     if (existing) return existing;
     this.connectionCounts.dialled++;
     const addrs = this.#swim?.table.addrs(to) ?? [];
-    if (addrs.length) {
+    // A peer-store write encodes and stores the whole record under a lock: only when the addresses changed.
+    const key = addrs.join(" ");
+    if (addrs.length && this.#storedAddrs.get(to) !== key) {
       await this.#node.libp2p.peerStore.merge(id, { multiaddrs: addrs.map((a) => multiaddr(a)) });
+      this.#storedAddrs.set(to, key);
     }
     return await this.#node.libp2p.dial(id, { signal: AbortSignal.timeout(5_000) });
   }
