@@ -19,7 +19,8 @@ import {
 import type { Bootstrap } from "../mesh/mod.ts";
 import { DesiredState } from "./desired_state.ts";
 import { EventBatcher } from "./event_batcher.ts";
-import { watchLostAgents } from "./failover.ts";
+import { type Failover, startFailover } from "./failover.ts";
+import { ClaimTable, serveClaims } from "./claims.ts";
 import type { Logger } from "./log.ts";
 import { startLogService } from "./log_service.ts";
 import { createTaskRunner, type TaskRunner } from "./runner.ts";
@@ -59,6 +60,10 @@ export interface AgentInit {
    * stopped (default 15 s; see `orphan_leases.ts`).
    */
   orphanGraceMs?: number;
+  /** How long after its death an agent's tasks count as lost (default 0; see `failover.ts`). */
+  lostAfterMs?: number;
+  /** A side of a partition in a minority this long stops its own tasks (default: never). */
+  stopOnMinorityAfterMs?: number;
   /** `DDS_SESSION_ID` given to tasks. */
   sessionId?: string;
   /** Grace period between SIGTERM and SIGKILL when stopping tasks (default 5 s, as DDS). */
@@ -238,7 +243,9 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   await desired.start();
   syncDesiredOnDigest({ node, membership, desired, log });
   const events = new EventBatcher(node);
-  watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
+  const claims = new ClaimTable();
+  await serveClaims({ node, desired, claims });
+  const fo: { failover?: Failover } = {};
   const talk = await startTalk({ node, membership, desired, runner, host });
   const startedAt = Date.now();
   const agentCommands = startAgentCommands({
@@ -272,7 +279,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.commandHandler ? { handler: init.commandHandler } : {}),
     ...(init.commandTimeoutMs !== undefined ? { handlerTimeoutMs: init.commandTimeoutMs } : {}),
   });
-  const orphans = await startTaskService({
+  const service = await startTaskService({
     node,
     runner,
     slots,
@@ -282,7 +289,25 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     taskApi: talk.taskApi,
     onSlotsChanged: () => membership.announce(),
     desired,
+    minority: () => fo.failover?.minority() ?? [],
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
+  });
+  const orphans = service.orphans;
+  fo.failover = startFailover({
+    node,
+    membership,
+    desired,
+    claims,
+    events,
+    log,
+    host,
+    sessionId: init.sessionId ?? "",
+    stopLocal: (topologyId) => service.stopLocal(topologyId),
+    holdsTasks: (topologyId) => slots.leased(topologyId).length > 0,
+    ...(init.lostAfterMs !== undefined ? { lostAfterMs: init.lostAfterMs } : {}),
+    ...(init.stopOnMinorityAfterMs !== undefined
+      ? { stopOnMinorityAfterMs: init.stopOnMinorityAfterMs }
+      : {}),
   });
   await startLogService({ node, runner, workDir: init.dataDir });
   const bootstrap = startBootstrap({
@@ -311,7 +336,11 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     agentCommands,
     ...(orphans ? { orphans } : {}),
     startedAt,
-    onStop: () => clearInterval(loadTimer),
+    onStop: () => {
+      clearInterval(loadTimer);
+      fo.failover?.close();
+      service.close();
+    },
   });
   ref.agent = agent;
   await agent.writeState("running");

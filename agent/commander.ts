@@ -312,6 +312,7 @@ export async function activateTopology(init: CommanderInit, src: TopologySource)
     vars: src.vars,
     placement: placementOf(tasks),
     updatedAt: Date.now(),
+    members: members.filter((m) => m.state === "alive").map((m) => m.id),
   });
   return summarize(topologyId, expanded.name, tasks, 0, started);
 }
@@ -388,7 +389,8 @@ export async function updateTopology(
     (byAgent[a] ??= []).push(p);
   }
   const added = new Set(diff.addedTasks);
-  const check = placeTasks(subset(after, added), toAgentSlots(await fetchMembers(init), freed));
+  const view = await fetchMembers(init);
+  const check = placeTasks(subset(after, added), toAgentSlots(view, freed));
   if (check.unplaced.length > 0) {
     throw new CommanderError(`Update refused, nothing was stopped: ${check.reasons.join("; ")}`);
   }
@@ -414,6 +416,7 @@ export async function updateTopology(
     vars: src.vars,
     placement,
     updatedAt: Date.now(),
+    members: view.filter((m) => m.state === "alive").map((m) => m.id),
   });
   return {
     ...summarize(record.id, after.name, tasks, stop.stopped, started),
@@ -432,17 +435,28 @@ export interface RecoverResult {
   reasons: string[];
 }
 
+/** Options of {@linkcode recoverTopology}. */
+export interface RecoverOptions {
+  /** The epoch claimed for this recovery (`claims.ts`; default the record's plus one). */
+  epoch?: number;
+  /** The agents alive in the recovering agent's view: the membership of the new record. */
+  members?: string[];
+}
+
 /**
- * Takes over a topology whose agent `dead` died: re-places its tasks on free slots under a new epoch (agents
- * then refuse the old commander's leases), keeps what could not be placed as lost, and records the result.
+ * Takes over a topology whose agents `dead` died: re-places their tasks on free slots under a new epoch
+ * (agents then refuse the old commander's leases), keeps what could not be placed as lost, and records the
+ * result — one record for every agent lost in the same sweep, none of them listed in it any more.
  */
 export async function recoverTopology(
   init: CommanderInit,
   record: TopologyRecord,
-  dead: string,
+  dead: string | readonly string[],
+  options: RecoverOptions = {},
 ): Promise<RecoverResult> {
-  const lostPaths = record.placement[dead] ?? [];
-  const epoch = record.epoch + 1;
+  const gone = typeof dead === "string" ? [dead] : [...dead];
+  const lostPaths = gone.flatMap((d) => record.placement[d] ?? []);
+  const epoch = options.epoch ?? record.epoch + 1;
   let placed: PlacedTask[] = [];
   const reasons: string[] = [];
   if (lostPaths.length > 0) {
@@ -459,7 +473,7 @@ export async function recoverTopology(
     }
   }
   const placement: Record<string, string[]> = { ...record.placement };
-  delete placement[dead];
+  for (const d of gone) delete placement[d];
   for (const t of placed) (placement[t.agent] ??= []).push(t.path);
   await putTopology(init, {
     ...record,
@@ -468,6 +482,7 @@ export async function recoverTopology(
     commander: init.node.peerId,
     placement,
     updatedAt: Date.now(),
+    ...(options.members ? { members: options.members.filter((m) => !gone.includes(m)) } : {}),
   });
   const done = new Set(placed.map((t) => t.path));
   return { topologyId: record.id, epoch, placed, lost: lostPaths.filter((p) => !done.has(p)), reasons };

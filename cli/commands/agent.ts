@@ -31,6 +31,8 @@ interface AgentOptions {
   commandHandler?: string;
   commandTimeout?: number;
   orphanGrace?: number;
+  lostAfter?: number;
+  stopOnMinorityAfter?: number;
 }
 
 /** Registers `shoal agent`. */
@@ -66,6 +68,16 @@ export function registerAgent(program: Command): void {
       "stop tasks of a commander gone this long before it recorded their topology (default: 15)",
       secondsOption,
     )
+    .option(
+      "--lost-after <seconds>",
+      "how long after membership declared an agent dead its tasks count as lost and are re-placed (default: 0)",
+      secondsOption,
+    )
+    .option(
+      "--stop-on-minority-after <seconds>",
+      "stop this agent's tasks of a topology once its side of a partition has seen no majority this long (default: never)",
+      secondsOption,
+    )
     .addHelpText(
       "after",
       `
@@ -80,6 +92,10 @@ runs the --command-handler FILE with the payload on stdin and SHOAL_COMMAND_SEND
 SHOAL_COMMAND_SENDER_PATH, SHOAL_COMMAND_ID, SHOAL_AGENT_ID, SHOAL_AGENT_HOST) in its environment; its
 stdout (up to 1 MiB) is the reply. A non-zero exit or a timeout replies "error: …" with stderr's tail; at
 most 4 handlers run at once. Without a handler, other commands get an "error: unknown agent command" reply.
+
+Failover: a dead agent's tasks are re-placed only by a side of the mesh that sees a strict majority of the
+agents alive when the topology was last recorded (a crashed agent whose port refuses connections is not
+counted); a minority keeps its own tasks running and re-places nothing (see README "What shoal guarantees").
 
 SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and exits 0.`,
     )
@@ -127,6 +143,10 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         ...(opts.commandHandler ? { commandHandler: opts.commandHandler } : {}),
         ...(opts.commandTimeout !== undefined ? { commandTimeoutMs: opts.commandTimeout } : {}),
         ...(opts.orphanGrace !== undefined ? { orphanGraceMs: opts.orphanGrace } : {}),
+        ...(opts.lostAfter !== undefined ? { lostAfterMs: opts.lostAfter } : {}),
+        ...(opts.stopOnMinorityAfter !== undefined
+          ? { stopOnMinorityAfterMs: opts.stopOnMinorityAfter }
+          : {}),
         ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.group ? { group: opts.group } : {}),
