@@ -29,6 +29,7 @@ import { writeStateFile } from "./state_file.ts";
 import type { OrphanLeases } from "./orphan_leases.ts";
 import { startTaskService } from "./task_service.ts";
 import { syncDesiredOnDigest } from "./desired_sync.ts";
+import { syncOnReturn } from "./heal_sync.ts";
 import type { KvReplication } from "./kv_replication.ts";
 import type { KvStore } from "./kv_store.ts";
 import type { TaskApi } from "./task_api.ts";
@@ -247,6 +248,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   await serveClaims({ node, desired, claims });
   const fo: { failover?: Failover } = {};
   const talk = await startTalk({ node, membership, desired, runner, host });
+  const unsyncReturn = syncOnReturn({ membership, desired, replication: talk.replication, log });
   const startedAt = Date.now();
   const agentCommands = startAgentCommands({
     commands: talk.commands,
@@ -339,6 +341,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     onStop: () => {
       clearInterval(loadTimer);
       fo.failover?.close();
+      unsyncReturn();
       service.close();
     },
   });

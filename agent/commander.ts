@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr } from "@multiformats/multiaddr";
 import { type Member, type MeshNode, request, VIEW_PROTOCOL, ViewSchema } from "../mesh/mod.ts";
 import {
   type AgentSlots,
@@ -24,6 +26,7 @@ import {
   STOP_PROTOCOL,
   StopResponseSchema,
   TASKS_PROTOCOL,
+  type TasksResponse,
   TasksResponseSchema,
   TOPOLOGIES_PROTOCOL,
   TopologiesResponseSchema,
@@ -73,15 +76,28 @@ export function expandRecord(record: Pick<TopologyRecord, "source" | "file" | "v
   return expandTopology(topo);
 }
 
-/** The membership view, as the `via` agent sees it. */
+/** The membership view, as the `via` agent sees it; a light peer learns every member's addresses from it. */
 export async function fetchMembers(init: CommanderInit): Promise<Member[]> {
   const view = await request(init.node, init.via, VIEW_PROTOCOL, {}, {
     schema: ViewSchema,
     ...opts(init, 10_000),
   });
+  if (init.via !== init.node.peerId) await learnAddrs(init.node, view.members);
   return view.members;
 }
 
+/** Puts the view's addresses into the peer store, so agents known only from the view can be dialled. */
+async function learnAddrs(node: MeshNode, members: Member[]): Promise<void> {
+  await Promise.all(
+    members.filter((m) => m.addrs.length > 0 && m.id !== node.peerId).map(async (m) => {
+      try {
+        await node.libp2p.peerStore.merge(peerIdFromString(m.id), {
+          multiaddrs: m.addrs.map((a) => multiaddr(a)),
+        });
+      } catch { /* a malformed ID or address: that member stays undialled, and reported unreachable */ }
+    }),
+  );
+}
 /** Every topology record the mesh holds. */
 export async function fetchTopologies(init: CommanderInit): Promise<TopologyRecord[]> {
   const res = await request(init.node, init.via, TOPOLOGIES_PROTOCOL, { op: "list" }, {
@@ -99,18 +115,46 @@ export async function putTopology(init: CommanderInit, record: TopologyRecord): 
   });
 }
 
-/** Every alive agent's tasks, asked directly and in parallel; unreachable agents are left out. */
+/** One agent's answer to a tasks request. */
+export type AgentTasks = TasksResponse;
+
+/** What {@linkcode fetchTasks} gathered: the answers, and the alive agents that gave none. */
+export interface TasksView {
+  agents: AgentTasks[];
+  /** Agents alive in the view that did not answer, and why. */
+  unreachable: { id: string; host: string; reason: string }[];
+}
+
+/** Every alive agent's tasks, asked directly and in parallel; agents that do not answer are named. */
 export async function fetchTasks(
   init: CommanderInit,
   filter: { topologyId?: string } = {},
-): Promise<{ agent: string; host: string; slots: { total: number; free: number }; tasks: TaskStatus[] }[]> {
+): Promise<TasksView> {
   const members = (await fetchMembers(init)).filter((m) => m.state === "alive");
   const all = await Promise.allSettled(
     members.map((m) =>
       request(init.node, m.id, TASKS_PROTOCOL, filter, { schema: TasksResponseSchema, ...opts(init, 10_000) })
     ),
   );
-  return all.flatMap((r) => r.status === "fulfilled" ? [r.value as never] : []);
+  const view: TasksView = { agents: [], unreachable: [] };
+  all.forEach((r, i) => {
+    if (r.status === "fulfilled") view.agents.push(r.value);
+    else {
+      const m = members[i]!;
+      view.unreachable.push({ id: m.id, host: m.host, reason: errorText(r.reason) });
+    }
+  });
+  return view;
+}
+
+/** A rejection's message: a timeout named as one. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    return err.name === "TimeoutError" || err.name === "AbortError"
+      ? `timed out (${err.message})`
+      : err.message;
+  }
+  return String(err);
 }
 
 function toAgentSlots(members: Member[], extra: Map<string, number> = new Map()): AgentSlots[] {

@@ -21,7 +21,7 @@
  */
 import { hostname } from "node:os";
 import { type Membership, type MeshNode, request } from "../mesh/mod.ts";
-import { refusesConnections } from "./_refused.ts";
+import { hostsOf, refusesConnections } from "./_refused.ts";
 import type { ClaimTable } from "./claims.ts";
 import { recoverTopology } from "./commander.ts";
 import type { DesiredState } from "./desired_state.ts";
@@ -167,10 +167,16 @@ export class Failover implements Disposable {
     // Deaths beyond doubt leave the count: only agents of the record we do not see.
     const unseen = quorumMembers(record).filter((a) => !alive.has(a) && view.has(a));
     const proven = new Set<string>();
+    const reachable = new Set(hostsOf(node.addresses()));
+    for (const m of view.values()) {
+      if (alive.has(m.id)) {
+        for (const h of hostsOf(m.addrs)) reachable.add(h);
+      }
+    }
     await Promise.all(unseen.map(async (a) => {
       const m = view.get(a)!;
       const local = m.host === (this.#init.host ?? hostname());
-      if (await refusesConnections(m.addrs, { local })) proven.add(a);
+      if (await refusesConnections(m.addrs, { local, reachable })) proven.add(a);
     }));
     const q = quorumOf(record, alive, proven);
     if (!q.majority) {
@@ -188,7 +194,7 @@ export class Failover implements Disposable {
       this.#again.add(id); // the record moved on while we claimed: judge the new one
       return;
     }
-    await this.#recover(record, lost, epoch, [...alive]);
+    await this.#recover(record, lost, epoch, [...alive], { ...q, proven: [...proven] });
   }
 
   #enterMinority(record: TopologyRecord, q: Quorum, lost: string[]): void {
@@ -276,7 +282,13 @@ export class Failover implements Disposable {
     return undefined;
   }
 
-  async #recover(record: TopologyRecord, lost: string[], epoch: number, members: string[]): Promise<void> {
+  async #recover(
+    record: TopologyRecord,
+    lost: string[],
+    epoch: number,
+    members: string[],
+    why: Quorum & { proven: string[] },
+  ): Promise<void> {
     const { node, events, log } = this.#init;
     for (const agent of lost) {
       const paths = record.placement[agent] ?? [];
@@ -285,6 +297,8 @@ export class Failover implements Disposable {
         topology: record.id,
         tasks: paths.length,
         epoch,
+        sees: `${why.sees}/${why.of}`,
+        ...(why.proven.length ? { provenDead: why.proven.join(",") } : {}),
       });
       events.add({ type: "tasks:lost", at: Date.now(), topologyId: record.id, agent, paths });
     }
@@ -299,6 +313,7 @@ export class Failover implements Disposable {
       placed: r.placed.length,
       lost: r.lost.length,
       epoch,
+      ...(r.reasons.length ? { reasons: r.reasons.join("; ") } : {}),
     });
     events.add({
       type: "tasks:replaced",
