@@ -1,9 +1,8 @@
 /**
- * Proof that an agent process is gone: its host answers, and refuses connections to the agent's port.
- * A partition drops or cannot route packets (a timeout, "host unreachable"); only a live kernel with
- * nothing listening sends a reset. Bun reports "host unreachable" as ECONNREFUSED too, so a refusal counts
- * only on an address whose host is known reachable: another agent we see alive listens on the same IP
- * (or it is this host's loopback).
+ * Proof that an agent process is gone: it runs on this host, and its loopback port refuses connections.
+ * Loopback cannot be partitioned, so a refusal there means nothing listens: the process died, and its
+ * tasks with it (the reaper). Other addresses prove nothing — a cut link times out or is unreachable, and
+ * Bun reports "host unreachable" as ECONNREFUSED, so over a network a crash and a cut look alike.
  *
  * @module
  */
@@ -26,11 +25,6 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host.startsWith("127.") || host === "::1";
 }
 
-/** The IPs of TCP multiaddrs, loopback ones left out. */
-export function hostsOf(addrs: readonly string[]): string[] {
-  return tcpTargets(addrs, false).map((t) => t.host);
-}
-
 function tryConnect(host: string, port: number, timeoutMs: number): Promise<"refused" | "open" | "other"> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
@@ -49,19 +43,18 @@ function tryConnect(host: string, port: number, timeoutMs: number): Promise<"ref
 }
 
 /**
- * True when some address on a reachable host refuses connections and none accepts one. `reachable`: IPs
- * that live agents (this one included) listen on; loopback counts when `local`.
+ * True when an agent on this host (`local`) refuses connections on every loopback address it announced.
+ * Other addresses are not tried (see the module comment).
  */
 export async function refusesConnections(
   addrs: readonly string[],
-  options: { local: boolean; reachable: ReadonlySet<string>; timeoutMs?: number },
+  options: { local: boolean; timeoutMs?: number },
 ): Promise<boolean> {
-  const targets = tcpTargets(addrs, options.local).filter((t) =>
-    options.reachable.has(t.host) || isLoopback(t.host)
-  );
+  if (!options.local) return false;
+  const targets = tcpTargets(addrs, true).filter((t) => isLoopback(t.host));
   if (targets.length === 0) return false;
   const results = await Promise.all(
     targets.map((t) => tryConnect(t.host, t.port, options.timeoutMs ?? 1_000)),
   );
-  return results.includes("refused") && !results.includes("open");
+  return results.every((r) => r === "refused");
 }

@@ -245,7 +245,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   syncDesiredOnDigest({ node, membership, desired, log });
   const events = new EventBatcher(node);
   const claims = new ClaimTable();
-  await serveClaims({ node, desired, claims });
+  await serveClaims({ node, desired, claims, members: () => membership.members() });
   const fo: { failover?: Failover } = {};
   const talk = await startTalk({ node, membership, desired, runner, host });
   const unsyncReturn = syncOnReturn({ membership, desired, replication: talk.replication, log });

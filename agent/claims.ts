@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { handleRequests, type MeshNode } from "../mesh/mod.ts";
+import { handleRequests, type Member, type MeshNode } from "../mesh/mod.ts";
 import type { DesiredState } from "./desired_state.ts";
 import { CLAIM_PROTOCOL, ClaimRequestSchema, type ClaimResponse } from "./protocols.ts";
 
@@ -45,18 +45,36 @@ export class ClaimTable {
   }
 }
 
-/** Serves {@linkcode CLAIM_PROTOCOL} from `claims`, judged against this agent's records. */
+/** The agents of `lost` that this agent sees alive or suspect (itself included): it disagrees on those. */
+export function stillAlive(lost: readonly string[], me: string, members: readonly Member[]): string[] {
+  const state = new Map(members.map((m) => [m.id, m.state]));
+  return lost.filter((a) => a === me || state.get(a) === "alive" || state.get(a) === "suspect");
+}
+
+/**
+ * Serves {@linkcode CLAIM_PROTOCOL} from `claims`, judged against this agent's records — and its view: a
+ * voter grants only if it too sees every agent the claimant would re-place as dead (right after a heal, a
+ * claimant's view still holds deaths the other side never saw).
+ */
 export async function serveClaims(
-  init: { node: MeshNode; desired: DesiredState; claims: ClaimTable },
+  init: { node: MeshNode; desired: DesiredState; claims: ClaimTable; members: () => Member[] },
 ): Promise<void> {
   await handleRequests(init.node, CLAIM_PROTOCOL, {
     schema: ClaimRequestSchema,
-    handler: (req) =>
-      init.claims.decide(
-        req.topologyId,
-        req.epoch,
-        req.claimant,
-        init.desired.get(req.topologyId)?.epoch ?? 0,
-      ),
+    handler: (req): ClaimResponse => {
+      const recordEpoch = init.desired.get(req.topologyId)?.epoch ?? 0;
+      const alive = stillAlive(req.lost ?? [], init.node.peerId, init.members());
+      if (alive.length > 0) {
+        const held = init.claims.held(req.topologyId);
+        return {
+          granted: false,
+          epoch: held?.epoch ?? recordEpoch,
+          claimant: held?.claimant ?? "",
+          recordEpoch,
+          alive,
+        };
+      }
+      return init.claims.decide(req.topologyId, req.epoch, req.claimant, recordEpoch);
+    },
   });
 }

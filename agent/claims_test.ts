@@ -1,5 +1,6 @@
 import { assertEquals } from "../tests/_assert.ts";
-import { ClaimTable } from "./claims.ts";
+import type { Member } from "../mesh/mod.ts";
+import { ClaimTable, stillAlive } from "./claims.ts";
 
 Deno.test("claims: an epoch goes to the first claimant only; asking again for it is granted", () => {
   const t = new ClaimTable();
@@ -29,4 +30,11 @@ Deno.test("claims: of two claimants asking a majority of five, at most one wins"
   }
   assertEquals(votes.a + votes.b, 5);
   assertEquals([votes.a >= 3, votes.b >= 3].filter(Boolean).length, 1);
+});
+
+Deno.test("claims: a voter that still sees an agent to be re-placed alive (or is one) disagrees", () => {
+  const m = (id: string, state: "alive" | "suspect" | "dead") => ({ id, state }) as unknown as Member;
+  const view = [m("a", "alive"), m("b", "suspect"), m("c", "dead")];
+  assertEquals(stillAlive(["a", "b", "c", "me"], "me", view), ["a", "b", "me"]);
+  assertEquals(stillAlive(["c"], "me", view), []);
 });

@@ -5,7 +5,7 @@
  * - **Who:** the alive agent with the lowest peer ID in its view (every agent of a side agrees without
  *   talking) acts as commander; the other agents of the side only keep their own standing.
  * - **Only a majority:** the side must see a strict majority of the record's membership (`quorum.ts`);
- *   agents proven dead (their port refuses connections, `_refused.ts`) leave the count. A minority side
+ *   agents proven dead (on this host, their loopback port refuses connections: `_refused.ts`) leave the count. A minority side
  *   keeps running its own tasks, re-places nothing, logs "this side sees 3 of 7 agents; not re-placing"
  *   and reports it to `shoal info`; with `stopOnMinorityAfterMs` it stops its own tasks after that long.
  * - **Once:** the actor claims the next epoch from that majority (`claims.ts`) before leasing anything;
@@ -21,7 +21,7 @@
  */
 import { hostname } from "node:os";
 import { type Membership, type MeshNode, request } from "../mesh/mod.ts";
-import { hostsOf, refusesConnections } from "./_refused.ts";
+import { refusesConnections } from "./_refused.ts";
 import type { ClaimTable } from "./claims.ts";
 import { recoverTopology } from "./commander.ts";
 import type { DesiredState } from "./desired_state.ts";
@@ -73,6 +73,8 @@ export class Failover implements Disposable {
   readonly #minority = new Map<string, MinorityStanding & { fence?: ReturnType<typeof setTimeout> }>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #offs: (() => void)[] = [];
+  /** Claims refused because voters still saw the lost agents alive, per topology (bounded retries). */
+  readonly #disputes = new Map<string, number>();
   #closed = false;
 
   constructor(init: FailoverInit) {
@@ -167,16 +169,10 @@ export class Failover implements Disposable {
     // Deaths beyond doubt leave the count: only agents of the record we do not see.
     const unseen = quorumMembers(record).filter((a) => !alive.has(a) && view.has(a));
     const proven = new Set<string>();
-    const reachable = new Set(hostsOf(node.addresses()));
-    for (const m of view.values()) {
-      if (alive.has(m.id)) {
-        for (const h of hostsOf(m.addrs)) reachable.add(h);
-      }
-    }
     await Promise.all(unseen.map(async (a) => {
       const m = view.get(a)!;
       const local = m.host === (this.#init.host ?? hostname());
-      if (await refusesConnections(m.addrs, { local, reachable })) proven.add(a);
+      if (await refusesConnections(m.addrs, { local })) proven.add(a);
     }));
     const q = quorumOf(record, alive, proven);
     if (!q.majority) {
@@ -187,7 +183,16 @@ export class Failover implements Disposable {
     if (lost.length === 0) return;
     const actor = [...alive].sort()[0];
     if (actor !== node.peerId) return;
-    const epoch = await this.#claim(record, alive, proven, q);
+    const epoch = await this.#claim(record, alive, proven, q, lost);
+    if (epoch === "disputed") {
+      // Voters still see some of them alive: their views lag ours, or ours is stale (a heal). Ask again a
+      // few times; membership settles within seconds either way.
+      const tries = (this.#disputes.get(id) ?? 0) + 1;
+      this.#disputes.set(id, tries);
+      if (tries <= 10) this.#schedule(id, 2_000);
+      return;
+    }
+    this.#disputes.delete(id);
     if (epoch === undefined) return;
     const current = desired.get(id);
     if (!current || current.epoch !== record.epoch || current.version !== record.version) {
@@ -243,21 +248,32 @@ export class Failover implements Disposable {
     alive: Set<string>,
     proven: Set<string>,
     q: Quorum,
-  ): Promise<number | undefined> {
+    lost: string[],
+  ): Promise<number | "disputed" | undefined> {
     const { node, claims, log } = this.#init;
     const me = node.peerId;
     const voters = quorumMembers(record).filter((a) => alive.has(a) && !proven.has(a));
-    let epoch = Math.max(record.epoch, claims.held(record.id)?.epoch ?? 0) + 1;
+    const held = claims.held(record.id);
+    // A claim we already hold (asked again after a dispute) is asked for again, not raised.
+    let epoch = held && held.claimant === me && held.epoch > record.epoch
+      ? held.epoch
+      : Math.max(record.epoch, held?.epoch ?? 0) + 1;
     for (let attempt = 0; attempt < 3; attempt++) {
       const answers = await Promise.all(voters.map(async (a) => {
         if (a === me) {
           return claims.decide(record.id, epoch, me, this.#init.desired.get(record.id)?.epoch ?? 0);
         }
         try {
-          return await request(node, a, CLAIM_PROTOCOL, { topologyId: record.id, epoch, claimant: me }, {
-            schema: ClaimResponseSchema,
-            timeoutMs: 3_000,
-          });
+          return await request(
+            node,
+            a,
+            CLAIM_PROTOCOL,
+            { topologyId: record.id, epoch, claimant: me, lost },
+            {
+              schema: ClaimResponseSchema,
+              timeoutMs: 3_000,
+            },
+          );
         } catch {
           return undefined;
         }
@@ -265,6 +281,7 @@ export class Failover implements Disposable {
       const grants = answers.filter((r) => r?.granted).length;
       if (grants >= q.need) return epoch;
       const recorded = answers.some((r) => r && r.recordEpoch >= epoch);
+      const disputed = [...new Set(answers.flatMap((r) => r?.alive ?? []))];
       const top = answers.reduce((m, r) => Math.max(m, r?.epoch ?? 0), 0);
       const holder = answers.find((r) => r && !r.granted && r.epoch === top)?.claimant;
       log.warn("claim of the next epoch refused; not re-placing", {
@@ -274,7 +291,9 @@ export class Failover implements Disposable {
         need: q.need,
         ...(holder ? { heldBy: holder } : {}),
         ...(recorded ? { why: "a newer record exists" } : {}),
+        ...(disputed.length ? { why: "voters still see them alive", alive: disputed.join(",") } : {}),
       });
+      if (!recorded && disputed.length) return "disputed";
       // A newer record is on its way; a live claimant is doing the work; only a dead one is overtaken.
       if (recorded || !holder || holder === me || alive.has(holder)) return undefined;
       epoch = top + 1;

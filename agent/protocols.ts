@@ -174,7 +174,13 @@ export const TopologiesResponseSchema = v.object({ records: v.array(TopologyReco
 /** Claim the next epoch of a topology before re-placing its lost tasks (`claims.ts`). */
 export const CLAIM_PROTOCOL = "/shoal/claim/1.0.0";
 /** Request of {@linkcode CLAIM_PROTOCOL}. */
-export const ClaimRequestSchema = v.object({ topologyId: Name, epoch: Int, claimant: Name });
+export const ClaimRequestSchema = v.object({
+  topologyId: Name,
+  epoch: Int,
+  claimant: Name,
+  /** The agents the claimant re-places: each voter must see them dead too. */
+  lost: v.optional(v.array(Name)),
+});
 /** Response of {@linkcode CLAIM_PROTOCOL}: granted, or who holds that epoch (or a later one). */
 export const ClaimResponseSchema = v.object({
   granted: v.boolean(),
@@ -182,6 +188,8 @@ export const ClaimResponseSchema = v.object({
   claimant: v.string(),
   /** The epoch of the record this agent holds. */
   recordEpoch: Int,
+  /** Agents of the claim's `lost` this voter still sees alive (refused for that reason). */
+  alive: v.optional(v.array(v.string())),
 });
 /** A claim answer. */
 export type ClaimResponse = v.InferOutput<typeof ClaimResponseSchema>;

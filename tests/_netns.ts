@@ -143,9 +143,13 @@ export async function startNsAgent(
     }, { timeout: 15_000, what: `agent ${init.name} to listen` });
     return { name: init.name, side, dataDir, id: state.peerId, addr: state.addrs[0]!, child };
   } catch (err) {
-    child.kill("SIGKILL");
-    await child.status;
-    throw err;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* it exited by itself: its log says why */ }
+    const status = await child.status;
+    throw new Error(`agent ${init.name} did not start (exit ${status.code}); see ${dataDir}/agent.log`, {
+      cause: err,
+    });
   }
 }
 
