@@ -194,8 +194,16 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     swarmKey: init.swarmKey,
     privateKey,
     listen: init.listen ?? ["/ip4/0.0.0.0/tcp/0"],
-    onMalformed: (what, err) =>
-      log.warn("dropped malformed message", { on: what, reason: err instanceof Error ? err.message : err }),
+    onMalformed: (what, err) => {
+      // A request that never came within the deadline is a timeout, not a malformed message.
+      const name = (err as Error | undefined)?.name;
+      if (name === "TimeoutError" || name === "AbortError") {
+        log.warn("request timed out before it was read", { on: what, reason: (err as Error).message });
+      } else {log.warn("dropped malformed message", {
+          on: what,
+          reason: err instanceof Error ? err.message : err,
+        });}
+    },
     onStreamError: (what, err) =>
       log.warn("could not answer on a stream", {
         on: what,

@@ -125,12 +125,13 @@ export interface TasksView {
   unreachable: { id: string; host: string; reason: string }[];
 }
 
-/** Every alive agent's tasks, asked directly and in parallel; agents that do not answer are named. */
+/** Every alive (or suspect) agent's tasks, asked directly and in parallel; agents that do not answer are named. */
 export async function fetchTasks(
   init: CommanderInit,
   filter: { topologyId?: string } = {},
 ): Promise<TasksView> {
-  const members = (await fetchMembers(init)).filter((m) => m.state === "alive");
+  // Suspects are asked too: they may well be alive, and an answer is better than a guess.
+  const members = (await fetchMembers(init)).filter((m) => m.state === "alive" || m.state === "suspect");
   const all = await Promise.allSettled(
     members.map((m) =>
       request(init.node, m.id, TASKS_PROTOCOL, filter, { schema: TasksResponseSchema, ...opts(init, 10_000) })
@@ -147,12 +148,16 @@ export async function fetchTasks(
   return view;
 }
 
-/** A rejection's message: a timeout named as one. */
+/** A rejection's message: a timeout named as one, an `Event` (a stream's abort or error) by its type. */
 export function errorText(err: unknown): string {
   if (err instanceof Error) {
     return err.name === "TimeoutError" || err.name === "AbortError"
       ? `timed out (${err.message})`
       : err.message;
+  }
+  if (typeof Event !== "undefined" && err instanceof Event) {
+    const inner = (err as Event & { error?: unknown }).error;
+    return inner !== undefined ? errorText(inner) : `the stream ended with a "${err.type}" event`;
   }
   return String(err);
 }
@@ -243,7 +248,7 @@ async function placeAndLease(
         } else for (const a of list) next.add(a.taskPath);
       } catch (err) {
         dead.add(agent);
-        failures.set(agent, err instanceof Error ? err.message : String(err));
+        failures.set(agent, errorText(err));
         for (const a of list) next.add(a.taskPath);
       }
     }));

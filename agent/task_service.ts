@@ -76,6 +76,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
       node,
       desired: init.desired,
       log,
+      held: (topologyId, path) => slots.leaseEpoch(topologyId, path) !== undefined,
       ...(init.orphanGraceMs !== undefined ? { graceMs: init.orphanGraceMs } : {}),
       stop: async (topologyId, paths) => {
         await stopLocal(topologyId, paths);
@@ -114,6 +115,13 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
           : lease.reason === "stale-epoch"
           ? `Epoch ${lease.epoch} is older than ${lease.current} for topology "${req.topologyId}"`
           : `Task "${lease.path}" already holds a slot here`;
+        log.info("lease refused", {
+          topology: req.topologyId,
+          tasks: tasks.length,
+          commander: req.commander,
+          epoch: req.epoch,
+          reason,
+        });
         return { granted: false, agent: me, reason, free: slots.free };
       }
       init.onSlotsChanged();

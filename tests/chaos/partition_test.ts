@@ -1,9 +1,9 @@
 /**
  * Chaos: partitions of a mesh running a topology, in network namespaces (`../_netns.ts`). Six agents with
- * one slot each run six writer tasks, one per agent; spare agents with free slots join after the
+ * one slot each run six writer tasks, one per agent (host); spare agents with free slots join after the
  * activation, so a side that wrongly re-placed lost tasks could. Each cut lasts 30 s, then heals.
  * - 3|3: neither half sees a majority of the six, so nothing is re-placed; each half says so.
- * - 4|2: the four re-place the two's tasks on their spare; after the heal the two's originals are stopped
+ * - 4|2: the four re-place the two's tasks on their two spares; after the heal the two's originals are stopped
  *   as duplicates (`keep_replacement`) within 10 s.
  * - 3|1|1|1: nobody sees a majority; nothing is re-placed anywhere.
  * After every heal: exactly one instance per task path, `shoal ps` and the record agree with the processes,
@@ -83,7 +83,7 @@ Deno.test({
     const cutAt = Date.now();
     c.net.cut(1);
     await waitFor(() => allSee(c.agents, "dead", true), {
-      timeout: 40_000,
+      timeout: 60_000,
       what: "each half to see the other dead",
     });
     // Until the cut ends, no path ever runs twice and none stops.
@@ -109,13 +109,14 @@ Deno.test({
     "chaos: in a 4|2 cut the four re-place the two's tasks once; after the heal the originals stop as duplicates",
   async fn() {
     await using c = await startCluster([4, 2], 6);
-    const spare = await c.add(0, "a-spare", 2);
-    await waitFor(() => allSee(c.agents, "alive"), { timeout: 20_000, what: "the spare in every view" });
+    // One task per host: two spares, so both lost tasks have somewhere to go.
+    const spares = [await c.add(0, "a-spare0", 1), await c.add(0, "a-spare1", 1)];
+    await waitFor(() => allSee(c.agents, "alive"), { timeout: 20_000, what: "the spares in every view" });
     const cutAt = Date.now();
     c.net.cut(1);
     // The two's tasks run twice while cut: their originals, and the replacements on the spare.
     await waitFor(() => [...c.instances().values()].filter((p) => p.length === 2).length === 2, {
-      timeout: 40_000,
+      timeout: 60_000,
       what: "the two's tasks to be re-placed on the four's side",
     });
     await waitFor(
@@ -150,7 +151,7 @@ Deno.test({
     const dups = c.logLines(/duplicate task stopped/);
     assertEquals(dups.length, 2, JSON.stringify(dups));
     assert(
-      dups.every((d) => d.agent.startsWith("b") && d.line.includes(`keptOn=${spare.id}`)),
+      dups.every((d) => d.agent.startsWith("b") && spares.some((s) => d.line.includes(`keptOn=${s.id}`))),
       JSON.stringify(dups),
     );
   },
@@ -166,7 +167,7 @@ Deno.test({
     const cutAt = Date.now();
     for (const i of [1, 2, 3]) c.net.cut(i);
     await waitFor(() => allSee(c.agents, "dead", true), {
-      timeout: 40_000,
+      timeout: 60_000,
       what: "every side to see the others dead",
     });
     await holdsUntil(once(c, 6), () => Date.now() - cutAt > CUT_MS, {
