@@ -227,7 +227,7 @@ export class Failover implements Disposable {
     if (after === undefined || entry.fence || !this.#init.stopLocal) return;
     if (this.#init.holdsTasks && !this.#init.holdsTasks(record.id)) return;
     entry.fence = setTimeout(() => {
-      if (this.#minority.get(record.id) !== entry || this.#closed) return;
+      if (this.#minority.get(record.id)?.since !== entry.since || this.#closed) return;
       this.#init.log.warn("this side has been in a minority too long; stopping this agent's tasks", {
         topology: record.id,
         after: `${after}ms`,

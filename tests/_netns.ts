@@ -140,7 +140,7 @@ export async function startNsAgent(
     const state = await waitFor(async () => {
       const st = await readStateFile(dataDir);
       return st?.addrs.length ? st : undefined;
-    }, { timeout: 15_000, what: `agent ${init.name} to listen` });
+    }, { timeout: 30_000, what: `agent ${init.name} to listen` });
     return { name: init.name, side, dataDir, id: state.peerId, addr: state.addrs[0]!, child };
   } catch (err) {
     try {
