@@ -19,7 +19,8 @@ import {
 import type { Bootstrap } from "../mesh/mod.ts";
 import { DesiredState } from "./desired_state.ts";
 import { EventBatcher } from "./event_batcher.ts";
-import { watchLostAgents } from "./failover.ts";
+import { type Failover, startFailover } from "./failover.ts";
+import { ClaimTable, serveClaims } from "./claims.ts";
 import type { Logger } from "./log.ts";
 import { startLogService } from "./log_service.ts";
 import { createTaskRunner, type TaskRunner } from "./runner.ts";
@@ -28,6 +29,7 @@ import { writeStateFile } from "./state_file.ts";
 import type { OrphanLeases } from "./orphan_leases.ts";
 import { startTaskService } from "./task_service.ts";
 import { syncDesiredOnDigest } from "./desired_sync.ts";
+import { syncOnReturn } from "./heal_sync.ts";
 import type { KvReplication } from "./kv_replication.ts";
 import type { KvStore } from "./kv_store.ts";
 import type { TaskApi } from "./task_api.ts";
@@ -64,6 +66,10 @@ export interface AgentInit {
    * stopped (default 15 s; see `orphan_leases.ts`).
    */
   orphanGraceMs?: number;
+  /** How long after its death an agent's tasks count as lost (default 0; see `failover.ts`). */
+  lostAfterMs?: number;
+  /** A side of a partition in a minority this long stops its own tasks (default: never). */
+  stopOnMinorityAfterMs?: number;
   /** `DDS_SESSION_ID` given to tasks. */
   sessionId?: string;
   /** Grace period between SIGTERM and SIGKILL when stopping tasks (default 5 s, as DDS). */
@@ -205,8 +211,16 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     swarmKey: init.swarmKey,
     privateKey,
     listen: init.listen ?? ["/ip4/0.0.0.0/tcp/0"],
-    onMalformed: (what, err) =>
-      log.warn("dropped malformed message", { on: what, reason: err instanceof Error ? err.message : err }),
+    onMalformed: (what, err) => {
+      // A request that never came within the deadline is a timeout, not a malformed message.
+      const name = (err as Error | undefined)?.name;
+      if (name === "TimeoutError" || name === "AbortError") {
+        log.warn("request timed out before it was read", { on: what, reason: (err as Error).message });
+      } else {log.warn("dropped malformed message", {
+          on: what,
+          reason: err instanceof Error ? err.message : err,
+        });}
+    },
     onStreamError: (what, err) =>
       log.warn("could not answer on a stream", {
         on: what,
@@ -258,7 +272,9 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   await desired.start();
   syncDesiredOnDigest({ node, membership, desired, log });
   const events = new EventBatcher(node);
-  watchLostAgents({ node, membership, desired, events, log, sessionId: init.sessionId ?? "" });
+  const claims = new ClaimTable();
+  await serveClaims({ node, desired, claims, members: () => membership.members() });
+  const fo: { failover?: Failover } = {};
   const talk = await startTalk({ node, membership, desired, runner, host });
   const env = await startEnvService({
     node,
@@ -268,6 +284,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     dataDir: init.dataDir,
   });
   talk.taskApi.onGoError = (task, message) => env.taskError(task.topologyId, task.path, message);
+  const unsyncReturn = syncOnReturn({ membership, desired, replication: talk.replication, log });
   const startedAt = Date.now();
   const agentCommands = startAgentCommands({
     commands: talk.commands,
@@ -301,7 +318,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.commandHandler ? { handler: init.commandHandler } : {}),
     ...(init.commandTimeoutMs !== undefined ? { handlerTimeoutMs: init.commandTimeoutMs } : {}),
   });
-  const orphans = await startTaskService({
+  const service = await startTaskService({
     node,
     runner,
     slots,
@@ -311,7 +328,25 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     taskApi: talk.taskApi,
     onSlotsChanged: () => membership.announce(),
     desired,
+    minority: () => fo.failover?.minority() ?? [],
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
+  });
+  const orphans = service.orphans;
+  fo.failover = startFailover({
+    node,
+    membership,
+    desired,
+    claims,
+    events,
+    log,
+    host,
+    sessionId: init.sessionId ?? "",
+    stopLocal: (topologyId) => service.stopLocal(topologyId),
+    holdsTasks: (topologyId) => slots.leased(topologyId).length > 0,
+    ...(init.lostAfterMs !== undefined ? { lostAfterMs: init.lostAfterMs } : {}),
+    ...(init.stopOnMinorityAfterMs !== undefined
+      ? { stopOnMinorityAfterMs: init.stopOnMinorityAfterMs }
+      : {}),
   });
   await startLogService({ node, runner, workDir: init.dataDir });
   await startTaskUsageService({ node, runner, host });
@@ -351,7 +386,12 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(orphans ? { orphans } : {}),
     ...(metrics ? { metrics } : {}),
     startedAt,
-    onStop: () => clearInterval(loadTimer),
+    onStop: () => {
+      clearInterval(loadTimer);
+      fo.failover?.close();
+      unsyncReturn();
+      service.close();
+    },
   });
   ref.agent = agent;
   await agent.writeState("running");

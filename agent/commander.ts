@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr } from "@multiformats/multiaddr";
 import { type Member, type MeshNode, request, VIEW_PROTOCOL, ViewSchema } from "../mesh/mod.ts";
 import {
   type AgentSlots,
@@ -24,6 +26,7 @@ import {
   STOP_PROTOCOL,
   StopResponseSchema,
   TASKS_PROTOCOL,
+  type TasksResponse,
   TasksResponseSchema,
   TOPOLOGIES_PROTOCOL,
   TopologiesResponseSchema,
@@ -73,15 +76,28 @@ export function expandRecord(record: Pick<TopologyRecord, "source" | "file" | "v
   return expandTopology(topo);
 }
 
-/** The membership view, as the `via` agent sees it. */
+/** The membership view, as the `via` agent sees it; a light peer learns every member's addresses from it. */
 export async function fetchMembers(init: CommanderInit): Promise<Member[]> {
   const view = await request(init.node, init.via, VIEW_PROTOCOL, {}, {
     schema: ViewSchema,
     ...opts(init, 10_000),
   });
+  if (init.via !== init.node.peerId) await learnAddrs(init.node, view.members);
   return view.members;
 }
 
+/** Puts the view's addresses into the peer store, so agents known only from the view can be dialled. */
+async function learnAddrs(node: MeshNode, members: Member[]): Promise<void> {
+  await Promise.all(
+    members.filter((m) => m.addrs.length > 0 && m.id !== node.peerId).map(async (m) => {
+      try {
+        await node.libp2p.peerStore.merge(peerIdFromString(m.id), {
+          multiaddrs: m.addrs.map((a) => multiaddr(a)),
+        });
+      } catch { /* a malformed ID or address: that member stays undialled, and reported unreachable */ }
+    }),
+  );
+}
 /** Every topology record the mesh holds. */
 export async function fetchTopologies(init: CommanderInit): Promise<TopologyRecord[]> {
   const res = await request(init.node, init.via, TOPOLOGIES_PROTOCOL, { op: "list" }, {
@@ -99,18 +115,51 @@ export async function putTopology(init: CommanderInit, record: TopologyRecord): 
   });
 }
 
-/** Every alive agent's tasks, asked directly and in parallel; unreachable agents are left out. */
+/** One agent's answer to a tasks request. */
+export type AgentTasks = TasksResponse;
+
+/** What {@linkcode fetchTasks} gathered: the answers, and the alive agents that gave none. */
+export interface TasksView {
+  agents: AgentTasks[];
+  /** Agents alive in the view that did not answer, and why. */
+  unreachable: { id: string; host: string; reason: string }[];
+}
+
+/** Every alive (or suspect) agent's tasks, asked directly and in parallel; agents that do not answer are named. */
 export async function fetchTasks(
   init: CommanderInit,
   filter: { topologyId?: string } = {},
-): Promise<{ agent: string; host: string; slots: { total: number; free: number }; tasks: TaskStatus[] }[]> {
-  const members = (await fetchMembers(init)).filter((m) => m.state === "alive");
+): Promise<TasksView> {
+  // Suspects are asked too: they may well be alive, and an answer is better than a guess.
+  const members = (await fetchMembers(init)).filter((m) => m.state === "alive" || m.state === "suspect");
   const all = await Promise.allSettled(
     members.map((m) =>
       request(init.node, m.id, TASKS_PROTOCOL, filter, { schema: TasksResponseSchema, ...opts(init, 10_000) })
     ),
   );
-  return all.flatMap((r) => r.status === "fulfilled" ? [r.value as never] : []);
+  const view: TasksView = { agents: [], unreachable: [] };
+  all.forEach((r, i) => {
+    if (r.status === "fulfilled") view.agents.push(r.value);
+    else {
+      const m = members[i]!;
+      view.unreachable.push({ id: m.id, host: m.host, reason: errorText(r.reason) });
+    }
+  });
+  return view;
+}
+
+/** A rejection's message: a timeout named as one, an `Event` (a stream's abort or error) by its type. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    return err.name === "TimeoutError" || err.name === "AbortError"
+      ? `timed out (${err.message})`
+      : err.message;
+  }
+  if (typeof Event !== "undefined" && err instanceof Event) {
+    const inner = (err as Event & { error?: unknown }).error;
+    return inner !== undefined ? errorText(inner) : `the stream ended with a "${err.type}" event`;
+  }
+  return String(err);
 }
 
 function toAgentSlots(members: Member[], extra: Map<string, number> = new Map()): AgentSlots[] {
@@ -203,7 +252,7 @@ async function placeAndLease(
         } else for (const a of list) next.add(a.taskPath);
       } catch (err) {
         dead.add(agent);
-        failures.set(agent, err instanceof Error ? err.message : String(err));
+        failures.set(agent, errorText(err));
         for (const a of list) next.add(a.taskPath);
       }
     }));
@@ -324,6 +373,7 @@ export async function activateTopology(
     vars: src.vars,
     placement: placementOf(tasks),
     updatedAt: Date.now(),
+    members: members.filter((m) => m.state === "alive").map((m) => m.id),
   });
   return summarize(topologyId, expanded.name, tasks, 0, started);
 }
@@ -461,7 +511,8 @@ export async function updateTopology(
     (byAgent[a] ??= []).push(p);
   }
   const added = new Set(diff.addedTasks);
-  const check = placeTasks(subset(after, added), toAgentSlots(await fetchMembers(init), freed));
+  const view = await fetchMembers(init);
+  const check = placeTasks(subset(after, added), toAgentSlots(view, freed));
   if (check.unplaced.length > 0) {
     throw new CommanderError(`Update refused, nothing was stopped: ${check.reasons.join("; ")}`);
   }
@@ -487,6 +538,7 @@ export async function updateTopology(
     vars: src.vars,
     placement,
     updatedAt: Date.now(),
+    members: view.filter((m) => m.state === "alive").map((m) => m.id),
   });
   return {
     ...summarize(record.id, after.name, tasks, stop.stopped, started),
@@ -505,17 +557,28 @@ export interface RecoverResult {
   reasons: string[];
 }
 
+/** Options of {@linkcode recoverTopology}. */
+export interface RecoverOptions {
+  /** The epoch claimed for this recovery (`claims.ts`; default the record's plus one). */
+  epoch?: number;
+  /** The agents alive in the recovering agent's view: the membership of the new record. */
+  members?: string[];
+}
+
 /**
- * Takes over a topology whose agent `dead` died: re-places its tasks on free slots under a new epoch (agents
- * then refuse the old commander's leases), keeps what could not be placed as lost, and records the result.
+ * Takes over a topology whose agents `dead` died: re-places their tasks on free slots under a new epoch
+ * (agents then refuse the old commander's leases), keeps what could not be placed as lost, and records the
+ * result — one record for every agent lost in the same sweep, none of them listed in it any more.
  */
 export async function recoverTopology(
   init: CommanderInit,
   record: TopologyRecord,
-  dead: string,
+  dead: string | readonly string[],
+  options: RecoverOptions = {},
 ): Promise<RecoverResult> {
-  const lostPaths = record.placement[dead] ?? [];
-  const epoch = record.epoch + 1;
+  const gone = typeof dead === "string" ? [dead] : [...dead];
+  const lostPaths = gone.flatMap((d) => record.placement[d] ?? []);
+  const epoch = options.epoch ?? record.epoch + 1;
   let placed: PlacedTask[] = [];
   const reasons: string[] = [];
   if (lostPaths.length > 0) {
@@ -532,7 +595,7 @@ export async function recoverTopology(
     }
   }
   const placement: Record<string, string[]> = { ...record.placement };
-  delete placement[dead];
+  for (const d of gone) delete placement[d];
   for (const t of placed) (placement[t.agent] ??= []).push(t.path);
   await putTopology(init, {
     ...record,
@@ -541,6 +604,7 @@ export async function recoverTopology(
     commander: init.node.peerId,
     placement,
     updatedAt: Date.now(),
+    ...(options.members ? { members: options.members.filter((m) => !gone.includes(m)) } : {}),
   });
   const done = new Set(placed.map((t) => t.path));
   return { topologyId: record.id, epoch, placed, lost: lostPaths.filter((p) => !done.has(p)), reasons };

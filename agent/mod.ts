@@ -15,6 +15,7 @@ export type { AgentInit } from "./agent.ts";
 export {
   activateTopology,
   activeRecord,
+  errorText,
   expandRecord,
   fetchMembers,
   fetchTasks,
@@ -27,7 +28,16 @@ export {
   stopTopology,
   updateTopology,
 } from "./commander.ts";
-export type { CommanderInit, DeployResult, PlacedTask, RecoverResult, TopologySource } from "./commander.ts";
+export type {
+  AgentTasks,
+  CommanderInit,
+  DeployResult,
+  PlacedTask,
+  RecoverOptions,
+  RecoverResult,
+  TasksView,
+  TopologySource,
+} from "./commander.ts";
 export { CommanderError, RunnerClosedError, TaskAlreadyRunningError, TaskFileError } from "./errors.ts";
 export { createTaskRunner } from "./runner.ts";
 export type { StopOptions, StopResult, TaskFilter, TaskRunner, TaskRunnerInit } from "./runner.ts";

@@ -23,6 +23,8 @@ export interface OrphanLeasesInit {
   stop: (topologyId: string, paths: string[]) => Promise<void>;
   /** Tells others (event gossip) that tasks were abandoned. */
   report?: (e: { topologyId: string; commander: string; paths: string[] }) => void;
+  /** Whether a task still holds its slot here (stopped ones are no longer watched). */
+  held?: (topologyId: string, path: string) => boolean;
   /** How long a commander may be gone before its unconfirmed tasks are stopped (default 15 s). */
   graceMs?: number;
 }
@@ -69,6 +71,10 @@ export class OrphanLeases implements Disposable {
           continue;
         }
         for (const p of record.placement[me] ?? []) w.paths.delete(p);
+      }
+      // Already stopped (a refused activation stopped what it started): nothing left to abandon.
+      if (this.#init.held) {
+        for (const p of w.paths) if (!this.#init.held(w.topologyId, p)) w.paths.delete(p);
       }
       if (w.paths.size === 0) {
         this.#watched.splice(i, 1);

@@ -127,6 +127,14 @@ export const TasksResponseSchema = v.object({
   host: v.string(),
   slots: v.object({ total: v.number(), free: v.number() }),
   tasks: v.array(TaskStatusSchema),
+  /** Topologies this agent's side of a partition sees no majority for, so it re-places nothing. */
+  minority: v.optional(v.array(v.object({
+    topologyId: v.string(),
+    sees: v.number(),
+    of: v.number(),
+    need: v.number(),
+    since: v.number(),
+  }))),
 });
 /** A tasks response. */
 export type TasksResponse = v.InferOutput<typeof TasksResponseSchema>;
@@ -146,6 +154,11 @@ export const TopologyRecordSchema = v.object({
   /** Agent ID → runtime task paths placed there. */
   placement: v.record(v.string(), v.array(v.string())),
   updatedAt: v.number(),
+  /**
+   * The agents alive in the writer's view when the record was written: the membership a side must see a
+   * strict majority of before it re-places lost tasks (`failover.ts`). Absent in older records: the holders.
+   */
+  members: v.optional(v.array(Name)),
 });
 /** Desired state of a topology. */
 export type TopologyRecord = v.InferOutput<typeof TopologyRecordSchema>;
@@ -157,6 +170,29 @@ export const TopologiesRequestSchema = v.variant("op", [
 ]);
 /** Response of {@linkcode TOPOLOGIES_PROTOCOL}. */
 export const TopologiesResponseSchema = v.object({ records: v.array(TopologyRecordSchema) });
+
+/** Claim the next epoch of a topology before re-placing its lost tasks (`claims.ts`). */
+export const CLAIM_PROTOCOL = "/shoal/claim/1.0.0";
+/** Request of {@linkcode CLAIM_PROTOCOL}. */
+export const ClaimRequestSchema = v.object({
+  topologyId: Name,
+  epoch: Int,
+  claimant: Name,
+  /** The agents the claimant re-places: each voter must see them dead too. */
+  lost: v.optional(v.array(Name)),
+});
+/** Response of {@linkcode CLAIM_PROTOCOL}: granted, or who holds that epoch (or a later one). */
+export const ClaimResponseSchema = v.object({
+  granted: v.boolean(),
+  epoch: Int,
+  claimant: v.string(),
+  /** The epoch of the record this agent holds. */
+  recordEpoch: Int,
+  /** Agents of the claim's `lost` this voter still sees alive (refused for that reason). */
+  alive: v.optional(v.array(v.string())),
+});
+/** A claim answer. */
+export type ClaimResponse = v.InferOutput<typeof ClaimResponseSchema>;
 
 /** Request of {@linkcode LOGS_PROTOCOL}. */
 export const LogsRequestSchema = v.object({

@@ -17,8 +17,8 @@ export type LeaseResult = { ok: true; slots: Map<string, string> } | ({ ok: fals
 /** The slots of one agent. */
 export class SlotTable {
   readonly total: number;
-  /** topologyId → task path → slot ID. */
-  readonly #leases = new Map<string, Map<string, string>>();
+  /** topologyId → task path → slot ID and the epoch it was leased under. */
+  readonly #leases = new Map<string, Map<string, { slot: string; epoch: number }>>();
   readonly #epochs = new Map<string, number>();
   readonly #freeIds: string[];
   /** Leases granted and refused (by reason) since start, read by the metrics on a scrape. */
@@ -54,13 +54,14 @@ export class SlotTable {
     const dup = paths.find((p, i) => held?.has(p) || paths.indexOf(p) !== i);
     if (dup !== undefined) return { ok: false, reason: "duplicate", path: dup };
     if (paths.length > this.free) return { ok: false, reason: "full", free: this.free, wanted: paths.length };
-    this.#epochs.set(topologyId, epoch);
-    const map = held ?? new Map<string, string>();
+    // An empty lease holds nothing, so it fences nothing either.
+    if (paths.length > 0) this.#epochs.set(topologyId, epoch);
+    const map = held ?? new Map<string, { slot: string; epoch: number }>();
     this.#leases.set(topologyId, map);
     const slots = new Map<string, string>();
     for (const p of paths) {
       const slot = this.#freeIds.pop()!;
-      map.set(p, slot);
+      map.set(p, { slot, epoch });
       slots.set(p, slot);
     }
     return { ok: true, slots };
@@ -72,10 +73,10 @@ export class SlotTable {
     if (!held) return 0;
     let n = 0;
     for (const p of paths ?? [...held.keys()]) {
-      const slot = held.get(p);
-      if (slot === undefined) continue;
+      const lease = held.get(p);
+      if (lease === undefined) continue;
       held.delete(p);
-      this.#freeIds.push(slot);
+      this.#freeIds.push(lease.slot);
       n++;
     }
     if (held.size === 0) this.#leases.delete(topologyId);
@@ -85,6 +86,11 @@ export class SlotTable {
   /** Paths leased for a topology. */
   leased(topologyId: string): string[] {
     return [...(this.#leases.get(topologyId)?.keys() ?? [])];
+  }
+
+  /** The epoch `path` of a topology was leased under (undefined when it holds no slot here). */
+  leaseEpoch(topologyId: string, path: string): number | undefined {
+    return this.#leases.get(topologyId)?.get(path)?.epoch;
   }
 
   /** Topologies with at least one lease. */

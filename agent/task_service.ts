@@ -20,7 +20,8 @@ import {
   TasksRequestSchema,
   type TasksResponse,
 } from "./protocols.ts";
-import type { TaskRunner } from "./runner.ts";
+import { watchSuperseded } from "./reconcile.ts";
+import type { StopResult, TaskRunner } from "./runner.ts";
 import type { SlotTable } from "./slots.ts";
 import type { TaskSpec } from "./types.ts";
 
@@ -38,6 +39,8 @@ export interface TaskServiceInit {
   desired?: DesiredState;
   /** How long such a commander may be gone first (default 15 s). */
   orphanGraceMs?: number;
+  /** Topologies this agent's side may not re-place (answered with the tasks, for `shoal info`). */
+  minority?: () => { topologyId: string; sees: number; of: number; need: number; since: number }[];
   /** Gives each task its API socket and token. */
   taskApi?: {
     register(spec: TaskSpec): Record<string, string>;
@@ -45,13 +48,23 @@ export interface TaskServiceInit {
   };
 }
 
-/** Serves the lease, stop and tasks protocols on the agent; returns the watch on unconfirmed leases. */
-export async function startTaskService(init: TaskServiceInit): Promise<OrphanLeases | undefined> {
+/** What {@linkcode startTaskService} hands back. */
+export interface TaskService {
+  /** The watch on unconfirmed leases (with `desired`). */
+  orphans: OrphanLeases | undefined;
+  /** Stops tasks here and frees their slots (all of the topology when `paths` is absent). */
+  stopLocal(topologyId: string, paths?: string[], graceMs?: number): Promise<StopResult>;
+  /** Stops reconciling. */
+  close(): void;
+}
+
+/** Serves the lease, stop and tasks protocols on the agent, and reconciles its tasks with the records. */
+export async function startTaskService(init: TaskServiceInit): Promise<TaskService> {
   const { node, runner, slots, log } = init;
   const me = node.peerId;
 
   /** Stops tasks here and frees their slots (all of the topology when `paths` is absent). */
-  const stopLocal = async (topologyId: string, paths?: string[], graceMs?: number) => {
+  const stopLocal = async (topologyId: string, paths?: string[], graceMs?: number): Promise<StopResult> => {
     const filter = { topologyId, ...(paths ? { paths } : {}) };
     const result = await runner.stop(filter, graceMs !== undefined ? { graceMs } : {});
     runner.forget(filter);
@@ -63,6 +76,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<OrphanLea
       node,
       desired: init.desired,
       log,
+      held: (topologyId, path) => slots.leaseEpoch(topologyId, path) !== undefined,
       ...(init.orphanGraceMs !== undefined ? { graceMs: init.orphanGraceMs } : {}),
       stop: async (topologyId, paths) => {
         await stopLocal(topologyId, paths);
@@ -70,6 +84,17 @@ export async function startTaskService(init: TaskServiceInit): Promise<OrphanLea
       report: (e) => init.events.add({ type: "tasks:abandoned", at: Date.now(), agent: me, ...e }),
     })
     : undefined;
+
+  const unwatch = init.desired
+    ? watchSuperseded({
+      me,
+      desired: init.desired,
+      slots,
+      events: init.events,
+      log,
+      stop: (topologyId, paths) => stopLocal(topologyId, paths),
+    })
+    : () => {};
 
   runner.events.on((e) => {
     init.events.add({ ...e, agent: me, host: init.host });
@@ -90,6 +115,13 @@ export async function startTaskService(init: TaskServiceInit): Promise<OrphanLea
           : lease.reason === "stale-epoch"
           ? `Epoch ${lease.epoch} is older than ${lease.current} for topology "${req.topologyId}"`
           : `Task "${lease.path}" already holds a slot here`;
+        log.info("lease refused", {
+          topology: req.topologyId,
+          tasks: tasks.length,
+          commander: req.commander,
+          epoch: req.epoch,
+          reason,
+        });
         return { granted: false, agent: me, reason, free: slots.free };
       }
       init.onSlotsChanged();
@@ -138,7 +170,8 @@ export async function startTaskService(init: TaskServiceInit): Promise<OrphanLea
       host: init.host,
       slots: { total: slots.total, free: slots.free },
       tasks: runner.list(req.topologyId ? { topologyId: req.topologyId } : {}),
+      ...(init.minority ? { minority: init.minority() } : {}),
     }),
   });
-  return orphans;
+  return { orphans, stopLocal, close: unwatch };
 }

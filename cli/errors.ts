@@ -17,6 +17,8 @@ export const ExitCode = {
   unreachable: 4,
   /** A deadline passed. */
   timeout: 5,
+  /** The result is printed but partial: some agents alive in the view did not answer (named on stderr). */
+  partial: 6,
   interrupted: 130,
 } as const;
 

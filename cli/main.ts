@@ -48,7 +48,7 @@ Examples:
   $ shoal down                         stop the session's agents
 
 Environment: SHOAL_HOME (default ~/.shoal), SHOAL_SESSION (default "default").
-Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 5 timed out, 130 interrupted.`,
+Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 5 timed out, 6 partial result (some agents did not answer; named on stderr), 130 interrupted.`,
     );
   registerUp(program);
   registerSubmit(program);
@@ -108,6 +108,15 @@ if (import.meta.main) {
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") brokenPipe(typeof process.exitCode === "number" ? process.exitCode : 0);
   });
+  // Dials still pending to agents that never answered are aborted as the command ends: noise, not errors.
+  const aborted = (err: unknown) => {
+    const name = (err as Error | undefined)?.name;
+    if (name === "AbortError" || name === "TimeoutError") return;
+    process.stderr.write(`shoal: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exitCode = ExitCode.failure;
+  };
+  process.on("unhandledRejection", aborted);
+  process.on("uncaughtException", aborted);
   const code = await run(process.argv.slice(2));
   await flushStdio();
   // libp2p leaves timers and sockets behind after stop(); the work is done, so leave now.

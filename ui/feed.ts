@@ -147,7 +147,7 @@ export class Feed implements AsyncDisposable {
 
   /** Every task of a topology, with the agent running it. */
   async tasks(topologyId: string, options: { signal?: AbortSignal } = {}): Promise<TaskView[]> {
-    const byAgent = await this.#ask((init) => fetchTasks(init, { topologyId }), options);
+    const { agents: byAgent } = await this.#ask((init) => fetchTasks(init, { topologyId }), options);
     return byAgent.flatMap((a) => a.tasks.map((t) => ({ ...taskView(t), agent: a.agent, host: a.host })));
   }
 

@@ -32,6 +32,8 @@ interface AgentOptions {
   commandTimeout?: number;
   orphanGrace?: number;
   metrics?: string;
+  lostAfter?: number;
+  stopOnMinorityAfter?: number;
 }
 
 /** Registers `shoal agent`. */
@@ -72,6 +74,16 @@ export function registerAgent(program: Command): void {
       "stop tasks of a commander gone this long before it recorded their topology (default: 15)",
       secondsOption,
     )
+    .option(
+      "--lost-after <seconds>",
+      "how long after membership declared an agent dead its tasks count as lost and are re-placed (default: 0)",
+      secondsOption,
+    )
+    .option(
+      "--stop-on-minority-after <seconds>",
+      "stop this agent's tasks of a topology once its side of a partition has seen no majority this long (default: never)",
+      secondsOption,
+    )
     .addHelpText(
       "after",
       `
@@ -87,6 +99,10 @@ runs the --command-handler FILE with the payload on stdin and SHOAL_COMMAND_SEND
 SHOAL_COMMAND_SENDER_PATH, SHOAL_COMMAND_ID, SHOAL_AGENT_ID, SHOAL_AGENT_HOST) in its environment; its
 stdout (up to 1 MiB) is the reply. A non-zero exit or a timeout replies "error: …" with stderr's tail; at
 most 4 handlers run at once. Without a handler, other commands get an "error: unknown agent command" reply.
+
+Failover: a dead agent's tasks are re-placed only by a side of the mesh that sees a strict majority of the
+agents alive when the topology was last recorded (a crashed agent whose port refuses connections is not
+counted); a minority keeps its own tasks running and re-places nothing (see README "What shoal guarantees").
 
 SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and exits 0.`,
     )
@@ -135,6 +151,10 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         ...(opts.commandTimeout !== undefined ? { commandTimeoutMs: opts.commandTimeout } : {}),
         ...(opts.orphanGrace !== undefined ? { orphanGraceMs: opts.orphanGrace } : {}),
         ...(opts.metrics ? { metrics: opts.metrics } : {}),
+        ...(opts.lostAfter !== undefined ? { lostAfterMs: opts.lostAfter } : {}),
+        ...(opts.stopOnMinorityAfter !== undefined
+          ? { stopOnMinorityAfterMs: opts.stopOnMinorityAfter }
+          : {}),
         ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.group ? { group: opts.group } : {}),

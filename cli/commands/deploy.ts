@@ -18,6 +18,7 @@ import { CliError, ExitCode } from "../errors.ts";
 import { printJson, shortId } from "../format.ts";
 import { secondsOption } from "../options.ts";
 import { startProgress } from "../progress.ts";
+import { warnPartial } from "../partial.ts";
 import { openSession } from "../session.ts";
 import { addVarOption, loadTopologyForCli } from "./topology.ts";
 
@@ -183,11 +184,6 @@ Examples:
           } in ${seconds(r.elapsedMs)}\n`,
         );
       }
-      if (r.unreachable.length) {
-        process.stderr.write(
-          `shoal: ${r.unreachable.length} agent(s) did not answer: ${r.unreachable.join(", ")}\n`,
-        );
-        process.exitCode = ExitCode.unreachable;
-      }
+      warnPartial(r.unreachable, "their tasks may still run");
     });
 }

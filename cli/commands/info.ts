@@ -10,6 +10,7 @@ import { connectCommander } from "../commander.ts";
 import { DeadlineError } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
+import { warnPartial } from "../partial.ts";
 import { openSession } from "../session.ts";
 import { METRICS_LABEL, prometheusTargets } from "../../metrics/mod.ts";
 import { rename, writeFile } from "node:fs/promises";
@@ -23,6 +24,8 @@ export interface AgentRow {
   load: number;
   version: string;
   uptimeMs: number;
+  /** For dead or departed agents: time since this peer last heard of them. */
+  goneForMs?: number;
   addrs: string[];
   group: string;
   /** The agent's Prometheus endpoint (`HOST:PORT`), when it serves one (`--metrics`). */
@@ -38,7 +41,8 @@ export function agentRows(members: Member[], now = Date.now()): AgentRow[] {
     slots: m.slots,
     load: m.load,
     version: m.version,
-    uptimeMs: m.state === "alive" || m.state === "suspect" ? now - m.startedAt : 0,
+    uptimeMs: m.state === "alive" || m.state === "suspect" ? Math.max(0, now - m.startedAt) : 0,
+    ...(m.state === "dead" || m.state === "left" ? { goneForMs: Math.max(0, now - m.lastSeen) } : {}),
     addrs: m.addrs,
     group: m.group,
     ...(m.labels[METRICS_LABEL] ? { metrics: m.labels[METRICS_LABEL] } : {}),
@@ -55,8 +59,10 @@ export function printAgents(members: Member[], now = Date.now()): void {
     m.load.toFixed(2),
     m.version,
     m.state === "alive" || m.state === "suspect"
-      ? duration(now - m.startedAt)
-      : `-${duration(now - m.lastSeen)}`,
+      ? duration(Math.max(0, now - m.startedAt))
+      : m.lastSeen > 0
+      ? `— (${m.state} ${duration(Math.max(0, now - m.lastSeen))} ago)`
+      : "—",
   ]);
   const wide = (process.stdout.columns ?? 120) >= 120;
   if (!wide) { for (const r of rows) r[0] = shortId(String(r[0])); }
@@ -121,17 +127,44 @@ Examples:
         return;
       }
       const records = (await fetchTopologies(c.init)).filter((r) => r.state === "active");
-      const tasks = records.length ? (await fetchTasks(c.init)).flatMap((a) => a.tasks) : [];
+      const view = records.length ? await fetchTasks(c.init) : { agents: [], unreachable: [] };
+      const tasks = view.agents.flatMap((a) => a.tasks);
+      // What each side of a partition says about re-placing: the lowest standing any agent reported.
+      const minority = new Map<string, { sees: number; of: number; need: number; since: number }>();
+      for (const a of view.agents) {
+        for (const m of a.minority ?? []) {
+          const had = minority.get(m.topologyId);
+          if (!had || m.sees < had.sees) minority.set(m.topologyId, m);
+        }
+      }
       const topologies = records.map((r) => {
         const states: Record<string, number> = {};
         for (const t of tasks.filter((t) => t.topologyId === r.id)) {
           states[t.state] = (states[t.state] ?? 0) + 1;
         }
         const planned = Object.values(r.placement).reduce((n, l) => n + l.length, 0);
-        return { id: r.id, name: r.name, file: r.file, tasks: planned, states, since: r.updatedAt };
+        const m = minority.get(r.id);
+        return {
+          id: r.id,
+          name: r.name,
+          file: r.file,
+          epoch: r.epoch,
+          tasks: planned,
+          states,
+          since: r.updatedAt,
+          placement: r.placement,
+          ...(m ? { minority: { sees: m.sees, of: m.of, need: m.need, since: m.since } } : {}),
+        };
       });
       if (opts.json) {
-        printJson({ session: name, id: session.record.id, agents: agentRows(members), topologies });
+        printJson({
+          session: name,
+          id: session.record.id,
+          agents: agentRows(members),
+          topologies,
+          ...(view.unreachable.length ? { unreachable: view.unreachable } : {}),
+        });
+        warnPartial(view.unreachable);
         return;
       }
       const alive = members.filter((m) => m.state === "alive");
@@ -143,7 +176,14 @@ Examples:
       for (const t of topologies) {
         const states = Object.entries(t.states).map(([s, n]) => `${n} ${s}`).join(", ") || "no tasks";
         process.stdout.write(`\nTopology "${t.id}" (${t.file}): ${t.tasks} task(s): ${states}\n`);
+        if (t.minority) {
+          process.stdout.write(
+            `  this side sees ${t.minority.sees} of ${t.minority.of} agents; not re-placing ` +
+              `(a strict majority is ${t.minority.need}; since ${duration(Date.now() - t.minority.since)})\n`,
+          );
+        }
       }
+      warnPartial(view.unreachable);
     });
 }
 

@@ -8,7 +8,8 @@ import type { Command } from "commander";
 import { appendFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { lpStream } from "@libp2p/utils";
-import { fetchMembers, LogChunkSchema, LOGS_PROTOCOL } from "../../agent/mod.ts";
+import { errorText, fetchMembers, LogChunkSchema, LOGS_PROTOCOL } from "../../agent/mod.ts";
+import { type Silent, warnPartial } from "../partial.ts";
 import { decode, encode } from "../../mesh/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { ExitCode } from "../errors.ts";
@@ -60,8 +61,12 @@ Examples:
         for (const line of lines) out.write(opts.prefix ? `[${prefix}] ${line}\n` : `${line}\n`);
       };
       let files = 0;
+      const silent: Silent[] = [];
       await Promise.all(agents.map(async (agent) => {
-        const stream = await c.peer.node.openStream(agent.id, LOGS_PROTOCOL).catch(() => undefined);
+        const stream = await c.peer.node.openStream(agent.id, LOGS_PROTOCOL).catch((err) => {
+          silent.push({ id: agent.id, host: agent.host, reason: errorText(err) });
+          return undefined;
+        });
         if (!stream) return;
         const onAbort = () => stream.abort(new Error("stopped"));
         stop.signal.addEventListener("abort", onAbort);
@@ -100,5 +105,6 @@ Examples:
         if (rest) process.stdout.write(`${opts.prefix ? `[${prefix}] ` : ""}${rest}\n`);
       }
       if (opts.collect) process.stdout.write(`Collected ${files} log file(s) into ${opts.collect}\n`);
+      warnPartial(silent, "the logs above are partial");
     });
 }

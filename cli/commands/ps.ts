@@ -8,6 +8,7 @@ import { fetchTasks } from "../../agent/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
+import { warnPartial } from "../partial.ts";
 import { openSession } from "../session.ts";
 
 /** Parses a user regex with a clear error. */
@@ -40,12 +41,13 @@ Examples:
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
       const re = pathRegex(regex);
       await using c = await connectCommander(await openSession(name));
-      const agents = await fetchTasks(c.init, opts.id ? { topologyId: opts.id } : {});
-      const tasks = agents.flatMap((a) => a.tasks.map((t) => ({ ...t, agent: a.agent, host: a.host })))
+      const view = await fetchTasks(c.init, opts.id ? { topologyId: opts.id } : {});
+      const tasks = view.agents.flatMap((a) => a.tasks.map((t) => ({ ...t, agent: a.agent, host: a.host })))
         .filter((t) => re.test(t.path))
         .sort((a, b) => a.topologyId.localeCompare(b.topologyId) || a.path.localeCompare(b.path));
       if (opts.json) {
-        printJson({ tasks });
+        printJson({ tasks, ...(view.unreachable.length ? { unreachable: view.unreachable } : {}) });
+        warnPartial(view.unreachable);
         return;
       }
       const now = Date.now();
@@ -66,5 +68,6 @@ Examples:
       process.stdout.write(
         table(["PATH", "TOPOLOGY", "AGENT", "PID", "STATE", "RESTARTS", "UPTIME"], rows) + "\n",
       );
+      warnPartial(view.unreachable);
     });
 }
