@@ -55,8 +55,14 @@ export async function handleRequests<S extends v.GenericSchema, Res>(
       const frame = await lp.read({ signal: AbortSignal.timeout(DEFAULT_TIMEOUT_MS) });
       request = decode(frame.subarray(), options.schema, { what: protocol, maxBytes });
     } catch (err) {
-      node.malformed(protocol, err);
-      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      // A request that never came (the caller went away or was too slow) is not a malformed one.
+      const e = err instanceof Error ? err : new Error(String(err));
+      if (
+        e.name === "TimeoutError" || e.name === "AbortError" || /stream (reset|closed)|ended/i.test(e.message)
+      ) {
+        node.streamError(protocol, e);
+      } else node.malformed(protocol, err);
+      stream.abort(e);
       return;
     }
     let reply: unknown;
@@ -121,7 +127,15 @@ export async function request<S extends v.GenericSchema>(
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)));
     if (err instanceof RemoteError || !(err instanceof Error)) throw err;
-    err.message = `${protocol} to ${peer.split("/").pop()}: ${err.message}`;
+    const message = `${protocol} to ${peer.split("/").pop()}: ${err.message}`;
+    try {
+      err.message = message;
+    } catch {
+      // Bun's TimeoutError (a DOMException) has a read-only message: wrap it, keeping its name.
+      const wrapped = new Error(message, { cause: err });
+      wrapped.name = err.name;
+      throw wrapped;
+    }
     throw err;
   }
 }
