@@ -355,7 +355,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     : undefined;
   if (metrics) {
     metricsAddress = metrics.address;
-    membership.announce();
+    membership.announceNow();
   }
   const bootstrap = startBootstrap({
     node,

@@ -182,6 +182,14 @@ export class Membership implements AsyncDisposable {
     }, 100);
   }
 
+  /** Announces this agent's changed figures at once (before it joins: the join's exchange carries them). */
+  announceNow(): void {
+    if (!this.#swim || this.#stopped) return;
+    clearTimeout(this.#soon);
+    this.#soon = undefined;
+    this.#swim.update(this.#meta(), this.#node.addresses());
+  }
+
   async #dial(to: string): Promise<Connection> {
     const id = peerIdFromString(to);
     const existing = this.#node.libp2p.getConnections(id)[0];
