@@ -3,7 +3,8 @@
  * 2-agent mesh: an environment made with `shoal env create` shows DEPLOYED with its task tree, the buttons
  * are the events env/'s state machine allows, pressing CONFIGURE and START_ACTIVITY drives the real `direct`
  * tasks (arguments included) to CONFIGURED and RUNNING with run number 1, a transition made from the CLI
- * arrives live, and refusals come back with their reason. The screenshot goes to `dist/ui-test/`, and to
+ * arrives live, refusals come back with their reason, GO_ERROR shows its reason; a task failing CONFIGURE
+ * shows why, and RECOVER brings the environment back. The screenshot goes to `dist/ui-test/`, and to
  * `docs/` with `SHOAL_UPDATE_SCREENSHOTS=1` (the README's).
  */
 import { mkdirSync, readFileSync } from "node:fs";
@@ -223,6 +224,82 @@ Deno.test({
     assertEquals((await mesh.run(["env", "destroy", "readout", "--force"], { timeoutMs: 60_000 })).code, 0);
     await page.waitForSelector("#envs tr[data-env=readout]", { state: "detached", timeout: T });
     await page.waitForSelector("#envs-empty", { state: "visible", timeout: T });
+    assertEquals(errors, []);
+  },
+});
+
+Deno.test({
+  name:
+    "ui: a transition that fails shows the task's reason, the environment in ERROR, and RECOVER as the way out",
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using mesh = await startMesh({ agents: 1, slots: 2 });
+    const marker = join(mesh.home.dir, "failed-once");
+    const on = script(
+      mesh,
+      "on.sh",
+      `if [ "$SHOAL_ENV_EVENT" = CONFIGURE ] && [ ! -e ${marker} ]; then touch ${marker}; echo "no calibration" >&2; exit 3; fi`,
+    );
+    writeTopology(
+      mesh.home.dir,
+      "f.xml",
+      `<topology name="f">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <main name="main"><task>D</task></main>
+</topology>`,
+    );
+    const envFile = join(mesh.home.dir, "f.env.yaml");
+    Deno.writeTextFileSync(envFile, "topology: f.xml\ncontrol:\n  - tasks: .*\n    mode: direct\n");
+    assertEquals((await mesh.run(["env", "create", envFile], { timeoutMs: 60_000 })).code, 0);
+
+    await using ui = await startUi(mesh);
+    await using browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 }, bypassCSP: true });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    await page.goto(ui.url);
+    await page.waitForSelector("body[data-ready=true]", { timeout: T });
+    await page.click("button[data-tab=envs]");
+    await page.waitForSelector("#env[data-env=f][data-state=DEPLOYED]", { timeout: T });
+
+    await page.click("#env-buttons button[data-event=CONFIGURE]");
+    const failed = await page.waitForSelector(
+      '#env-result .sent[data-event=CONFIGURE] .result.error[data-status="422"]',
+      { timeout: T },
+    );
+    assertStringIncludes(
+      await failed.textContent() ?? "",
+      'CONFIGURE of "f" failed, the environment is in ERROR: Task "main/D_0" failed CONFIGURE: no calibration',
+    );
+    await page.waitForSelector("#env[data-state=ERROR]", { timeout: T });
+    const task = await page.waitForSelector('#env-tree [data-path="main/D_0"][data-state=ERROR]', {
+      timeout: T,
+    });
+    assertStringIncludes(await task.textContent() ?? "", "no calibration");
+    assertStringIncludes(await page.textContent("#env-reason") ?? "", "no calibration");
+    assertStringIncludes(
+      await page.textContent("#envs tr[data-env=f]") ?? "",
+      "CONFIGURE DEPLOYED → ERROR failed",
+    );
+    await page.waitForFunction(
+      `[...document.querySelectorAll("#env-buttons button")].every((b) => !b.disabled)`,
+      null,
+      { timeout: T },
+    );
+    assertEquals(await buttons(page), allowedEvents("ERROR"));
+
+    await page.click("#env-buttons button[data-event=RECOVER]");
+    await page.waitForSelector("#env[data-state=DEPLOYED]", { timeout: T });
+    await page.waitForSelector('#env-tree [data-path="main/D_0"][data-state=STANDBY]', { timeout: T });
+    await page.waitForFunction(`document.querySelector("#env-reason").textContent === ""`, null, {
+      timeout: T,
+    });
+    await page.click("#env-buttons button[data-event=CONFIGURE]");
+    await page.waitForSelector('#env-tree [data-path="main/D_0"][data-state=CONFIGURED]', { timeout: T });
+    await page.waitForSelector("#env[data-state=CONFIGURED]", { timeout: T });
+    assertEquals((await mesh.run(["env", "destroy", "f"], { timeoutMs: 60_000 })).code, 0);
     assertEquals(errors, []);
   },
 });
