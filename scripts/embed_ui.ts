@@ -14,6 +14,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 export const SOURCES: Record<string, [string, string]> = {
   "/index.html": ["ui/assets/index.html", "text/html; charset=utf-8"],
   "/assets/app.js": ["ui/assets/app.js", "text/javascript; charset=utf-8"],
+  "/assets/envs.js": ["ui/assets/envs.js", "text/javascript; charset=utf-8"],
   "/assets/app.css": ["ui/assets/app.css", "text/css; charset=utf-8"],
   "/assets/uplot.js": ["node_modules/uplot/dist/uPlot.iife.min.js", "text/javascript; charset=utf-8"],
   "/assets/uplot.css": ["node_modules/uplot/dist/uPlot.min.css", "text/css; charset=utf-8"],

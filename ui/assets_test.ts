@@ -10,6 +10,7 @@ Deno.test("ui: the embedded assets are those of ui/assets (run scripts/embed_ui.
   assertEquals(Object.keys(ASSETS).sort(), [
     "/assets/app.css",
     "/assets/app.js",
+    "/assets/envs.js",
     "/assets/uplot.css",
     "/assets/uplot.js",
     "/index.html",

@@ -39,13 +39,15 @@ import {
   startMembership,
 } from "../mesh/mod.ts";
 import { METRICS_LABEL } from "../metrics/mod.ts";
+import { EnvFeed, type EnvView } from "./envs.ts";
 
 /** What the feed pushes to pages. */
 export type FeedMessage =
   | { kind: "event"; event: Record<string, unknown> }
   | { kind: "agents"; agents: AgentView[] }
   | { kind: "topology"; topology: TopologyView }
-  | { kind: "kv"; entries: KvEntry[] };
+  | { kind: "kv"; entries: KvEntry[] }
+  | { kind: "env"; env: EnvView };
 
 /** An agent as the dashboard shows it. */
 export interface AgentView {
@@ -91,6 +93,8 @@ export interface FeedInit {
 /** The dashboard's mesh side. */
 export class Feed implements AsyncDisposable {
   readonly messages: EventHub<FeedMessage> = new EventHub();
+  /** The session's environments, live. */
+  readonly envs: EnvFeed;
   readonly #init: FeedInit;
   readonly #membership: Membership;
   readonly #offs: (() => void)[] = [];
@@ -101,6 +105,13 @@ export class Feed implements AsyncDisposable {
   constructor(init: FeedInit, membership: Membership) {
     this.#init = init;
     this.#membership = membership;
+    this.envs = new EnvFeed({
+      node: init.node,
+      ask: (fn, options) => this.#ask(fn, options),
+      via: () => this.#init.via,
+      sessionId: init.sessionId,
+      emit: (env) => this.messages.emit({ kind: "env", env }),
+    });
   }
 
   /** Agents as last fetched. */
@@ -119,7 +130,10 @@ export class Feed implements AsyncDisposable {
       const list = e.type === "batch" && Array.isArray(e.events)
         ? e.events as Record<string, unknown>[]
         : [e];
-      for (const inner of list) this.messages.emit({ kind: "event", event: { by: e.by, ...inner } });
+      for (const inner of list) {
+        this.messages.emit({ kind: "event", event: { by: e.by, ...inner } });
+        this.envs.onEvent(inner);
+      }
       // Slots change as tasks start and stop; the agents' figures travel in their membership updates.
       this.#refreshAgentsSoon();
     }));
@@ -129,6 +143,8 @@ export class Feed implements AsyncDisposable {
     this.#offs.push(node.subscribe(KV_TOPIC, KvBatchSchema, (b) => {
       this.messages.emit({ kind: "kv", entries: b.entries });
     }));
+    this.envs.start();
+    this.#offs.push(() => this.envs.stop());
     await this.refreshAgents();
   }
 

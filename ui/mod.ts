@@ -14,6 +14,8 @@
  */
 export { Feed, startFeed } from "./feed.ts";
 export type { AgentView, FeedInit, FeedMessage, TaskView, TopologyView } from "./feed.ts";
+export { EnvFeed, envView } from "./envs.ts";
+export type { EnvControlView, EnvFeedInit, EnvView } from "./envs.ts";
 export { UiListenError } from "./errors.ts";
 export { startUiServer } from "./server.ts";
 export type { UiServer, UiServerInit } from "./server.ts";

@@ -12,9 +12,20 @@ import type { AddressInfo } from "node:net";
 import { formatHostPort, parseHostPort } from "../metrics/mod.ts";
 import { ASSETS } from "./_assets.ts";
 import { UiListenError } from "./errors.ts";
+import type { EnvRecord } from "../env/mod.ts";
+import { envView } from "./envs.ts";
 import type { Feed, FeedMessage } from "./feed.ts";
 
 const COOKIE = "shoal_ui";
+/** env/'s errors of a control, by name, and the status the page gets with their reason. */
+const ENV_ERROR_STATUS: Record<string, number> = {
+  EnvEventRefusedError: 409,
+  EnvConflictError: 409,
+  EnvNotFoundError: 404,
+  // The transition ran and failed: the environment is in ERROR, the body says why.
+  EnvTransitionError: 422,
+  CommanderError: 502,
+};
 const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Options for {@linkcode startUiServer}. */
@@ -24,6 +35,8 @@ export interface UiServerInit {
   token: string;
   feed: Feed;
   session: string;
+  /** Who presses the environments' buttons, for their history (default: `dashboard`). */
+  by?: string;
   signal?: AbortSignal;
 }
 
@@ -113,11 +126,18 @@ export async function startUiServer(init: UiServerInit): Promise<UiServer> {
     };
     const signal = AbortSignal.timeout(30_000);
     if (req.method === "GET" && path === "/api/state") {
-      const [agents, topologies] = await Promise.all([
+      const [agents, topologies, environments] = await Promise.all([
         init.feed.refreshAgents({ signal }),
         init.feed.topologies({ signal }),
+        init.feed.envs.list({ signal }),
       ]);
-      return json(res, { session: init.session, agents, topologies });
+      return json(res, { session: init.session, agents, topologies, environments });
+    }
+    if (req.method === "GET" && path === "/api/envs") {
+      return json(res, { environments: await init.feed.envs.list({ signal }) });
+    }
+    if (req.method === "POST" && path === "/api/env/control") {
+      return await controlEnv(req, res);
     }
     if (req.method === "GET" && path === "/api/tasks") {
       return json(res, { tasks: await init.feed.tasks(param("topology"), { signal }) });
@@ -164,6 +184,43 @@ export async function startUiServer(init: UiServerInit): Promise<UiServer> {
       });
     }
     throw new HttpError(404, `No such page: "${path}"`);
+  }
+
+  /** `{id, event, args?}` → what `shoal env control --json` reports; refusals with their reason. */
+  async function controlEnv(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJson(req) as Record<string, unknown>;
+    const id = typeof body.id === "string" ? body.id : "";
+    const event = typeof body.event === "string" ? body.event.toUpperCase() : "";
+    if (!id) throw new HttpError(400, 'Missing "id": the environment to control');
+    if (!event) throw new HttpError(400, 'Missing "event": CONFIGURE, START_ACTIVITY, …');
+    const args = body.args ?? {};
+    if (
+      typeof args !== "object" || args === null || Array.isArray(args) ||
+      Object.values(args).some((v) => typeof v !== "string")
+    ) {
+      throw new HttpError(400, '"args" must map names to strings, e.g. {"detector": "TPC"}');
+    }
+    try {
+      const result = await init.feed.envs.control({
+        id,
+        event,
+        args: args as Record<string, string>,
+        by: init.by ?? "dashboard",
+      });
+      return json(res, result);
+    } catch (err) {
+      const name = (err as Error).name;
+      const status = ENV_ERROR_STATUS[name];
+      if (status === undefined) throw err;
+      const e = err as Error & { allowed?: string[]; state?: string; result?: { record: EnvRecord } };
+      return json(res, {
+        error: e.message,
+        kind: name,
+        ...(e.state ? { state: e.state } : {}),
+        ...(e.allowed ? { allowed: e.allowed } : {}),
+        ...(e.result ? { env: envView(e.result.record) } : {}),
+      }, status);
+    }
   }
 
   function openStream(req: IncomingMessage, res: ServerResponse): AbortSignal {
@@ -243,8 +300,8 @@ function send(res: ServerResponse, event: string, data: unknown): void {
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
-function json(res: ServerResponse, body: unknown): void {
-  res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+function json(res: ServerResponse, body: unknown, status = 200): void {
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
   res.end(JSON.stringify(body));
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Command } from "commander";
 import { randomBytes } from "node:crypto";
+import { hostname, userInfo } from "node:os";
 import { startFeed, startUiServer } from "../../ui/mod.ts";
 import { ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
@@ -17,10 +18,21 @@ interface UiOptions {
   json?: boolean;
 }
 
+/** Who the environments' buttons act as: the user running the dashboard, on its host. */
+function who(): string {
+  let user = "user";
+  try {
+    user = userInfo().username;
+  } catch { /* no passwd entry */ }
+  return `${user}@${hostname()} (dashboard)`;
+}
+
 /** Registers `shoal ui`. */
 export function registerUi(program: Command): void {
   program.command("ui")
-    .description("Serve a live web dashboard of the session: agents, task trees, logs, key-values, commands")
+    .description(
+      "Serve a live web dashboard of the session: agents, task trees, logs, key-values, commands, environments",
+    )
     .option(
       "--listen <host:port>",
       "where to serve it (port 0 picks a free one; another host than loopback exposes it to the network)",
@@ -32,8 +44,9 @@ export function registerUi(program: Command): void {
       "after",
       `
 The URL printed carries a random access token: the page can send commands into the mesh, so without the
-token every request is refused (401). The browser keeps it in a cookie after the first visit. Runs until
-SIGINT or SIGTERM (Ctrl-C).
+token every request is refused (401). The browser keeps it in a cookie after the first visit. Environment
+events pressed on the page run here, as \`shoal env control\` would (hooks included), recorded as
+"<user>@<host> (dashboard)". Runs until SIGINT or SIGTERM (Ctrl-C).
 
 Examples:
   $ shoal ui                                  # http://127.0.0.1:<free port>/?token=…
@@ -46,7 +59,13 @@ Examples:
       await using peer = await connectLightPeer(session);
       await using feed = await startFeed({ node: peer.node, via: peer.agent, sessionId: session.record.id });
       const token = randomBytes(24).toString("base64url");
-      await using server = await startUiServer({ listen: opts.listen, token, feed, session: name });
+      await using server = await startUiServer({
+        listen: opts.listen,
+        token,
+        feed,
+        session: name,
+        by: who(),
+      });
       if (opts.json) printJson({ url: server.url, address: server.address, token });
       else process.stdout.write(`Dashboard of session "${name}": ${server.url}\n`);
       await new Promise<void>((resolve) => {

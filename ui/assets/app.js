@@ -33,6 +33,9 @@ const state = {
   spawns: 0,
   kvWrites: 0,
   log: undefined, // EventSource of the followed task
+  envs: new Map(), // id → environment view (destroyed ones kept, not shown)
+  envSelected: "",
+  envBusy: false, // a control sent from this page is under way
 };
 
 // ---- helpers ----
@@ -462,9 +465,9 @@ function startCharts() {
 
 function logEvent(e) {
   const box = $("#events");
-  const line = `${new Date(e.at ?? Date.now()).toISOString().slice(11, 23)} ${e.type} ${
+  const line = `${new Date(e.at ?? Date.now()).toISOString().slice(11, 23)} ${e.type} ${e.envId ?? ""} ${
     e.path ?? e.host ?? ""
-  } ${e.type === "task:exited" ? (e.signal ?? `code ${e.code}`) : ""}\n`;
+  } ${e.type === "task:exited" ? (e.signal ?? `code ${e.code}`) : ""}${e.envId && e.state ? e.state : ""}\n`;
   box.textContent = (line + box.textContent).slice(0, 100_000);
 }
 
@@ -501,6 +504,7 @@ function connect() {
     void loadTasks(topology.id).catch(() => {});
   });
   source.addEventListener("kv", (m) => mergeKv(JSON.parse(m.data).entries));
+  source.addEventListener("env", (m) => mergeEnv(JSON.parse(m.data).env));
 }
 
 async function main() {
@@ -523,6 +527,7 @@ async function main() {
   });
   $("#only-problems").addEventListener("change", renderTree);
   $("#cmd-form").addEventListener("submit", sendCommand);
+  $("#env-form").addEventListener("submit", (ev) => ev.preventDefault());
   connect();
   startCharts();
   const s = await api("/api/state");
@@ -532,6 +537,8 @@ async function main() {
   renderAgents();
   for (const r of s.topologies) state.topologies.set(r.id, r);
   renderTopologyList();
+  for (const v of s.environments) mergeEnv(v);
+  renderEnvs();
   await Promise.all(s.topologies.filter((r) => r.state === "active").map((r) => loadTasks(r.id)));
   renderTree();
   await loadKv();
