@@ -279,9 +279,11 @@ Deno.test({
     });
     assertStringIncludes(await task.textContent() ?? "", "no calibration");
     assertStringIncludes(await page.textContent("#env-reason") ?? "", "no calibration");
-    assertStringIncludes(
-      await page.textContent("#envs tr[data-env=f]") ?? "",
-      "CONFIGURE DEPLOYED → ERROR failed",
+    // The list row is redrawn from the environment's record, which may come a moment after the detail view.
+    await page.waitForFunction(
+      `(document.querySelector("#envs tr[data-env=f]")?.textContent ?? "").includes("CONFIGURE DEPLOYED → ERROR failed")`,
+      null,
+      { timeout: T },
     );
     await page.waitForFunction(
       `[...document.querySelectorAll("#env-buttons button")].every((b) => !b.disabled)`,
