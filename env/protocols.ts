@@ -5,6 +5,7 @@
  * @module
  */
 import * as v from "valibot";
+import { ENV_EVENTS } from "./fsm.ts";
 
 /** Gossip topic of environment records. */
 export const ENV_TOPIC = "/shoal/env/1";
@@ -15,16 +16,8 @@ const Name = v.pipe(v.string(), v.maxLength(1024));
 const Text = v.pipe(v.string(), v.maxLength(16 * 1024));
 const Int = v.pipe(v.number(), v.integer(), v.minValue(0));
 const State = v.picklist(["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR", "DONE"]);
-const Event = v.picklist([
-  "DEPLOY",
-  "CONFIGURE",
-  "RESET",
-  "START_ACTIVITY",
-  "STOP_ACTIVITY",
-  "EXIT",
-  "GO_ERROR",
-  "RECOVER",
-]);
+// The events are the state machine's own list, not a copy of it.
+const Event = v.picklist(ENV_EVENTS);
 const TaskState = v.picklist(["STANDBY", "CONFIGURED", "RUNNING", "ERROR", "DONE", "INVARIANT"]);
 const Mode = v.picklist(["direct", "basic", "hook", "none"]);
 
