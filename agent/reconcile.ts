@@ -65,15 +65,21 @@ export function reconcileRecord(
 /** Applies {@linkcode reconcileRecord} to every record change; returns a function that stops watching. */
 export function watchSuperseded(init: ReconcileInit): () => void {
   const { me, desired, slots, log } = init;
+  // Instances whose stop is under way: a record that changes again before their slots are freed (a second
+  // recovery, a heal that merges records in turn) must not stop, log and report them a second time.
+  const stopping = new Set<string>();
+  const key = (topologyId: string, path: string, epoch: number) => `${topologyId}\0${path}\0${epoch}`;
   const apply = (record: TopologyRecord) => {
     const leases = slots.leased(record.id).map((path) => ({
       path,
       epoch: slots.leaseEpoch(record.id, path) ?? 0,
-    }));
+    })).filter((l) => !stopping.has(key(record.id, l.path, l.epoch)));
     if (leases.length === 0) return;
     const { stop, adopt } = reconcileRecord(me, record, leases);
     if (stop.size > 0) {
       const paths = [...stop.keys()];
+      const keys = leases.filter((l) => stop.has(l.path)).map((l) => key(record.id, l.path, l.epoch));
+      for (const k of keys) stopping.add(k);
       for (const [path, keptOn] of stop) {
         if (keptOn === undefined) continue;
         log.warn("duplicate task stopped: the topology record places it on another agent", {
@@ -103,7 +109,9 @@ export function watchSuperseded(init: ReconcileInit): () => void {
       }
       init.stop(record.id, paths).catch((err) =>
         log.error("stopping duplicate tasks failed", { topology: record.id, reason: (err as Error).message })
-      );
+      ).finally(() => {
+        for (const k of keys) stopping.delete(k);
+      });
     }
     if (adopt.length > 0) {
       log.warn("the topology record places none of these tasks, which run only here; adopting them", {
