@@ -172,13 +172,25 @@ Deno.test("orphans: a shoal topology activate SIGKILLed half-way leaves every ta
     env: mesh.home.env,
     stdin: "null",
     stdout: "null",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
+  const stderr = new Response(activate.stderr).text();
+  let exited: Deno.CommandStatus | undefined;
+  void activate.status.then((s) => exited = s);
   // Half-way: the first task runs while each agent is still starting its 30, long before the commander
   // could have recorded the topology (it does once every lease has answered).
-  await waitFor(() => processesWith(marker).length > 0, { timeout: 30_000, interval: 5, what: "a task" });
+  await waitFor(async () => {
+    if (processesWith(marker).length > 0) return true;
+    if (exited) {
+      throw new Error(`topology activate exited (${exited.code}) before any task ran: ${await stderr}`);
+    }
+  }, { timeout: 30_000, interval: 5, what: "a task" }).catch(async (err) => {
+    if (!exited) activate.kill("SIGKILL");
+    throw new Error(`${(err as Error).message}\nactivate's stderr: ${await stderr}`);
+  });
   activate.kill("SIGKILL");
   assertEquals((await activate.status).signal, "SIGKILL");
+  await stderr;
 
   // Leases already on the wire still start their tasks; then the outcome settles one way or the other.
   const recorded = async () => (await topologyRecord(mesh, agents[0]!, "Half"))?.state === "active";
