@@ -324,6 +324,8 @@ export interface TopologySource {
   file: string;
   source: string;
   vars: Record<string, string>;
+  /** How a path that runs twice after a partition heals is reduced to one (default `keep_replacement`). */
+  reconcile?: TopologyRecord["reconcile"];
 }
 
 /**
@@ -374,6 +376,7 @@ export async function activateTopology(
     placement: placementOf(tasks),
     updatedAt: Date.now(),
     members: members.filter((m) => m.state === "alive").map((m) => m.id),
+    ...(src.reconcile ? { reconcile: src.reconcile } : {}),
   });
   return summarize(topologyId, expanded.name, tasks, 0, started);
 }

@@ -43,6 +43,8 @@ export { createTaskRunner } from "./runner.ts";
 export type { StopOptions, StopResult, TaskFilter, TaskRunner, TaskRunnerInit } from "./runner.ts";
 export { SlotTable } from "./slots.ts";
 export type { LeaseResult } from "./slots.ts";
+export { RECONCILE_RULES } from "./reconcile.ts";
+export type { ReconcileRule } from "./reconcile.ts";
 export {
   LogChunkSchema,
   LOGS_PROTOCOL,

@@ -159,6 +159,11 @@ export const TopologyRecordSchema = v.object({
    * strict majority of before it re-places lost tasks (`failover.ts`). Absent in older records: the holders.
    */
   members: v.optional(v.array(Name)),
+  /**
+   * How a path that runs twice after a heal is reduced to one instance (`reconcile.ts`); absent:
+   * `keep_replacement`.
+   */
+  reconcile: v.optional(v.picklist(["keep_replacement", "keep_original", "longest_running", "best_score"])),
 });
 /** Desired state of a topology. */
 export type TopologyRecord = v.InferOutput<typeof TopologyRecordSchema>;
@@ -193,6 +198,39 @@ export const ClaimResponseSchema = v.object({
 });
 /** A claim answer. */
 export type ClaimResponse = v.InferOutput<typeof ClaimResponseSchema>;
+
+/**
+ * Reconcile a duplicate: the agent of an instance the record does not place asks the agent it places the
+ * path on which of the two stays, under the topology's rule (`reconcile.ts`); that agent decides alone.
+ */
+export const RECONCILE_PROTOCOL = "/shoal/reconcile/1.0.0";
+/** One instance of a duplicated path, as its agent describes it. */
+export const InstanceSchema = v.object({
+  agent: Name,
+  /** The epoch it was leased under. */
+  epoch: Int,
+  /** When its current run started (ms since the epoch). */
+  startedAt: v.number(),
+  /** Its agent's free share of slots now, 0–1 (`best_score`). */
+  score: v.number(),
+});
+/** One instance of a duplicated path. */
+export type Instance = v.InferOutput<typeof InstanceSchema>;
+/** Request of {@linkcode RECONCILE_PROTOCOL}. */
+export const ReconcileRequestSchema = v.object({
+  topologyId: Name,
+  path: Name,
+  /** The record the asker judged by. */
+  epoch: Int,
+  version: Int,
+  asker: InstanceSchema,
+});
+/** Response of {@linkcode RECONCILE_PROTOCOL}: whose instance stays, and the answerer's instance if any. */
+export const ReconcileResponseSchema = v.object({
+  keep: v.picklist(["asker", "answerer", "retry"]),
+  rule: v.string(),
+  answerer: v.optional(InstanceSchema),
+});
 
 /** Request of {@linkcode LOGS_PROTOCOL}. */
 export const LogsRequestSchema = v.object({

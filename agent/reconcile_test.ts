@@ -1,6 +1,13 @@
 import { assertEquals } from "../tests/_assert.ts";
 import type { TopologyRecord } from "./protocols.ts";
-import { reconcileRecord, watchSuperseded } from "./reconcile.ts";
+import {
+  keepOf,
+  reconcileRecord,
+  type ReconcileRule,
+  startReconciler,
+  watchSuperseded,
+} from "./reconcile.ts";
+import type { Instance, TopologyRecord as Rec } from "./protocols.ts";
 import { DesiredState } from "./desired_state.ts";
 import { SlotTable } from "./slots.ts";
 import { createLogger } from "./log.ts";
@@ -84,3 +91,107 @@ Deno.test("reconcile: a duplicate whose stop is under way is stopped and reporte
   assertEquals(stops.length, 1);
   off();
 });
+
+const inst = (agent: string, epoch: number, startedAt: number, score: number): Instance => ({
+  agent,
+  epoch,
+  startedAt,
+  score,
+});
+
+Deno.test("reconcile: keepOf orders two instances by each rule, ties falling to the next criterion", () => {
+  const original = inst("b", 1, 1_000, 0.1); // asker: leased first, running longest, on a fuller agent
+  const replacement = inst("a", 2, 5_000, 0.9);
+  assertEquals(keepOf("keep_replacement", original, replacement), "answerer");
+  assertEquals(keepOf("keep_original", original, replacement), "asker");
+  assertEquals(keepOf("longest_running", original, replacement), "asker");
+  assertEquals(keepOf("best_score", original, replacement), "answerer");
+  // The original restarted during the cut: its current run is the younger one.
+  const restarted = { ...original, startedAt: 9_000 };
+  assertEquals(keepOf("longest_running", restarted, replacement), "answerer");
+  assertEquals(keepOf("keep_original", restarted, replacement), "asker");
+  // Equal scores: the longest running stays.
+  assertEquals(keepOf("best_score", { ...original, score: 0.9 }, replacement), "asker");
+  // Identical: the lower agent ID, the same verdict whoever asks.
+  assertEquals(keepOf("keep_original", inst("a", 1, 1, 1), inst("b", 1, 1, 1)), "asker");
+  assertEquals(keepOf("keep_original", inst("b", 1, 1, 1), inst("a", 1, 1, 1)), "answerer");
+});
+
+/** Two agents' reconcilers whose records and questions reach each other directly. */
+function pair(rule: ReconcileRule) {
+  const agents = ["orig", "repl"].map((me) => {
+    const slots = new SlotTable(2);
+    const events: Record<string, unknown>[] = [];
+    const stopped: string[] = [];
+    return { me, slots, events, stopped, desired: undefined as unknown as DesiredState };
+  });
+  const [o, r] = agents as [typeof agents[0], typeof agents[0]];
+  for (const a of agents) {
+    const other = a === o ? r : o;
+    a.desired = new DesiredState(
+      { publish: (_: string, rec: Rec) => Promise.resolve(void other.desired.merge(rec)) } as never,
+    );
+  }
+  o.slots.grant("t", 1, ["p0"]);
+  r.slots.grant("t", 2, ["p0"]);
+  const started = { orig: 1_000, repl: 5_000 } as Record<string, number>;
+  const recs = new Map<string, ReturnType<typeof startReconciler>>();
+  for (const a of agents) {
+    recs.set(
+      a.me,
+      startReconciler({
+        me: a.me,
+        desired: a.desired,
+        slots: a.slots,
+        events: { add: (e: Record<string, unknown>) => a.events.push(e) } as unknown as EventBatcher,
+        log: createLogger({ stderr: false }),
+        stop: (id, paths) => {
+          a.stopped.push(...paths);
+          a.slots.release(id, paths);
+          return Promise.resolve();
+        },
+        instance: (id, path) => {
+          const epoch = a.slots.leaseEpoch(id, path);
+          return epoch === undefined
+            ? undefined
+            : inst(a.me, epoch, started[a.me]!, a.me === "repl" ? 1 : 0.5);
+        },
+        ask: (agent, req) => recs.get(agent)!.answer(req),
+        retryMs: 10,
+      }),
+    );
+  }
+  const rec: Rec = { ...record(2, { repl: ["p0"] }), reconcile: rule };
+  return { o, r, recs, heal: () => (o.desired.merge(rec), r.desired.merge(rec)) };
+}
+
+async function settled(p: ReturnType<typeof pair>) {
+  for (let i = 0; i < 200 && p.o.slots.leased("t").length + p.r.slots.leased("t").length !== 1; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  for (const x of p.recs.values()) x.close();
+}
+
+for (
+  const [rule, kept] of [
+    ["keep_original", "orig"],
+    ["longest_running", "orig"],
+    ["best_score", "repl"],
+    ["keep_replacement", "repl"],
+  ] as const
+) {
+  Deno.test(`reconcile: under ${rule} the heal leaves the ${kept === "orig" ? "original" : "replacement"} alone running, and the record says where`, async () => {
+    const p = pair(rule);
+    p.heal();
+    await settled(p);
+    const [keep, drop] = kept === "orig" ? [p.o, p.r] : [p.r, p.o];
+    assertEquals([keep.slots.leased("t"), drop.slots.leased("t")], [["p0"], []]);
+    assertEquals([keep.stopped, drop.stopped], [[], ["p0"]]);
+    assertEquals(drop.events.map((e) => [e.type, e.keptOn, e.rule]), [[
+      "task:duplicate-stopped",
+      keep.me,
+      rule,
+    ]]);
+    for (const a of [p.o, p.r]) assertEquals(a.desired.get("t")!.placement, { [keep.me]: ["p0"] });
+  });
+}

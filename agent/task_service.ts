@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { handleRequests, type MeshNode } from "../mesh/mod.ts";
+import { handleRequests, type MeshNode, request } from "../mesh/mod.ts";
 import type { EventBatcher } from "./event_batcher.ts";
 import type { DesiredState } from "./desired_state.ts";
 import type { Logger } from "./log.ts";
@@ -14,13 +14,16 @@ import {
   LEASE_PROTOCOL,
   LeaseRequestSchema,
   type LeaseResponse,
+  RECONCILE_PROTOCOL,
+  ReconcileRequestSchema,
+  ReconcileResponseSchema,
   STOP_PROTOCOL,
   StopRequestSchema,
   TASKS_PROTOCOL,
   TasksRequestSchema,
   type TasksResponse,
 } from "./protocols.ts";
-import { watchSuperseded } from "./reconcile.ts";
+import { startReconciler } from "./reconcile.ts";
 import type { StopResult, TaskRunner } from "./runner.ts";
 import type { SlotTable } from "./slots.ts";
 import type { TaskSpec } from "./types.ts";
@@ -85,16 +88,40 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
     })
     : undefined;
 
-  const unwatch = init.desired
-    ? watchSuperseded({
+  const reconciler = init.desired
+    ? startReconciler({
       me,
       desired: init.desired,
       slots,
       events: init.events,
       log,
       stop: (topologyId, paths) => stopLocal(topologyId, paths),
+      instance: (topologyId, path) => {
+        const t = runner.get(topologyId, path);
+        const epoch = slots.leaseEpoch(topologyId, path);
+        if (!t || t.state !== "running" || epoch === undefined) return undefined;
+        return {
+          agent: me,
+          epoch,
+          startedAt: t.startedAt ?? Date.now(),
+          score: slots.free / Math.max(1, slots.total),
+        };
+      },
+      ask: (agent, req, signal) =>
+        request(node, agent, RECONCILE_PROTOCOL, req, {
+          schema: ReconcileResponseSchema,
+          signal,
+          timeoutMs: 5_000,
+        }),
     })
-    : () => {};
+    : undefined;
+  if (reconciler) {
+    await handleRequests(node, RECONCILE_PROTOCOL, {
+      schema: ReconcileRequestSchema,
+      handler: (req) => reconciler.answer(req),
+    });
+  }
+  const unwatch = () => reconciler?.close();
 
   runner.events.on((e) => {
     init.events.add({ ...e, agent: me, host: init.host });

@@ -3,12 +3,14 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { readFile } from "node:fs/promises";
 import {
   activateTopology,
   CommanderError,
   type DeployResult,
+  RECONCILE_RULES,
+  type ReconcileRule,
   stopTopology,
   updateTopology,
 } from "../../agent/mod.ts";
@@ -24,6 +26,7 @@ import { addVarOption, loadTopologyForCli } from "./topology.ts";
 
 interface DeployOptions {
   id?: string;
+  reconcile?: ReconcileRule;
   var: string[];
   json?: boolean;
 }
@@ -105,11 +108,20 @@ export function registerDeploy(topology: Command): void {
       .description("Start every task of a topology on the session's agents; returns when all are running")
       .argument("<file>", "topology file (DDS XML or shoal JSON)")
       .option("--id <id>", "topology ID (default: the topology's name)")
+      .addOption(
+        new Option(
+          "--reconcile <rule>",
+          "which instance stays when a partition heals with a task running on both sides",
+        ).choices([...RECONCILE_RULES]).default("keep_replacement"),
+      )
       .option("--json", "print {topologyId, started, failed, agents, elapsedMs, tasks: [...]}")
       .addHelpText(
         "after",
         `
 A topology that does not fit starts nothing and says what is missing. Exit code 1 when a task failed to start.
+--reconcile (Nomad's rules): keep_replacement keeps the instance the majority started; keep_original the one
+leased first; longest_running the one whose current run started first; best_score the one on the agent with
+the larger free share of its slots. The duplicate is stopped and reported as task:duplicate-stopped.
 
 Examples:
   $ shoal topology activate topology/testdata/ripple.xml      # a sample in shoal's repository
@@ -121,7 +133,13 @@ Examples:
     const session = await openSession(name);
     const bar = lazyBar("Starting tasks", opts.json);
     await using c = await connectCommander(session, { onProgress: bar.update });
-    const r = await asCli(() => activateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }))
+    const r = await asCli(() =>
+      activateTopology(c.init, {
+        ...src,
+        ...(opts.id ? { id: opts.id } : {}),
+        ...(opts.reconcile !== "keep_replacement" ? { reconcile: opts.reconcile } : {}),
+      })
+    )
       .finally(bar.stop);
     report("Activated", r, opts.json);
   });

@@ -59,7 +59,11 @@ function writers(n: number, script: string): string {
  * Starts agents `layout[i]` per namespace `i` (1 slot each, host names a0, a1, …, b0, …), then activates
  * `tasks` writer tasks — one per host — and waits until each runs once.
  */
-export async function startCluster(layout: number[], tasks: number): Promise<Cluster> {
+export async function startCluster(
+  layout: number[],
+  tasks: number,
+  options: { activateArgs?: string[] } = {},
+): Promise<Cluster> {
   const net = createNamespaces(layout.length);
   const dir = mkdtempSync(join(tmpdir(), "shoal-chaos-"));
   const swarmKeyFile = join(dir, "swarm.key");
@@ -136,10 +140,11 @@ done
     writeFileSync(file, writers(tasks, script));
     // Activation is all or nothing, so a second try after a lease lost to an overloaded machine is safe; it
     // is the setup, not what these tests are about.
-    let act = await run(["topology", "activate", file]);
+    const activate = ["topology", "activate", file, ...(options.activateArgs ?? [])];
+    let act = await run(activate);
     if (act.code !== 0 && /timed out/.test(act.stderr)) {
       console.warn(`chaos: activation failed once, retrying: ${act.stderr.trim()}`);
-      act = await run(["topology", "activate", file]);
+      act = await run(activate);
     }
     if (act.code !== 0) throw new Error(`activate failed (${act.code}): ${act.stderr}`);
   } catch (err) {

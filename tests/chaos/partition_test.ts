@@ -4,7 +4,7 @@
  * activation, so a side that wrongly re-placed lost tasks could. Each cut lasts 30 s, then heals.
  * - 3|3: neither half sees a majority of the six, so nothing is re-placed; each half says so.
  * - 4|2: the four re-place the two's tasks on their two spares; after the heal the two's originals are stopped
- *   as duplicates (`keep_replacement`) within 10 s.
+ *   as duplicates (`keep_replacement`) within 10 s; with `--reconcile keep_original`, the replacements are.
  * - 3|1|1|1: nobody sees a majority; nothing is re-placed anywhere.
  * After every heal: exactly one instance per task path, `shoal ps` and the record agree with the processes,
  * and every side's key-value replica holds every writer's last acknowledged value.
@@ -103,58 +103,78 @@ Deno.test({
   },
 });
 
+/** A 4|2 cut, then a heal that reconciles by `rule`: the two's originals, or their replacements, stop. */
+async function fourTwo(rule: "keep_replacement" | "keep_original") {
+  await using c = await startCluster(
+    [4, 2],
+    6,
+    rule === "keep_replacement" ? {} : {
+      activateArgs: ["--reconcile", rule],
+    },
+  );
+  // One task per host: two spares, so both lost tasks have somewhere to go.
+  const spares = [await c.add(0, "a-spare0", 1), await c.add(0, "a-spare1", 1)];
+  await waitFor(() => allSee(c.agents, "alive"), { timeout: 20_000, what: "the spares in every view" });
+  const cutAt = Date.now();
+  c.net.cut(1);
+  // The two's tasks run twice while cut: their originals, and the replacements on the spare.
+  await waitFor(() => [...c.instances().values()].filter((p) => p.length === 2).length === 2, {
+    timeout: 60_000,
+    what: "the two's tasks to be re-placed on the four's side",
+  });
+  await waitFor(
+    () => c.logLines(/this side sees [0-3] of 6 agents; not re-placing/).some((l) => l.agent.startsWith("b")),
+    {
+      timeout: 30_000,
+      what: "the two to say they do not re-place",
+    },
+  );
+  // Each lost agent re-placed once, by one agent (in one record, or two when the deaths came apart).
+  const replaced = await waitFor(() => {
+    const l = c.logLines(/tasks re-placed topology=Chaos placed=\d+ lost=0/);
+    const placed = l.reduce((n, x) => n + Number(/placed=(\d+)/.exec(x.line)![1]), 0);
+    return placed === 2 ? l : undefined;
+  }, { timeout: 10_000, what: "the recoveries to be recorded" });
+  const lost = c.logLines(/agent died; re-placing its tasks/);
+  assertEquals(lost.length, 2, JSON.stringify(lost));
+  assertEquals(new Set([...lost, ...replaced].map((l) => l.agent)).size, 1, "one agent acted");
+  assertEquals(new Set(lost.map((l) => /agent=(\S+)/.exec(l.line)![1])).size, 2, "each lost agent once");
+  await holdsUntil(
+    () => [...c.instances().values()].flat().length === 8,
+    () => Date.now() - cutAt > CUT_MS,
+    {
+      timeout: CUT_MS + 5_000,
+      holds: "no further re-placing during the cut",
+      what: "the end of the cut",
+    },
+  );
+  const ms = await healAndCheck(c, [1], 6);
+  console.log(`chaos 4|2 (${rule}): one instance per path ${ms} ms after the heal`);
+  const dups = c.logLines(/duplicate task stopped/);
+  assertEquals(dups.length, 2, JSON.stringify(dups));
+  const twos = c.agents.filter((a) => a.side === 1);
+  assert(
+    rule === "keep_replacement"
+      ? dups.every((d) => d.agent.startsWith("b") && spares.some((s) => d.line.includes(`keptOn=${s.id}`)))
+      : dups.every((d) =>
+        spares.some((s) => s.name === d.agent) && twos.some((b) => d.line.includes(`keptOn=${b.id}`))
+      ),
+    JSON.stringify(dups),
+  );
+  assert(dups.every((d) => d.line.includes(`rule=${rule}`)), JSON.stringify(dups));
+}
+
 Deno.test({
   ...opts,
   name:
     "chaos: in a 4|2 cut the four re-place the two's tasks once; after the heal the originals stop as duplicates",
-  async fn() {
-    await using c = await startCluster([4, 2], 6);
-    // One task per host: two spares, so both lost tasks have somewhere to go.
-    const spares = [await c.add(0, "a-spare0", 1), await c.add(0, "a-spare1", 1)];
-    await waitFor(() => allSee(c.agents, "alive"), { timeout: 20_000, what: "the spares in every view" });
-    const cutAt = Date.now();
-    c.net.cut(1);
-    // The two's tasks run twice while cut: their originals, and the replacements on the spare.
-    await waitFor(() => [...c.instances().values()].filter((p) => p.length === 2).length === 2, {
-      timeout: 60_000,
-      what: "the two's tasks to be re-placed on the four's side",
-    });
-    await waitFor(
-      () =>
-        c.logLines(/this side sees [0-3] of 6 agents; not re-placing/).some((l) => l.agent.startsWith("b")),
-      {
-        timeout: 30_000,
-        what: "the two to say they do not re-place",
-      },
-    );
-    // Each lost agent re-placed once, by one agent (in one record, or two when the deaths came apart).
-    const replaced = await waitFor(() => {
-      const l = c.logLines(/tasks re-placed topology=Chaos placed=\d+ lost=0/);
-      const placed = l.reduce((n, x) => n + Number(/placed=(\d+)/.exec(x.line)![1]), 0);
-      return placed === 2 ? l : undefined;
-    }, { timeout: 10_000, what: "the recoveries to be recorded" });
-    const lost = c.logLines(/agent died; re-placing its tasks/);
-    assertEquals(lost.length, 2, JSON.stringify(lost));
-    assertEquals(new Set([...lost, ...replaced].map((l) => l.agent)).size, 1, "one agent acted");
-    assertEquals(new Set(lost.map((l) => /agent=(\S+)/.exec(l.line)![1])).size, 2, "each lost agent once");
-    await holdsUntil(
-      () => [...c.instances().values()].flat().length === 8,
-      () => Date.now() - cutAt > CUT_MS,
-      {
-        timeout: CUT_MS + 5_000,
-        holds: "no further re-placing during the cut",
-        what: "the end of the cut",
-      },
-    );
-    const ms = await healAndCheck(c, [1], 6);
-    console.log(`chaos 4|2: one instance per path ${ms} ms after the heal`);
-    const dups = c.logLines(/duplicate task stopped/);
-    assertEquals(dups.length, 2, JSON.stringify(dups));
-    assert(
-      dups.every((d) => d.agent.startsWith("b") && spares.some((s) => d.line.includes(`keptOn=${s.id}`))),
-      JSON.stringify(dups),
-    );
-  },
+  fn: () => fourTwo("keep_replacement"),
+});
+
+Deno.test({
+  ...opts,
+  name: "chaos: the same cut with --reconcile keep_original: after the heal the replacements stop instead",
+  fn: () => fourTwo("keep_original"),
 });
 
 Deno.test({
