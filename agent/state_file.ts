@@ -22,12 +22,23 @@ export interface AgentStateFile {
   version: string;
 }
 
-/** Writes the state file atomically. */
-export async function writeStateFile(dataDir: string, state: AgentStateFile): Promise<void> {
+/** Writes in progress per file: two writes at once (start and join) shared one temporary file. */
+const writing = new Map<string, Promise<void>>();
+
+/** Writes the state file atomically; writes to one file happen in call order, so the last call wins. */
+export function writeStateFile(dataDir: string, state: AgentStateFile): Promise<void> {
   const file = join(dataDir, STATE_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(state) + "\n");
-  await rename(tmp, file);
+  const text = JSON.stringify(state) + "\n";
+  const next = (writing.get(file) ?? Promise.resolve()).catch(() => {}).then(async () => {
+    await writeFile(tmp, text);
+    await rename(tmp, file);
+  });
+  writing.set(file, next);
+  void next.finally(() => {
+    if (writing.get(file) === next) writing.delete(file);
+  }).catch(() => {});
+  return next;
 }
 
 /** Reads a state file; undefined when it does not exist (yet) or is partial. */
