@@ -522,20 +522,33 @@ export async function updateTopology(
   const progress = { done: 0, total: added.size };
   init.onProgress?.(0, added.size);
   const quiet = { ...init, onProgress: undefined };
-  const stop = removed.size ? await stopTasks(quiet, record.id, { byAgent }) : { stopped: 0, killed: 0 };
-  const tasks = added.size
-    ? await placeAndLease(init, after, added, { topologyId: record.id, epoch: record.epoch, progress })
-    : [];
   const placement: Record<string, string[]> = {};
   for (const [agent, list] of Object.entries(record.placement)) {
     const kept = list.filter((p) => !removed.has(p));
     if (kept.length) placement[agent] = kept;
   }
+  let version = record.version;
+  if (removed.size > 0) {
+    // The record drops the removed tasks before they stop: a commander killed from here on leaves a record
+    // that lists only running tasks (the added ones it started are not in it, so their agents stop them
+    // after the orphan grace), and the same update run again finishes the job.
+    await putTopology(init, {
+      ...record,
+      version: ++version,
+      placement: { ...placement },
+      updatedAt: Date.now(),
+    });
+  }
+  const stop = removed.size ? await stopTasks(quiet, record.id, { byAgent }) : { stopped: 0, killed: 0 };
+  const tasks = added.size
+    ? await placeAndLease(init, after, added, { topologyId: record.id, epoch: record.epoch, progress })
+    : [];
   for (const t of tasks) (placement[t.agent] ??= []).push(t.path);
+  const { removing: _done, ...base } = record;
   await putTopology(init, {
-    ...record,
+    ...base,
     name: after.name,
-    version: record.version + 1,
+    version: version + 1,
     source: src.source,
     file: src.file,
     vars: src.vars,

@@ -164,6 +164,8 @@ export const TopologyRecordSchema = v.object({
    * `keep_replacement`.
    */
   reconcile: v.optional(v.picklist(["keep_replacement", "keep_original", "longest_running", "best_score"])),
+  /** Paths an update is removing: no longer placed, perhaps still stopping; never adopted back. */
+  removing: v.optional(v.array(Name)),
 });
 /** Desired state of a topology. */
 export type TopologyRecord = v.InferOutput<typeof TopologyRecordSchema>;

@@ -120,8 +120,9 @@ export function reconcileRecord(
     if (l.epoch >= record.epoch) continue;
     const o = owner.get(l.path);
     if (o === me) continue;
-    if (o === undefined) adopt.push(l.path);
-    else stop.set(l.path, o);
+    if (o === undefined) {
+      if (!record.removing?.includes(l.path)) adopt.push(l.path);
+    } else stop.set(l.path, o);
   }
   return { stop, adopt };
 }
