@@ -343,6 +343,10 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     sessionId: init.sessionId ?? "",
     stopLocal: (topologyId) => service.stopLocal(topologyId),
     holdsTasks: (topologyId) => slots.leased(topologyId).length > 0,
+    missingHere: (r) =>
+      (r.placement[node.peerId] ?? []).filter((p) =>
+        slots.leaseEpoch(r.id, p) === undefined && runner.get(r.id, p) === undefined
+      ),
     ...(init.lostAfterMs !== undefined ? { lostAfterMs: init.lostAfterMs } : {}),
     ...(init.stopOnMinorityAfterMs !== undefined
       ? { stopOnMinorityAfterMs: init.stopOnMinorityAfterMs }

@@ -579,6 +579,8 @@ export interface RecoverOptions {
   epoch?: number;
   /** The agents alive in the recovering agent's view: the membership of the new record. */
   members?: string[];
+  /** Paths of a live agent that it no longer runs (it restarted), re-placed like a dead agent's. */
+  missing?: { agent: string; paths: readonly string[] };
 }
 
 /**
@@ -593,7 +595,8 @@ export async function recoverTopology(
   options: RecoverOptions = {},
 ): Promise<RecoverResult> {
   const gone = typeof dead === "string" ? [dead] : [...dead];
-  const lostPaths = gone.flatMap((d) => record.placement[d] ?? []);
+  const missing = new Set(options.missing?.paths ?? []);
+  const lostPaths = [...gone.flatMap((d) => record.placement[d] ?? []), ...missing];
   const epoch = options.epoch ?? record.epoch + 1;
   let placed: PlacedTask[] = [];
   const reasons: string[] = [];
@@ -612,6 +615,12 @@ export async function recoverTopology(
   }
   const placement: Record<string, string[]> = { ...record.placement };
   for (const d of gone) delete placement[d];
+  if (options.missing) {
+    const a = options.missing.agent;
+    const rest = (placement[a] ?? []).filter((p) => !missing.has(p));
+    if (rest.length > 0) placement[a] = rest;
+    else delete placement[a];
+  }
   for (const t of placed) (placement[t.agent] ??= []).push(t.path);
   await putTopology(init, {
     ...record,

@@ -53,6 +53,11 @@ export interface FailoverInit extends FailoverOptions {
   stopLocal?: (topologyId: string) => Promise<unknown>;
   /** Whether this agent runs tasks of a topology. */
   holdsTasks?: (topologyId: string) => boolean;
+  /**
+   * Paths the record places on this agent that this process never ran: placed on a previous process of
+   * the same identity (restarted with its data dir before the mesh declared it dead), so lost.
+   */
+  missingHere?: (record: TopologyRecord) => string[];
 }
 
 /** A topology this agent's side cannot re-place, as `shoal info` shows it. */
@@ -97,6 +102,7 @@ export class Failover implements Disposable {
     this.#offs.push(desired.changes.on((r) => {
       if (r.state !== "active") return this.#clearMinority(r.id);
       if (Object.keys(r.placement).some((a) => this.#diedAt.has(a))) this.#schedule(r.id);
+      else if (this.#missing(r).length > 0) this.#schedule(r.id);
     }));
     return this;
   }
@@ -104,6 +110,11 @@ export class Failover implements Disposable {
   /** Topologies this agent's side may not re-place now. */
   minority(): MinorityStanding[] {
     return [...this.#minority.values()].map(({ fence: _, ...m }) => m);
+  }
+
+  #missing(r: TopologyRecord): string[] {
+    if (r.state !== "active" || !r.placement[this.#init.node.peerId]) return [];
+    return this.#init.missingHere?.(r) ?? [];
   }
 
   #names(r: TopologyRecord, agent: string): boolean {
@@ -180,6 +191,8 @@ export class Failover implements Disposable {
       return;
     }
     this.#clearMinority(id);
+    const missing = lost.length === 0 ? this.#missing(record) : [];
+    if (missing.length > 0) return await this.#recoverMissing(record, missing, alive, proven, q);
     if (lost.length === 0) return;
     const actor = [...alive].sort()[0];
     if (actor !== node.peerId) return;
@@ -200,6 +213,71 @@ export class Failover implements Disposable {
       return;
     }
     await this.#recover(record, lost, epoch, [...alive], { ...q, proven: [...proven] });
+  }
+
+  /**
+   * This agent was restarted with its identity before the mesh saw it dead: the record still places on it
+   * tasks that died with its previous process. It alone knows, so it acts: it claims the next epoch like
+   * any recovery (the claim fences a concurrent one) and re-places them — on its own free slots too.
+   */
+  async #recoverMissing(
+    record: TopologyRecord,
+    missing: string[],
+    alive: Set<string>,
+    proven: Set<string>,
+    q: Quorum,
+  ): Promise<void> {
+    const { node, desired, log, events } = this.#init;
+    const epoch = await this.#claim(record, alive, proven, q, []);
+    if (epoch === "disputed" || epoch === undefined) {
+      // Voters that did not answer (a peer still dialling the new process), or a claim held by another:
+      // judge again shortly; a recovery by someone else makes the record move on, and then nothing is missing.
+      const tries = (this.#disputes.get(record.id) ?? 0) + 1;
+      this.#disputes.set(record.id, tries);
+      if (tries <= 20) this.#schedule(record.id, 2_000);
+      return;
+    }
+    this.#disputes.delete(record.id);
+    const current = desired.get(record.id);
+    if (!current || current.epoch !== record.epoch || current.version !== record.version) {
+      this.#again.add(record.id);
+      return;
+    }
+    log.warn("this agent restarted; re-placing the tasks its previous process ran", {
+      topology: record.id,
+      tasks: missing.length,
+      epoch,
+    });
+    events.add({
+      type: "tasks:lost",
+      at: Date.now(),
+      topologyId: record.id,
+      agent: node.peerId,
+      paths: missing,
+    });
+    const r = await recoverTopology(
+      { node, via: node.peerId, sessionId: this.#init.sessionId },
+      record,
+      [],
+      { epoch, members: [...alive], missing: { agent: node.peerId, paths: missing } },
+    );
+    log.info("tasks re-placed", {
+      topology: r.topologyId,
+      placed: r.placed.length,
+      lost: r.lost.length,
+      epoch,
+      ...(r.reasons.length ? { reasons: r.reasons.join("; ") } : {}),
+    });
+    events.add({
+      type: "tasks:replaced",
+      at: Date.now(),
+      topologyId: r.topologyId,
+      epoch: r.epoch,
+      agents: [node.peerId],
+      placed: r.placed.map((t) => ({ path: t.path, agent: t.agent, state: t.state })),
+      lost: r.lost,
+      reasons: r.reasons,
+    });
   }
 
   #enterMinority(record: TopologyRecord, q: Quorum, lost: string[]): void {
