@@ -191,12 +191,15 @@ export class CustomCommands implements AsyncDisposable {
     this.#route(message);
     this.#queue(message);
     if (want === 0) return { id, replies: [], timedOut: false };
-    const timeout = AbortSignal.timeout(options.timeoutMs || 30_000);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    const aborted = new Promise<void>((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true })
-    );
-    await Promise.race([finished, aborted]);
+    // A plain timer, cleared on the last reply: an AbortSignal.timeout would hold the waiter (and its
+    // replies) until it fired, `timeoutMs` later, for every command answered long before.
+    const stop = () => waiter.done();
+    const timer = setTimeout(stop, options.timeoutMs || 30_000);
+    options.signal?.addEventListener("abort", stop, { once: true });
+    if (options.signal?.aborted) stop();
+    await finished;
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", stop);
     this.#waiters.delete(id);
     return { id, replies: waiter.replies, timedOut: waiter.replies.length < want };
   }

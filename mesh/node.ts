@@ -145,7 +145,11 @@ export class MeshNode implements AsyncDisposable {
   }
 
   /** Opens a stream to `peer` for `protocol`. */
-  async openStream(peer: string, protocol: string, options: { signal?: AbortSignal } = {}): Promise<Stream> {
+  async openStream(
+    peer: string,
+    protocol: string,
+    options: { signal?: AbortSignal; maxOutboundStreams?: number } = {},
+  ): Promise<Stream> {
     const target: PeerId | ReturnType<typeof multiaddr> = peer.startsWith("/")
       ? multiaddr(peer)
       : peerIdFromString(peer);

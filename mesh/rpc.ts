@@ -115,7 +115,10 @@ export async function request<S extends v.GenericSchema>(
   const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const maxBytes = options.maxBytes ?? 16 * DEFAULT_MAX_MESSAGE_BYTES;
-  const stream: Stream = await node.openStream(peer, protocol, { signal });
+  // A peer that does not serve `protocol` itself (a tool) would be held to libp2p's default of 64 open
+  // streams per protocol and connection: a tool waiting for many replies at once got "Too many outbound
+  // protocol streams". The same bound as the serving side's inbound one.
+  const stream: Stream = await node.openStream(peer, protocol, { signal, maxOutboundStreams: 1024 });
   try {
     const lp = lpStream(stream, { maxDataLength: maxBytes });
     await lp.write(encode(body), { signal });

@@ -240,6 +240,22 @@ export function createAgentMetrics(src: MetricsSources): AgentMetrics {
       this.set(process.memoryUsage.rss());
     },
   });
+  new Gauge({
+    name: "shoal_heap_used_bytes",
+    help: "JavaScript heap in use by the agent process (live objects and garbage not yet collected)",
+    registers: reg,
+    collect() {
+      this.set(process.memoryUsage().heapUsed);
+    },
+  });
+  new Gauge({
+    name: "shoal_external_memory_bytes",
+    help: "Memory outside the JavaScript heap held by its objects (array buffers, native handles)",
+    registers: reg,
+    collect() {
+      this.set(process.memoryUsage().external);
+    },
+  });
   new Counter({
     name: "shoal_cpu_seconds_total",
     help: "CPU time of the agent process (user and system)",
