@@ -215,6 +215,10 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
           // connected peer made each agent's cost grow with the mesh.
           floodPublish: false,
           heartbeatInterval: 1_000,
+          // Message IDs are remembered (three caches) for this long. A copy can come back only from a peer's
+          // message cache, which holds 5 heartbeats (5 s); the default of 2 min held ~720 IDs per message/s
+          // of traffic — under a command flood, the bulk of an agent's growth.
+          seenTTL: 30_000,
           // A message can still reach an agent more than once (mesh forwarding, IWANT). Without a fast ID,
           // gossipsub verifies the signature of every copy before it finds it is a duplicate.
           fastMsgIdFn: fastMessageId,
