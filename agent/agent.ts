@@ -343,10 +343,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     sessionId: init.sessionId ?? "",
     stopLocal: (topologyId) => service.stopLocal(topologyId),
     holdsTasks: (topologyId) => slots.leased(topologyId).length > 0,
-    missingHere: (r) =>
-      (r.placement[node.peerId] ?? []).filter((p) =>
-        slots.leaseEpoch(r.id, p) === undefined && runner.get(r.id, p) === undefined
-      ),
+    missingHere: (r) => (r.placement[node.peerId] ?? []).filter((p) => !slots.wasLeased(r.id, p)),
     ...(init.lostAfterMs !== undefined ? { lostAfterMs: init.lostAfterMs } : {}),
     ...(init.stopOnMinorityAfterMs !== undefined
       ? { stopOnMinorityAfterMs: init.stopOnMinorityAfterMs }

@@ -434,11 +434,26 @@ export async function stopPaths(
     if (kept.length) placement[agent] = kept;
   }
   if (Object.keys(byAgent).length === 0) return { stopped: 0, killed: 0, unreachable: [] };
+  // As in an update: the record lets go of them before they stop, so that it never lists a task that no
+  // longer runs, and names them while they stop, so that no agent adopts them back.
+  const { removing: _r, ...base } = record;
+  await putTopology(init, {
+    ...base,
+    version: record.version + 1,
+    placement,
+    removing: [...drop],
+    updatedAt: Date.now(),
+  });
   const res = await stopTasks(init, record.id, {
     byAgent,
     ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
   });
-  await putTopology(init, { ...record, version: record.version + 1, placement, updatedAt: Date.now() });
+  // Done: the record stops naming them (a topology stopped meanwhile has nothing to tidy).
+  const latest = await activeRecord(init, id).catch(() => undefined);
+  if (latest?.removing) {
+    const { removing: _s, ...rest } = latest;
+    await putTopology(init, { ...rest, version: latest.version + 1, updatedAt: Date.now() });
+  }
   return res;
 }
 

@@ -20,6 +20,8 @@ export class SlotTable {
   /** topologyId → task path → slot ID and the epoch it was leased under. */
   readonly #leases = new Map<string, Map<string, { slot: string; epoch: number }>>();
   readonly #epochs = new Map<string, number>();
+  /** Every path ever leased here per topology (this process): a restart is told from a stop by it. */
+  readonly #ever = new Map<string, Set<string>>();
   readonly #freeIds: string[];
   /** Leases granted and refused (by reason) since start, read by the metrics on a scrape. */
   readonly leaseCounts = { granted: 0, refused: { full: 0, "stale-epoch": 0, duplicate: 0 } };
@@ -59,7 +61,10 @@ export class SlotTable {
     const map = held ?? new Map<string, { slot: string; epoch: number }>();
     this.#leases.set(topologyId, map);
     const slots = new Map<string, string>();
+    const ever = this.#ever.get(topologyId) ?? new Set<string>();
+    this.#ever.set(topologyId, ever);
     for (const p of paths) {
+      ever.add(p);
       const slot = this.#freeIds.pop()!;
       map.set(p, { slot, epoch });
       slots.set(p, slot);
@@ -91,6 +96,11 @@ export class SlotTable {
   /** The epoch `path` of a topology was leased under (undefined when it holds no slot here). */
   leaseEpoch(topologyId: string, path: string): number | undefined {
     return this.#leases.get(topologyId)?.get(path)?.epoch;
+  }
+
+  /** Whether `path` of a topology was ever leased by this process (held now, or since freed). */
+  wasLeased(topologyId: string, path: string): boolean {
+    return this.#ever.get(topologyId)?.has(path) ?? false;
   }
 
   /** Topologies with at least one lease. */
