@@ -142,6 +142,8 @@ interface Gen {
 /** Finished generations kept per collective, for late messages. */
 const KEEP_FINISHED = 8;
 const MAX_NAME = 256;
+/** How long a call or message waits for its topology's record to arrive. */
+const RECORD_WAIT_MS = 15_000;
 
 function specKeyOf(s: CollSpec): string {
   return JSON.stringify([s.op, s.reduce ?? null, s.root ?? null, s.fanout]);
@@ -172,6 +174,8 @@ export class CollService {
   /** `topologyId \0 path` → why that task ended for good. */
   readonly #ended = new Map<string, string>();
   readonly #contexts = new Map<string, Context>();
+  /** Peer ID → a dialable address, from the membership view. */
+  readonly #addrs = new Map<string, string>();
   readonly #offs: (() => void)[] = [];
 
   constructor(init: CollServiceInit) {
@@ -236,12 +240,35 @@ export class CollService {
    * @throws {CollectiveGroupError} when the group names no task or not the caller
    * @throws {RangeError} for malformed arguments
    */
-  contribute(caller: CollCaller, call: CollCall): Promise<MemberResult> {
-    try {
-      return this.#contribute(caller, call);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  async contribute(caller: CollCaller, call: CollCall): Promise<MemberResult> {
+    // A task may start before its topology's record reached its agent (the commander writes it after the
+    // leases): wait for it a moment.
+    await this.#whenRecord(caller.topologyId, caller.path, call.signal);
+    return await this.#contribute(caller, call);
+  }
+
+  /** Resolves once the topology's active record (placing `path`, when given) is here, or after a while. */
+  #whenRecord(topologyId: string, path?: string, signal?: AbortSignal): Promise<void> {
+    const { records } = this.#init;
+    const ready = () => {
+      const r = records.get(topologyId);
+      if (!r || r.state !== "active") return false;
+      return path === undefined || Object.values(r.placement).some((paths) => paths.includes(path));
+    };
+    if (ready()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        off();
+        this.#clock.clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const off = records.changes.on(() => {
+        if (ready()) done();
+      });
+      const timer = this.#clock.setTimeout(done, RECORD_WAIT_MS);
+      signal?.addEventListener("abort", done, { once: true });
+    });
   }
 
   #contribute(caller: CollCaller, call: CollCall): Promise<MemberResult> {
@@ -627,15 +654,29 @@ export class CollService {
     return resultFor(g.spec, o.final, g.gen, g.members.list, rank, path === g.spec.root);
   }
 
+  /** A peer ID, or (not connected) its address from the membership view: agents link to a few others only. */
+  #target(peer: string): string {
+    const { node, membership } = this.#init;
+    if (peer === this.#self || node.connectedPeers().includes(peer)) return peer;
+    let addr = this.#addrs.get(peer);
+    if (addr === undefined) {
+      for (const m of membership.members()) if (m.addrs[0]) this.#addrs.set(m.id, m.addrs[0]);
+      addr = this.#addrs.get(peer);
+    }
+    if (!addr) return peer;
+    return addr.includes("/p2p/") ? addr : `${addr}/p2p/${peer}`;
+  }
+
   #send(peer: string, body: CollRequest) {
-    return request(this.#init.node, peer, COLL_PROTOCOL, body, {
+    return request(this.#init.node, this.#target(peer), COLL_PROTOCOL, body, {
       schema: CollResponseSchema,
       timeoutMs: 30_000,
       maxBytes: 64 * 1024 * 1024,
     });
   }
 
-  #openFrom(req: CollRequest): Gen | undefined {
+  async #openFrom(req: CollRequest): Promise<Gen | undefined> {
+    await this.#whenRecord(req.spec.topologyId);
     try {
       return this.#open(req.spec, req.gen);
     } catch (err) {
@@ -648,7 +689,7 @@ export class CollService {
   }
 
   async #handle(req: CollRequest, from: string) {
-    const g = this.#openFrom(req);
+    const g = await this.#openFrom(req);
     if (!g) return { ok: false };
     switch (req.type) {
       case "up":
