@@ -10,7 +10,9 @@
  * | `regex:<re>` | the tasks whose whole path the regular expression matches |
  * | `tasks:<id or path>,…` | exactly these tasks, by DDS task ID or path |
  *
- * Members are ranked in the topology's expansion order (`task_2` before `task_10`).
+ * Members are ranked in the topology's expansion order (`task_2` before `task_10`). A suffix `+tools:<n>`
+ * (`all+tools:1`) adds n places for tools outside the topology (`shoal coll … --id TOPOLOGY` from a
+ * shell, STCI's front end); they rank after the tasks, and every member must write the same suffix.
  *
  * @module
  */
@@ -23,6 +25,7 @@ export interface GroupTask {
   collectionPath: string | null;
 }
 
+const TOOLS = /\+tools:(\d+)$/;
 const FORMS = "all, collection, collection:<path>, group:<name>, regex:<re>, tasks:<id or path>,…";
 
 /**
@@ -32,7 +35,22 @@ const FORMS = "all, collection, collection:<path>, group:<name>, regex:<re>, tas
  * @throws {RangeError} for a malformed group
  */
 export function normaliseGroup(group: string | undefined, caller: { collectionPath: string }): string {
-  const g = (group ?? "").trim();
+  const raw = (group ?? "").trim();
+  const t = TOOLS.exec(raw);
+  const base = normaliseBase(t ? raw.slice(0, t.index) : raw, caller);
+  const tools = t ? Number(t[1]) : 0;
+  if (tools > 1024) throw new RangeError(`Group "${raw}": at most 1024 tool places`);
+  return tools > 0 ? `${base}+tools:${tools}` : base;
+}
+
+/** How many tool places a normalised group has. */
+export function toolPlaces(group: string): number {
+  const t = TOOLS.exec(group);
+  return t ? Number(t[1]) : 0;
+}
+
+function normaliseBase(group: string, caller: { collectionPath: string }): string {
+  const g = group;
   if (g === "" || g === "all") return "all";
   if (g === "collection") {
     if (!caller.collectionPath) {
@@ -60,7 +78,9 @@ export function normaliseGroup(group: string | undefined, caller: { collectionPa
 }
 
 /** The members of a normalised `group` among `tasks` (in expansion order), in rank order. */
-export function selectMembers(group: string, tasks: readonly GroupTask[]): string[] {
+export function selectMembers(normalised: string, tasks: readonly GroupTask[]): string[] {
+  const t = TOOLS.exec(normalised);
+  const group = t ? normalised.slice(0, t.index) : normalised;
   if (group === "all") return tasks.map((t) => t.path);
   const at = group.indexOf(":");
   const kind = group.slice(0, at);

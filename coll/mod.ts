@@ -22,5 +22,13 @@ export type { GroupTask } from "./group.ts";
 export { buildTree, hash32 } from "./tree.ts";
 export type { Tree } from "./tree.ts";
 export { contribution, merge, mergeAll, parseNumbers, resultFor } from "./combine.ts";
-export { COLL_OPS, COLL_PROTOCOL, DEFAULT_FANOUT, REDUCE_OPS, ROOTED_OPS } from "./types.ts";
+export {
+  COLL_OPS,
+  COLL_PROTOCOL,
+  CollRequestSchema,
+  CollResponseSchema,
+  DEFAULT_FANOUT,
+  REDUCE_OPS,
+  ROOTED_OPS,
+} from "./types.ts";
 export type { CollOp, CollSpec, MemberResult, Outcome, Partial, ReduceOp } from "./types.ts";

@@ -19,6 +19,7 @@ import {
   type Member,
   type Membership,
   type MeshNode,
+  RemoteError,
   request,
 } from "../mesh/mod.ts";
 import type { Logger } from "../agent/log.ts";
@@ -27,7 +28,7 @@ import type { RunnerEvent } from "../agent/types.ts";
 import { expandRecord } from "../agent/commander.ts";
 import { contribution, mergeAll, resultFor } from "./combine.ts";
 import { CollectiveFailedError, CollectiveGroupError, CollectiveMismatchError } from "./errors.ts";
-import { type GroupTask, normaliseGroup, selectMembers } from "./group.ts";
+import { type GroupTask, normaliseGroup, selectMembers, toolPlaces } from "./group.ts";
 import { buildTree, type Tree } from "./tree.ts";
 import {
   COLL_OPS,
@@ -99,7 +100,12 @@ export interface CollCall {
 }
 
 interface Members {
+  /** Task members in rank order. */
   list: string[];
+  /** Places for tools (`+tools:N`). */
+  tools: number;
+  /** Tasks, then the tool places (`tool#0`, …). */
+  names: string[];
   rank: Map<string, number>;
   byAgent: Map<string, string[]>;
   hostOf: Map<string, string>;
@@ -142,6 +148,8 @@ interface Gen {
 /** Finished generations kept per collective, for late messages. */
 const KEEP_FINISHED = 8;
 const MAX_NAME = 256;
+/** How long a tool waits at most for a generation (yamux resets a stream idle for 120 s). */
+const TOOL_WAIT_MS = 100_000;
 /** How long a call or message waits for its topology's record to arrive. */
 const RECORD_WAIT_MS = 15_000;
 
@@ -174,6 +182,8 @@ export class CollService {
   /** `topologyId \0 path` → why that task ended for good. */
   readonly #ended = new Map<string, string>();
   readonly #contexts = new Map<string, Context>();
+  /** Tools waiting for a generation's outcome here (at its root), by generation key. */
+  readonly #observers = new Map<string, Waiter[]>();
   /** Peer ID → a dialable address, from the membership view. */
   readonly #addrs = new Map<string, string>();
   readonly #offs: (() => void)[] = [];
@@ -393,7 +403,16 @@ export class CollService {
       if (l) l.push(p);
       else byAgent.set(a, [p]);
     }
-    const m: Members = { list, rank: new Map(list.map((p, i) => [p, i])), byAgent, hostOf: ctx.hostOf };
+    const tools = toolPlaces(group);
+    const names = [...list, ...Array.from({ length: tools }, (_, j) => `tool#${j}`)];
+    const m: Members = {
+      list,
+      tools,
+      names,
+      rank: new Map(names.map((p, i) => [p, i])),
+      byAgent,
+      hostOf: ctx.hostOf,
+    };
     ctx.groups.set(group, m);
     return m;
   }
@@ -405,6 +424,9 @@ export class CollService {
     const have = this.#gens.get(key);
     if (have) return have;
     const members = this.#members(spec.topologyId, spec.group);
+    const tree = buildTree([...members.byAgent.keys()], cid, spec.fanout);
+    // The root holds the tool places.
+    const local = members.byAgent.get(this.#self) ?? [];
     const g: Gen = {
       key,
       cid,
@@ -412,8 +434,8 @@ export class CollService {
       spec,
       specKey: specKeyOf(spec),
       members,
-      tree: buildTree([...members.byAgent.keys()], cid, spec.fanout),
-      local: members.byAgent.get(this.#self) ?? [],
+      tree,
+      local: tree.root === this.#self ? [...local, ...members.names.slice(members.list.length)] : local,
       contributed: new Map(),
       children: new Map(),
       waiters: new Map(),
@@ -529,13 +551,11 @@ export class CollService {
     g.sentUp = true;
     const parent = g.tree.parent(this.#self);
     if (parent === undefined) {
-      if (total.count !== g.members.list.length) {
-        return void this.#rootFail(
-          g,
-          `${total.count} of ${g.members.list.length} contributions reached the root`,
-        );
+      const size = g.members.names.length;
+      if (total.count !== size) {
+        return void this.#rootFail(g, `${total.count} of ${size} contributions reached the root`);
       }
-      return this.#settle(g, { ok: true, size: g.members.list.length, final: total }, true);
+      return this.#settle(g, { ok: true, size, final: total }, true);
     }
     void this.#send(parent, { type: "up", spec: g.spec, gen: g.gen, partial: total }).catch((err) =>
       this.#fail(g, `cannot reach parent agent ${parent.slice(-8)}: ${(err as Error).message}`)
@@ -617,6 +637,15 @@ export class CollService {
       }
     }
     g.waiters.clear();
+    const watching = this.#observers.get(g.key);
+    this.#observers.delete(g.key);
+    for (const w of watching ?? []) {
+      try {
+        w.resolve(this.#resultOf(g, g.spec.root ?? g.members.names[0]!));
+      } catch (err) {
+        w.reject(err as Error);
+      }
+    }
     if (forward) void this.#sendDown(g, g.tree.children(this.#self));
     const f = this.#finished.get(g.cid) ?? { keys: [], forgotten: 0 };
     this.#finished.set(g.cid, f);
@@ -651,7 +680,7 @@ export class CollService {
       });
     }
     const rank = g.members.rank.get(path) ?? 0;
-    return resultFor(g.spec, o.final, g.gen, g.members.list, rank, path === g.spec.root);
+    return resultFor(g.spec, o.final, g.gen, g.members.names, rank, path === g.spec.root);
   }
 
   /** A peer ID, or (not connected) its address from the membership view: agents link to a few others only. */
@@ -675,7 +704,7 @@ export class CollService {
     });
   }
 
-  async #openFrom(req: CollRequest): Promise<Gen | undefined> {
+  async #openFrom(req: Exclude<CollRequest, { type: "tool" | "observe" }>): Promise<Gen | undefined> {
     await this.#whenRecord(req.spec.topologyId);
     try {
       return this.#open(req.spec, req.gen);
@@ -689,6 +718,8 @@ export class CollService {
   }
 
   async #handle(req: CollRequest, from: string) {
+    if (req.type === "tool") return await this.#tool(req);
+    if (req.type === "observe") return await this.#observe(req);
     const g = await this.#openFrom(req);
     if (!g) return { ok: false };
     switch (req.type) {
@@ -712,6 +743,115 @@ export class CollService {
         this.#checkEnded(g, req.member);
         return { ok: true };
     }
+  }
+
+  /** The generation a tool takes part in or observes: the first still open here, else the next. */
+  #nextGen(cid: string, open: (g: Gen) => boolean): number {
+    let lowest = Infinity;
+    let highest = this.#finished.get(cid)?.forgotten ?? 0;
+    for (const g of this.#gens.values()) {
+      if (g.cid !== cid) continue;
+      highest = Math.max(highest, g.gen);
+      if (!g.outcome && open(g)) lowest = Math.min(lowest, g.gen);
+    }
+    return lowest < Infinity ? lowest : highest + 1;
+  }
+
+  /** Forwards a tool's request to the root, keeping the remote error's name. */
+  async #toRoot(root: string, body: CollRequest, waitMs: number) {
+    try {
+      return await request(this.#init.node, this.#target(root), COLL_PROTOCOL, body, {
+        schema: CollResponseSchema,
+        timeoutMs: waitMs + 10_000,
+        maxBytes: 64 * 1024 * 1024,
+      });
+    } catch (err) {
+      if (!(err instanceof RemoteError)) throw err;
+      const e = new Error(err.message, { cause: err });
+      e.name = err.remoteName;
+      throw e;
+    }
+  }
+
+  async #tool(req: Extract<CollRequest, { type: "tool" }>) {
+    let spec = req.spec;
+    if (!spec) {
+      if (!req.call) throw new RangeError("A tool's request names no collective");
+      await this.#whenRecord(req.topologyId);
+      spec = this.#specFor({ topologyId: req.topologyId, path: "", id: "", collectionPath: "" }, req.call);
+    }
+    const members = this.#members(spec.topologyId, spec.group);
+    if (members.tools === 0) {
+      throw new CollectiveGroupError(
+        `Group "${spec.group}" of collective "${spec.name}" has no place for tools; every member adds +tools:N to its group`,
+      );
+    }
+    const cid = this.#cid(spec);
+    const root = buildTree([...members.byAgent.keys()], cid, spec.fanout).root;
+    const waitMs = req.timeoutMs || TOOL_WAIT_MS;
+    if (root !== this.#self) return await this.#toRoot(root, { ...req, spec, call: undefined }, waitMs);
+    const places = members.names.slice(members.list.length);
+    const free = (g: Gen) => places.some((p) => !g.contributed.has(p));
+    const g = this.#open(spec, req.gen || this.#nextGen(cid, free));
+    if (g.specKey !== specKeyOf(spec)) {
+      throw new CollectiveMismatchError(
+        `Collective "${spec.name}" generation ${g.gen} is a ${describe(g.spec)}; tool ${req.by} asked for a ${
+          describe(spec)
+        }`,
+      );
+    }
+    if (g.outcome) return { ok: true, result: this.#resultOf(g, places[0]!) };
+    const place = places.find((p) => !g.contributed.has(p));
+    if (place === undefined) {
+      throw new CollectiveGroupError(
+        `All ${places.length} tool places of "${spec.name}" generation ${g.gen} are taken`,
+      );
+    }
+    g.contributed.set(place, contribution(spec, members.rank.get(place)!, false, req));
+    const done = new Promise<MemberResult>((resolve, reject) => g.waiters.set(place, { resolve, reject }));
+    if (req.timeoutMs > 0) this.#arm(g, req.timeoutMs, `tool ${req.by}`);
+    this.#progress(g);
+    return { ok: true, result: await done };
+  }
+
+  async #observe(req: Extract<CollRequest, { type: "observe" }>) {
+    await this.#whenRecord(req.topologyId);
+    const group = normaliseGroup(req.group, { collectionPath: "" });
+    const members = this.#members(req.topologyId, group);
+    const cid = `${req.topologyId}\0${req.name}\0${group}`;
+    const root = buildTree([...members.byAgent.keys()], cid, 2).root;
+    if (!req.atRoot && root !== this.#self) {
+      return await this.#toRoot(root, { ...req, atRoot: true }, TOOL_WAIT_MS);
+    }
+    const gen = req.gen || this.#nextGen(cid, () => true);
+    const key = `${cid}\0${gen}`;
+    const have = this.#gens.get(key);
+    if (have?.outcome) return { ok: true, result: this.#resultOf(have, have.spec.root ?? members.names[0]!) };
+    const result = await new Promise<MemberResult>((resolve, reject) => {
+      const list = this.#observers.get(key) ?? [];
+      this.#observers.set(key, list);
+      const timer = this.#clock.setTimeout(() => {
+        const l = this.#observers.get(key);
+        if (l) l.splice(l.indexOf(w), 1);
+        const e = new Error(
+          `"${req.name}" generation ${gen} did not end within ${TOOL_WAIT_MS / 1000} s; observe again`,
+        );
+        e.name = "TimeoutError";
+        reject(e);
+      }, TOOL_WAIT_MS);
+      const w: Waiter = {
+        resolve: (r) => {
+          this.#clock.clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          this.#clock.clearTimeout(timer);
+          reject(e);
+        },
+      };
+      list.push(w);
+    });
+    return { ok: true, result };
   }
 }
 

@@ -114,6 +114,37 @@ export const CollRequestSchema = v.variant("type", [
   v.object({ type: v.literal("missing"), ...Ref }),
   /** To a member's agent: that member ended (gossip); fail the generation if it had not contributed. */
   v.object({ type: v.literal("probe"), ...Ref, member: Name }),
+  /**
+   * A tool takes a tool place (group `…+tools:N`): sent to any agent with `call`, which builds the spec
+   * and forwards it to the root with `spec`. `gen` 0: the root picks the first generation with a free place.
+   */
+  v.object({
+    type: v.literal("tool"),
+    topologyId: Name,
+    gen: Int,
+    by: Name,
+    call: v.optional(v.object({
+      op: v.picklist(COLL_OPS),
+      name: Name,
+      group: v.optional(v.pipe(v.string(), v.maxLength(64 * 1024))),
+      reduce: v.optional(v.picklist(REDUCE_OPS)),
+      root: v.optional(Name),
+      fanout: v.optional(Int),
+    })),
+    spec: v.optional(CollSpecSchema),
+    timeoutMs: Int,
+    data: v.optional(v.instance(Uint8Array)),
+    parts: v.optional(v.array(v.instance(Uint8Array))),
+  }),
+  /** A tool waits for a generation's outcome (0: the next to end), at any agent, forwarded to the root. */
+  v.object({
+    type: v.literal("observe"),
+    topologyId: Name,
+    name: Name,
+    group: v.pipe(v.string(), v.maxLength(64 * 1024)),
+    gen: Int,
+    atRoot: v.boolean(),
+  }),
 ]);
 type RefOf = { spec: CollSpec; gen: number };
 /** A request between agents (see {@linkcode CollRequestSchema}). */
@@ -122,11 +153,32 @@ export type CollRequest =
   | RefOf & { type: "down"; outcome: Outcome }
   | RefOf & { type: "fail"; reason: string }
   | RefOf & { type: "missing" }
-  | RefOf & { type: "probe"; member: string };
+  | RefOf & { type: "probe"; member: string }
+  | {
+    type: "tool";
+    topologyId: string;
+    gen: number;
+    by: string;
+    call?: { op: CollOp; name: string; group?: string; reduce?: ReduceOp; root?: string; fanout?: number };
+    spec?: CollSpec;
+    timeoutMs: number;
+    data?: Uint8Array;
+    parts?: Uint8Array[];
+  }
+  | { type: "observe"; topologyId: string; name: string; group: string; gen: number; atRoot: boolean };
 
 /** Response of {@linkcode COLL_PROTOCOL}. */
 export const CollResponseSchema = v.object({
   ok: v.boolean(),
+  /** A tool's (or an observer's) result. */
+  result: v.optional(v.object({
+    name: Name,
+    generation: Int,
+    op: v.picklist(COLL_OPS),
+    size: Int,
+    data: v.optional(v.instance(Uint8Array)),
+    values: v.optional(v.array(v.object({ path: Name, data: v.instance(Uint8Array) }))),
+  })),
   missing: v.optional(v.array(Name)),
   missingCount: v.optional(Int),
 });

@@ -323,3 +323,64 @@ if (i === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));`,
     }
   },
 });
+
+Deno.test({
+  name: "coll: a tool outside the topology takes a tool place (allreduce, barrier) and watches an outcome",
+  ignore,
+  async fn() {
+    await using mesh = await startMesh({ agents: 2, slots: 2 });
+    const dir = outDir(mesh, "tool");
+    const task = script(
+      mesh,
+      "tool.sh",
+      `out=${dir}/$DDS_TASK_INDEX
+$SHOAL coll allreduce s --op sum $((DDS_TASK_INDEX + 1)) --group all+tools:1 > $out.tmp 2>&1 && mv $out.tmp $out
+$SHOAL coll barrier go --group all+tools:1 && echo released >> $out`,
+    );
+    const act = await mesh.run([
+      "topology",
+      "activate",
+      writeTopology(mesh.home.dir, "t.xml", topology("Tool", task, 4)),
+    ]);
+    assertEquals(act.code, 0, act.stderr);
+    const sum = await mesh.run([
+      "coll",
+      "allreduce",
+      "s",
+      "--op",
+      "sum",
+      "100",
+      "--group",
+      "all+tools:1",
+      "--json",
+    ]);
+    assertEquals(sum.code, 0, sum.stderr);
+    assertEquals(JSON.parse(sum.stdout).text, "110");
+    const files = await waitFor(() => {
+      const f = outputs(dir);
+      return [0, 1, 2, 3].every((i) => f.get(String(i))?.startsWith("110")) ? f : undefined;
+    }, { what: "every task's sum" });
+    // The tasks now wait at "go", which needs the tool.
+    assert([...files.values()].every((t) => !t.includes("released")), "nobody passed go before the tool");
+    const go = await mesh.run(["coll", "barrier", "go", "--group", "all+tools:1"]);
+    assertEquals(go.code, 0, go.stderr);
+    const tasks = await runToEnd(mesh, null, { tasks: 4 });
+    assertEquals(tasks.filter((t) => t.exitCode !== 0).map((t) => t.path), []);
+    for (const t of outputs(dir).values()) assertStringIncludes(t, "released");
+    const watched = await mesh.run([
+      "coll",
+      "watch",
+      "s",
+      "--group",
+      "all+tools:1",
+      "--generation",
+      "1",
+      "--json",
+    ]);
+    assertEquals(watched.code, 0, watched.stderr);
+    assertEquals([JSON.parse(watched.stdout).text, JSON.parse(watched.stdout).size], ["110", 5]);
+    const noPlace = await mesh.run(["coll", "barrier", "go"]);
+    assertEquals(noPlace.code, 2, `a group without tool places refuses a tool: ${noPlace.stderr}`);
+    assertStringIncludes(noPlace.stderr, "+tools:N");
+  },
+});

@@ -15,11 +15,18 @@ import {
   type Reduction,
   TaskApiError,
 } from "../../client/mod.ts";
+import { activeRecord } from "../../agent/mod.ts";
+import { COLL_PROTOCOL, type CollOp, CollResponseSchema } from "../../coll/mod.ts";
+import { request } from "../../mesh/mod.ts";
+import { connectCommander } from "../commander.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
+import { openSession } from "../session.ts";
 import { asCli, inTask } from "./kv.ts";
 
 interface Opts {
+  id?: string;
+  generation?: number;
   group?: string;
   timeout?: number;
   fanout?: number;
@@ -54,12 +61,112 @@ function print(r: CollResult, json: boolean | undefined): void {
   }
 }
 
-async function run(fn: () => Promise<CollResult>, opts: Opts): Promise<void> {
+/** What a tool sends for its place in a collective (outside a task). */
+interface ToolCall {
+  op: CollOp;
+  data?: Uint8Array;
+  parts?: string[];
+  reduce?: string;
+}
+
+const TOOL_WAIT_MS = 100_000;
+
+/** A tool's part: through any agent of the session, which forwards it to the collective's root. */
+async function asTool(
+  name: string,
+  call: ToolCall | "observe",
+  opts: Opts,
+  cmd: Command,
+): Promise<CollResult> {
+  const { session } = cmd.optsWithGlobals<{ session: string }>();
+  await using c = await connectCommander(await openSession(session));
+  const topologyId = (await activeRecord(c.init, opts.id)).id;
+  const body = call === "observe"
+    ? {
+      type: "observe",
+      topologyId,
+      name,
+      group: opts.group ?? "all",
+      gen: opts.generation ?? 0,
+      atRoot: false,
+    }
+    : {
+      type: "tool",
+      topologyId,
+      gen: opts.generation ?? 0,
+      by: `tool:${c.peer.node.peerId}`,
+      call: {
+        op: call.op,
+        name,
+        ...(opts.group ? { group: opts.group } : {}),
+        ...(call.reduce ? { reduce: call.reduce } : {}),
+        ...(opts.root ? { root: opts.root } : {}),
+        ...(opts.fanout ? { fanout: opts.fanout } : {}),
+      },
+      timeoutMs: opts.timeout ?? 0,
+      ...(call.data ? { data: call.data } : {}),
+      ...(call.parts ? { parts: call.parts.map((p) => new TextEncoder().encode(p)) } : {}),
+    };
+  let r;
+  try {
+    r = await request(c.peer.node, c.init.via, COLL_PROTOCOL, body, {
+      schema: CollResponseSchema,
+      timeoutMs: (opts.timeout || TOOL_WAIT_MS) + 20_000,
+      maxBytes: 64 * 1024 * 1024,
+    });
+  } catch (err) {
+    const e = err as Error & { remoteName?: string };
+    const n = e.remoteName ?? e.name;
+    if (n === "CollectiveFailedError" && /failed: timed out/.test(e.message)) {
+      throw new DeadlineError(e.message);
+    }
+    if (n === "TimeoutError") throw new DeadlineError(e.message);
+    if (n === "CollectiveGroupError" || n === "CollectiveMismatchError" || n === "RangeError") {
+      throw new CliError(e.message, ExitCode.usage);
+    }
+    throw new CliError(e.message, ExitCode.failure, { cause: err });
+  }
+  const res = r.result;
+  if (!res) throw new CliError(`No result for "${name}"`, ExitCode.failure);
+  const text = (d: Uint8Array) => {
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(d);
+    } catch {
+      return undefined;
+    }
+  };
+  const t = res.data ? text(res.data) : undefined;
+  return {
+    name: res.name,
+    generation: res.generation,
+    op: res.op,
+    size: res.size,
+    ...(res.data ? { data: res.data } : {}),
+    ...(t !== undefined ? { text: t } : {}),
+    ...(res.values
+      ? {
+        values: res.values.map((v) => {
+          const vt = text(v.data);
+          return { path: v.path, data: v.data, ...(vt !== undefined ? { text: vt } : {}) };
+        }),
+      }
+      : {}),
+  };
+}
+
+async function run(
+  fn: () => Promise<CollResult>,
+  opts: Opts,
+  tool?: () => Promise<CollResult>,
+): Promise<void> {
   if (!inTask()) {
-    throw new CliError(
-      "Only a task takes part in a collective (SHOAL_SOCKET and SHOAL_TASK_TOKEN are not set)",
-      ExitCode.usage,
-    );
+    if (!tool) {
+      throw new CliError(
+        "Only a task can do this (SHOAL_SOCKET and SHOAL_TASK_TOKEN are not set)",
+        ExitCode.usage,
+      );
+    }
+    return print(await tool(), opts.json);
   }
   try {
     print(await asCli(fn), opts.json);
@@ -102,13 +209,18 @@ export function registerColl(program: Command): void {
     .addHelpText(
       "after",
       `
-Run inside a task. Each collective has a NAME; a task's n-th call of a name is its generation n, so a name can
-be used in a loop, and several names at once. The members are every task of the topology unless --group says:
+Each collective has a NAME; a task's n-th call of a name is its generation n, so a name can be used in a loop,
+and several names at once. The members are every task of the topology unless --group says:
   all | collection (this task's collection instance) | collection:<path> | group:<name> (DDS group)
   | regex:<re> (whole path) | tasks:<id or path>,…
+and a suffix +tools:N (e.g. all+tools:1), written by every member, adds N places for tools.
 The agent combines its own tasks' values, then agents combine along a tree (--fanout, default 8). A member
 that exits before taking part, a dead agent, or a --timeout ends the generation for every member with an
 error naming the missing members (exit 1; 5 for a timeout). Values are bytes: an argument, or - for stdin.
+
+Outside a task (a tool, with --session and --id), the same commands take a tool place, and
+\`shoal coll watch NAME\` prints a generation's outcome (the root's view) without taking part; a tool waits
+at most 100 s per call.
 
 Examples:
   $ shoal coll barrier ready --timeout 60
@@ -116,7 +228,9 @@ Examples:
   $ shoal coll allreduce hi --op max "$T" --group 'regex:main/g/.*'
   $ shoal coll broadcast config - --root main/master_0 < config.json   # the root sends, all print it
   $ shoal coll allgather hosts "$(hostname)"              # one line per member: path<TAB>value
-  $ shoal coll scatter work --root main/master_0 a b c d   # the root gives one part per member`,
+  $ shoal coll scatter work --root main/master_0 a b c d   # the root gives one part per member
+  $ shoal coll barrier go --group all+tools:1 --id Tutorial1   # a tool releases tasks waiting at "go"
+  $ shoal coll watch total --id Tutorial1 --json          # the next generation's sum, from outside`,
     );
   const withCommon = (c: Command) =>
     c.option("--group <group>", "the members (see `shoal coll --help`)", "all")
@@ -126,7 +240,13 @@ Examples:
         secondsOption,
       )
       .option("--fanout <k>", "fan-out of the tree of agents (all members must agree)", intOption(2), 8)
-      .option("--json", "print the result as one JSON object");
+      .option("--json", "print the result as one JSON object")
+      .option("--id <id>", "topology (tools only; default the only active one)")
+      .option(
+        "--generation <n>",
+        "generation to take part in (tools only; default the first open)",
+        intOption(1),
+      );
 
   withCommon(
     coll.command("barrier").description("Wait until every member arrived")
@@ -136,7 +256,13 @@ Examples:
       ),
   )
     .argument("<name>")
-    .action((name: string, o: Opts) => run(() => connectTask().coll.barrier(name, common(o)), o));
+    .action((name: string, o: Opts, cmd: Command) =>
+      run(
+        () => connectTask().coll.barrier(name, common(o)),
+        o,
+        () => asTool(name, { op: "barrier" }, o, cmd),
+      )
+    );
 
   withCommon(
     coll.command("broadcast").description("The root's value to every member (others give none)")
@@ -147,8 +273,12 @@ Examples:
   )
     .argument("<name>").argument("[value]", "the root's value (- for stdin)")
     .option("--root <path>", "root member (path or task ID; default the group's first member)")
-    .action((name: string, v: string | undefined, o: Opts) =>
-      run(() => connectTask().coll.broadcast(name, value(v), common(o)), o)
+    .action((name: string, v: string | undefined, o: Opts, cmd: Command) =>
+      run(
+        () => connectTask().coll.broadcast(name, value(v), common(o)),
+        o,
+        () => asTool(name, { op: "broadcast" }, o, cmd),
+      )
     );
 
   for (const op of ["gather", "allgather"] as const) {
@@ -161,8 +291,12 @@ Examples:
     )
       .argument("<name>").argument("<value>", "this member's value (- for stdin)");
     if (op === "gather") c.option("--root <path>", "root member (default the group's first member)");
-    c.action((name: string, v: string, o: Opts) =>
-      run(() => connectTask().coll[op](name, value(v), common(o)), o)
+    c.action((name: string, v: string, o: Opts, cmd: Command) =>
+      run(
+        () => connectTask().coll[op](name, value(v), common(o)),
+        o,
+        () => asTool(name, { op, data: value(v) }, o, cmd),
+      )
     );
   }
 
@@ -175,8 +309,12 @@ Examples:
   )
     .argument("<name>").argument("[parts...]", "the root's parts, one per member in rank order")
     .option("--root <path>", "root member (default the group's first member)")
-    .action((name: string, parts: string[], o: Opts) =>
-      run(() => connectTask().coll.scatter(name, parts.length > 0 ? parts : undefined, common(o)), o)
+    .action((name: string, parts: string[], o: Opts, cmd: Command) =>
+      run(
+        () => connectTask().coll.scatter(name, parts.length > 0 ? parts : undefined, common(o)),
+        o,
+        () => asTool(name, { op: "scatter" }, o, cmd),
+      )
     );
 
   for (const op of ["reduce", "allreduce"] as const) {
@@ -194,8 +332,34 @@ concat joins the values in rank order.\n\nExamples:\n  $ shoal coll ${op} total 
       .argument("<name>").argument("<value>", "this member's value (- for stdin)")
       .option("--op <op>", "sum, min, max or concat", "sum");
     if (op === "reduce") c.option("--root <path>", "root member (default the group's first member)");
-    c.action((name: string, v: string, o: Opts) =>
-      run(() => connectTask().coll[op](name, value(v), { ...common(o), op: reduction(o.op) }), o)
+    c.action((name: string, v: string, o: Opts, cmd: Command) =>
+      run(
+        () => connectTask().coll[op](name, value(v), { ...common(o), op: reduction(o.op) }),
+        o,
+        () => asTool(name, { op, data: value(v), reduce: reduction(o.op) as string }, o, cmd),
+      )
     );
   }
+
+  coll.command("watch")
+    .description("Print a generation's outcome without taking part (tools; the root's view)")
+    .addHelpText(
+      "after",
+      `
+Waits for the next generation of NAME to end (or --generation N) and prints what its root member gets: the
+sum of an allreduce, every value of an allgather, nothing for a barrier (--json shows generation and size).
+A failed generation exits 1 with the missing members. Waits at most 100 s.
+
+Examples:
+  $ shoal coll watch total --id Tutorial1
+  $ shoal coll watch ready --generation 3 --json`,
+    )
+    .argument("<name>")
+    .option("--group <group>", "the collective's group, as its members write it", "all")
+    .option("--generation <n>", "the generation (default the next to end)", intOption(1))
+    .option("--id <id>", "topology (default the only active one)")
+    .option("--json", "print the result as one JSON object")
+    .action(async (name: string, o: Opts, cmd: Command) => {
+      print(await asTool(name, "observe", o, cmd), o.json);
+    });
 }
