@@ -28,6 +28,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { connectCommander } from "../cli/commander.ts";
+import { openSession } from "../cli/session.ts";
+import { buildTree, COLL_PROTOCOL, CollResponseSchema } from "../coll/mod.ts";
+import { request } from "../mesh/mod.ts";
 
 const bin = fileURLToPath(new URL("../dist/shoal", import.meta.url));
 const N = Number(process.argv[2] ?? 1000);
@@ -49,6 +53,7 @@ for (const tool of ["redis-server", "redis-cli", "curl", "bash"]) {
 }
 
 const home = mkdtempSync(join(tmpdir(), "shoal-bench-coll-"));
+process.env.SHOAL_HOME = home;
 const env = { ...process.env, SHOAL_HOME: home, SHOAL_SESSION: "bench" };
 
 function shoal(args: string[]): string {
@@ -170,6 +175,29 @@ function analyse(dir: string, kinds: string[]): Record<string, Kind> {
   return out;
 }
 
+/** p50 round trip of a collective request answered by a leaf agent of the finished barrier "b". */
+async function measureHop(agents: string[]): Promise<{ p50Ms: number; samples: number }> {
+  await using c = await connectCommander(await openSession("bench"));
+  const spec = { topologyId: "shoal", name: "b", group: "all", op: "barrier" as const, fanout: FANOUT };
+  const tree = buildTree(agents, `shoal\0b\0all`, FANOUT);
+  const leaf = tree.agents.find((a) => tree.children(a).length === 0 && a !== tree.root)!;
+  const addr = (JSON.parse(shoal(["info", "--json"])) as { agents: { id: string; addrs?: string[] }[] })
+    .agents
+    .find((a) => a.id === leaf)?.addrs?.[0];
+  const target = !addr ? leaf : addr.includes("/p2p/") ? addr : `${addr}/p2p/${leaf}`;
+  const times: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const t0 = performance.now();
+    await request(c.peer.node, target, COLL_PROTOCOL, { type: "missing", spec, gen: 1 }, {
+      schema: CollResponseSchema,
+      timeoutMs: 10_000,
+    });
+    if (i >= 10) times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { p50Ms: Math.round(times[times.length >> 1]! * 10) / 10, samples: times.length };
+}
+
 function cpuMs(pids: number[]): number[] {
   return pids.map((pid) => {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -178,13 +206,18 @@ function cpuMs(pids: number[]): number[] {
   });
 }
 
-async function phase(name: string, args: string): Promise<{ dir: string; ms: number }> {
+async function phase(
+  name: string,
+  args: string,
+  before?: () => Promise<void>,
+): Promise<{ dir: string; ms: number }> {
   const dir = join(home, name);
   mkdirSync(dir);
   const t0 = Date.now();
   shoal(["topology", "activate", topology(name, `${args.replace("DIR", dir)}`), "--id", name]);
   await waitFiles(dir, 600_000);
   const ms = Date.now() - t0;
+  await before?.();
   shoal(["topology", "stop", "--id", name, "--grace", "1"]);
   // The agents announce their freed slots by gossip: wait until the view has them all.
   for (let i = 0; i < 300; i++) {
@@ -232,12 +265,15 @@ try {
     .trim();
   shoal(["up", "--agents", String(AGENTS), "--slots", String(Math.ceil(N / AGENTS))]);
   const session = JSON.parse(readFileSync(join(home, "sessions", "bench", "session.json"), "utf8")) as {
-    jobs: { id: string }[];
+    jobs: { id: string; peerId: string }[];
   };
   const pids = session.jobs.map((j) => Number(j.id));
   const load0 = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
   const cpu0 = cpuMs(pids);
-  const s = await phase("shoal", `shoal DIR ${ROUNDS} ${N}`);
+  let hop: { p50Ms: number; samples: number } | undefined;
+  const s = await phase("shoal", `shoal DIR ${ROUNDS} ${N}`, async () => {
+    hop = await measureHop(session.jobs.map((j) => j.peerId));
+  });
   const cpu1 = cpuMs(pids);
   const r = await phase("redis", `redis DIR ${ROUNDS} ${N} ${sock} ${sha}`);
   const sh = analyse(s.dir, ["b", "a", "d"]);
@@ -259,12 +295,17 @@ try {
     redis: { b: rd.b!.perGenMs, a: rd.a!.perGenMs },
   };
   // One more tree level (fan-out 2 over 4 agents: depth 2, against 1) costs one hop up and one down.
-  const hopMs = Math.max(0, (sh.d!.p50Ms - sh.b!.p50Ms) / 2);
+  const treeHopMs = Math.max(0, (sh.d!.p50Ms - sh.b!.p50Ms) / 2);
+  // Measured directly, the cost of one tree edge: a collective request to a leaf agent and its answer.
+  const hopMs = hop?.p50Ms ?? treeHopMs;
   const depth = (agents: number, k: number) => Math.ceil(Math.log(agents) / Math.log(k) - 1e-9);
   const phaseGens = 3 * ROUNDS;
   const agentCpu = cpu1.map((c, i) => c - cpu0[i]!);
   out.extrapolation = {
     hopMs: Math.round(hopMs * 10) / 10,
+    hopHow:
+      `p50 of ${hop?.samples ?? 0} collective requests from a light peer to a leaf agent (answered there, ` +
+      `no further hop); (p50 fan-out 2 − p50 fan-out 8) / 2 = ${Math.round(treeHopMs)} ms in the same run`,
     model:
       "barrier(A agents) ≈ p50(4 agents, depth 1) + 2 × (ceil(log_k A) − 1) × hopMs, local combine unchanged " +
       "at N/A tasks per agent; messages per agent per generation ≤ 1 up + k down, whatever A",
