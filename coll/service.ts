@@ -19,8 +19,10 @@ import {
   type Member,
   type Membership,
   type MeshNode,
+  REAL_CLOCK,
   RemoteError,
   request,
+  type SwimClock,
 } from "../mesh/mod.ts";
 import type { Logger } from "../agent/log.ts";
 import type { TopologyRecord } from "../agent/protocols.ts";
@@ -48,16 +50,8 @@ import {
   ROOTED_OPS,
 } from "./types.ts";
 
-/** A timer source, so that deadline logic can run under a fake clock. */
-export interface CollClock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-const REAL_CLOCK: CollClock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as number),
-};
+/** A clock, so that deadline logic can run under a fake one (the membership's clock shape). */
+export type CollClock = SwimClock;
 
 /** What {@linkcode startCollService} needs. */
 export interface CollServiceInit {
@@ -526,7 +520,7 @@ export class CollService {
   }
 
   #arm(g: Gen, timeoutMs: number, by: string): void {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.#clock.now() + timeoutMs;
     if (deadline >= g.deadline) return;
     g.deadline = deadline;
     if (g.timer !== undefined) this.#clock.clearTimeout(g.timer);
