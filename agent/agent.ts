@@ -40,6 +40,7 @@ import { serveAgentMetrics } from "./metrics.ts";
 import { startTaskUsageService } from "./task_usage.ts";
 // Not through env/mod.ts: that also exports the controller, which imports this area (a cycle).
 import { type EnvService, startEnvService } from "../env/service.ts";
+import { collRoute, type CollService, startCollService } from "../coll/mod.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -101,6 +102,8 @@ export class Agent implements AsyncDisposable {
   readonly #talk: Talk;
   /** Environments (AliECS state machine) replicated here. */
   readonly env: EnvService;
+  /** Collectives among this agent's tasks and along the tree of agents. */
+  readonly coll: CollService;
   readonly #agentCommands: AgentCommands;
   readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
@@ -122,6 +125,7 @@ export class Agent implements AsyncDisposable {
       desired: DesiredState;
       talk: Talk;
       env: EnvService;
+      coll: CollService;
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
       metrics?: MetricsServer;
@@ -142,6 +146,7 @@ export class Agent implements AsyncDisposable {
     this.taskApi = parts.talk.taskApi;
     this.#talk = parts.talk;
     this.env = parts.env;
+    this.coll = parts.coll;
     this.#agentCommands = parts.agentCommands;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
@@ -185,6 +190,7 @@ export class Agent implements AsyncDisposable {
       if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
       this.desired.stop();
       this.env.stop();
+      this.coll.stop();
       this.#agentCommands.close();
       await this.metrics?.close();
       await this.#talk.stop();
@@ -284,6 +290,8 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     dataDir: init.dataDir,
   });
   talk.taskApi.onGoError = (task, message) => env.taskError(task.topologyId, task.path, message);
+  const coll = await startCollService({ node, membership, records: desired, taskEvents: runner.events, log });
+  talk.taskApi.routes.set("coll", collRoute(coll));
   const unsyncReturn = syncOnReturn({ membership, desired, replication: talk.replication, log });
   const startedAt = Date.now();
   const agentCommands = startAgentCommands({
@@ -383,6 +391,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     desired,
     talk,
     env,
+    coll,
     agentCommands,
     ...(orphans ? { orphans } : {}),
     ...(metrics ? { metrics } : {}),

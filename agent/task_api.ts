@@ -15,6 +15,7 @@
  * - `GET /v1/env/transitions?max=N` → NDJSON of environment transitions for this task (`direct` mode);
  *   `POST /v1/env/transitions/<id>` (body `{"ok":true}` or `{"error":"why"}`) answers one;
  *   `POST /v1/env/error` (body: why) raises GO_ERROR (see `_task_transitions.ts`)
+ * - `/v1/<area>/…` of other rooms (`coll` for collectives), registered in {@linkcode TaskApi.routes}
  *
  * @module
  */
@@ -65,6 +66,29 @@ interface Registration extends RoutableTask {
   transitionListeners: Set<(t: TaskTransition) => void>;
 }
 
+/** The calling task, as a route of another room gets it. */
+export interface TaskCaller extends RoutableTask {
+  /** "" outside collections. */
+  collectionPath: string;
+}
+
+/** A request to a route of another room: its path below `/v1/<area>/`, its body on demand. */
+export interface TaskRouteRequest {
+  method: string;
+  parts: string[];
+  url: URL;
+  /** Reads the body (at most `max` bytes; 413 beyond). */
+  body(max: number, what: string): Promise<Uint8Array>;
+  /** Aborts when the task closes the connection. */
+  signal: AbortSignal;
+}
+
+/** A route of another room: answers with a status and a JSON body (errors: `{error: {name, message, …}}`). */
+export type TaskRoute = (
+  task: TaskCaller,
+  req: TaskRouteRequest,
+) => Promise<{ status: number; body: unknown }>;
+
 /** What {@linkcode startTaskApi} needs. */
 export interface TaskApiInit {
   store: KvStore;
@@ -85,6 +109,8 @@ export class TaskApi implements AsyncDisposable {
   #closed = false;
   /** Set by the agent: a task raised GO_ERROR for its environment. */
   onGoError: ((task: RoutableTask, message: string) => Promise<unknown>) | undefined;
+  /** Routes `/v1/<area>/…` served by other rooms, by area; set by the agent's wiring. */
+  readonly routes: Map<string, TaskRoute> = new Map();
 
   constructor(init: TaskApiInit) {
     this.#init = init;
@@ -198,6 +224,26 @@ export class TaskApi implements AsyncDisposable {
     }
     if (area === "watch" && req.method === "GET") return this.#watch(reg, url, req, res);
     if (area === "env") return await this.#env(reg, name, sub, url, req, res);
+    const route = area === undefined ? undefined : this.routes.get(area);
+    if (route) {
+      const closed = new AbortController();
+      res.once("close", () => closed.abort());
+      const caller = {
+        topologyId: reg.topologyId,
+        path: reg.path,
+        id: reg.id,
+        collectionPath: reg.collectionPath,
+      };
+      const r = await route(caller, {
+        method: req.method ?? "GET",
+        parts: parts.slice(2),
+        url,
+        body: (max, what) => readBody(req, max, what),
+        signal: closed.signal,
+      });
+      if (!closed.signal.aborted) sendJson(res, r.status, r.body);
+      return;
+    }
     if (area === "cmd") {
       if (name === undefined && req.method === "POST") return await this.#send(reg, url, req, res);
       if (name === undefined && req.method === "GET") return this.#listen(reg, url, res);

@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import { SHOAL_VERSION } from "../mesh/mod.ts";
 import { registerAgent } from "./commands/agent.ts";
 import { registerCmd } from "./commands/cmd.ts";
+import { registerColl } from "./commands/coll.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerDeploy } from "./commands/deploy.ts";
 import { registerDown } from "./commands/down.ts";
@@ -61,6 +62,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerAgent(program);
   registerKv(program);
   registerCmd(program);
+  registerColl(program);
   registerEnv(program);
   registerDemo(program);
   registerUi(program);

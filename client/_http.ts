@@ -192,11 +192,11 @@ export async function call(
     };
     if (status < 300) return res;
     const bytes = await readAll(res);
-    let err: { name?: string; message?: string } = {};
+    let err: { name?: string; message?: string } & Record<string, unknown> = {};
     try {
       err = (JSON.parse(new TextDecoder().decode(bytes)) as { error: typeof err }).error ?? {};
     } catch { /* not JSON */ }
-    throw errorFor(status, err.name ?? "TaskApiError", err.message ?? `HTTP ${status}`);
+    throw errorFor(status, err.name ?? "TaskApiError", err.message ?? `HTTP ${status}`, err);
   } catch (err) {
     socket.destroy();
     throw signal?.aborted ? signal.reason : err;

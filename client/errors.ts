@@ -46,8 +46,35 @@ export class ValueTooLargeError extends TaskApiError {
   }
 }
 
-/** The error class for an HTTP status. */
-export function errorFor(status: number, _name: string, message: string): TaskApiError {
+/** A collective's generation failed (a member crashed, an agent died, a timeout); `missing` names who. */
+export class CollectiveFailedError extends TaskApiError {
+  readonly generation: number;
+  readonly reason: string;
+  /** Members that had not contributed (the first ones, when many). */
+  readonly missing: readonly string[];
+  readonly missingCount: number;
+  constructor(
+    message: string,
+    details: { generation?: number; reason?: string; missing?: string[]; missingCount?: number },
+    options?: ErrorOptions,
+  ) {
+    super(409, message, options);
+    this.name = "CollectiveFailedError";
+    this.generation = details.generation ?? 0;
+    this.reason = details.reason ?? message;
+    this.missing = details.missing ?? [];
+    this.missingCount = details.missingCount ?? this.missing.length;
+  }
+}
+
+/** The error class for an HTTP status (and the error body's `name` and details). */
+export function errorFor(
+  status: number,
+  name: string,
+  message: string,
+  details: Record<string, unknown> = {},
+): TaskApiError {
+  if (name === "CollectiveFailedError") return new CollectiveFailedError(message, details);
   if (status === 401) return new UnauthorizedError(message);
   if (status === 403) return new AccessDeniedError(message);
   if (status === 408) return new WaitTimeoutError(message);

@@ -18,9 +18,12 @@
 import process from "node:process";
 import { call, callJson, type Endpoint, ndjson } from "./_http.ts";
 import { TaskApiError } from "./errors.ts";
+import { type CollClient, collClient } from "./coll.ts";
 
+export type { CollClient, CollOptions, CollResult, CollValue, Reduction, RootedOptions } from "./coll.ts";
 export {
   AccessDeniedError,
+  CollectiveFailedError,
   TaskApiError,
   UnauthorizedError,
   ValueTooLargeError,
@@ -129,6 +132,8 @@ export interface TaskClient {
   answer(id: string, result: { error?: string }, options?: Signalled): Promise<void>;
   /** Sends this task's environment to ERROR (AliECS GO_ERROR) with `message` as the reason. */
   goError(message: string, options?: Signalled): Promise<void>;
+  /** Collectives with the topology's other tasks (see README "Collectives"). */
+  coll: CollClient;
   cmd: {
     /**
      * Sends a command to the tasks `condition` selects (DDS: empty = all others, task ID, path, regex), to
@@ -202,6 +207,7 @@ export function connectTask(options: { socket?: string; token?: string } = {}): 
         : '{"ok":true}';
       await callJson(ep, "POST", `/v1/env/transitions/${enc(id)}`, { body, ...sig(o) });
     },
+    coll: collClient(ep),
     goError: async (message, o) => {
       await callJson(ep, "POST", "/v1/env/error", { body: message, ...sig(o) });
     },
