@@ -15,6 +15,7 @@ import {
   type CommanderInit,
   expandRecord,
   fetchMembers,
+  fetchTasks,
   fetchTopologies,
   startPaths,
   stopPaths,
@@ -383,6 +384,16 @@ export async function controlEnvironment(
       continue;
     }
     // The tasks' own transition.
+    if (event === "RECOVER") {
+      const restarted = await restartCrashed(init, rec.topologyId, tasks);
+      for (const p of restarted) {
+        const { reason: _, ...t } = tasks[p]!;
+        tasks[p] = { ...t, state: taskStateFor(to) };
+      }
+      if (restarted.length > 0) {
+        warnings.push(`Restarted ${restarted.length} task(s) that had ended: ${restarted.join(", ")}`);
+      }
+    }
     const direct = Object.entries(tasks).filter(([, t]) => t.mode === "direct").map(([p]) => p);
     const basic = Object.entries(tasks).filter(([, t]) => t.mode === "basic").map(([p]) => p);
     if (event !== "GO_ERROR") {
@@ -444,6 +455,37 @@ export async function controlEnvironment(
     throw err;
   }
   return result;
+}
+
+/**
+ * RECOVER starts again the tasks that live from DEPLOY to EXIT (`direct` and `none`) whose process ended —
+ * a crash that sent the environment to ERROR — so that DEPLOYED has every such task running again. Only
+ * tasks whose agent answered and said they do not run are restarted: one on an agent that did not answer
+ * may still run (failover re-places the tasks of dead agents). Returns the restarted paths.
+ */
+async function restartCrashed(
+  init: EnvControllerInit,
+  topologyId: string,
+  tasks: Record<string, EnvTask>,
+): Promise<string[]> {
+  const lives = Object.entries(tasks).filter(([, t]) => t.mode === "direct" || t.mode === "none").map(([p]) =>
+    p
+  );
+  if (lives.length === 0) return [];
+  const [records, view] = await Promise.all([fetchTopologies(init), fetchTasks(init, { topologyId })]);
+  const record = records.find((r) => r.id === topologyId && r.state === "active");
+  if (!record) return [];
+  const answered = new Map(view.agents.map((a) => [a.agent, a]));
+  const ended = lives.filter((p) => {
+    const holder = Object.entries(record.placement).find(([, ps]) => ps.includes(p))?.[0];
+    const agent = holder === undefined ? undefined : answered.get(holder);
+    if (holder !== undefined && !agent) return false; // unknown: its agent did not answer
+    return !agent?.tasks.some((t) => t.path === p && t.topologyId === topologyId && t.state === "running");
+  });
+  if (ended.length === 0) return [];
+  await stopPaths(init, topologyId, ended);
+  await startPaths(init, topologyId, ended);
+  return ended;
 }
 
 /** Ends an environment: EXIT where allowed; with `force` from any state (its tasks stopped), then destroyed. */

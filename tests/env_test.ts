@@ -215,7 +215,7 @@ Deno.test("env: a task failing CONFIGURE sends it to ERROR; RECOVER brings it to
   assertEquals((await mesh.run(["env", "destroy", "f"])).code, 0);
 });
 
-Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUNNING; a critical one sends it to ERROR", async () => {
+Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUNNING; a critical one sends it to ERROR; RECOVER restarts it", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 2 });
   const on = script(mesh, "on.sh", "true");
   writeTopology(
@@ -276,6 +276,24 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
     ["DEPLOY:true", "CONFIGURE:true", "START_ACTIVITY:true", "GO_ERROR:true"],
   );
   assert(seen.some((e) => e.type === "task:state" && e.path === "main/Helper_0" && e.state === "ERROR"));
+  // RECOVER starts the crashed direct task again (a new process) and stops the basic one with the run.
+  const crashedPid = (await ps(mesh)).find((t) => t.path === "main/D_0")?.pid;
+  env = await control(mesh, "c", "RECOVER");
+  assertEquals(env.state, "DEPLOYED");
+  assertEquals(states(env)["main/D_0"], "STANDBY");
+  const again = (await ps(mesh)).filter((t) => t.path === "main/D_0" && t.state === "running");
+  assertEquals(again.length, 1, "the direct task runs again, once");
+  assert(again[0]!.pid !== crashedPid);
+  assertEquals((await ps(mesh)).filter((t) => t.path === "main/Helper_0" && t.state === "running").length, 0);
+  // The restarted task takes part in the next run.
+  env = await control(mesh, "c", "CONFIGURE");
+  assertEquals(env.state, "CONFIGURED");
+  env = await control(mesh, "c", "START_ACTIVITY");
+  assertEquals([env.state, states(env)["main/D_0"], states(env)["main/Helper_0"]], [
+    "RUNNING",
+    "RUNNING",
+    "RUNNING",
+  ]);
   assertEquals((await mesh.run(["env", "destroy", "c", "--force"])).code, 0);
 });
 
