@@ -23,7 +23,7 @@ import { hostname } from "node:os";
 import { type Membership, type MeshNode, request } from "../mesh/mod.ts";
 import { refusesConnections } from "./_refused.ts";
 import type { ClaimTable } from "./claims.ts";
-import { recoverTopology } from "./commander.ts";
+import { type RecoverResult, recoverTopology } from "./commander.ts";
 import type { DesiredState } from "./desired_state.ts";
 import type { EventBatcher } from "./event_batcher.ts";
 import type { Logger } from "./log.ts";
@@ -261,23 +261,7 @@ export class Failover implements Disposable {
       [],
       { epoch, members: [...alive], missing: { agent: node.peerId, paths: missing } },
     );
-    log.info("tasks re-placed", {
-      topology: r.topologyId,
-      placed: r.placed.length,
-      lost: r.lost.length,
-      epoch,
-      ...(r.reasons.length ? { reasons: r.reasons.join("; ") } : {}),
-    });
-    events.add({
-      type: "tasks:replaced",
-      at: Date.now(),
-      topologyId: r.topologyId,
-      epoch: r.epoch,
-      agents: [node.peerId],
-      placed: r.placed.map((t) => ({ path: t.path, agent: t.agent, state: t.state })),
-      lost: r.lost,
-      reasons: r.reasons,
-    });
+    this.#replaced(r, [node.peerId]);
   }
 
   #enterMinority(record: TopologyRecord, q: Quorum, lost: string[]): void {
@@ -405,19 +389,24 @@ export class Failover implements Disposable {
       lost,
       { epoch, members },
     );
-    log.info("tasks re-placed", {
+    this.#replaced(r, lost);
+  }
+
+  /** Logs and reports a recovery's outcome. */
+  #replaced(r: RecoverResult, agents: string[]): void {
+    this.#init.log.info("tasks re-placed", {
       topology: r.topologyId,
       placed: r.placed.length,
       lost: r.lost.length,
-      epoch,
+      epoch: r.epoch,
       ...(r.reasons.length ? { reasons: r.reasons.join("; ") } : {}),
     });
-    events.add({
+    this.#init.events.add({
       type: "tasks:replaced",
       at: Date.now(),
       topologyId: r.topologyId,
       epoch: r.epoch,
-      agents: lost,
+      agents,
       placed: r.placed.map((t) => ({ path: t.path, agent: t.agent, state: t.state })),
       lost: r.lost,
       reasons: r.reasons,
