@@ -294,6 +294,10 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
     "RUNNING",
     "RUNNING",
   ]);
+  // Its topology changes through the environment only.
+  const upd = await mesh.run(["topology", "update", join(mesh.home.dir, "c.xml"), "--id", "c"]);
+  assertEquals(upd.code, 2, upd.stderr);
+  assertStringIncludes(upd.stderr, 'belongs to environment "c" (RUNNING)');
   assertEquals((await mesh.run(["env", "destroy", "c", "--force"])).code, 0);
 });
 

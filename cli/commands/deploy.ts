@@ -8,13 +8,16 @@ import { readFile } from "node:fs/promises";
 import {
   activateTopology,
   CommanderError,
+  type CommanderInit,
   type DeployResult,
+  fetchTopologies,
   RECONCILE_RULES,
   type ReconcileRule,
   stopTopology,
   updateTopology,
 } from "../../agent/mod.ts";
 import { parseVarOverrides } from "../../topology/mod.ts";
+import { fetchEnvs } from "../../env/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson, shortId } from "../format.ts";
@@ -92,6 +95,24 @@ function lazyBar(label: string, json: boolean | undefined) {
   };
 }
 
+/**
+ * An environment's topology changes through the environment (its tasks have control modes and states that
+ * an update would not know of): `topology update` of one is refused before anything is touched.
+ */
+async function refuseEnvironmentTopology(init: CommanderInit, id: string | undefined): Promise<void> {
+  const active = id === undefined ? (await fetchTopologies(init)).filter((r) => r.state === "active") : [];
+  const target = id ?? (active.length === 1 ? active[0]!.id : undefined);
+  if (target === undefined) return; // none or several: updateTopology says what is wrong
+  const env = (await fetchEnvs(init).catch(() => [])).find((e) => e.topologyId === target && !e.destroyed);
+  if (!env) return;
+  throw new CliError(
+    `Topology "${target}" belongs to environment "${env.id}" (${env.state}); an update would bypass its ` +
+      `control modes and task states. Change it through the environment: \`shoal env destroy ${env.id}\`, ` +
+      `then \`shoal env create\` with the new file`,
+    ExitCode.usage,
+  );
+}
+
 async function asCli<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
@@ -166,6 +187,7 @@ Examples:
     const src = await readSource(file, opts.var);
     const bar = lazyBar("Starting added tasks", opts.json);
     await using c = await connectCommander(await openSession(name), { onProgress: bar.update });
+    await refuseEnvironmentTopology(c.init, opts.id);
     const r = await asCli(() => updateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }))
       .finally(bar.stop);
     if (!opts.json && r.removed.length === 0 && r.added.length === 0) {
