@@ -40,6 +40,8 @@ import { serveAgentMetrics } from "./metrics.ts";
 import { startTaskUsageService } from "./task_usage.ts";
 // Not through env/mod.ts: that also exports the controller, which imports this area (a cycle).
 import { type EnvService, startEnvService } from "../env/service.ts";
+// Not through stage/mod.ts: that also exports the tools' client; the service is what an agent runs.
+import { stageDir, type StageService, startStageService } from "../stage/service.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -85,6 +87,8 @@ export interface AgentInit {
   commandTimeoutMs?: number;
   /** Serve Prometheus metrics on this `HOST:PORT` (port 0 picks one); announced as a member label. */
   metrics?: string;
+  /** Bytes staged data may take in the content cache before the least recently used goes (default 16 GiB). */
+  stageCacheMaxBytes?: number;
 }
 
 /** A running agent. */
@@ -101,6 +105,8 @@ export class Agent implements AsyncDisposable {
   readonly #talk: Talk;
   /** Environments (AliECS state machine) replicated here. */
   readonly env: EnvService;
+  /** Staged data held here (`$SHOAL_STAGE`). */
+  readonly stage: StageService;
   readonly #agentCommands: AgentCommands;
   readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
@@ -122,6 +128,7 @@ export class Agent implements AsyncDisposable {
       desired: DesiredState;
       talk: Talk;
       env: EnvService;
+      stage: StageService;
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
       metrics?: MetricsServer;
@@ -142,6 +149,7 @@ export class Agent implements AsyncDisposable {
     this.taskApi = parts.talk.taskApi;
     this.#talk = parts.talk;
     this.env = parts.env;
+    this.stage = parts.stage;
     this.#agentCommands = parts.agentCommands;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
@@ -185,6 +193,7 @@ export class Agent implements AsyncDisposable {
       if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
       this.desired.stop();
       this.env.stop();
+      await this.stage.stop();
       this.#agentCommands.close();
       await this.metrics?.close();
       await this.#talk.stop();
@@ -232,6 +241,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   const runner = createTaskRunner({
     workDir: init.dataDir,
     log,
+    env: { SHOAL_STAGE: stageDir(init.dataDir) },
     ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
   });
   const ref: { agent?: Agent } = {};
@@ -349,6 +359,13 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       : {}),
   });
   await startLogService({ node, runner, workDir: init.dataDir });
+  const stage = await startStageService({
+    node,
+    workDir: init.dataDir,
+    host,
+    log,
+    ...(init.stageCacheMaxBytes !== undefined ? { cacheMaxBytes: init.stageCacheMaxBytes } : {}),
+  });
   await startTaskUsageService({ node, runner, host });
   const metrics = init.metrics !== undefined
     ? await serveAgentMetrics(init.metrics, { node, membership, runner, slots, talk })
@@ -382,6 +399,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     desired,
     talk,
     env,
+    stage,
     agentCommands,
     ...(orphans ? { orphans } : {}),
     ...(metrics ? { metrics } : {}),
