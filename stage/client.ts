@@ -42,6 +42,8 @@ export interface PutProgress {
 /** Options for {@linkcode stagePut}. */
 export interface PutOptions {
   targets: readonly StageTarget[];
+  /** Other agents that hold (some of) the manifest already: the targets pull from them too. */
+  holders?: readonly string[];
   /** Limit of what this seed sends, in bytes per second (default: none). */
   rateBytesPerSec?: number;
   onProgress?: (p: PutProgress) => void;
@@ -57,7 +59,7 @@ export async function stagePut(
   await using seed = await serveSeed(node, local, {
     ...(options.rateBytesPerSec ? { rateBytesPerSec: options.rateBytesPerSec } : {}),
   });
-  const peers = options.targets.map((t) => t.id);
+  const peers = [...new Set([...options.targets.map((t) => t.id), ...options.holders ?? []])];
   const held = new Map<string, number>();
   let done = 0;
   const report = () =>
@@ -109,6 +111,17 @@ export async function stagePut(
   };
   const agents = await Promise.all(options.targets.map(one));
   return { agents, seed: { ...seed.stats } };
+}
+
+/** The agents among `agents` that hold pieces of manifest `id` (complete or partial), asked once each. */
+export async function findHolders(
+  node: MeshNode,
+  agents: readonly StageTarget[],
+  id: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<string[]> {
+  const { answers } = await stageList(node, agents, options);
+  return answers.filter((a) => a.staged.some((s) => s.manifest === id && s.pieces > 0)).map((a) => a.agent);
 }
 
 /** Asks each agent for its staged names (`rm` first when `remove` names one). */

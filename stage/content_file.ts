@@ -110,6 +110,7 @@ export class ContentFile {
   /** An empty content has no chunks: it is complete once its (empty) file exists. */
   async ensureComplete(): Promise<void> {
     if (!this.have.full) return;
+    if (this.#finishing) return await this.#finishing;
     const exists = await stat(this.path).then(() => true, () => false);
     if (exists) return;
     if (this.content.size !== 0) throw new Error(`Content ${this.content.id} is marked complete but missing`);

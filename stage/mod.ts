@@ -13,7 +13,7 @@
  * @module
  */
 export { Bitmap } from "./bitmap.ts";
-export { stageList, stagePut } from "./client.ts";
+export { findHolders, stageList, stagePut } from "./client.ts";
 export type { AgentPut, PutOptions, PutProgress, StageTarget } from "./client.ts";
 export {
   ChunkCorruptError,

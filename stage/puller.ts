@@ -173,6 +173,7 @@ export async function pull(init: PullInit): Promise<PullStats> {
       clearTimeout(timer);
       have = holding.bitmap();
     }
+    await Promise.allSettled(running);
     for (const f of holding.files) await f.ensureComplete();
     return stats;
   } finally {

@@ -333,6 +333,9 @@ export class StageService implements AsyncDisposable {
 
   /** Evicts least recently used complete names until `m` fits. */
   async #evictFor(m: Manifest): Promise<void> {
+    const own = new Map(m.contents.map((c) => [`${c.id}.${c.mode}`, c.size]));
+    const alone = [...own.values()].reduce((a, b) => a + b, 0);
+    if (alone > this.cacheMax) throw new StageCacheFullError(m.name, alone, this.cacheMax);
     const victims = [...this.#index.values()]
       .filter((e) => e.name !== m.name && !this.#jobs.has(e.manifest))
       .sort((a, b) => a.usedAt - b.usedAt);

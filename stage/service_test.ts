@@ -73,3 +73,44 @@ Deno.test("stage service: a tree reaches two agents from a seed, byte for byte, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+Deno.test("stage service: past its cache limit an agent evicts the least recently used name, and refuses what cannot fit", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "shoal-stage-"));
+  try {
+    await using nodes = await meshOf(2);
+    const [seedNode, a] = [nodes[0]!, nodes[1]!];
+    const log = createLogger({ stderr: false });
+    const size = 600 * 1024;
+    await using sa = await startStageService({
+      node: a,
+      workDir: join(dir, "a"),
+      host: "a",
+      log,
+      cacheMaxBytes: Math.round(2.5 * size),
+    });
+    const targets = [{ id: a.peerId, host: "a" }];
+    const put = async (name: string, seed: number, n = size) => {
+      writeFileSync(join(dir, name), bytes(n, seed));
+      const local = await buildManifest(join(dir, name), { chunkSize: 256 * 1024 });
+      return (await stagePut(seedNode, local, { targets })).agents[0]!;
+    };
+    const first = await put("one", 1);
+    assert(first.ok, JSON.stringify(first));
+    await new Promise((r) => setTimeout(r, 5)); // distinct use times, not a wait for an event
+    assert((await put("two", 2)).ok);
+    await new Promise((r) => setTimeout(r, 5));
+    assert(sa.resolve("one"), "a task uses one: it becomes the most recently used");
+    assert((await put("three", 3)).ok);
+    assertEquals((await sa.list()).map((s) => s.name), ["one", "three"]);
+    assertEquals(sa.cacheBytes(), 2 * size);
+    const tooBig = await put("huge", 4, 3 * size);
+    assertEquals(tooBig.ok ? "" : tooBig.error.name, "StageCacheFullError");
+    assertEquals(
+      (await sa.list()).map((s) => s.name),
+      ["one", "three"],
+      "nothing is evicted for what cannot fit",
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

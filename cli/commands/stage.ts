@@ -9,7 +9,14 @@ import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { fetchMembers } from "../../agent/mod.ts";
 import type { Member } from "../../mesh/mod.ts";
-import { type AgentPut, buildManifest, type Staged, stageList, stagePut } from "../../stage/mod.ts";
+import {
+  type AgentPut,
+  buildManifest,
+  findHolders,
+  type Staged,
+  stageList,
+  stagePut,
+} from "../../stage/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
@@ -140,7 +147,11 @@ Exit codes: 0 staged everywhere, 1 some agent failed (named on stderr), 2 bad us
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
       const local = await buildManifest(path, opts.name ? { name: opts.name } : {});
       await using c = await connectCommander(await openSession(name));
-      const targets = chooseAgents(await fetchMembers(c.init), opts.to);
+      const members = await fetchMembers(c.init);
+      const targets = chooseAgents(members, opts.to);
+      // Agents that hold it already (a put to more agents, or an interrupted one) are sources too.
+      const others = members.filter((m) => m.state === "alive" && !targets.includes(m));
+      const holders = others.length ? await findHolders(c.peer.node, others, local.id) : [];
       const stop = new AbortController();
       process.once("SIGINT", () => {
         process.exitCode = ExitCode.interrupted;
@@ -150,6 +161,7 @@ Exit codes: 0 staged everywhere, 1 some agent failed (named on stderr), 2 bad us
       const started = performance.now();
       const { agents, seed } = await stagePut(c.peer.node, local, {
         targets: targets.map((t) => ({ id: t.id, host: t.host })),
+        holders,
         onProgress: (p) => bar.update(p),
         signal: stop.signal,
         ...(opts.rate ? { rateBytesPerSec: opts.rate } : {}),
@@ -186,6 +198,15 @@ Exit codes: 0 staged everywhere, 1 some agent failed (named on stderr), 2 bad us
         });
       } else {
         const total = local.bytes * (agents.length - failed.length);
+        const fetched = rows.reduce((n, r) => n + (r.fetched ?? 0), 0);
+        if (fetched === 0 && failed.length === 0) {
+          process.stdout.write(
+            `"${local.manifest.name}" (${
+              formatBytes(local.bytes)
+            }) was already staged on all ${agents.length} agent(s)\n`,
+          );
+          return;
+        }
         process.stdout.write(
           `Staged "${local.manifest.name}" (${
             formatBytes(local.bytes)
