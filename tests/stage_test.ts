@@ -5,11 +5,10 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import {
-  createHome,
   ps,
   SHOAL_BIN,
   spawnAgent,
