@@ -44,6 +44,11 @@ export interface PutOptions {
   targets: readonly StageTarget[];
   /** Other agents that hold (some of) the manifest already: the targets pull from them too. */
   holders?: readonly string[];
+  /**
+   * One agent after the other, each from this node only: the way a lease ships bytes (no swarm); for
+   * comparison.
+   */
+  oneAtATime?: boolean;
   /** Limit of what this seed sends, in bytes per second (default: none). */
   rateBytesPerSec?: number;
   onProgress?: (p: PutProgress) => void;
@@ -84,7 +89,9 @@ export async function stagePut(
       options.signal?.addEventListener("abort", onAbort);
       try {
         const lp = lpStream(stream, { maxDataLength: 64 * 1024 * 1024 });
-        await lp.write(encode({ manifest: local.manifest, peers, seeds: [node.peerId] }));
+        await lp.write(
+          encode({ manifest: local.manifest, peers: options.oneAtATime ? [] : peers, seeds: [node.peerId] }),
+        );
         while (true) {
           const frame: PullFrame = decode((await lp.read()).subarray(), PullFrameSchema, {
             what: PULL_PROTOCOL,
@@ -109,7 +116,9 @@ export async function stagePut(
       report();
     }
   };
-  const agents = await Promise.all(options.targets.map(one));
+  const agents: AgentPut[] = [];
+  if (options.oneAtATime) { for (const t of options.targets) agents.push(await one(t)); }
+  else agents.push(...await Promise.all(options.targets.map(one)));
   return { agents, seed: { ...seed.stats } };
 }
 

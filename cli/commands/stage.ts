@@ -92,6 +92,7 @@ interface PutOptions {
   to?: string;
   rate?: number;
   json?: boolean;
+  oneAtATime?: boolean;
 }
 
 /** Registers `shoal stage`. */
@@ -124,6 +125,10 @@ content cache; staged files are read-only. Each agent keeps at most --stage-cach
       "--rate <bytes/s>",
       "limit what this command sends itself, e.g. 50M (default: no limit)",
       bytesOption,
+    )
+    .option(
+      "--one-at-a-time",
+      "no swarm: send to one agent after the other from this host alone, as a lease ships bytes (to compare)",
     )
     .option(
       "--json",
@@ -161,7 +166,8 @@ Exit codes: 0 staged everywhere, 1 some agent failed (named on stderr), 2 bad us
       const started = performance.now();
       const { agents, seed } = await stagePut(c.peer.node, local, {
         targets: targets.map((t) => ({ id: t.id, host: t.host })),
-        holders,
+        holders: opts.oneAtATime ? [] : holders,
+        ...(opts.oneAtATime ? { oneAtATime: true } : {}),
         onProgress: (p) => bar.update(p),
         signal: stop.signal,
         ...(opts.rate ? { rateBytesPerSec: opts.rate } : {}),
