@@ -66,6 +66,8 @@ export async function pull(init: PullInit): Promise<PullStats> {
       .map((id) => ({ id, seed: false, inflight: 0, backoffUntil: 0 })),
   ];
   const others = peers.filter((p) => !p.seed);
+  const pullers = [...new Set(init.peers)].sort();
+  const stripe = pullers.includes(self) ? { index: pullers.indexOf(self), of: pullers.length } : undefined;
   const seedParallel = others.length ? (init.seedParallel ?? 2) : parallel;
   const stats: PullStats = { fetched: 0, from: {}, corrupt: 0 };
   const inflight = new Set<number>();
@@ -159,6 +161,7 @@ export async function pull(init: PullInit): Promise<PullStats> {
           allowSeed: seedInflight < seedParallel,
           now: Date.now(),
           random,
+          ...(stripe ? { stripe } : {}),
         });
         if (!next) break;
         const p = fetch(next.piece, next.peer).finally(() => running.delete(p));

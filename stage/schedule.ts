@@ -1,7 +1,8 @@
 /**
  * Which piece to fetch next, and from whom: pieces held by other pullers go rarest-first (random among the
  * rarest) to the least-busy holder; seeds (the `stage put` process, which holds everything) are asked only
- * for pieces no other peer holds yet, so each piece leaves a seed about once and the swarm spreads it.
+ * for pieces no other peer holds yet, each puller first for its own stripe of them (piece mod pullers), so
+ * each piece leaves a seed about once and the swarm spreads it.
  *
  * @module
  */
@@ -31,6 +32,8 @@ export interface PickInput {
   allowSeed: boolean;
   now: number;
   random: () => number;
+  /** This puller's share of seed-only pieces: those with `piece % of === index` go first. */
+  stripe?: { index: number; of: number };
 }
 
 /** The next piece and peer, or undefined when nothing can be asked now. */
@@ -56,7 +59,10 @@ export function pickNext(input: PickInput): { piece: number; peer: PeerState } |
     } else if (holders === rarest) rare.push(piece);
   }
   if (seeds.length && seedOnly.length) {
-    const piece = seedOnly[Math.floor(random() * seedOnly.length)]!;
+    const stripe = input.stripe;
+    const mine = stripe ? seedOnly.filter((p) => p % stripe.of === stripe.index) : [];
+    const from = mine.length ? mine : seedOnly;
+    const piece = from[Math.floor(random() * from.length)]!;
     return { piece, peer: leastBusy(seeds.filter((s) => !bad.has(`${s.id}\0${piece}`)), random) };
   }
   if (rare.length === 0) return undefined;

@@ -49,3 +49,14 @@ Deno.test("stage schedule: a peer that sent a corrupt chunk is not asked for it 
     "a",
   );
 });
+
+Deno.test("stage schedule: each puller asks a seed for its own stripe of pieces first, then for any", () => {
+  const seed = peer("seed", { seed: true });
+  const stripe = { index: 1, of: 3 };
+  for (let i = 0; i < 20; i++) {
+    const next = pickNext({ ...base, have: bits(9, []), peers: [seed], allowSeed: true, stripe });
+    assertEquals(next!.piece % 3, 1);
+  }
+  const rest = pickNext({ ...base, have: bits(9, [1, 4, 7]), peers: [seed], allowSeed: true, stripe });
+  assertEquals(rest!.piece % 3 === 1, false);
+});
