@@ -328,6 +328,13 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.commandHandler ? { handler: init.commandHandler } : {}),
     ...(init.commandTimeoutMs !== undefined ? { handlerTimeoutMs: init.commandTimeoutMs } : {}),
   });
+  const stage = await startStageService({
+    node,
+    workDir: init.dataDir,
+    host,
+    log,
+    ...(init.stageCacheMaxBytes !== undefined ? { cacheMaxBytes: init.stageCacheMaxBytes } : {}),
+  });
   const service = await startTaskService({
     node,
     runner,
@@ -339,6 +346,12 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     onSlotsChanged: () => membership.announce(),
     desired,
     minority: () => fo.failover?.minority() ?? [],
+    staged: {
+      path: (ref, mode) => stage.contentPath(ref.id, mode),
+      hold: (owner, refs) => stage.hold(owner, refs),
+      release: (owner) => stage.release(owner),
+      use: (names) => names.forEach((n) => stage.resolve(n)),
+    },
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });
   const orphans = service.orphans;
@@ -359,13 +372,6 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       : {}),
   });
   await startLogService({ node, runner, workDir: init.dataDir });
-  const stage = await startStageService({
-    node,
-    workDir: init.dataDir,
-    host,
-    log,
-    ...(init.stageCacheMaxBytes !== undefined ? { cacheMaxBytes: init.stageCacheMaxBytes } : {}),
-  });
   await startTaskUsageService({ node, runner, host });
   const metrics = init.metrics !== undefined
     ? await serveAgentMetrics(init.metrics, { node, membership, runner, slots, talk })

@@ -95,8 +95,8 @@ export class PieceTable {
 export interface LocalManifest {
   manifest: Manifest;
   id: string;
-  /** Local file of each content. */
-  sources: string[];
+  /** Local file (or bytes in memory) of each content. */
+  sources: (string | Uint8Array)[];
   bytes: number;
 }
 
@@ -190,6 +190,34 @@ export async function buildManifest(
   const manifest: Manifest = { name, kind: top.isFile() ? "file" : "dir", chunkSize, contents, files, dirs };
   const bytes = contents.reduce((n, c) => n + c.size, 0);
   return { manifest, id: manifestId(manifest), sources, bytes };
+}
+
+/** The manifest of one file whose bytes are in memory (a lease's shipped executable). */
+export function manifestOfBytes(
+  name: string,
+  bytes: Uint8Array,
+  mode: number,
+  chunkSize = CHUNK_SIZE,
+): LocalManifest {
+  const chunks = new Uint8Array(Math.ceil(bytes.byteLength / chunkSize) * 32);
+  for (let i = 0, off = 0; off < bytes.byteLength; i++, off += chunkSize) {
+    chunks.set(sha256(bytes.subarray(off, off + chunkSize)), i * 32);
+  }
+  const content: Content = {
+    id: contentId(chunkSize, bytes.byteLength, chunks),
+    size: bytes.byteLength,
+    mode: mode & 0o777,
+    chunks,
+  };
+  const manifest: Manifest = {
+    name,
+    kind: "file",
+    chunkSize,
+    contents: [content],
+    files: [{ path: ".", content: 0 }],
+    dirs: [],
+  };
+  return { manifest, id: manifestId(manifest), sources: [bytes], bytes: bytes.byteLength };
 }
 
 /** Throws `RangeError` unless every file refers to a content and chunk counts fit the sizes. */

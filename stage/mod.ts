@@ -22,7 +22,16 @@ export {
   StageInputError,
   UnknownStageError,
 } from "./errors.ts";
-export { buildManifest, checkManifest, contentId, manifestId, PieceTable } from "./manifest.ts";
+export {
+  buildManifest,
+  checkManifest,
+  contentId,
+  manifestId,
+  manifestOfBytes,
+  PieceTable,
+} from "./manifest.ts";
+export { ChunkServer, chunkServer } from "./chunk_server.ts";
+export type { PieceProvider } from "./chunk_server.ts";
 export type { LocalManifest } from "./manifest.ts";
 export { pull } from "./puller.ts";
 export type { PullInit, PullStats } from "./puller.ts";

@@ -1,14 +1,15 @@
 /**
- * The seed: the `shoal stage put` process serving chunks of local files to the agents that pull them,
+ * The seed: this process serving chunks of local files (or bytes in memory) to the agents that pull them,
  * optionally at a limited rate. Agents ask it only for pieces no other agent holds yet.
  *
  * @module
  */
 import { open } from "node:fs/promises";
-import { handleRequests, type MeshNode } from "../mesh/mod.ts";
+import type { MeshNode } from "../mesh/mod.ts";
+import { Bitmap } from "./bitmap.ts";
+import { chunkServer } from "./chunk_server.ts";
 import type { LocalManifest } from "./manifest.ts";
 import { PieceTable } from "./manifest.ts";
-import { CHUNK_PROTOCOL, ChunkRequestSchema, HAVE_PROTOCOL, HaveRequestSchema } from "./types.ts";
 
 /** What the seed served. */
 export interface SeedStats {
@@ -22,10 +23,7 @@ export interface Seed extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/**
- * Serves `local`'s chunks and an "all" have-map on `node`; `rateBytesPerSec` limits how fast it sends.
- * Requests for other manifests get an empty have-map and `RangeError`s.
- */
+/** Serves `local`'s chunks on `node`; `rateBytesPerSec` limits how fast it sends. */
 export async function serveSeed(
   node: MeshNode,
   local: LocalManifest,
@@ -35,16 +33,12 @@ export async function serveSeed(
   const stats: SeedStats = { chunks: 0, bytes: 0 };
   const rate = options.rateBytesPerSec;
   let nextFree = 0;
-  await handleRequests(node, HAVE_PROTOCOL, {
-    schema: HaveRequestSchema,
-    handler: ({ manifest }) =>
-      manifest === local.id ? { all: true } : { all: false, bits: new Uint8Array(0) },
-  });
-  await handleRequests(node, CHUNK_PROTOCOL, {
-    schema: ChunkRequestSchema,
-    maxResponseBytes: 65 * 1024 * 1024,
-    handler: async ({ manifest, piece }) => {
-      if (manifest !== local.id) throw new RangeError(`This seed does not hold manifest ${manifest}`);
+  const server = await chunkServer(node);
+  const remove = server.provide(local.id, {
+    complete: true,
+    bitmap: () => Bitmap.full(table.size),
+    has: (piece) => piece >= 0 && piece < table.size,
+    async read(piece) {
       const at = table.locate(piece);
       if (rate) {
         const now = Date.now();
@@ -52,28 +46,32 @@ export async function serveSeed(
         nextFree = start + (at.length / rate) * 1000;
         if (nextFree > now) await new Promise((r) => setTimeout(r, nextFree - now));
       }
-      const fh = await open(local.sources[at.content]!, "r");
-      try {
-        const data = new Uint8Array(at.length);
-        let got = 0;
-        while (got < at.length) {
-          const { bytesRead } = await fh.read(data, got, at.length - got, at.offset + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
+      const source = local.sources[at.content]!;
+      let data: Uint8Array;
+      if (typeof source !== "string") data = source.subarray(at.offset, at.offset + at.length);
+      else {
+        const fh = await open(source, "r");
+        try {
+          data = new Uint8Array(at.length);
+          let got = 0;
+          while (got < at.length) {
+            const { bytesRead } = await fh.read(data, got, at.length - got, at.offset + got);
+            if (bytesRead === 0) break;
+            got += bytesRead;
+          }
+          data = data.subarray(0, got);
+        } finally {
+          await fh.close();
         }
-        stats.chunks++;
-        stats.bytes += got;
-        return { data: data.subarray(0, got) };
-      } finally {
-        await fh.close();
       }
+      stats.chunks++;
+      stats.bytes += data.byteLength;
+      return data;
     },
   });
-  const close = async () => {
-    for (const p of [HAVE_PROTOCOL, CHUNK_PROTOCOL]) {
-      node.localHandlers.delete(p);
-      await node.libp2p.unhandle(p).catch(() => {});
-    }
+  const close = () => {
+    remove();
+    return Promise.resolve();
   };
   return { stats, close, [Symbol.asyncDispose]: close };
 }

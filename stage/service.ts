@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Stream } from "@libp2p/interface";
@@ -18,11 +19,8 @@ import { StageCacheFullError, UnknownStageError } from "./errors.ts";
 import { Holding } from "./holding.ts";
 import { checkManifest, manifestId, PieceTable } from "./manifest.ts";
 import { pull } from "./puller.ts";
+import { chunkServer } from "./chunk_server.ts";
 import {
-  CHUNK_PROTOCOL,
-  ChunkRequestSchema,
-  HAVE_PROTOCOL,
-  HaveRequestSchema,
   type Manifest,
   ManifestSchema,
   NAME_RE,
@@ -83,6 +81,8 @@ export class StageService implements AsyncDisposable {
   readonly #holdings = new Map<string, Promise<Holding>>();
   readonly #jobs = new Map<string, Job>();
   readonly #closing = new AbortController();
+  /** Contents (`id.mode`) tasks link to, by task: never evicted while held. */
+  readonly #holds = new Map<string, Set<string>>();
   #saving: Promise<void> = Promise.resolve();
 
   constructor(init: StageServiceInit) {
@@ -118,23 +118,8 @@ export class StageService implements AsyncDisposable {
       }
     }
     const { node } = this.#init;
-    await handleRequests(node, HAVE_PROTOCOL, {
-      schema: HaveRequestSchema,
-      handler: async ({ manifest }) => {
-        const h = await this.#holdingOf(manifest);
-        if (!h) return { all: false, bits: new Uint8Array(0) };
-        return h.complete ? { all: true } : { all: false, bits: h.bitmap().bytes };
-      },
-    });
-    await handleRequests(node, CHUNK_PROTOCOL, {
-      schema: ChunkRequestSchema,
-      maxResponseBytes: 65 * 1024 * 1024,
-      handler: async ({ manifest, piece }) => {
-        const h = await this.#holdingOf(manifest);
-        if (!h || !h.has(piece)) throw new RangeError(`Piece ${piece} of manifest ${manifest} is not here`);
-        return { data: await h.read(piece) };
-      },
-    });
+    const chunks = await chunkServer(node);
+    chunks.fallback = (id) => this.#holdingOf(id);
     await handleRequests(node, STAGE_PROTOCOL, {
       schema: StageRequestSchema,
       handler: async (req) => {
@@ -337,7 +322,7 @@ export class StageService implements AsyncDisposable {
     const alone = [...own.values()].reduce((a, b) => a + b, 0);
     if (alone > this.cacheMax) throw new StageCacheFullError(m.name, alone, this.cacheMax);
     const victims = [...this.#index.values()]
-      .filter((e) => e.name !== m.name && !this.#jobs.has(e.manifest))
+      .filter((e) => e.name !== m.name && !this.#jobs.has(e.manifest) && !this.#held(e))
       .sort((a, b) => a.usedAt - b.usedAt);
     for (const v of victims) {
       if (this.cacheBytes(m.name, m) <= this.cacheMax) break;
@@ -446,6 +431,28 @@ export class StageService implements AsyncDisposable {
       await send({ type: "error", name: e.name, message: e.message });
     }
     if (open) await stream.close().catch(() => {});
+  }
+
+  /** The cache file of staged content `id` shipped with `mode`, when it is complete here. */
+  contentPath(id: string, mode: number): string | undefined {
+    const path = this.#cache.entry(id, mode & 0o555);
+    return existsSync(path) ? path : undefined;
+  }
+
+  /** Keeps the names holding `refs` from eviction until `release(owner)`. */
+  hold(owner: string, refs: { id: string; mode: number }[]): void {
+    this.#holds.set(owner, new Set(refs.map((r) => `${r.id}.${r.mode & 0o777}`)));
+  }
+
+  /** Ends a {@linkcode hold}. */
+  release(owner: string): void {
+    this.#holds.delete(owner);
+  }
+
+  #held(e: Entry): boolean {
+    if (this.#holds.size === 0) return false;
+    const keys = new Set([...this.#holds.values()].flatMap((s) => [...s]));
+    return (this.#manifests.get(e.manifest)?.contents ?? []).some((c) => keys.has(`${c.id}.${c.mode}`));
   }
 
   /** Stops pulls (they stay resumable) and closes files. */

@@ -257,3 +257,51 @@ Deno.test("stage: a task uses the staged file by name through $SHOAL_STAGE", asy
   assertEquals(byName, { "main/Check_0": 0, "main/Wrong_0": 1 });
   await mesh.run(["topology", "stop"]);
 });
+
+Deno.test("stage: a reachable=false executable travels by staging, and the lease only refers to it", async () => {
+  await using mesh = await startMesh({ agents: 3, slots: 2 });
+  const exe = join(mesh.home.dir, "tool");
+  const body = `#!/bin/sh\nwc -c < "$0"\n`;
+  Deno.writeTextFileSync(exe, body + "#" + "y".repeat(2 * MiB - body.length - 2) + "\n");
+  Deno.chmodSync(exe, 0o755);
+  const topo = writeTopology(
+    mesh.home.dir,
+    "ship.xml",
+    `<topology name="ship">
+  <decltask name="Tool"><exe reachable="false">${exe}</exe></decltask>
+  <main name="main"><group name="g" n="6"><task>Tool</task></group></main>
+</topology>`,
+  );
+  const act = await mesh.run(["topology", "activate", topo]);
+  assertEquals(act.code, 0, act.stderr);
+  const tasks = await waitFor(async () => {
+    const t = await ps(mesh);
+    return t.length === 6 && t.every((x) => x.state === "exited") ? t : undefined;
+  }, { timeout: 30_000, what: "6 tasks to run and exit" });
+  assertEquals(tasks.map((t) => t.exitCode), Array(6).fill(0));
+  const ls = JSON.parse((await mesh.run(["stage", "ls", "--json"])).stdout) as {
+    agents: { agent: string; staged: { name: string; complete: boolean; bytes: number }[] }[];
+  };
+  const withTasks = new Set(tasks.map((t) => t.agent));
+  for (const a of ls.agents) {
+    const shipped = a.staged.filter((s) => s.name.startsWith("shipped-"));
+    assertEquals(
+      shipped.map((s) => [s.complete, s.bytes]),
+      withTasks.has(a.agent) ? [[true, 2 * MiB]] : [],
+      `staged on ${a.agent}`,
+    );
+  }
+  // Each sandbox's file is a hard link to the staged copy in the agent's content cache.
+  for (const agent of mesh.agents.filter((a) => withTasks.has(a.id))) {
+    const cache = join(agent.dataDir, "cache");
+    const entry = [...Deno.readDirSync(cache)].find((e) => e.name.endsWith(".555"))!;
+    const ino = Deno.statSync(join(cache, entry.name)).ino;
+    const sandboxes = join(agent.dataDir, "tasks", "ship");
+    for (const d of Deno.readDirSync(join(agent.dataDir, "tasks"))) {
+      for (const t of Deno.readDirSync(join(agent.dataDir, "tasks", d.name))) {
+        assertEquals(Deno.statSync(join(agent.dataDir, "tasks", d.name, t.name, "tool")).ino, ino, sandboxes);
+      }
+    }
+  }
+  await mesh.run(["topology", "stop"]);
+});
