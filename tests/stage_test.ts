@@ -305,3 +305,29 @@ Deno.test("stage: a reachable=false executable travels by staging, and the lease
   }
   await mesh.run(["topology", "stop"]);
 });
+
+Deno.test("stage: bad input gets one clear line and a usage exit code; nothing is staged", async () => {
+  await using mesh = await startMesh({ agents: 1 });
+  const missing = await mesh.run(["stage", "put", join(mesh.home.dir, "nope.bin")]);
+  assertEquals(missing.code, 2);
+  assertEquals(
+    missing.stderr.trim(),
+    `shoal: Cannot stage "${join(mesh.home.dir, "nope.bin")}": it does not exist or cannot be read`,
+  );
+  const file = writeData(join(mesh.home.dir, "ok.bin"), 1000, 1);
+  const badName = await mesh.run(["stage", "put", file, "--name", "../x"]);
+  assertEquals(badName.code, 2);
+  assert(badName.stderr.includes(`the name "../x" is not a plain file name`), badName.stderr);
+  const nobody = await mesh.run(["stage", "put", file, "--to", "no-such-host"]);
+  assertEquals(nobody.code, 1);
+  assert(
+    nobody.stderr.includes(`No alive agent's peer ID or host matches --to "no-such-host"`),
+    nobody.stderr,
+  );
+  const rm = await mesh.run(["stage", "rm", "ok.bin"]);
+  assertEquals(rm.code, 1);
+  const ls = JSON.parse((await mesh.run(["stage", "ls", "--json"])).stdout) as {
+    agents: { staged: unknown[] }[];
+  };
+  assertEquals(ls.agents.map((a) => a.staged), [[]]);
+});

@@ -14,6 +14,7 @@ import {
   buildManifest,
   findHolders,
   type Staged,
+  StageInputError,
   stageList,
   stagePut,
 } from "../../stage/mod.ts";
@@ -150,7 +151,11 @@ Exit codes: 0 staged everywhere, 1 some agent failed (named on stderr), 2 bad us
     )
     .action(async (path: string, opts: PutOptions, cmd: Command) => {
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
-      const local = await buildManifest(path, opts.name ? { name: opts.name } : {});
+      const local = await buildManifest(path, opts.name ? { name: opts.name } : {}).catch((err) => {
+        throw err instanceof StageInputError
+          ? new CliError(err.message, ExitCode.usage, { cause: err })
+          : err;
+      });
       await using c = await connectCommander(await openSession(name));
       const members = await fetchMembers(c.init);
       const targets = chooseAgents(members, opts.to);
