@@ -2,12 +2,13 @@
  * Large shipped files (a `reachable="false"` executable) are written once per agent and hard-linked into
  * each task's sandbox, instead of written again for every task: 250 tasks of a 10 MB executable were
  * 2.5 GB of disk writes. Keyed by content hash and file mode, so a link never changes another file's mode.
- * Falls back to a plain copy where a link cannot be made (another filesystem, no permission).
+ * Falls back to a plain copy where a link cannot be made (another filesystem, no permission). Staged data
+ * (`stage/`) lands in the same store, keyed by its chunk-list ID, and is linked out with `linkEntry`.
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import { chmod, link, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, link, mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** Contents from this size on are cached and linked. */
@@ -23,6 +24,26 @@ export class ContentCache {
 
   constructor(dir: string) {
     this.#dir = dir;
+  }
+
+  /** The store's directory. */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /** The store's file for content `key` with `mode` (which may not exist yet). */
+  entry(key: string, mode: number): string {
+    return join(this.#dir, `${key}.${mode.toString(8)}`);
+  }
+
+  /** Puts the store's file `entry` at `file`: a hard link when it can, else a copy. */
+  async linkEntry(entry: string, file: string): Promise<void> {
+    await rm(file, { force: true });
+    try {
+      await link(entry, file);
+    } catch {
+      await copyFile(entry, file);
+    }
   }
 
   /** Puts `content` at `file` with `mode`: a hard link to the cached copy when it can, else a copy. */
@@ -44,7 +65,7 @@ export class ContentCache {
       hash = createHash("sha256").update(content).digest("hex");
       this.#hashes.set(content, hash);
     }
-    const path = join(this.#dir, `${hash}.${mode.toString(8)}`);
+    const path = this.entry(hash, mode);
     let write = this.#writes.get(path);
     if (!write) {
       write = (async () => {

@@ -78,6 +78,10 @@ export async function prepareSandbox(
     ...files.map(async (f) => {
       const file = join(dir, f.name);
       if (f.name.includes("/")) await mkdir(dirname(file), { recursive: true });
+      if (f.link !== undefined) {
+        if (!cache) throw new TaskFileError(f.name, "a staged file needs the agent's content cache");
+        return await cache.linkEntry(f.link, file);
+      }
       if (cache && typeof f.content !== "string" && f.content.byteLength >= LINK_FROM) {
         return await cache.place(file, f.content, f.mode ?? 0o644);
       }

@@ -41,6 +41,8 @@ import { startTaskUsageService } from "./task_usage.ts";
 // Not through env/mod.ts: that also exports the controller, which imports this area (a cycle).
 import { type EnvService, startEnvService } from "../env/service.ts";
 import { collRoute, type CollService, startCollService } from "../coll/mod.ts";
+// Not through stage/mod.ts: that also exports the tools' client; the service is what an agent runs.
+import { stageDir, type StageService, startStageService } from "../stage/service.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -86,6 +88,8 @@ export interface AgentInit {
   commandTimeoutMs?: number;
   /** Serve Prometheus metrics on this `HOST:PORT` (port 0 picks one); announced as a member label. */
   metrics?: string;
+  /** Bytes staged data may take in the content cache before the least recently used goes (default 16 GiB). */
+  stageCacheMaxBytes?: number;
 }
 
 /** A running agent. */
@@ -104,6 +108,8 @@ export class Agent implements AsyncDisposable {
   readonly env: EnvService;
   /** Collectives among this agent's tasks and along the tree of agents. */
   readonly coll: CollService;
+  /** Staged data held here (`$SHOAL_STAGE`). */
+  readonly stage: StageService;
   readonly #agentCommands: AgentCommands;
   readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
@@ -126,6 +132,7 @@ export class Agent implements AsyncDisposable {
       talk: Talk;
       env: EnvService;
       coll: CollService;
+      stage: StageService;
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
       metrics?: MetricsServer;
@@ -147,6 +154,7 @@ export class Agent implements AsyncDisposable {
     this.#talk = parts.talk;
     this.env = parts.env;
     this.coll = parts.coll;
+    this.stage = parts.stage;
     this.#agentCommands = parts.agentCommands;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
@@ -191,6 +199,7 @@ export class Agent implements AsyncDisposable {
       this.desired.stop();
       this.env.stop();
       this.coll.stop();
+      await this.stage.stop();
       this.#agentCommands.close();
       await this.metrics?.close();
       await this.#talk.stop();
@@ -238,6 +247,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   const runner = createTaskRunner({
     workDir: init.dataDir,
     log,
+    env: { SHOAL_STAGE: stageDir(init.dataDir) },
     ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
   });
   const ref: { agent?: Agent } = {};
@@ -326,6 +336,13 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.commandHandler ? { handler: init.commandHandler } : {}),
     ...(init.commandTimeoutMs !== undefined ? { handlerTimeoutMs: init.commandTimeoutMs } : {}),
   });
+  const stage = await startStageService({
+    node,
+    workDir: init.dataDir,
+    host,
+    log,
+    ...(init.stageCacheMaxBytes !== undefined ? { cacheMaxBytes: init.stageCacheMaxBytes } : {}),
+  });
   const service = await startTaskService({
     node,
     runner,
@@ -337,6 +354,12 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     onSlotsChanged: () => membership.announce(),
     desired,
     minority: () => fo.failover?.minority() ?? [],
+    staged: {
+      path: (ref, mode) => stage.contentPath(ref.id, mode),
+      hold: (owner, refs) => stage.hold(owner, refs),
+      release: (owner) => stage.release(owner),
+      use: (names) => names.forEach((n) => stage.resolve(n)),
+    },
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });
   const orphans = service.orphans;
@@ -392,6 +415,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     talk,
     env,
     coll,
+    stage,
     agentCommands,
     ...(orphans ? { orphans } : {}),
     ...(metrics ? { metrics } : {}),

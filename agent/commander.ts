@@ -20,6 +20,7 @@ import {
 } from "../topology/mod.ts";
 import { CommanderError } from "./errors.ts";
 import { packBlobs } from "./lease_blobs.ts";
+import { stageLeaseFiles } from "./lease_staging.ts";
 import {
   LEASE_PROTOCOL,
   LeaseResponseSchema,
@@ -228,8 +229,9 @@ async function placeAndLease(
     }
     const byAgent = Map.groupBy(plan.assignments, (a) => a.agentId);
     const next = new Set<string>();
-    await Promise.all([...byAgent].map(async ([agent, list]) => {
-      const specs: TaskSpec[] = list.map((a) => {
+    const specsOf = new Map([...byAgent].map(([agent, list]) => [
+      agent,
+      list.map((a) => {
         const spec = toTaskSpec(byPath.get(a.taskPath)!, {
           topologyId: ctx.topologyId,
           sessionId: init.sessionId,
@@ -237,13 +239,25 @@ async function placeAndLease(
         });
         if (ctx.extraEnv) spec.extraEnv = { ...spec.extraEnv, ...ctx.extraEnv };
         return spec;
-      });
+      }),
+    ]));
+    // Large shipped files go ahead by staging (a swarm among the agents); leases carry references.
+    const shipped = await stageLeaseFiles(init.node, specsOf, init.signal ? { signal: init.signal } : {});
+    await Promise.all([...byAgent].map(async ([agent, list]) => {
+      const specs: TaskSpec[] = specsOf.get(agent)!;
+      const notStaged = shipped.failed.get(agent);
+      if (notStaged !== undefined) {
+        dead.add(agent);
+        failures.set(agent, notStaged);
+        for (const a of list) next.add(a.taskPath);
+        return;
+      }
       try {
         const res = await request(init.node, agent, LEASE_PROTOCOL, {
           topologyId: ctx.topologyId,
           epoch: ctx.epoch,
           commander: init.node.peerId,
-          ...packBlobs(specs),
+          ...packBlobs(specs, shipped.staged.get(agent)),
         }, { schema: LeaseResponseSchema, maxBytes: 64 * 1024 * 1024, ...opts(init, 60_000) });
         if (res.granted) {
           for (const t of res.tasks) placed.push({ ...(t as TaskStatus), agent });

@@ -2,7 +2,9 @@
  * Shipped files travel once per lease, not once per task: a `reachable="false"` executable of 10 MB used by
  * 250 tasks on one agent would otherwise make a 2.5 GB lease request (and exceed its size limit). Large
  * binary file contents are moved into the request's `blobs` and each task's file refers to one by index;
- * the agent puts the shared bytes back before it starts the tasks.
+ * the agent puts the shared bytes back before it starts the tasks. Contents the commander staged on the
+ * agent first (`lease_staging.ts`) travel as a reference only (`staged`), and the agent links them from its
+ * content cache.
  *
  * @module
  */
@@ -16,14 +18,28 @@ export interface LeaseFile {
   name: string;
   content?: Uint8Array | string;
   blob?: number;
+  /** Content staged on the agent beforehand: its chunk-list ID and size. */
+  staged?: StagedRef;
   mode?: number;
+}
+
+/** A content staged on the agent (`stage/`), by chunk-list ID. */
+export interface StagedRef {
+  id: string;
+  size: number;
 }
 
 /** Task specs whose files may refer to blobs. */
 export type LeaseTask = Omit<TaskSpec, "files"> & { files?: LeaseFile[] };
 
-/** Moves large binary contents of `specs` into `blobs`, each distinct content (by identity) once. */
-export function packBlobs(specs: readonly TaskSpec[]): { tasks: LeaseTask[]; blobs?: Uint8Array[] } {
+/**
+ * Moves large binary contents of `specs` into `blobs`, each distinct content (by identity) once; contents
+ * found in `staged` (already on the agent) become references instead.
+ */
+export function packBlobs(
+  specs: readonly TaskSpec[],
+  staged?: ReadonlyMap<Uint8Array, StagedRef>,
+): { tasks: LeaseTask[]; blobs?: Uint8Array[] } {
   const index = new Map<Uint8Array, number>();
   const blobs: Uint8Array[] = [];
   const tasks = specs.map((spec): LeaseTask => {
@@ -32,6 +48,11 @@ export function packBlobs(specs: readonly TaskSpec[]): { tasks: LeaseTask[]; blo
       ...spec,
       files: spec.files.map((f): LeaseFile => {
         if (typeof f.content === "string" || f.content.byteLength < SHARE_FROM) return f;
+        const ref = staged?.get(f.content);
+        if (ref) {
+          const { content: _, ...rest } = f;
+          return { ...rest, staged: ref };
+        }
         let i = index.get(f.content);
         if (i === undefined) {
           i = blobs.push(f.content) - 1;
@@ -45,16 +66,30 @@ export function packBlobs(specs: readonly TaskSpec[]): { tasks: LeaseTask[]; blo
   return blobs.length ? { tasks, blobs } : { tasks };
 }
 
-/** Puts blob contents back into the files of `tasks`; throws `RangeError` on a reference to no blob. */
+/**
+ * Puts blob contents back into the files of `tasks`, and staged references as links to the local file
+ * `staged(ref, mode)` names; throws `RangeError` on a reference to no blob or to content not staged here.
+ */
 export function unpackBlobs<T extends { path: string; files?: LeaseFile[] }>(
   tasks: readonly T[],
   blobs: readonly Uint8Array[] = [],
+  staged?: (ref: StagedRef, mode: number) => string | undefined,
 ): (Omit<T, "files"> & { files?: TaskFile[] })[] {
   return tasks.map((t) => {
     if (!t.files?.length) return t as Omit<T, "files">;
     return {
       ...t,
       files: t.files.map((f): TaskFile => {
+        const mode = f.mode !== undefined ? { mode: f.mode } : {};
+        if (f.staged) {
+          const link = staged?.(f.staged, f.mode ?? 0o644);
+          if (link === undefined) {
+            throw new RangeError(
+              `File "${f.name}" of task "${t.path}" refers to staged content ${f.staged.id}, which this agent does not hold`,
+            );
+          }
+          return { name: f.name, content: "", link, ...mode };
+        }
         const content = f.blob === undefined ? f.content : blobs[f.blob];
         if (content === undefined) {
           throw new RangeError(

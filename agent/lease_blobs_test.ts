@@ -44,3 +44,15 @@ Deno.test("lease blobs: nothing to share leaves the request as it was; a bad ref
   );
   assertEquals(err.message, `File "exe" of task "main/t_0" refers to blob 3, but the lease carries 0`);
 });
+
+Deno.test("lease blobs: contents staged beforehand travel as references and come back as links", () => {
+  const big = new Uint8Array(4096).fill(7);
+  const specs = [spec("a", [{ name: "exe", content: big, mode: 0o755 }])];
+  const ref = { id: "a".repeat(64), size: 4096 };
+  const packed = packBlobs(specs, new Map([[big, ref]]));
+  assertEquals(packed, { tasks: [{ ...specs[0]!, files: [{ name: "exe", staged: ref, mode: 0o755 }] }] });
+  const back = unpackBlobs(packed.tasks, [], (r, mode) => `/cache/${r.id}.${mode.toString(8)}`);
+  assertEquals(back[0]!.files, [{ name: "exe", content: "", link: `/cache/${ref.id}.755`, mode: 0o755 }]);
+  const err = assertThrows(() => unpackBlobs(packed.tasks, [], () => undefined), RangeError);
+  assertEquals(err.message.includes("which this agent does not hold"), true);
+});

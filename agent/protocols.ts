@@ -51,15 +51,22 @@ export const TaskSpecSchema = v.object({
   collectionPath: v.optional(Name),
 });
 
-/** A file in a lease request: its content inline, or the index of one of the request's `blobs`. */
+/**
+ * A file in a lease request: its content inline, the index of one of the request's `blobs`, or content
+ * staged on the agent beforehand (`lease_staging.ts`), by its chunk-list ID.
+ */
 const LeaseFileSchema = v.pipe(
   v.object({
     name: Name,
     content: v.optional(v.union([v.string(), v.instance(Uint8Array)])),
     blob: v.optional(v.pipe(Int, v.minValue(0))),
+    staged: v.optional(v.object({ id: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)), size: Int })),
     mode: v.optional(Int),
   }),
-  v.check((f) => (f.content === undefined) !== (f.blob === undefined), "a file has either content or a blob"),
+  v.check(
+    (f) => [f.content, f.blob, f.staged].filter((x) => x !== undefined).length === 1,
+    "a file has exactly one of content, blob or staged",
+  ),
 );
 
 /**

@@ -38,6 +38,8 @@ export interface TaskRunnerInit {
   graceMs?: number;
   /** Shell for lines that need one (default `/bin/sh`). */
   shell?: string;
+  /** Variables every task gets (e.g. `SHOAL_STAGE`); a spec's `extraEnv` may override them. */
+  env?: Record<string, string>;
 }
 
 /** Selects tasks: all of a topology, and/or given paths. An empty filter selects every task. */
@@ -115,7 +117,7 @@ class Runner implements TaskRunner {
   readonly #log: Logger;
   readonly #graceMs: number;
   readonly #shell: string;
-  readonly #baseEnv = snapshotEnv();
+  readonly #baseEnv: Record<string, string>;
   readonly #dirs = new Map<string, Promise<void>>();
   readonly #reaper: ReturnType<typeof startReaper>;
   #closed = false;
@@ -127,6 +129,7 @@ class Runner implements TaskRunner {
     this.#log = init.log;
     this.#graceMs = init.graceMs ?? 5_000;
     this.#shell = init.shell ?? "/bin/sh";
+    this.#baseEnv = { ...snapshotEnv(), ...init.env };
     this.#cache = new ContentCache(join(init.workDir, "cache"));
     this.#reaper = startReaper((err) =>
       this.#log.warn("no reaper: tasks may outlive a killed agent", { err })

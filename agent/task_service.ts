@@ -8,7 +8,7 @@ import { handleRequests, type MeshNode, request } from "../mesh/mod.ts";
 import type { EventBatcher } from "./event_batcher.ts";
 import type { DesiredState } from "./desired_state.ts";
 import type { Logger } from "./log.ts";
-import { unpackBlobs } from "./lease_blobs.ts";
+import { type StagedRef, unpackBlobs } from "./lease_blobs.ts";
 import { OrphanLeases } from "./orphan_leases.ts";
 import {
   LEASE_PROTOCOL,
@@ -44,6 +44,14 @@ export interface TaskServiceInit {
   orphanGraceMs?: number;
   /** Topologies this agent's side may not re-place (answered with the tasks, for `shoal info`). */
   minority?: () => { topologyId: string; sees: number; of: number; need: number; since: number }[];
+  /** Staged contents that leases refer to (`lease_staging.ts`), kept while tasks use them. */
+  staged?: {
+    path(ref: StagedRef, mode: number): string | undefined;
+    hold(owner: string, refs: { id: string; mode: number }[]): void;
+    release(owner: string): void;
+    /** Marks staged names a task refers to (`$SHOAL_STAGE/<name>` in its command or env) as used now. */
+    use(names: string[]): void;
+  };
   /** Gives each task its API socket and token. */
   taskApi?: {
     register(spec: TaskSpec): Record<string, string>;
@@ -59,6 +67,11 @@ export interface TaskService {
   stopLocal(topologyId: string, paths?: string[], graceMs?: number): Promise<StopResult>;
   /** Stops reconciling. */
   close(): void;
+}
+
+/** Names a command line or env script refers to as `$SHOAL_STAGE/<name>` or `${SHOAL_STAGE}/<name>`. */
+export function stagedNames(text: string): string[] {
+  return [...text.matchAll(/\$\{?SHOAL_STAGE\}?\/([A-Za-z0-9_@~#+-][A-Za-z0-9._@~#+-]*)/g)].map((m) => m[1]!);
 }
 
 /** Serves the lease, stop and tasks protocols on the agent, and reconciles its tasks with the records. */
@@ -127,6 +140,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
     init.events.add({ ...e, agent: me, host: init.host });
     const final = (e.type === "task:exited" && !e.willRestart) || e.type === "task:failed";
     if (final) init.taskApi?.unregister(e.topologyId, e.path);
+    if (final) init.staged?.release(`${e.topologyId}\0${e.path}`);
     if (final && slots.release(e.topologyId, [e.path]) > 0) init.onSlotsChanged();
   });
 
@@ -134,7 +148,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
     schema: LeaseRequestSchema,
     maxBytes: 64 * 1024 * 1024,
     handler: async (req): Promise<LeaseResponse> => {
-      const tasks = unpackBlobs(req.tasks, req.blobs);
+      const tasks = unpackBlobs(req.tasks, req.blobs, init.staged?.path);
       const lease = slots.grant(req.topologyId, req.epoch, tasks.map((t) => t.path));
       if (!lease.ok) {
         const reason = lease.reason === "full"
@@ -158,6 +172,14 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
         tasks: tasks.length,
         commander: req.commander,
       });
+      for (const t of req.tasks) {
+        const refs = (t.files ?? []).flatMap((f) =>
+          f.staged ? [{ id: f.staged.id, mode: f.mode ?? 0o644 }] : []
+        );
+        if (refs.length) init.staged?.hold(`${req.topologyId}\0${t.path}`, refs);
+      }
+      const named = new Set(tasks.flatMap((t) => stagedNames(`${t.exe}\n${t.env ?? ""}`)));
+      if (named.size) init.staged?.use([...named]);
       const started = await Promise.all(tasks.map(async (t) => {
         const spec = { ...t, topologyId: req.topologyId, slotId: lease.slots.get(t.path)! } as TaskSpec;
         try {

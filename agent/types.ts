@@ -11,6 +11,11 @@ export interface TaskFile {
   content: Uint8Array | string;
   /** File mode, e.g. 0o755 for a shipped executable (default 0o644). */
   mode?: number;
+  /**
+   * A file on this agent to hard-link instead of writing `content` (staged content in the agent's cache,
+   * read-only): how large shipped files arrive since they travel by staging (`lease_staging.ts`).
+   */
+  link?: string;
 }
 
 /** One runtime task as the commander hands it to an agent. */

@@ -29,6 +29,7 @@ const SCENARIOS = [
   "mesh_sim.ts",
   "mesh_scale.ts",
   "ui_tasks.ts",
+  "stage.ts",
 ];
 const only = process.argv.slice(2);
 let failed = 0;

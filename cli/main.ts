@@ -17,6 +17,7 @@ import { registerKv } from "./commands/kv.ts";
 import { registerLogs } from "./commands/logs.ts";
 import { registerMonitor } from "./commands/monitor.ts";
 import { registerPs } from "./commands/ps.ts";
+import { registerStage } from "./commands/stage.ts";
 import { registerSubmit } from "./commands/submit.ts";
 import { registerTop } from "./commands/top.ts";
 import { registerTopology } from "./commands/topology.ts";
@@ -46,6 +47,7 @@ Examples:
   $ shoal info                         agents, slots, uptime
   $ shoal monitor --json               one JSON line per event
   $ shoal ui                           a live web dashboard (prints its URL with an access token)
+  $ shoal stage put ./calib.root       every agent gets $SHOAL_STAGE/calib.root (a swarm of chunks)
   $ shoal down                         stop the session's agents
 
 Environment: SHOAL_HOME (default ~/.shoal), SHOAL_SESSION (default "default").
@@ -67,6 +69,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerDemo(program);
   registerUi(program);
   registerTop(program);
+  registerStage(program);
   const quiet = (cmd: Command): void => {
     cmd.exitOverride().configureOutput({ outputError: () => {} });
     cmd.commands.forEach(quiet);

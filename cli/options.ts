@@ -61,3 +61,15 @@ export function hostPortOption(what: string): (value: string) => string {
     }
   };
 }
+
+const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** Parses a size: bytes, or a number with K, M, G or T (binary: 1K = 1024; `KiB`/`KB` too). */
+export function bytesOption(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
+  const n = m ? Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(`"${value}" is not a size (write it like 512M, 16G or 1048576).`);
+  }
+  return n;
+}

@@ -10,7 +10,16 @@ import { createLogger, startAgent } from "../../agent/mod.ts";
 import { DEFAULT_TIMING, readSwarmKey } from "../../mesh/mod.ts";
 import { multiaddr } from "@multiformats/multiaddr";
 import { CliError, ExitCode } from "../errors.ts";
-import { collect, executableFile, hostPortOption, intOption, keyValue, secondsOption } from "../options.ts";
+import {
+  bytesOption,
+  collect,
+  executableFile,
+  hostPortOption,
+  intOption,
+  keyValue,
+  secondsOption,
+} from "../options.ts";
+import { DEFAULT_CACHE_MAX } from "../../stage/mod.ts";
 import { openSession, sessionDir } from "../session.ts";
 
 interface AgentOptions {
@@ -34,6 +43,7 @@ interface AgentOptions {
   metrics?: string;
   lostAfter?: number;
   stopOnMinorityAfter?: number;
+  stageCacheMax?: number;
 }
 
 /** Registers `shoal agent`. */
@@ -83,6 +93,11 @@ export function registerAgent(program: Command): void {
       "--stop-on-minority-after <seconds>",
       "stop this agent's tasks of a topology once its side of a partition has seen no majority this long (default: never)",
       secondsOption,
+    )
+    .option(
+      "--stage-cache-max <size>",
+      "staged data (shoal stage put) kept before the least recently used name is evicted (default: $SHOAL_STAGE_CACHE_MAX, else 16G)",
+      bytesOption,
     )
     .addHelpText(
       "after",
@@ -151,6 +166,7 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         ...(opts.commandTimeout !== undefined ? { commandTimeoutMs: opts.commandTimeout } : {}),
         ...(opts.orphanGrace !== undefined ? { orphanGraceMs: opts.orphanGrace } : {}),
         ...(opts.metrics ? { metrics: opts.metrics } : {}),
+        stageCacheMaxBytes: opts.stageCacheMax ?? stageCacheFromEnv(),
         ...(opts.lostAfter !== undefined ? { lostAfterMs: opts.lostAfter } : {}),
         ...(opts.stopOnMinorityAfter !== undefined
           ? { stopOnMinorityAfterMs: opts.stopOnMinorityAfter }
@@ -162,6 +178,17 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
       await stopRequested;
       await agent.stop();
     });
+}
+
+/** `SHOAL_STAGE_CACHE_MAX` (inherited from `shoal up`/`submit`), else the default. */
+function stageCacheFromEnv(): number {
+  const text = process.env.SHOAL_STAGE_CACHE_MAX;
+  if (!text) return DEFAULT_CACHE_MAX;
+  try {
+    return bytesOption(text);
+  } catch (err) {
+    throw new CliError(`SHOAL_STAGE_CACHE_MAX: ${(err as Error).message}`, ExitCode.usage);
+  }
 }
 
 /** Refuses a malformed address at once rather than retrying it forever. */
