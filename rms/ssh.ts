@@ -18,17 +18,16 @@ import { readConfigFile } from "./config.ts";
 import { RmsConfigError, RmsToolMissingError, SubmitError } from "./errors.ts";
 import {
   BIN_SHA_FN,
-  defaultPilot,
   parsePilotLine,
   type PilotReport,
   renderPilot,
-  resolvePilot,
   shellPath,
   shellQuote,
   unameArch,
   unameOs,
 } from "./pilot.ts";
 import { parseSshConfig, type SshConfig, SshConfigSchema, type SshHost, sshHosts } from "./ssh_config.ts";
+import { pilotStepsFor } from "./pilots.ts";
 import type {
   AgentFailure,
   AgentJob,
@@ -282,6 +281,7 @@ export function createSshRms(): RmsPlugin {
     async loadConfig(file: string): Promise<RmsConfig> {
       return parseSshConfig(file, await readConfigFile(file)) as RmsConfig;
     },
+    pilotSteps: (req) => pilotStepsFor("ssh", "detach", req, checkConfig(req.config)),
     defaultCount(config: RmsConfig | undefined): number {
       return sshHosts(checkConfig(config)).reduce((n, h) => n + h.agents, 0);
     },
@@ -292,7 +292,7 @@ export function createSshRms(): RmsPlugin {
       const config = checkConfig(req.config);
       const conn = connOf(config);
       const hosts = sshHosts(config);
-      const steps = resolvePilot(defaultPilot("detach"), config.pilot);
+      const { steps } = pilotStepsFor("ssh", "detach", req, config);
       const file = shippableBinary(req.self, config.binary, "ssh");
       const binary = { file, sha256: await sha256File(file) };
       const swarmKey = await readFile(req.session.swarmKeyFile, "utf8");
