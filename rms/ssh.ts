@@ -193,13 +193,13 @@ function connOf(config: SshConfig): Conn {
   };
 }
 
-function checkConfig(config: RmsConfig | undefined): SshConfig {
+function checkConfig(config: RmsConfig | undefined, options: { hosts?: boolean } = {}): SshConfig {
   const r = v.safeParse(SshConfigSchema, config ?? {});
   if (!r.success) {
     const path = r.issues[0].path?.map((p: { key: unknown }) => String(p.key)).join(".") ?? "";
     throw new RmsConfigError("ssh config", `${path ? `"${path}": ` : ""}${r.issues[0].message}`);
   }
-  if (!r.output.hosts?.length) {
+  if (options.hosts !== false && !r.output.hosts?.length) {
     throw new RmsConfigError(
       "",
       "The ssh plug-in needs a host list: `shoal submit --rms ssh -c hosts.cfg` (DDS format or JSON)",
@@ -281,7 +281,7 @@ export function createSshRms(): RmsPlugin {
     async loadConfig(file: string): Promise<RmsConfig> {
       return parseSshConfig(file, await readConfigFile(file)) as RmsConfig;
     },
-    pilotSteps: (req) => pilotStepsFor("ssh", "detach", req, checkConfig(req.config)),
+    pilotSteps: (req) => pilotStepsFor("ssh", "detach", req, checkConfig(req.config, { hosts: false })),
     defaultCount(config: RmsConfig | undefined): number {
       return sshHosts(checkConfig(config)).reduce((n, h) => n + h.agents, 0);
     },
