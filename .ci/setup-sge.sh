@@ -50,24 +50,33 @@ ip=$(getent ahostsv4 "$host" | awk 'NR == 1 { print $1 }')
 aliases=$(awk -v ip="$ip" -v host="$host" '$1 == ip { for (i = 2; i <= NF; i++) if ($i != host) print $i }' \
   /etc/hosts | sort -u | tr '\n' ' ')
 want="$host ${aliases% }"
+restart=0
 [ "$(cat "$common/host_aliases" 2>/dev/null)" = "${want% }" ] || {
   echo "${want% }" >"$common/host_aliases"
-  pkill_qmaster=1
+  restart=1 # daemons that a package script started before this refuse every request
 }
 mkdir -p /var/run/gridengine && chown sgeadmin:sgeadmin /var/run/gridengine
 
 alive() { qconf -sh >/dev/null 2>&1; }
 pid_of() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && cat "$1"; }
 qmaster_pid=/var/spool/gridengine/qmaster/qmaster.pid
-if [ "${pkill_qmaster:-0}" = 1 ] && pid=$(pid_of "$qmaster_pid"); then
-  kill "$pid"
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if [ "$restart" = 1 ]; then
+  for f in "$qmaster_pid" /var/spool/gridengine/execd/*/execd.pid; do
+    pid=$(pid_of "$f") || continue
+    kill "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
 fi
-if ! alive; then
+# A qmaster that is still shutting down is waited for, then started anew.
+end=$((SECONDS + 90))
+until alive; do
   pid_of "$qmaster_pid" >/dev/null || /usr/sbin/sge_qmaster 9>&-
-  for _ in $(seq 150); do alive && break; sleep 0.2; done
-  alive || { echo "setup-sge: sge_qmaster does not answer; see /var/spool/gridengine/qmaster/messages" >&2; exit 1; }
-fi
+  [ $SECONDS -lt $end ] || {
+    echo "setup-sge: sge_qmaster does not answer; see /var/spool/gridengine/qmaster/messages" >&2
+    exit 1
+  }
+  sleep 0.5
+done
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -176,7 +185,9 @@ fi
 
 # The execution daemon; then wait until the queue instance is up (a load reported, no alarm or
 # unknown state), clearing an error state left by an earlier run.
-pgrep -x sge_execd >/dev/null || /usr/sbin/sge_execd 9>&-
+execd_running=0
+for f in /var/spool/gridengine/execd/*/execd.pid; do pid_of "$f" >/dev/null && execd_running=1; done
+[ "$execd_running" = 1 ] || /usr/sbin/sge_execd 9>&-
 for i in $(seq 150); do
   line=$(qstat -f -q shoal.q 2>/dev/null | awk -v q="shoal.q@" 'index($1, q) == 1' | head -1)
   states=$(awk '{ print $6 }' <<<"$line")
