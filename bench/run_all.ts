@@ -28,6 +28,7 @@ const SCENARIOS = [
   "mesh_sim.ts",
   "mesh_scale.ts",
   "ui_tasks.ts",
+  "rms_sge.ts",
 ];
 const only = process.argv.slice(2);
 let failed = 0;
