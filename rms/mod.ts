@@ -7,7 +7,7 @@ export { AgentStartError, RmsConfigError, RmsToolMissingError, SubmitError } fro
 export { createLocalhostRms } from "./localhost.ts";
 export { createSshRms } from "./ssh.ts";
 export { createSlurmRms } from "./slurm.ts";
-export { createSgeRms, parseQstat } from "./sge.ts";
+export { createSgeRms } from "./sge.ts";
 export type { SgeConfig } from "./sge.ts";
 export { BUILTIN_STEPS, defaultPilot, parsePilotLine, renderPilot, resolvePilot } from "./pilot.ts";
 export { loadPilotsFile, pilotStepsFor, resolvePilotFor, resourceType } from "./pilots.ts";

@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/_assert.ts";
-import { parseQstat } from "./sge.ts";
+import { parseQstat } from "./_qstat.ts";
 
 Deno.test("sge: qstat -g d lines give each job's state and its array tasks, ranges expanded", () => {
   const text = [
