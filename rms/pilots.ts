@@ -160,9 +160,8 @@ export interface PilotResolution {
 /** The resource type `resource` names for plug-in `rms`: `gpu` and `slurm:gpu` are both `slurm:gpu`. */
 export function resourceType(rms: string, resource?: string): string {
   if (!resource) return rms;
-  const [plugin, name] = resource.includes(":")
-    ? resource.split(":", 2) as [string, string]
-    : [rms, resource];
+  const colon = resource.indexOf(":");
+  const [plugin, name] = colon < 0 ? [rms, resource] : [resource.slice(0, colon), resource.slice(colon + 1)];
   if (plugin !== rms) {
     throw new RangeError(`Resource "${resource}" belongs to plug-in "${plugin}", not "${rms}"`);
   }

@@ -126,6 +126,7 @@ Deno.test("pilots: mistakes name the file, the resource and the step", () => {
     'plug-in "sge"',
   );
   assertThrows(() => resourceType("slurm", "bad name"), RangeError);
+  assertThrows(() => resourceType("slurm", "slurm:a:b"), RangeError);
 
   using detach = pilots("resources:\n  defaults: [start-agent, report, wait-agent]\n");
   assertStringIncludes(
