@@ -30,6 +30,7 @@ const SCENARIOS = [
   "mesh_scale.ts",
   "ui_tasks.ts",
   "stage.ts",
+  "rms_sge.ts",
 ];
 const only = process.argv.slice(2);
 let failed = 0;

@@ -16,6 +16,7 @@ import { registerInfo } from "./commands/info.ts";
 import { registerKv } from "./commands/kv.ts";
 import { registerLogs } from "./commands/logs.ts";
 import { registerMonitor } from "./commands/monitor.ts";
+import { registerPilot } from "./commands/pilot.ts";
 import { registerPs } from "./commands/ps.ts";
 import { registerStage } from "./commands/stage.ts";
 import { registerSubmit } from "./commands/submit.ts";
@@ -55,6 +56,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
     );
   registerUp(program);
   registerSubmit(program);
+  registerPilot(program);
   registerDown(program);
   registerInfo(program);
   registerMonitor(program);

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
+import { resolve } from "node:path";
 import { RmsConfigError } from "./errors.ts";
 import type { SelfCommand } from "./types.ts";
 
@@ -39,5 +40,6 @@ export function shippableBinary(self: SelfCommand, configured: string | undefine
   } catch (cause) {
     throw new RmsConfigError("", `The shoal binary "${file}" to ship is not a readable file`, { cause });
   }
-  return file;
+  // The pilots run elsewhere (a batch job's own directory): a relative path would not find it there.
+  return resolve(file);
 }

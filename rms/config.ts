@@ -4,14 +4,17 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, join } from "node:path";
 import * as v from "valibot";
 import { RmsConfigError } from "./errors.ts";
 import { PilotConfigSchema } from "./pilot.ts";
 
 /** Options every remote plug-in understands. */
 export const CommonConfigEntries = {
-  /** The pilot's steps (see `pilot.ts`). */
+  /** The pilot's steps (see `pilot.ts`), applied on top of the pilots file's list. */
   pilot: v.optional(PilotConfigSchema),
+  /** A pilots file: step lists per resource type and site step directories (see `pilots.ts`). */
+  pilots: v.optional(v.pipe(v.string(), v.minLength(1))),
   /** The agents' listen address (default `/ip4/0.0.0.0/tcp/0`). */
   listen: v.optional(v.pipe(v.string(), v.startsWith("/"))),
   /** Shell lines run by every pilot before its steps (DDS `@bash_begin@ … @bash_end@`). */
@@ -40,6 +43,9 @@ export function parseJsonConfig<S extends v.GenericSchema>(
     const path = issue.path?.map((p: { key: unknown }) => String(p.key)).join(".") ?? "";
     throw new RmsConfigError(file, `${path ? `"${path}": ` : ""}${issue.message}`);
   }
+  // A pilots file named in the config is relative to the config.
+  const out = r.output as { pilots?: unknown };
+  if (typeof out.pilots === "string" && !isAbsolute(out.pilots)) out.pilots = join(dirname(file), out.pilots);
   return r.output;
 }
 

@@ -7,7 +7,11 @@ export { AgentStartError, RmsConfigError, RmsToolMissingError, SubmitError } fro
 export { createLocalhostRms } from "./localhost.ts";
 export { createSshRms } from "./ssh.ts";
 export { createSlurmRms } from "./slurm.ts";
-export { defaultPilot, parsePilotLine, renderPilot, resolvePilot } from "./pilot.ts";
+export { createSgeRms } from "./sge.ts";
+export type { SgeConfig } from "./sge.ts";
+export { BUILTIN_STEPS, defaultPilot, parsePilotLine, renderPilot, resolvePilot } from "./pilot.ts";
+export { loadPilotsFile, pilotStepsFor, resolvePilotFor, resourceType } from "./pilots.ts";
+export type { PilotFor, PilotResolution, PilotsFile } from "./pilots.ts";
 export type { PilotConfig, PilotMessage, PilotMode, PilotReport, PilotScript, PilotStep } from "./pilot.ts";
 export { parseDdsSshConfig, parseSshConfig, sshHosts } from "./ssh_config.ts";
 export type { SshConfig, SshHost } from "./ssh_config.ts";
@@ -19,6 +23,7 @@ export type {
   CancelOptions,
   CancelResult,
   JobStatus,
+  PilotStepsRequest,
   RmsConfig,
   RmsPlugin,
   SelfCommand,

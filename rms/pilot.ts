@@ -16,22 +16,38 @@ import { agentEnvShell } from "./agent_env.ts";
 export interface PilotStep {
   name: string;
   run: string;
+  /** Where the step comes from: "built-in", a site step file's path, or "inline" (a config's `run`). */
+  source?: string;
 }
 
-const StepName = v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "a step name is a-z 0-9 _ -"));
+/** A step name: what a site step file is called (`<name>.sh`) and what lists refer to. */
+export const StepName = v.pipe(
+  v.string(),
+  v.regex(
+    /^[a-z0-9][a-z0-9_-]{0,63}$/,
+    "a step name is 1-64 of a-z 0-9 _ -, starting with a letter or digit",
+  ),
+);
 const CustomStep = v.strictObject({ name: StepName, run: v.pipe(v.string(), v.minLength(1)) });
+
+/** A step list: names of known steps, or `{ name, run }` given in place. */
+export const StepListSchema = v.array(v.union([StepName, CustomStep]));
+
+/** Steps inserted into a list, `before` or `after` a named step (default: before `start-agent`). */
+export const StepInsertSchema = v.array(v.strictObject({
+  name: StepName,
+  /** The step's bash; without it, the known step of that name (a site step or a built-in). */
+  run: v.optional(v.pipe(v.string(), v.minLength(1))),
+  before: v.optional(StepName),
+  after: v.optional(StepName),
+}));
 
 /** The `pilot` section of a plug-in config. */
 export const PilotConfigSchema = v.strictObject({
-  /** The whole list, in order: names of default steps, or `{ name, run }` (replacing a default of that name). */
-  steps: v.optional(v.array(v.union([StepName, CustomStep]))),
-  /** Steps added to the default (or given) list, `before` or `after` a named step (default: before `start-agent`). */
-  insert: v.optional(v.array(v.strictObject({
-    name: StepName,
-    run: v.pipe(v.string(), v.minLength(1)),
-    before: v.optional(StepName),
-    after: v.optional(StepName),
-  }))),
+  /** The whole list, in order: names of known steps, or `{ name, run }` (replacing a step of that name). */
+  steps: v.optional(StepListSchema),
+  /** Steps added to the resolved (or given) list. */
+  insert: v.optional(StepInsertSchema),
 });
 
 /** The `pilot` section of a plug-in config. */
@@ -43,8 +59,8 @@ export type PilotMode = "detach" | "foreground";
 const CHECK_ENV = String.raw`
 [ "$(uname -s)" = "$SHOAL_EXPECT_OS" ] || { echo "this host runs $(uname -s); the shoal binary is for $SHOAL_EXPECT_OS" >&2; return 1; }
 [ "$(uname -m)" = "$SHOAL_EXPECT_ARCH" ] || { echo "this host is $(uname -m); the shoal binary is for $SHOAL_EXPECT_ARCH" >&2; return 1; }
-for tool in sha256sum stat mkdir mv cp tail grep sed $( [ "$SHOAL_PILOT_MODE" = detach ] && echo setsid nohup ); do
-  command -v "$tool" >/dev/null 2>&1 || { echo "\"$tool\" is missing on $(hostname)" >&2; return 1; }
+for tool in sha256sum stat mkdir mv cp cut tail tr chmod $( [ "$SHOAL_PILOT_MODE" = detach ] && echo nohup ); do
+  command -v "$tool" >/dev/null 2>&1 || { echo "\"$tool\" is missing on $HOSTNAME" >&2; return 1; }
 done
 mkdir -p "$SHOAL_WORK_DIR/bin" && [ -w "$SHOAL_WORK_DIR" ] || { echo "work dir \"$SHOAL_WORK_DIR\" is not writable" >&2; return 1; }`;
 
@@ -69,12 +85,15 @@ mkdir -p "$SHOAL_DATA_DIR" && chmod 700 "$SHOAL_DATA_DIR" || return 1
 if [ -z "$SHOAL_BOOTSTRAP" ] && [ -n "$SHOAL_FOUNDER_OUTPUT" ]; then
   # Another pilot of this job founds the mesh: bootstrap to the address it reports.
   end=$((SECONDS + SHOAL_START_TIMEOUT))
-  until grep -q '^@@shoal:report ' "$SHOAL_FOUNDER_OUTPUT" 2>/dev/null; do
-    grep -q '^@@shoal:fail ' "$SHOAL_FOUNDER_OUTPUT" 2>/dev/null && { echo "the founding pilot failed" >&2; return 1; }
+  until line=$(shoal_find_line "$SHOAL_FOUNDER_OUTPUT" '@@shoal:report '); do
+    shoal_find_line "$SHOAL_FOUNDER_OUTPUT" '@@shoal:fail ' >/dev/null && { echo "the founding pilot failed" >&2; return 1; }
     [ $SECONDS -ge $end ] && { echo "the founding pilot did not report within $SHOAL_START_TIMEOUT s" >&2; return 1; }
     sleep 0.2
   done
-  SHOAL_BOOTSTRAP=$(grep -m1 '^@@shoal:report ' "$SHOAL_FOUNDER_OUTPUT" | sed -n 's/.*"addrs":\[\([^]]*\)\].*/\1/p' | tr -d '"' | tr ',' ' ')
+  SHOAL_BOOTSTRAP=${"$"}{line#*\"addrs\":\[}
+  SHOAL_BOOTSTRAP=${"$"}{SHOAL_BOOTSTRAP%%]*}
+  SHOAL_BOOTSTRAP=${"$"}{SHOAL_BOOTSTRAP//\"/}
+  SHOAL_BOOTSTRAP=${"$"}{SHOAL_BOOTSTRAP//,/ }
 fi
 for var in SHOAL_SESSION SHOAL_SESSION_ID SHOAL_SLOTS SHOAL_GROUP SHOAL_HOST SHOAL_LISTEN SHOAL_BOOTSTRAP SHOAL_LABELS SHOAL_COMMAND_HANDLER SHOAL_METRICS; do
   printf '%s=%q\n' "$var" "${"$"}{!var}"
@@ -92,13 +111,24 @@ while IFS= read -r label; do [ -n "$label" ] && set -- "$@" --label "$label"; do
 rm -f "$SHOAL_DATA_DIR/agent.json"
 ${agentEnvShell()}
 if [ "$SHOAL_PILOT_MODE" = detach ]; then
-  setsid nohup "$SHOAL_BIN" "$@" </dev/null >"$SHOAL_DATA_DIR/agent.stderr" 2>&1 &
+  # Its own session, so that it outlives the ssh connection (nohup alone where setsid is missing).
+  if command -v setsid >/dev/null 2>&1; then
+    setsid nohup "$SHOAL_BIN" "$@" </dev/null >"$SHOAL_DATA_DIR/agent.stderr" 2>&1 &
+  else
+    nohup "$SHOAL_BIN" "$@" </dev/null >"$SHOAL_DATA_DIR/agent.stderr" 2>&1 &
+  fi
+  SHOAL_AGENT_PID=$!
 else
+  # Its own process group (job control on for this one start), so that a signal the RMS sends to the
+  # pilot's group (Grid Engine's -notify SIGUSR2 before qdel's SIGKILL) reaches the pilot, which stops
+  # the agent with SIGTERM, and not the agent, which would die of it.
+  set -m
   "$SHOAL_BIN" "$@" </dev/null >"$SHOAL_DATA_DIR/agent.stderr" 2>&1 &
+  SHOAL_AGENT_PID=$!
+  set +m
 fi
-SHOAL_AGENT_PID=$!
 end=$((SECONDS + SHOAL_START_TIMEOUT))
-until grep -q '"addrs":\["' "$SHOAL_DATA_DIR/agent.json" 2>/dev/null; do
+until [[ $(cat "$SHOAL_DATA_DIR/agent.json" 2>/dev/null) == *'"addrs":["'* ]]; do
   if ! kill -0 "$SHOAL_AGENT_PID" 2>/dev/null; then
     echo "the agent exited at start: $(tail -n 3 "$SHOAL_DATA_DIR/agent.stderr" 2>/dev/null)" >&2; return 1
   fi
@@ -112,11 +142,12 @@ done`;
 
 const REPORT = String.raw`
 printf '@@shoal:report {"host":"%s","name":"%s","dataDir":"%s","tasks":%d,"agent":%s}\n' \
-  "$(shoal_json "$(hostname)")" "$(shoal_json "$SHOAL_AGENT_NAME")" "$(shoal_json "$SHOAL_DATA_DIR")" \
-  "${"$"}{SLURM_NTASKS:-1}" "$(tr -d '\n' <"$SHOAL_DATA_DIR/agent.json")"`;
+  "$(shoal_json "$HOSTNAME")" "$(shoal_json "$SHOAL_AGENT_NAME")" "$(shoal_json "$SHOAL_DATA_DIR")" \
+  "${"$"}{SHOAL_PILOTS_IN_JOB:-${"$"}{SLURM_NTASKS:-1}}" "$(tr -d '\n' <"$SHOAL_DATA_DIR/agent.json")"`;
 
 const WAIT_AGENT = String.raw`
-trap 'kill -TERM "$SHOAL_AGENT_PID" 2>/dev/null' TERM INT
+# SIGUSR2: Grid Engine's warning before it kills a job (qsub -notify) — the agent stops in time.
+trap 'kill -TERM "$SHOAL_AGENT_PID" 2>/dev/null' TERM INT USR2
 code=0
 while kill -0 "$SHOAL_AGENT_PID" 2>/dev/null; do wait "$SHOAL_AGENT_PID"; code=$?; done
 echo "@@shoal:exit $code"`;
@@ -145,30 +176,49 @@ export const BUILTIN_STEPS: Readonly<Record<string, string>> = {
   "wait-agent": WAIT_AGENT,
 };
 
+/** The built-in step called `name`, if there is one. */
+export function builtinStep(name: string): PilotStep | undefined {
+  const run = Object.hasOwn(BUILTIN_STEPS, name) ? BUILTIN_STEPS[name] : undefined;
+  return run === undefined ? undefined : { name, run, source: "built-in" };
+}
+
 /** The default step list of a plug-in's pilots. */
 export function defaultPilot(mode: PilotMode): PilotStep[] {
   const names = ["check-env", "stage-binary", "write-config", "start-agent", "report"];
   if (mode === "foreground") names.push("wait-agent");
-  return names.map((name) => ({ name, run: BUILTIN_STEPS[name]! }));
+  return names.map((name) => builtinStep(name)!);
+}
+
+/** How {@linkcode resolvePilot} finds steps named in a list. */
+export interface StepLookupOptions {
+  /** A step by name (default: the built-ins). */
+  lookup?: (name: string) => PilotStep | undefined;
+  /** Names {@linkcode StepLookupOptions.lookup} knows, for error messages. */
+  known?: readonly string[];
 }
 
 /** Applies a site's `pilot` config to a default step list. Throws `RangeError` naming a bad step. */
-export function resolvePilot(defaults: PilotStep[], config: PilotConfig | undefined): PilotStep[] {
+export function resolvePilot(
+  defaults: PilotStep[],
+  config: PilotConfig | undefined,
+  options: StepLookupOptions = {},
+): PilotStep[] {
+  const lookup = options.lookup ?? builtinStep;
+  const known = options.known ?? Object.keys(BUILTIN_STEPS);
   const byName = new Map(defaults.map((s) => [s.name, s]));
+  const find = (name: string): PilotStep => {
+    const step = byName.get(name) ?? lookup(name);
+    if (!step) {
+      throw new RangeError(
+        `Pilot step "${name}" is neither a known step (${known.join(", ")}) nor given as ` +
+          `{ "name": "${name}", "run": "shell line" }`,
+      );
+    }
+    return step;
+  };
   let steps = defaults;
   if (config?.steps) {
-    steps = config.steps.map((s) => {
-      if (typeof s !== "string") return s;
-      const step = byName.get(s) ?? (BUILTIN_STEPS[s] ? { name: s, run: BUILTIN_STEPS[s] } : undefined);
-      if (!step) {
-        throw new RangeError(
-          `Pilot step "${s}" is neither a built-in step (${
-            Object.keys(BUILTIN_STEPS).join(", ")
-          }) nor given as { "name": "${s}", "run": "shell line" }`,
-        );
-      }
-      return step;
-    });
+    steps = config.steps.map((s) => typeof s === "string" ? find(s) : { ...s, source: "inline" });
   }
   steps = [...steps];
   for (const ins of config?.insert ?? []) {
@@ -179,7 +229,13 @@ export function resolvePilot(defaults: PilotStep[], config: PilotConfig | undefi
         `Pilot step "${ins.name}" is to go next to step "${anchor}", which is not in the list`,
       );
     }
-    steps.splice(ins.after ? at + 1 : at, 0, { name: ins.name, run: ins.run });
+    const step = ins.run ? { name: ins.name, run: ins.run, source: "inline" } : lookup(ins.name);
+    if (!step) {
+      throw new RangeError(
+        `Pilot step "${ins.name}" to insert is neither a known step (${known.join(", ")}) nor given a "run"`,
+      );
+    }
+    steps.splice(ins.after ? at + 1 : at, 0, step);
   }
   const names = steps.map((s) => s.name);
   for (const required of ["start-agent", "report"]) {
@@ -229,14 +285,23 @@ export function renderPilot(p: PilotScript): string {
     ...Object.entries(p.rawVars ?? {}).map(([k, val]) => `export ${k}=${val}`),
     `shoal_swarm_key=${shellQuote(p.swarmKey.trimEnd())}`,
     BIN_SHA_FN,
-    String.raw`shoal_json() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }`,
+    String.raw`shoal_json() { local s=${"$"}{1//\\/\\\\}; printf '%s' "${"$"}{s//\"/\\\"}"; }`,
+    "# The first line of file $1 that starts with $2 (exit 1: none yet).",
+    String.raw`shoal_find_line() {
+  local l
+  [ -r "$1" ] || return 1
+  while IFS= read -r l || [ -n "$l" ]; do [[ $l == "$2"* ]] && { printf '%s\n' "$l"; return 0; }; done <"$1"
+  return 1
+}`,
     'shoal_tmp=$(mktemp -d "${TMPDIR:-/tmp}/shoal-pilot.XXXXXX") || exit 1',
     `trap 'rm -rf "$shoal_tmp"' EXIT`,
     "shoal_step() {",
     '  echo "@@shoal:step $1"',
     '  if "$2" 2>"$shoal_tmp/err"; then cat "$shoal_tmp/err" >&2; return 0; fi',
-    "  local why",
-    `  why=$(grep -v '^[[:space:]]*$' "$shoal_tmp/err" | tail -n 3 | tr '\\n\\r' '  ')`,
+    "  local why l lines=()",
+    String
+      .raw`  while IFS= read -r l || [ -n "$l" ]; do [[ $l == *[![:space:]]* ]] && lines+=("${"$"}{l//$'\r'/ }"); done <"$shoal_tmp/err"`,
+    '  why="${lines[*]:$(( ${#lines[@]} > 3 ? ${#lines[@]} - 3 : 0 ))}"',
     '  cat "$shoal_tmp/err" >&2',
     '  echo "@@shoal:fail $1 ${why:-the step exited with a non-zero status}"',
     "  exit 1",

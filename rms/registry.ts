@@ -4,6 +4,7 @@
  * @module
  */
 import { createLocalhostRms } from "./localhost.ts";
+import { createSgeRms } from "./sge.ts";
 import { createSlurmRms } from "./slurm.ts";
 import { createSshRms } from "./ssh.ts";
 import type { RmsPlugin } from "./types.ts";
@@ -12,6 +13,7 @@ const FACTORIES: Record<string, () => RmsPlugin> = {
   localhost: createLocalhostRms,
   ssh: createSshRms,
   slurm: createSlurmRms,
+  sge: createSgeRms,
 };
 
 /** Names of the available plug-ins. */

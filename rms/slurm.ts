@@ -8,31 +8,25 @@
  *
  * @module
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import * as v from "valibot";
 import { sha256File, shippableBinary } from "./_binary.ts";
 import { execTool, lastLine } from "./_exec.ts";
+import { readPilotOutputs, type TaskOutcome } from "./_pilot_output.ts";
 import { CommonConfigEntries, parseJsonConfig, readConfigFile } from "./config.ts";
 import { RmsConfigError, RmsToolMissingError, SubmitError } from "./errors.ts";
-import {
-  defaultPilot,
-  parsePilotLine,
-  type PilotReport,
-  renderPilot,
-  resolvePilot,
-  shellQuote,
-  unameArch,
-  unameOs,
-} from "./pilot.ts";
+import { renderPilot, shellQuote, unameArch, unameOs } from "./pilot.ts";
+import { pilotStepsFor } from "./pilots.ts";
 import type {
   AgentFailure,
   AgentJob,
   CancelOptions,
   CancelResult,
   JobStatus,
+  PilotStepsRequest,
   RmsConfig,
   RmsPlugin,
   SubmitRequest,
@@ -117,43 +111,62 @@ function remoteOf(job: AgentJob): SlurmRemote {
   return r as SlurmRemote;
 }
 
-/** What one pilot (Slurm task) said so far. */
-interface TaskOutcome {
-  report?: PilotReport;
-  fail?: { step: string; reason: string };
-  step?: string;
-  exited?: boolean;
-}
-
-function readTasks(dir: string, jobId: string): Map<number, TaskOutcome> {
-  const tasks = new Map<number, TaskOutcome>();
-  const re = new RegExp(`^pilot-${jobId}-(\\d+)\\.out$`);
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch { /* not yet */ }
-  for (const name of names) {
-    const m = re.exec(name);
-    if (!m) continue;
-    const t: TaskOutcome = {};
-    for (const line of readFileSync(join(dir, name), "utf8").split("\n")) {
-      const msg = parsePilotLine(line);
-      if (msg?.type === "step") t.step = msg.step;
-      else if (msg?.type === "fail") t.fail = msg;
-      else if (msg?.type === "report") t.report = msg.report;
-      else if (msg?.type === "exit") t.exited = true;
-    }
-    tasks.set(Number(m[1]), t);
-  }
-  return tasks;
-}
-
 function tail(file: string): string {
   try {
     return lastLine(readFileSync(file, "utf8"));
   } catch {
     return "";
   }
+}
+
+/** The steps of the slurm plug-in's pilots (the resource: the request's, else the partition). */
+function slurmPilotSteps(req: PilotStepsRequest) {
+  const config = checkConfig(req.config);
+  return pilotStepsFor("slurm", "foreground", req, config, config.partition);
+}
+
+/** The pilot script of a Slurm job's tasks; `dir` is shared with the submitter (the founder's report). */
+async function renderSlurmPilot(req: SubmitRequest, config: SlurmConfig, dir: string): Promise<string> {
+  const { steps } = slurmPilotSteps(req);
+  const file = shippableBinary(req.self, config.binary, "slurm");
+  const sha256 = await sha256File(file);
+  const swarmKey = await readFile(req.session.swarmKeyFile, "utf8");
+  const startTimeoutS = config.startTimeout ?? 60;
+  const founds = req.session.bootstrap.length === 0;
+  return renderPilot({
+    mode: "foreground",
+    steps,
+    swarmKey,
+    vars: {
+      SHOAL_SESSION: req.session.name,
+      SHOAL_SESSION_ID: req.session.id,
+      SHOAL_SLOTS: String(req.slots),
+      SHOAL_GROUP: req.group ?? "",
+      SHOAL_HOST: "",
+      SHOAL_LABELS: Object.entries(req.labels ?? {}).map(([k, val]) => `${k}=${val}`).join("\n"),
+      SHOAL_COMMAND_HANDLER: req.commandHandler ?? "",
+      SHOAL_METRICS: req.metrics ?? "",
+      SHOAL_LISTEN: config.listen ?? "/ip4/0.0.0.0/tcp/0",
+      SHOAL_BOOTSTRAP: req.session.bootstrap.join(" "),
+      SHOAL_BIN_SHA256: sha256,
+      SHOAL_BIN_SOURCE: file,
+      SHOAL_START_TIMEOUT: String(startTimeoutS),
+      SHOAL_EXPECT_OS: unameOs(),
+      SHOAL_EXPECT_ARCH: unameArch(),
+    },
+    rawVars: {
+      SHOAL_WORK_DIR: config.workDir ? shellQuote(config.workDir) : '"/tmp/shoal-$(id -u)"',
+      SHOAL_BIN: '"$SHOAL_WORK_DIR/bin/shoal"',
+      // Defaults for a pilot run by hand (`shoal pilot script`), outside a job.
+      SHOAL_AGENT_NAME: '"slurm-${SLURM_JOB_ID:-$$}-${SLURM_PROCID:-0}"',
+      SHOAL_DATA_DIR: `"$SHOAL_WORK_DIR/sessions/"${shellQuote(req.session.name)}/"$SHOAL_AGENT_NAME"`,
+      // Without a mesh to join, task 0 founds it and the other tasks bootstrap to what it reports.
+      SHOAL_FOUNDER_OUTPUT: founds
+        ? `"$( [ "\${SLURM_PROCID:-0}" = 0 ] || echo ${shellQuote(dir)}/pilot-"$SLURM_JOB_ID"-0.out )"`
+        : '""',
+    },
+    ...(config.env ? { env: config.env } : {}),
+  });
 }
 
 /** Creates the slurm plug-in. */
@@ -164,6 +177,11 @@ export function createSlurmRms(): RmsPlugin {
       return parseJsonConfig(file, await readConfigFile(file), SlurmConfigSchema) as RmsConfig;
     },
     defaultCount: () => 1,
+    pilotSteps: slurmPilotSteps,
+    async pilotScript(req: SubmitRequest): Promise<string> {
+      const config = checkConfig(req.config);
+      return await renderSlurmPilot(req, config, config.sharedDir ?? join(req.session.dir, "slurm"));
+    },
     async submit(req: SubmitRequest): Promise<AgentJob[]> {
       if (!Number.isInteger(req.count) || req.count < 1) {
         throw new RangeError(`Agent count "${req.count}" < 1`);
@@ -177,51 +195,12 @@ export function createSlurmRms(): RmsPlugin {
       }
       const bin = config.slurmBin;
       const emit = req.onEvent ?? (() => {});
-      const steps = resolvePilot(defaultPilot("foreground"), config.pilot);
-      const file = shippableBinary(req.self, config.binary, "slurm");
-      const sha256 = await sha256File(file);
-      const swarmKey = await readFile(req.session.swarmKeyFile, "utf8");
       const startTimeoutS = config.startTimeout ?? 60;
       const queueTimeoutMs = (config.queueTimeout ?? 300) * 1000;
       const perNode = config.agentsPerNode ?? 1;
       const dir = join(config.sharedDir ?? join(req.session.dir, "slurm"), Date.now().toString(36));
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-
-      const founds = req.session.bootstrap.length === 0;
-      const pilot = renderPilot({
-        mode: "foreground",
-        steps,
-        swarmKey,
-        vars: {
-          SHOAL_SESSION: req.session.name,
-          SHOAL_SESSION_ID: req.session.id,
-          SHOAL_SLOTS: String(req.slots),
-          SHOAL_GROUP: req.group ?? "",
-          SHOAL_HOST: "",
-          SHOAL_LABELS: Object.entries(req.labels ?? {}).map(([k, val]) => `${k}=${val}`).join("\n"),
-          SHOAL_COMMAND_HANDLER: req.commandHandler ?? "",
-          SHOAL_METRICS: req.metrics ?? "",
-          SHOAL_LISTEN: config.listen ?? "/ip4/0.0.0.0/tcp/0",
-          SHOAL_BOOTSTRAP: req.session.bootstrap.join(" "),
-          SHOAL_BIN_SHA256: sha256,
-          SHOAL_BIN_SOURCE: file,
-          SHOAL_START_TIMEOUT: String(startTimeoutS),
-          SHOAL_EXPECT_OS: unameOs(),
-          SHOAL_EXPECT_ARCH: unameArch(),
-        },
-        rawVars: {
-          SHOAL_WORK_DIR: config.workDir ? shellQuote(config.workDir) : '"/tmp/shoal-$(id -u)"',
-          SHOAL_BIN: '"$SHOAL_WORK_DIR/bin/shoal"',
-          SHOAL_AGENT_NAME: '"slurm-$SLURM_JOB_ID-$SLURM_PROCID"',
-          SHOAL_DATA_DIR: `"$SHOAL_WORK_DIR/sessions/"${shellQuote(req.session.name)}/"$SHOAL_AGENT_NAME"`,
-          // Without a mesh to join, task 0 founds it and the other tasks bootstrap to what it reports.
-          SHOAL_FOUNDER_OUTPUT: founds
-            ? `"$( [ "$SLURM_PROCID" = 0 ] || echo ${shellQuote(dir)}/pilot-"$SLURM_JOB_ID"-0.out )"`
-            : '""',
-        },
-        ...(config.env ? { env: config.env } : {}),
-      });
-      writeFileSync(join(dir, "pilot.sh"), pilot, { mode: 0o700 });
+      writeFileSync(join(dir, "pilot.sh"), await renderSlurmPilot(req, config, dir), { mode: 0o700 });
       writeFileSync(
         join(dir, "batch.sh"),
         [
@@ -271,7 +250,7 @@ export function createSlurmRms(): RmsPlugin {
       const announced = new Set<number>();
       const jobs: AgentJob[] = [];
       while (true) {
-        tasks = readTasks(dir, jobId);
+        tasks = readPilotOutputs(dir, jobId);
         for (const [t, o] of tasks) {
           if (!o.report || announced.has(t)) continue;
           announced.add(t);
@@ -325,7 +304,7 @@ export function createSlurmRms(): RmsPlugin {
       };
       for (const [t, o] of [...tasks].sort((a, b) => a[0] - b[0])) {
         if (o.report) continue;
-        const reason = o.fail?.reason ?? giveUp ?? (tail(join(dir, `pilot-${jobId}-${t}.err`)) ||
+        const reason = o.fail?.reason ?? giveUp ?? (o.errTail ||
           `the pilot ended during step "${o.step ?? "start"}"`);
         fail({
           host: `task ${t} of job ${jobId}`,

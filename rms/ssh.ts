@@ -18,17 +18,16 @@ import { readConfigFile } from "./config.ts";
 import { RmsConfigError, RmsToolMissingError, SubmitError } from "./errors.ts";
 import {
   BIN_SHA_FN,
-  defaultPilot,
   parsePilotLine,
   type PilotReport,
   renderPilot,
-  resolvePilot,
   shellPath,
   shellQuote,
   unameArch,
   unameOs,
 } from "./pilot.ts";
 import { parseSshConfig, type SshConfig, SshConfigSchema, type SshHost, sshHosts } from "./ssh_config.ts";
+import { pilotStepsFor } from "./pilots.ts";
 import type {
   AgentFailure,
   AgentJob,
@@ -194,13 +193,13 @@ function connOf(config: SshConfig): Conn {
   };
 }
 
-function checkConfig(config: RmsConfig | undefined): SshConfig {
+function checkConfig(config: RmsConfig | undefined, options: { hosts?: boolean } = {}): SshConfig {
   const r = v.safeParse(SshConfigSchema, config ?? {});
   if (!r.success) {
     const path = r.issues[0].path?.map((p: { key: unknown }) => String(p.key)).join(".") ?? "";
     throw new RmsConfigError("ssh config", `${path ? `"${path}": ` : ""}${r.issues[0].message}`);
   }
-  if (!r.output.hosts?.length) {
+  if (options.hosts !== false && !r.output.hosts?.length) {
     throw new RmsConfigError(
       "",
       "The ssh plug-in needs a host list: `shoal submit --rms ssh -c hosts.cfg` (DDS format or JSON)",
@@ -282,6 +281,7 @@ export function createSshRms(): RmsPlugin {
     async loadConfig(file: string): Promise<RmsConfig> {
       return parseSshConfig(file, await readConfigFile(file)) as RmsConfig;
     },
+    pilotSteps: (req) => pilotStepsFor("ssh", "detach", req, checkConfig(req.config, { hosts: false })),
     defaultCount(config: RmsConfig | undefined): number {
       return sshHosts(checkConfig(config)).reduce((n, h) => n + h.agents, 0);
     },
@@ -292,7 +292,7 @@ export function createSshRms(): RmsPlugin {
       const config = checkConfig(req.config);
       const conn = connOf(config);
       const hosts = sshHosts(config);
-      const steps = resolvePilot(defaultPilot("detach"), config.pilot);
+      const { steps } = pilotStepsFor("ssh", "detach", req, config);
       const file = shippableBinary(req.self, config.binary, "ssh");
       const binary = { file, sha256: await sha256File(file) };
       const swarmKey = await readFile(req.session.swarmKeyFile, "utf8");

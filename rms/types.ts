@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { PilotResolution } from "./pilots.ts";
 
 /** How to run the `shoal` binary itself. */
 export interface SelfCommand {
@@ -44,6 +45,13 @@ export interface SubmitRequest {
   self: SelfCommand;
   /** The plug-in's configuration, as its `loadConfig` returned it (ssh hosts, Slurm options, pilot…). */
   config?: RmsConfig;
+  /**
+   * The site resource the agents run on, for choosing their pilot (`gpu-partition`: the pilots file's
+   * `slurm:gpu-partition`); default: the plug-in's (Slurm: the partition, SGE: the queue).
+   */
+  resource?: string;
+  /** A pilots file (step lists per resource type); default: the config's `pilots`. */
+  pilots?: string;
   /**
    * Fewest agents that make the submission a success (default: `count` for localhost and Slurm, 1 for
    * ssh). Below it, the agents that did start are stopped again and the submission fails.
@@ -115,9 +123,20 @@ export interface CancelOptions {
   signal?: AbortSignal;
 }
 
+/** Where the pilot's steps come from, for {@linkcode RmsPlugin.pilotSteps}. */
+export interface PilotStepsRequest {
+  config?: RmsConfig;
+  resource?: string;
+  pilots?: string;
+}
+
 /** A resource-management plug-in. */
 export interface RmsPlugin {
   readonly name: string;
+  /** The steps its pilots run for a resource, and how they were chosen (plug-ins that run pilots). */
+  pilotSteps?(request: PilotStepsRequest): PilotResolution;
+  /** The bash script of one of its pilots, as `submit` would run it (`shoal pilot script`). */
+  pilotScript?(request: SubmitRequest): Promise<string>;
   /**
    * Reads the plug-in's configuration file (`shoal submit -c FILE`); throws `RmsConfigError` naming the
    * file and line of a mistake.

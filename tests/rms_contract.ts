@@ -35,10 +35,12 @@ export interface ContractEnv extends AsyncDisposable {
 export function rmsContract(
   name: string,
   makeEnv: (dir: string) => Promise<ContractEnv>,
-  options: { ignore?: boolean } = {},
+  options: { ignore?: boolean; /** Tells apart runs of one plug-in in other modes. */ variant?: string } = {},
 ): void {
   Deno.test({
-    name: `rms contract (${name}): submit, join an existing mesh, status, cancel`,
+    name: `rms contract (${name}${
+      options.variant ? `, ${options.variant}` : ""
+    }): submit, join an existing mesh, status, cancel`,
     ignore: options.ignore ?? false,
     fn: async (t) => {
       const dir = mkdtempSync(join(tmpdir(), `shoal-rms-${name}-`));

@@ -43,6 +43,8 @@ interface SubmitOptions {
   json?: boolean;
   commandHandler?: string;
   metrics?: string;
+  resource?: string;
+  pilots?: string;
 }
 
 /** What a submission did. */
@@ -71,10 +73,14 @@ export interface SubmitAgentsOptions {
   commandHandler?: string;
   /** The agents' `--metrics HOST:PORT`. */
   metrics?: string;
+  /** The site resource that picks the agents' pilot (`shoal pilot show --resource`). */
+  resource?: string;
+  /** A pilots file (step lists per resource type). */
+  pilots?: string;
 }
 
 /** Addresses of the session's agents that are running, local and remote. */
-async function meshAddrs(session: Session, signal: AbortSignal): Promise<string[]> {
+export async function meshAddrs(session: Session, signal: AbortSignal): Promise<string[]> {
   const addrs = (await session.ref()).bootstrap;
   const remote = session.record.jobs.filter((j) => !j.dataDir && j.addrs?.length);
   for (const [name, jobs] of Map.groupBy(remote, (j) => j.rms)) {
@@ -181,6 +187,8 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
         ...(opts.minCount ? { minCount: opts.minCount } : {}),
         ...(opts.commandHandler ? { commandHandler: commandHandlerFor(opts.rms, opts.commandHandler) } : {}),
         ...(opts.metrics ? { metrics: opts.metrics } : {}),
+        ...(opts.resource ? { resource: opts.resource } : {}),
+        ...(opts.pilots ? { pilots: opts.pilots } : {}),
         onEvent: (e) => {
           if (e.type === "agent:started") bar.update(++started);
           if (e.type === "agent:failed") failures.push(e.failure);
@@ -252,7 +260,9 @@ function failureLine(f: AgentFailure): string {
 /** Registers `shoal submit`. */
 export function registerSubmit(program: Command): void {
   program.command("submit")
-    .description("Start more agents for the session (DDS dds-submit): on this machine, over ssh or via Slurm")
+    .description(
+      "Start more agents for the session (DDS dds-submit): on this machine, over ssh, via Slurm or Grid Engine",
+    )
     .option("--rms <name>", `plug-in that starts the agents (${RMS_NAMES.join(", ")})`, "localhost")
     .option(
       "-n, --agents <n>",
@@ -264,7 +274,7 @@ export function registerSubmit(program: Command): void {
     .option("--label <key=value>", "label the agents announce (repeatable)", keyValue)
     .option(
       "-c, --rms-config <file>",
-      "plug-in config: ssh host list (DDS format or JSON), Slurm options (JSON)",
+      "plug-in config: ssh host list (DDS format or JSON), Slurm or SGE options (JSON)",
     )
     .option(
       "--min-instances <n>",
@@ -281,6 +291,11 @@ export function registerSubmit(program: Command): void {
       "each agent serves Prometheus metrics there (port 0: a free port each; see shoal info --prometheus-sd)",
       hostPortOption("metrics address"),
     )
+    .option(
+      "--resource <name>",
+      "site resource whose pilot the agents run (default: Slurm partition, SGE queue; see shoal pilot)",
+    )
+    .option("--pilots <file>", 'pilots file: step lists per resource type (default: the config\'s "pilots")')
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -289,6 +304,8 @@ Examples:
   $ shoal submit --rms localhost -n 2 --slots 4         two more agents on this machine
   $ shoal submit --rms ssh -c hosts.cfg                  one agent per line of hosts.cfg
   $ shoal submit --rms slurm -n 10 --slots 8 --min-instances 6 -c slurm.json
+  $ shoal submit --rms slurm -n 4 -c slurm.json --resource gpu-partition --pilots pilots.yaml
+  $ shoal submit --rms sge -n 8 --slots 4 -c sge.json     an array job of 8 pilots (qsub -t 1-8)
   $ shoal submit --rms ssh -c hosts.cfg --json
   $ shoal submit -n 2 --command-handler ./site-cmd.sh   answers \`shoal cmd send --condition agent …\`
 
@@ -329,6 +346,8 @@ is listed with its host and reason), 2 bad usage or config, 5 timed out.`,
           ...(opts.minInstances ? { minCount: opts.minInstances } : {}),
           ...(handler ? { commandHandler: handler } : {}),
           ...(opts.metrics ? { metrics: opts.metrics } : {}),
+          ...(opts.resource ? { resource: opts.resource } : {}),
+          ...(opts.pilots ? { pilots: opts.pilots } : {}),
         });
       } catch (err) {
         if (!(err instanceof SubmitError)) throw err;
