@@ -15,3 +15,4 @@ export * from "./agent/mod.ts";
 export * from "./rms/mod.ts";
 export * from "./topology/mod.ts";
 export * from "./client/mod.ts";
+export * from "./pool/mod.ts";

@@ -40,6 +40,10 @@ import { serveAgentMetrics } from "./metrics.ts";
 import { startTaskUsageService } from "./task_usage.ts";
 // Not through env/mod.ts: that also exports the controller, which imports this area (a cycle).
 import { type EnvService, startEnvService } from "../env/service.ts";
+// Not through pool/mod.ts either, for the same reason.
+import { HEALTH_LABEL, HealthMonitor, type HealthOptions, systemProbe } from "../pool/health.ts";
+import { IDLE_TIMEOUT_LABEL, IdleWatch } from "../pool/idle.ts";
+import { type PoolService, startPoolService } from "../pool/service.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -85,6 +89,13 @@ export interface AgentInit {
   commandTimeoutMs?: number;
   /** Serve Prometheus metrics on this `HOST:PORT` (port 0 picks one); announced as a member label. */
   metrics?: string;
+  /** When to stop taking leases (`--min-free-disk`, `--max-load`; see `pool/health.ts`). */
+  health?: HealthOptions;
+  /**
+   * Leave the mesh once no lease was held this long (`--idle-timeout`, or the label the pool gives the
+   * agents it grows); then {@linkcode Agent.idle} resolves. Default: never.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** A running agent. */
@@ -101,6 +112,14 @@ export class Agent implements AsyncDisposable {
   readonly #talk: Talk;
   /** Environments (AliECS state machine) replicated here. */
   readonly env: EnvService;
+  /** The pool's queue and, on the scheduler, its scheduling. */
+  readonly pool: PoolService;
+  /** Why this agent takes no leases now (undefined: it does). */
+  get unhealthy(): string | undefined {
+    return this.slots.refusing;
+  }
+  /** Resolves when the agent has been idle past its idle timeout (never without one). */
+  readonly idle: Promise<void>;
   readonly #agentCommands: AgentCommands;
   readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
@@ -122,6 +141,8 @@ export class Agent implements AsyncDisposable {
       desired: DesiredState;
       talk: Talk;
       env: EnvService;
+      pool: PoolService;
+      idle: Promise<void>;
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
       metrics?: MetricsServer;
@@ -142,6 +163,8 @@ export class Agent implements AsyncDisposable {
     this.taskApi = parts.talk.taskApi;
     this.#talk = parts.talk;
     this.env = parts.env;
+    this.pool = parts.pool;
+    this.idle = parts.idle;
     this.#agentCommands = parts.agentCommands;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
@@ -185,6 +208,7 @@ export class Agent implements AsyncDisposable {
       if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
       this.desired.stop();
       this.env.stop();
+      this.pool.stop();
       this.#agentCommands.close();
       await this.metrics?.close();
       await this.#talk.stop();
@@ -235,6 +259,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
   });
   const ref: { agent?: Agent } = {};
+  let idleWatch: IdleWatch | undefined;
   let load = currentLoad();
   let metricsAddress: string | undefined;
   const membership = await startMembership({
@@ -249,17 +274,39 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       : {}),
     self: () => ({
       host,
-      slots: { total: slots.total, free: slots.free },
+      slots: { total: slots.total, free: slots.offered },
       version: SHOAL_VERSION,
       load,
       ...(init.gpus ? { gpus: init.gpus } : {}),
-      ...(init.labels || metricsAddress
-        ? { labels: { ...init.labels, ...(metricsAddress ? { [METRICS_LABEL]: metricsAddress } : {}) } }
+      ...(init.labels || metricsAddress || slots.refusing
+        ? {
+          labels: {
+            ...init.labels,
+            ...(metricsAddress ? { [METRICS_LABEL]: metricsAddress } : {}),
+            ...(slots.refusing ? { [HEALTH_LABEL]: slots.refusing } : {}),
+          },
+        }
         : {}),
       ...(init.group ? { group: init.group } : {}),
     }),
   });
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
+  const health = new HealthMonitor(systemProbe(init.dataDir), {
+    ...init.health,
+    onChange: (reason) => {
+      slots.refusing = reason;
+      if (reason) log.warn("taking no leases", { reason });
+      else log.info("taking leases again");
+      membership.announce();
+      void node.publish(EVENTS_TOPIC, {
+        type: reason ? "agent:unhealthy" : "agent:healthy",
+        at: Date.now(),
+        by: node.peerId,
+        host,
+        ...(reason ? { reason } : {}),
+      }).catch(() => {});
+    },
+  });
   // Load travels when it changed noticeably, not every second.
   const loadTimer = setInterval(() => {
     const now = currentLoad();
@@ -282,6 +329,14 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     taskEvents: runner.events,
     log,
     dataDir: init.dataDir,
+  });
+  const pool = await startPoolService({
+    node,
+    membership,
+    desired,
+    taskEvents: runner.events,
+    log,
+    sessionId: init.sessionId ?? "",
   });
   talk.taskApi.onGoError = (task, message) => env.taskError(task.topologyId, task.path, message);
   const unsyncReturn = syncOnReturn({ membership, desired, replication: talk.replication, log });
@@ -326,12 +381,27 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     log,
     host,
     taskApi: talk.taskApi,
-    onSlotsChanged: () => membership.announce(),
+    onSlotsChanged: () => {
+      idleWatch?.touch();
+      membership.announce();
+    },
     desired,
     minority: () => fo.failover?.minority() ?? [],
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });
   const orphans = service.orphans;
+  const idleMs = init.idleTimeoutMs ?? (Number(init.labels?.[IDLE_TIMEOUT_LABEL]) || undefined);
+  const idle = new Promise<void>((resolve) => {
+    if (!idleMs) return;
+    idleWatch = new IdleWatch({
+      timeoutMs: idleMs,
+      busy: () => slots.free < slots.total,
+      onIdle: (ms) => {
+        log.info("idle past the idle timeout; leaving the mesh", { idleMs: ms, timeoutMs: idleMs });
+        resolve();
+      },
+    });
+  });
   fo.failover = startFailover({
     node,
     membership,
@@ -382,12 +452,16 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     desired,
     talk,
     env,
+    pool,
+    idle,
     agentCommands,
     ...(orphans ? { orphans } : {}),
     ...(metrics ? { metrics } : {}),
     startedAt,
     onStop: () => {
       clearInterval(loadTimer);
+      health[Symbol.dispose]();
+      idleWatch?.[Symbol.dispose]();
       fo.failover?.close();
       unsyncReturn();
       service.close();

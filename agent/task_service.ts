@@ -112,6 +112,8 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
       if (!lease.ok) {
         const reason = lease.reason === "full"
           ? `Only ${lease.free} free slot(s) for ${lease.wanted} task(s)`
+          : lease.reason === "unhealthy"
+          ? `This agent takes no leases now: ${lease.why}`
           : lease.reason === "stale-epoch"
           ? `Epoch ${lease.epoch} is older than ${lease.current} for topology "${req.topologyId}"`
           : `Task "${lease.path}" already holds a slot here`;

@@ -15,6 +15,7 @@ import { registerInfo } from "./commands/info.ts";
 import { registerKv } from "./commands/kv.ts";
 import { registerLogs } from "./commands/logs.ts";
 import { registerMonitor } from "./commands/monitor.ts";
+import { registerPool } from "./commands/pool.ts";
 import { registerPs } from "./commands/ps.ts";
 import { registerSubmit } from "./commands/submit.ts";
 import { registerTop } from "./commands/top.ts";
@@ -44,6 +45,7 @@ Examples:
   $ shoal up --agents 3 --slots 2      start a local mesh of 3 agents
   $ shoal info                         agents, slots, uptime
   $ shoal monitor --json               one JSON line per event
+  $ shoal pool                         the shared pool: queued topologies, their share, agents by state
   $ shoal ui                           a live web dashboard (prints its URL with an access token)
   $ shoal down                         stop the session's agents
 
@@ -62,6 +64,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerKv(program);
   registerCmd(program);
   registerEnv(program);
+  registerPool(program);
   registerDemo(program);
   registerUi(program);
   registerTop(program);

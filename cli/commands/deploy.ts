@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { readFile } from "node:fs/promises";
 import {
   activateTopology,
@@ -13,6 +13,7 @@ import {
   updateTopology,
 } from "../../agent/mod.ts";
 import { parseVarOverrides } from "../../topology/mod.ts";
+import { PoolError, queueTopology, waitStarted } from "../../pool/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson, shortId } from "../format.ts";
@@ -26,6 +27,18 @@ interface DeployOptions {
   id?: string;
   var: string[];
   json?: boolean;
+  queue?: boolean;
+  priority?: number;
+  share?: string;
+  wait?: boolean;
+}
+
+function priorityOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || Math.abs(n) > 1_000_000) {
+    throw new InvalidArgumentError(`"${value}" is not an integer between -1000000 and 1000000.`);
+  }
+  return n;
 }
 
 async function readSource(file: string, vars: string[]) {
@@ -98,6 +111,72 @@ async function asCli<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** `activate --queue`: queue in the pool, then (unless --no-wait) wait until the scheduler started it. */
+async function queueAndWait(
+  session: Awaited<ReturnType<typeof openSession>>,
+  src: Awaited<ReturnType<typeof readSource>>,
+  opts: DeployOptions,
+): Promise<void> {
+  await using c = await connectCommander(session);
+  const entry = await asPool(() =>
+    queueTopology(c.init, {
+      ...src,
+      ...(opts.id ? { id: opts.id } : {}),
+      ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
+      ...(opts.share ? { share: opts.share } : {}),
+    })
+  );
+  if (!opts.json) {
+    process.stdout.write(
+      `Queued "${entry.id}" (${entry.tasks} task(s), priority ${entry.priority}, share "${entry.share}")\n`,
+    );
+  }
+  if (opts.wait === false) {
+    if (opts.json) {
+      printJson({ topologyId: entry.id, state: entry.state, priority: entry.priority, tasks: entry.tasks });
+    }
+    return;
+  }
+  let said = "";
+  const began = Date.now();
+  const e = await waitStarted(c.init, entry.id, {
+    onWaiting: (position, waiting) => {
+      const line = `  position ${position ?? "?"}: ${waiting}`;
+      if (line !== said && !opts.json) process.stderr.write(`${line}\n`);
+      said = line;
+    },
+  });
+  if (opts.json) {
+    printJson({
+      topologyId: e.id,
+      state: e.state,
+      priority: e.priority,
+      tasks: e.tasks,
+      waitedMs: (e.startedAt ?? Date.now()) - e.queuedAt,
+      ...(e.reason ? { reason: e.reason } : {}),
+    });
+  } else if (e.state === "cancelled") {
+    process.stdout.write(`"${e.id}" left the queue: ${e.reason ?? "cancelled"}\n`);
+  } else {
+    process.stdout.write(
+      `Started "${e.id}" from the pool after ${
+        seconds((e.startedAt ?? Date.now()) - e.queuedAt)
+      } in the queue` +
+        ` (${seconds(Date.now() - began)} waited here)\n`,
+    );
+  }
+  if (e.state === "cancelled") process.exitCode = ExitCode.failure;
+}
+
+async function asPool<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof PoolError) throw new CliError(err.message, ExitCode.failure, { cause: err });
+    throw err;
+  }
+}
+
 /** Registers the mesh subcommands of `shoal topology`. */
 export function registerDeploy(topology: Command): void {
   addVarOption(
@@ -106,19 +185,34 @@ export function registerDeploy(topology: Command): void {
       .argument("<file>", "topology file (DDS XML or shoal JSON)")
       .option("--id <id>", "topology ID (default: the topology's name)")
       .option("--json", "print {topologyId, started, failed, agents, elapsedMs, tasks: [...]}")
+      .option("--queue", "wait in the session's pool for free slots instead of failing (see shoal pool)")
+      .option("--priority <p>", "with --queue: higher starts first (default: 0)", priorityOption)
+      .option(
+        "--share <group>",
+        "with --queue: fair-share group; equal priorities take turns by group (default: the ID)",
+      )
+      .option("--no-wait", "with --queue: return once queued, not once started")
       .addHelpText(
         "after",
         `
-A topology that does not fit starts nothing and says what is missing. Exit code 1 when a task failed to start.
+A topology that does not fit starts nothing and says what is missing — unless queued: then it waits in the
+pool and starts whole once slots free up (by priority, then round-robin over share groups; \`shoal pool\`
+shows the queue). Exit code 1 when a task failed to start, or a queued topology was cancelled.
 
 Examples:
   $ shoal topology activate topology/testdata/ripple.xml      # a sample in shoal's repository
-  $ shoal topology activate topo.xml --id run42 --var nInstances=20 --json`,
+  $ shoal topology activate topo.xml --id run42 --var nInstances=20 --json
+  $ shoal topology activate topo.xml --id nightly --queue --priority 10
+  $ shoal topology activate topo.xml --id batch7 --queue --share alice --no-wait`,
       ),
   ).action(async (file: string, opts: DeployOptions, cmd: Command) => {
     const { session: name } = cmd.optsWithGlobals<{ session: string }>();
     const src = await readSource(file, opts.var);
     const session = await openSession(name);
+    if (!opts.queue && (opts.priority !== undefined || opts.share !== undefined || opts.wait === false)) {
+      throw new CliError("--priority, --share and --no-wait go with --queue", ExitCode.usage);
+    }
+    if (opts.queue) return await queueAndWait(session, src, opts);
     const bar = lazyBar("Starting tasks", opts.json);
     await using c = await connectCommander(session, { onProgress: bar.update });
     const r = await asCli(() => activateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }))
