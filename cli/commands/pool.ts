@@ -232,7 +232,10 @@ Examples:
       5_000,
     )
     .option("--exit-when-idle", "exit once the queue is empty and every grown agent has exited")
-    .option("--json", "one JSON line per decision that submitted, and per submission's outcome")
+    .option(
+      "--json",
+      "one JSON line per look at the pool (type look), submission (grow) and outcome (grown, failed)",
+    )
     .addHelpText(
       "after",
       `
@@ -289,6 +292,9 @@ Examples:
               max: opts.max,
               step: opts.step,
             });
+            if (opts.json) {
+              printJson({ at: Date.now(), type: "look", demand, free, grown, submit: d.submit, why: d.why });
+            }
             if (opts.exitWhenIdle && grewAny && queued.length === 0 && grown === 0) {
               say({ type: "idle", grown, demand }, "queue empty and every grown agent gone: exiting");
               break;

@@ -1,0 +1,144 @@
+/**
+ * The shared pool with real agents: topologies queued at different priorities compete for the slots,
+ * the higher first and each whole or not at all; equal priorities take turns by share group; the queue
+ * is served by the scheduler whichever agent took the request.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { assert, assertEquals } from "./_assert.ts";
+import { startMesh, type TestMesh, writeTopology } from "./_harness.ts";
+import { waitFor } from "./_wait.ts";
+
+/** A topology of `n` tasks that each log their start and end (ms) to `log`, running `seconds`. */
+function logged(dir: string, name: string, n: number, seconds: number): string {
+  const script = join(dir, "task.sh");
+  writeFileSync(
+    script,
+    `#!/bin/sh\necho "start $1 $(date +%s%3N)" >> "$2"\nsleep "$3"\necho "end $1 $(date +%s%3N)" >> "$2"\n`,
+    { mode: 0o755 },
+  );
+  return writeTopology(
+    dir,
+    `${name}.xml`,
+    `<topology name="${name}">
+  <decltask name="T"><exe reachable="true">${script} ${name} ${
+      join(dir, "times.log")
+    } ${seconds}</exe></decltask>
+  <main name="main"><group name="g" n="${n}"><task>T</task></group></main>
+</topology>`,
+  );
+}
+
+/** Start and end times per topology, from the tasks' shared log. */
+function times(dir: string): Map<string, { starts: number[]; ends: number[] }> {
+  const out = new Map<string, { starts: number[]; ends: number[] }>();
+  let text = "";
+  try {
+    text = readFileSync(join(dir, "times.log"), "utf8");
+  } catch { /* nothing ran yet */ }
+  for (const line of text.split("\n").filter(Boolean)) {
+    const [what, name, ms] = line.split(" ");
+    const t = out.get(name!) ?? out.set(name!, { starts: [], ends: [] }).get(name!)!;
+    (what === "start" ? t.starts : t.ends).push(Number(ms));
+  }
+  return out;
+}
+
+interface PoolJson {
+  scheduler: string;
+  queue: { id: string; position: number | null; waiting: string; priority: number }[];
+  running: { id: string; done: number; all: number; agents: number; slots: number }[];
+  finished: { id: string; state: string; startedAt: number | null; endedAt: number | null }[];
+  agents: Record<string, { id: string }[]>;
+}
+
+async function pool(mesh: TestMesh): Promise<PoolJson> {
+  const r = await mesh.run(["pool", "--json"]);
+  if (r.code !== 0) throw new Error(`shoal pool failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as PoolJson;
+}
+
+async function queue(mesh: TestMesh, file: string, ...args: string[]): Promise<void> {
+  const r = await mesh.run(["topology", "activate", file, "--queue", "--no-wait", ...args]);
+  assertEquals(r.code, 0, r.stderr);
+}
+
+Deno.test("pool: a higher-priority topology starts first, the other once slots free, neither partially", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const dir = mesh.home.dir;
+  const filler = logged(dir, "filler", 4, 3);
+  const low = logged(dir, "low", 4, 2);
+  const high = logged(dir, "high", 3, 2);
+  // The filler takes every slot; then low is queued before high.
+  await queue(mesh, filler);
+  await waitFor(() => (times(dir).get("filler")?.starts.length ?? 0) === 4, {
+    timeout: 15_000,
+    what: "the filler to run",
+  });
+  await queue(mesh, low);
+  await queue(mesh, high, "--priority", "5");
+  const p = await pool(mesh);
+  assertEquals(p.queue.map((q) => q.id), ["high", "low"], "high ahead of low, though queued later");
+  assert(p.queue[0]!.waiting.startsWith("needs 3 free slot(s)"), p.queue[0]!.waiting);
+  assertEquals(p.queue[1]!.waiting, 'behind "high"');
+  // The human view says the same.
+  const human = await mesh.run(["pool"]);
+  assertEquals(human.code, 0, human.stderr);
+  assert(/1\s+high\s+5/.test(human.stdout), human.stdout);
+
+  await waitFor(async () => (await pool(mesh)).finished.filter((f) => f.state === "done").length === 3, {
+    timeout: 45_000,
+    what: "all three topologies to finish",
+  });
+  const t = times(dir);
+  for (const [name, n] of [["filler", 4], ["high", 3], ["low", 4]] as const) {
+    assertEquals(t.get(name)?.starts.length, n, `${name} ran every task exactly once`);
+    assertEquals(t.get(name)?.ends.length, n, `${name}'s tasks all ended`);
+  }
+  const first = (name: string) => Math.min(...t.get(name)!.starts);
+  const lastEnd = (name: string) => Math.max(...t.get(name)!.ends);
+  // High had 3 of 4 slots and low needs 4: low waits until high is over, never starting a part of itself.
+  assert(
+    first("high") >= Math.min(...t.get("filler")!.ends),
+    "high started only when the filler freed slots",
+  );
+  assert(
+    first("low") >= lastEnd("high") - 50,
+    `low started ${lastEnd("high") - first("low")} ms before high ended`,
+  );
+  const spread = (name: string) => Math.max(...t.get(name)!.starts) - first(name);
+  assert(spread("low") < 2_000 && spread("high") < 2_000, "each topology's tasks started together");
+  const done = new Map((await pool(mesh)).finished.map((f) => [f.id, f]));
+  assert(done.get("high")!.startedAt! < done.get("low")!.startedAt!);
+});
+
+Deno.test("pool: equal priorities take turns by share group; a queued topology can be cancelled", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 1 });
+  const dir = mesh.home.dir;
+  const filler = logged(dir, "filler", 2, 2);
+  const a1 = logged(dir, "a1", 2, 1);
+  const a2 = logged(dir, "a2", 2, 1);
+  const b1 = logged(dir, "b1", 2, 1);
+  const gone = logged(dir, "gone", 2, 1);
+  await queue(mesh, filler);
+  await waitFor(() => (times(dir).get("filler")?.starts.length ?? 0) === 2, { timeout: 15_000 });
+  // alice queues two, then bob one: bob's comes second, not third.
+  await queue(mesh, a1, "--share", "alice");
+  await queue(mesh, a2, "--share", "alice");
+  await queue(mesh, b1, "--share", "bob");
+  await queue(mesh, gone, "--share", "carol", "--priority", "-1");
+  assertEquals((await pool(mesh)).queue.map((q) => q.id), ["a1", "b1", "a2", "gone"]);
+  const again = await mesh.run(["topology", "activate", a1, "--queue", "--no-wait"]);
+  assertEquals(again.code, 1, "queueing the same ID twice is refused");
+  assert(again.stderr.includes('"a1" is queued in the pool already'), again.stderr);
+  const cancel = await mesh.run(["pool", "cancel", "gone"]);
+  assertEquals(cancel.code, 0, cancel.stderr);
+  await waitFor(async () => (await pool(mesh)).finished.filter((f) => f.state === "done").length === 4, {
+    timeout: 45_000,
+    what: "the four topologies to finish",
+  });
+  const order = (await pool(mesh)).finished.filter((f) => f.state === "done")
+    .sort((x, y) => x.startedAt! - y.startedAt!).map((f) => f.id);
+  assertEquals(order, ["filler", "a1", "b1", "a2"]);
+  assertEquals(times(dir).get("gone"), undefined, "the cancelled topology never ran");
+});
