@@ -13,7 +13,7 @@ import { type Clock, REAL_CLOCK } from "./clock.ts";
 export const HEALTH_LABEL = "shoal.health";
 
 /** DDS's default floor of free disk space: 500 MB. */
-export const DEFAULT_MIN_FREE_DISK = 500 * 1024 * 1024;
+export const DEFAULT_MIN_FREE_DISK = 500_000_000;
 
 /** Health settings (agent options `--min-free-disk`, `--max-load`). */
 export interface HealthOptions {
