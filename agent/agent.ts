@@ -436,6 +436,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       void syncOnJoin(node, desired, log);
       void syncKvOnJoin(node, talk.replication, log);
       void syncEnvOnJoin(node, env, log);
+      void syncPoolOnJoin(node, pool, log);
     },
     onRetry: (errors, next) =>
       log.warn("cannot reach any bootstrap peer yet; retrying", {
@@ -520,6 +521,17 @@ async function syncEnvOnJoin(node: MeshNode, env: EnvService, log: Logger): Prom
     try {
       const n = await env.records.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
       if (n > 0) log.info("synced environments on join", { from: peer, records: n });
+      return;
+    } catch { /* try the next peer */ }
+  }
+}
+
+/** Pulls the pool's queue from the first connected agent that serves it. */
+async function syncPoolOnJoin(node: MeshNode, pool: PoolService, log: Logger): Promise<void> {
+  for (const peer of node.connectedPeers()) {
+    try {
+      const n = await pool.records.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
+      if (n > 0) log.info("synced the pool's queue on join", { from: peer, entries: n });
       return;
     } catch { /* try the next peer */ }
   }

@@ -158,6 +158,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
       const r = await activateTopology(
         { node, via: me, sessionId: init.sessionId },
         { id: e.id, file: e.file, source: e.source, vars: e.vars },
+        { hold: true }, // no task of a topology that does not fit runs, even briefly
       );
       for (const [agent, n] of Map.groupBy(r.tasks, (t) => t.agent)) {
         const had = reserved.get(agent);

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { startMesh, type TestMesh, writeTopology } from "./_harness.ts";
+import { spawnAgent, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
 import { waitFor } from "./_wait.ts";
 
 /** A topology of `n` tasks that each log their start and end (ms) to `log`, running `seconds`. */
@@ -141,4 +141,56 @@ Deno.test("pool: equal priorities take turns by share group; a queued topology c
     .sort((x, y) => x.startedAt! - y.startedAt!).map((f) => f.id);
   assertEquals(order, ["filler", "a1", "b1", "a2"]);
   assertEquals(times(dir).get("gone"), undefined, "the cancelled topology never ran");
+});
+
+Deno.test("pool: the queue outlives the peer that queued it and the scheduler; a bigger pool then serves it", async () => {
+  await using mesh = await startMesh({ agents: 3, slots: 1 });
+  const dir = mesh.home.dir;
+  const big = logged(dir, "big", 4, 600);
+  await queue(mesh, big); // the CLI that queued it has left
+  const before = await pool(mesh);
+  assertEquals(before.queue.map((q) => [q.id, q.waiting.startsWith("larger than the whole pool")]), [[
+    "big",
+    true,
+  ]]);
+  // The scheduler dies; an agent with two slots joins: the pool now has four.
+  const scheduler = mesh.agents.find((a) => a.id === before.scheduler)!;
+  process.kill(scheduler.pid, "SIGKILL");
+  const other = mesh.agents.find((a) => a.id !== scheduler.id)!;
+  await using extra = spawnAgent(mesh.home, "extra", [
+    "--swarm-key",
+    mesh.swarmKeyFile,
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--bootstrap",
+    other.addrs[0]!,
+    "--slots",
+    "2",
+    "--quiet",
+  ]);
+  await extra.ready();
+  await waitFor(() => (times(dir).get("big")?.starts.length ?? 0) === 4, {
+    timeout: 45_000,
+    what: "the queued topology to start on the new pool",
+  }).catch(async (err) => {
+    throw new Error(
+      `${err.message}\n${JSON.stringify([...times(dir)])}\n${(await mesh.run(["pool"])).stdout}\n${
+        (await mesh.run(["info"])).stdout
+      }`,
+    );
+  });
+  const after = await waitFor(async () => {
+    const p = await pool(mesh);
+    return p.running.some((r) => r.id === "big") ? p : undefined;
+  }, { timeout: 10_000, what: "the pool to call it running" });
+  // Held leases: an attempt on a view that still counted the dead agent started none of its tasks.
+  assertEquals(times(dir).get("big")?.starts.length, 4, "every task started once, none of a failed attempt");
+  assert(after.scheduler !== scheduler.id, "another agent schedules now");
+  assertEquals(after.running.map((r) => [r.id, r.all]), [["big", 4]]);
+  const stop = await mesh.run(["topology", "stop", "--id", "big", "--grace", "1"]);
+  assertEquals(stop.code, 0, stop.stderr);
+  await waitFor(async () => (await pool(mesh)).finished.some((f) => f.id === "big" && f.state === "done"), {
+    timeout: 15_000,
+    what: "a stopped topology to count as done",
+  });
 });
