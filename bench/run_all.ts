@@ -25,6 +25,7 @@ const SCENARIOS = [
   "kv_all_to_all.ts",
   "cmd_rtt.ts",
   "env_transition.ts",
+  "pool.ts",
   "mesh_sim.ts",
   "mesh_scale.ts",
   "ui_tasks.ts",

@@ -44,7 +44,7 @@ export interface PoolServiceInit {
   sessionId: string;
   /** How long a dead scheduler's half-started topology waits before it is queued again (default 20 s). */
   orphanGraceMs?: number;
-  /** Scheduler period (default 1 s); it also acts at once on every change. */
+  /** Scheduler period (default 250 ms); it also acts at once on every change. */
   tickMs?: number;
   /** Pool log period (default 10 s). */
   logEveryMs?: number;
@@ -82,6 +82,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
    * view catches up a gossip round later, and until it changes the leased slots are taken off it.
    */
   const reserved = new Map<string, { n: number; viewFree: number }>();
+  const everFitsCache = new Map<string, { sig: string; fits: boolean }>();
   let last: Decision | undefined;
   // Worked out on membership events, so a tick of a non-scheduler costs O(1).
   let scheduler = schedulerOf(membership.members());
@@ -208,6 +209,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
       return r ? { ...a, freeSlots: Math.max(0, a.freeSlots - r.n) } : a;
     });
     const all = agentSlots(members, true);
+    const poolSig = all.map((a) => `${a.id}:${a.freeSlots}`).join(",");
     const safely = (fn: (e: QueueEntry) => boolean) => (e: QueueEntry) => {
       try {
         return fn(e);
@@ -218,7 +220,15 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     last = decide(entries, {
       now: clock.now(),
       fits: safely((e) => fitsOn(expansions.get(e), free)),
-      everFits: safely((e) => fitsOn(expansions.get(e), all)),
+      everFits: safely((e) => {
+        // Placement on the whole pool changes only with the pool: once per entry and pool, not per tick.
+        const key = `${e.id}@${e.version}`;
+        const hit = everFitsCache.get(key);
+        if (hit?.sig === poolSig) return hit.fits;
+        const fits = fitsOn(expansions.get(e), all);
+        everFitsCache.set(key, { sig: poolSig, fits });
+        return fits;
+      }),
       alive: (p) => alive.has(p),
       orphanGraceMs: init.orphanGraceMs ?? 20_000,
       retryAfterMs: 2_000,
@@ -332,7 +342,10 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
   const offs = [
     records.changes.on(({ after }) => {
       if (after.state === "queued" || after.state === "starting") pending.add(after.id);
-      else pending.delete(after.id);
+      else {
+        pending.delete(after.id);
+        for (const k of everFitsCache.keys()) if (k.startsWith(`${after.id}@`)) everFitsCache.delete(k);
+      }
       schedule();
     }),
     membership.events.on(() => {
@@ -360,7 +373,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
   });
 
   const timers = [
-    clock.setInterval(tick, init.tickMs ?? 1_000),
+    clock.setInterval(tick, init.tickMs ?? 250),
     clock.setInterval(poolLog, init.logEveryMs ?? 10_000),
   ];
   return {
