@@ -337,6 +337,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     taskEvents: runner.events,
     log,
     sessionId: init.sessionId ?? "",
+    envRecords: env.records,
   });
   talk.taskApi.onGoError = (task, message) => env.taskError(task.topologyId, task.path, message);
   const unsyncReturn = syncOnReturn({ membership, desired, replication: talk.replication, log });

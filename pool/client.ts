@@ -46,6 +46,8 @@ export interface QueueRequest {
   priority?: number;
   /** Fair-share group (default: the topology ID). */
   share?: string;
+  /** Start it as an environment (`shoal env create --queue`): its control rules and who asked. */
+  env?: NonNullable<QueueEntry["env"]>;
 }
 
 /** Queues a topology; resolves with its entry once an agent recorded it. Throws {@linkcode PoolError}. */
@@ -69,6 +71,7 @@ export async function queueTopology(init: CommanderInit, q: QueueRequest): Promi
       queuedAt: now,
       queuedBy: init.node.peerId,
       updatedAt: now,
+      ...(q.env ? { env: q.env } : {}),
     },
   });
   if (!res.ok || !res.entry) throw new PoolError(res.reason ?? `Topology "${id}" was not queued`);

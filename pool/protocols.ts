@@ -5,6 +5,7 @@
  * @module
  */
 import * as v from "valibot";
+import { EnvRecordSchema } from "../env/protocols.ts";
 
 /** Gossip topic of queue entries. */
 export const POOL_TOPIC = "/shoal/pool/1";
@@ -45,6 +46,8 @@ export const QueueEntrySchema = v.object({
   /** Why the last start attempt failed, or why it cannot start now. */
   reason: v.optional(Text),
   updatedAt: v.number(),
+  /** Queued by `shoal env create --queue`: started as that environment (DEPLOY), not as a bare topology. */
+  env: v.optional(v.object({ control: EnvRecordSchema.entries.control, by: Name })),
 });
 /** A queue entry. */
 export type QueueEntry = v.InferOutput<typeof QueueEntrySchema>;

@@ -16,7 +16,7 @@ import {
   type Membership,
   type MeshNode,
 } from "../mesh/mod.ts";
-import { activateTopology, errorText } from "../agent/commander.ts";
+import { activateTopology, type CommanderInit, errorText } from "../agent/commander.ts";
 import type { DesiredState } from "../agent/desired_state.ts";
 import type { Logger } from "../agent/log.ts";
 import type { RunnerEvent } from "../agent/types.ts";
@@ -49,6 +49,12 @@ export interface PoolServiceInit {
   /** Pool log period (default 10 s). */
   logEveryMs?: number;
   clock?: Clock;
+  /** The environments' records: an environment the pool started is done once destroyed or DONE. */
+  envRecords?: {
+    changes: {
+      on(fn: (c: { after: { id: string; state: string; destroyed: boolean } }) => void): () => void;
+    };
+  };
 }
 
 /** The running service. */
@@ -117,7 +123,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
   const finish = async (e: QueueEntry, why: string) => {
     await records.put(bump(e, { state: "done", endedAt: clock.now() }));
     const rec = desired.get(e.id);
-    if (rec?.state === "active") {
+    if (rec?.state === "active" && !e.env) {
       await desired.put({
         ...rec,
         state: "stopped",
@@ -136,7 +142,8 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     let set = ended.get(topologyId);
     if (!set) ended.set(topologyId, set = new Set());
     set.add(path);
-    if (e.state === "running" && set.size >= e.tasks && isScheduler()) {
+    // An environment's tasks come and go with its runs: it is done when destroyed, not when they end.
+    if (e.state === "running" && !e.env && set.size >= e.tasks && isScheduler()) {
       void finish(e, "every task ended").catch(() => {});
     }
   };
@@ -156,9 +163,11 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
       await records.put(claimed);
       log.info("pool starting topology", { topology: e.id, priority: e.priority, tasks: e.tasks });
       const seen = new Map(membership.members().map((m) => [m.id, m.slots.free]));
-      const r = await activateTopology(
-        { node, via: me, sessionId: init.sessionId },
-        { id: e.id, file: e.file, source: e.source, vars: e.vars },
+      const commander = { node, via: me, sessionId: init.sessionId };
+      const src = { id: e.id, file: e.file, source: e.source, vars: e.vars };
+      const r = e.env ? await deployEnvironment(commander, e, src) : await activateTopology(
+        commander,
+        src,
         { hold: true }, // no task of a topology that does not fit runs, even briefly
       );
       for (const [agent, n] of Map.groupBy(r.tasks, (t) => t.agent)) {
@@ -177,11 +186,13 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
         ms: r.elapsedMs,
       });
       const running = records.get(e.id)!;
-      if ((ended.get(e.id)?.size ?? 0) >= running.tasks) await finish(running, "every task ended");
+      if (!running.env && (ended.get(e.id)?.size ?? 0) >= running.tasks) {
+        await finish(running, "every task ended");
+      }
     } catch (err) {
       const reason = errorText(err);
       const now = records.get(e.id) ?? claimed;
-      const already = /is already active/.test(reason);
+      const already = /is already active|^Environment "[^"]*" exists/.test(reason);
       log.warn("pool could not start topology", { topology: e.id, reason });
       await records.put(
         already
@@ -359,6 +370,12 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
       }
     }),
     init.taskEvents.on((e) => onEvent(e as unknown as Record<string, unknown>)),
+    init.envRecords?.changes.on(({ after }) => {
+      const e = records.get(after.id);
+      if (e?.env && e.state === "running" && (after.destroyed || after.state === "DONE") && isScheduler()) {
+        void finish(e, after.destroyed ? "environment destroyed" : "environment DONE").catch(() => {});
+      }
+    }) ?? (() => {}),
     node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
       if (msg.type === "batch" && Array.isArray(msg.events)) {
         for (const e of msg.events as Record<string, unknown>[]) onEvent(e);
@@ -390,3 +407,28 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
 
 /** Members as the pool reads them (re-exported for the CLI). */
 export type { Member };
+
+/**
+ * DEPLOYs a queued environment. The controller is imported when first needed: it imports the agent area,
+ * which starts this service (a cycle at load time, none once everything is loaded).
+ */
+async function deployEnvironment(
+  commander: CommanderInit,
+  e: QueueEntry,
+  src: { id: string; file: string; source: string; vars: Record<string, string> },
+): Promise<{ started: number; agents: number; elapsedMs: number; tasks: { agent: string }[] }> {
+  const { createEnvironment } = await import("../env/controller.ts");
+  const began = performance.now();
+  const r = await createEnvironment({ ...commander, by: e.env!.by }, {
+    id: e.id,
+    topologyFile: e.file,
+    vars: e.vars,
+    control: e.env!.control as Parameters<typeof createEnvironment>[1]["control"],
+    topology: src,
+    hold: true,
+  });
+  const started =
+    Object.values(r.record.tasks).filter((t) => t.mode === "direct" || t.mode === "none").length;
+  // No reservation from here: the next decision waits for the view, at worst one refused (held) attempt.
+  return { started, agents: 0, elapsedMs: Math.round(performance.now() - began), tasks: [] };
+}

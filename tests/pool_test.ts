@@ -194,3 +194,43 @@ Deno.test("pool: the queue outlives the peer that queued it and the scheduler; a
     what: "a stopped topology to count as done",
   });
 });
+
+Deno.test("pool: `env create --queue` waits for the whole topology's slots, then the pool DEPLOYs it; destroyed, it leaves", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 2 });
+  const dir = mesh.home.dir;
+  const filler = logged(dir, "filler", 2, 3);
+  const readout = logged(dir, "readout", 2, 600);
+  await queue(mesh, filler);
+  await waitFor(() => (times(dir).get("filler")?.starts.length ?? 0) === 2, { timeout: 15_000 });
+  const q = await mesh.run([
+    "env",
+    "create",
+    readout,
+    "--id",
+    "ro",
+    "--queue",
+    "--priority",
+    "3",
+    "--no-wait",
+  ]);
+  assertEquals(q.code, 0, q.stderr);
+  const show = async () => {
+    const r = await mesh.run(["env", "show", "ro", "--json"]);
+    return r.code === 0 ? (JSON.parse(r.stdout) as { state: string }).state : undefined;
+  };
+  assertEquals(await show(), undefined, "no environment while it waits");
+  assertEquals((await pool(mesh)).queue.map((x) => x.id), ["ro"]);
+  await waitFor(async () => (await show()) === "DEPLOYED", {
+    timeout: 30_000,
+    what: "the queued environment to deploy",
+  });
+  assert(Math.min(...times(dir).get("readout")!.starts) >= Math.min(...times(dir).get("filler")!.ends) - 50);
+  assertEquals(times(dir).get("readout")!.starts.length, 2);
+  assertEquals((await pool(mesh)).running.map((r) => r.id), ["ro"], "still the pool's while it lives");
+  const destroy = await mesh.run(["env", "destroy", "ro"]);
+  assertEquals(destroy.code, 0, destroy.stderr);
+  await waitFor(async () => (await pool(mesh)).finished.some((f) => f.id === "ro" && f.state === "done"), {
+    timeout: 15_000,
+    what: "the destroyed environment to leave the pool",
+  });
+});

@@ -13,7 +13,7 @@ import {
   updateTopology,
 } from "../../agent/mod.ts";
 import { parseVarOverrides } from "../../topology/mod.ts";
-import { PoolError, queueTopology, waitStarted } from "../../pool/mod.ts";
+import { PoolError, type QueueRequest, queueTopology, waitStarted } from "../../pool/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson, shortId } from "../format.ts";
@@ -33,7 +33,8 @@ interface DeployOptions {
   wait?: boolean;
 }
 
-function priorityOption(value: string): number {
+/** `--priority P`: an integer, higher first. */
+export function priorityOption(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || Math.abs(n) > 1_000_000) {
     throw new InvalidArgumentError(`"${value}" is not an integer between -1000000 and 1000000.`);
@@ -111,11 +112,25 @@ async function asCli<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** `activate --queue`: queue in the pool, then (unless --no-wait) wait until the scheduler started it. */
-async function queueAndWait(
+/** Options of {@linkcode queueAndWait}. */
+export interface QueueOptions {
+  id?: string;
+  json?: boolean;
+  priority?: number;
+  share?: string;
+  /** False with `--no-wait`. */
+  wait?: boolean;
+}
+
+/**
+ * `activate --queue` and `env create --queue`: queue in the pool, then (unless --no-wait) wait until the
+ * scheduler started it.
+ */
+export async function queueAndWait(
   session: Awaited<ReturnType<typeof openSession>>,
-  src: Awaited<ReturnType<typeof readSource>>,
-  opts: DeployOptions,
+  src: { file: string; source: string; vars: Record<string, string> },
+  opts: QueueOptions,
+  env?: QueueRequest["env"],
 ): Promise<void> {
   await using c = await connectCommander(session);
   const entry = await asPool(() =>
@@ -124,6 +139,7 @@ async function queueAndWait(
       ...(opts.id ? { id: opts.id } : {}),
       ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
       ...(opts.share ? { share: opts.share } : {}),
+      ...(env ? { env } : {}),
     })
   );
   if (!opts.json) {
