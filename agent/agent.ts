@@ -293,6 +293,8 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
   const health = new HealthMonitor(systemProbe(init.dataDir), {
     ...init.health,
+    onUnreadable: (why) =>
+      log.warn("cannot read the data disk's free space; --min-free-disk not checked", { why }),
     onChange: (reason) => {
       slots.refusing = reason;
       if (reason) log.warn("taking no leases", { reason });

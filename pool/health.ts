@@ -75,11 +75,18 @@ export class HealthMonitor implements Disposable {
   #high = 0;
   #reason: string | undefined;
   #kinds = "";
+  #unreadable = false;
+  readonly #onUnreadable: (why: string) => void;
   #timer: unknown;
 
   constructor(
     probe: HealthProbe,
-    options: HealthOptions & { clock?: Clock; onChange?: (reason: string | undefined) => void } = {},
+    options: HealthOptions & {
+      clock?: Clock;
+      onChange?: (reason: string | undefined) => void;
+      /** The free space cannot be read (the disk check is then skipped). */
+      onUnreadable?: (why: string) => void;
+    } = {},
   ) {
     this.#probe = probe;
     this.#clock = options.clock ?? REAL_CLOCK;
@@ -87,6 +94,7 @@ export class HealthMonitor implements Disposable {
     this.#maxLoad = options.maxLoad;
     this.#loadChecks = Math.max(1, options.loadChecks ?? 3);
     this.#onChange = options.onChange ?? (() => {});
+    this.#onUnreadable = options.onUnreadable ?? (() => {});
     this.check();
     this.#timer = this.#clock.setInterval(() => this.check(), options.intervalMs ?? 5_000);
   }
@@ -104,7 +112,9 @@ export class HealthMonitor implements Disposable {
       try {
         free = this.#probe.freeBytes();
       } catch (err) {
-        reasons.push(`cannot read the data disk's free space: ${(err as Error).message}`);
+        // Not knowing is no reason to refuse work: said once, and the check is skipped.
+        if (!this.#unreadable) this.#onUnreadable((err as Error).message);
+        this.#unreadable = true;
       }
       if (free !== undefined && free < this.#minFree) {
         reasons.push(

@@ -49,3 +49,16 @@ Deno.test("pool health: sizes parse and print as people write them", () => {
   assertEquals(formatBytes(512_000_000), "512 MB");
   assertThrows(() => parseBytes("lots"), RangeError);
 });
+
+Deno.test("pool health: a free space that cannot be read is said once and refuses nothing", () => {
+  const clock = new FakeClock();
+  const said: string[] = [];
+  using h = new HealthMonitor({
+    freeBytes: () => {
+      throw new Error("ENOSYS");
+    },
+    load: () => 0,
+  }, { clock, intervalMs: 1_000, onUnreadable: (w) => said.push(w) });
+  clock.tick(3_000);
+  assertEquals([h.reason, said], [undefined, ["ENOSYS"]]);
+});

@@ -66,7 +66,7 @@ async function queue(mesh: TestMesh, file: string, ...args: string[]): Promise<v
 Deno.test("pool: a higher-priority topology starts first, the other once slots free, neither partially", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 2 });
   const dir = mesh.home.dir;
-  const filler = logged(dir, "filler", 4, 3);
+  const filler = logged(dir, "filler", 4, 600);
   const low = logged(dir, "low", 4, 2);
   const high = logged(dir, "high", 3, 2);
   // The filler takes every slot; then low is queued before high.
@@ -85,13 +85,18 @@ Deno.test("pool: a higher-priority topology starts first, the other once slots f
   const human = await mesh.run(["pool"]);
   assertEquals(human.code, 0, human.stderr);
   assert(/1\s+high\s+5/.test(human.stdout), human.stdout);
+  // Stopping the filler frees its slots (and makes it done).
+  const freedAt = Date.now();
+  const stop = await mesh.run(["topology", "stop", "--id", "filler", "--grace", "1"]);
+  assertEquals(stop.code, 0, stop.stderr);
 
   await waitFor(async () => (await pool(mesh)).finished.filter((f) => f.state === "done").length === 3, {
     timeout: 45_000,
     what: "all three topologies to finish",
   });
   const t = times(dir);
-  for (const [name, n] of [["filler", 4], ["high", 3], ["low", 4]] as const) {
+  assertEquals(t.get("filler")?.starts.length, 4);
+  for (const [name, n] of [["high", 3], ["low", 4]] as const) {
     assertEquals(t.get(name)?.starts.length, n, `${name} ran every task exactly once`);
     assertEquals(t.get(name)?.ends.length, n, `${name}'s tasks all ended`);
   }
@@ -99,7 +104,7 @@ Deno.test("pool: a higher-priority topology starts first, the other once slots f
   const lastEnd = (name: string) => Math.max(...t.get(name)!.ends);
   // High had 3 of 4 slots and low needs 4: low waits until high is over, never starting a part of itself.
   assert(
-    first("high") >= Math.min(...t.get("filler")!.ends),
+    first("high") >= freedAt,
     "high started only when the filler freed slots",
   );
   assert(
@@ -115,7 +120,7 @@ Deno.test("pool: a higher-priority topology starts first, the other once slots f
 Deno.test("pool: equal priorities take turns by share group; a queued topology can be cancelled", async () => {
   await using mesh = await startMesh({ agents: 2, slots: 1 });
   const dir = mesh.home.dir;
-  const filler = logged(dir, "filler", 2, 2);
+  const filler = logged(dir, "filler", 2, 600);
   const a1 = logged(dir, "a1", 2, 1);
   const a2 = logged(dir, "a2", 2, 1);
   const b1 = logged(dir, "b1", 2, 1);
@@ -133,6 +138,8 @@ Deno.test("pool: equal priorities take turns by share group; a queued topology c
   assert(again.stderr.includes('"a1" is queued in the pool already'), again.stderr);
   const cancel = await mesh.run(["pool", "cancel", "gone"]);
   assertEquals(cancel.code, 0, cancel.stderr);
+  const stop = await mesh.run(["topology", "stop", "--id", "filler", "--grace", "1"]);
+  assertEquals(stop.code, 0, stop.stderr);
   await waitFor(async () => (await pool(mesh)).finished.filter((f) => f.state === "done").length === 4, {
     timeout: 45_000,
     what: "the four topologies to finish",
@@ -198,7 +205,7 @@ Deno.test("pool: the queue outlives the peer that queued it and the scheduler; a
 Deno.test("pool: `env create --queue` waits for the whole topology's slots, then the pool DEPLOYs it; destroyed, it leaves", async () => {
   await using mesh = await startMesh({ agents: 1, slots: 2 });
   const dir = mesh.home.dir;
-  const filler = logged(dir, "filler", 2, 3);
+  const filler = logged(dir, "filler", 2, 600);
   const readout = logged(dir, "readout", 2, 600);
   await queue(mesh, filler);
   await waitFor(() => (times(dir).get("filler")?.starts.length ?? 0) === 2, { timeout: 15_000 });
@@ -220,11 +227,17 @@ Deno.test("pool: `env create --queue` waits for the whole topology's slots, then
   };
   assertEquals(await show(), undefined, "no environment while it waits");
   assertEquals((await pool(mesh)).queue.map((x) => x.id), ["ro"]);
+  const freedAt = Date.now();
+  const stop = await mesh.run(["topology", "stop", "--id", "filler", "--grace", "1"]);
+  assertEquals(stop.code, 0, stop.stderr);
   await waitFor(async () => (await show()) === "DEPLOYED", {
     timeout: 30_000,
     what: "the queued environment to deploy",
   });
-  assert(Math.min(...times(dir).get("readout")!.starts) >= Math.min(...times(dir).get("filler")!.ends) - 50);
+  assert(
+    Math.min(...times(dir).get("readout")!.starts) >= freedAt,
+    "deployed only once the filler freed the slots",
+  );
   assertEquals(times(dir).get("readout")!.starts.length, 2);
   assertEquals((await pool(mesh)).running.map((r) => r.id), ["ro"], "still the pool's while it lives");
   const destroy = await mesh.run(["env", "destroy", "ro"]);
