@@ -18,7 +18,7 @@ import {
   PoolError,
   type PoolView,
 } from "../../pool/mod.ts";
-import { RMS_NAMES } from "../../rms/mod.ts";
+import { getRms, RMS_NAMES } from "../../rms/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
@@ -254,6 +254,7 @@ Examples:
       if (opts.idleTimeout <= 0) {
         throw new CliError("--idle-timeout must be more than 0 seconds", ExitCode.usage);
       }
+      getRms(opts.rms); // an unknown plug-in is a usage error now, not a failed submission every round
       const session = await openSession(name);
       const tag = `${hostname()}-${process.pid}`;
       const say = (line: Record<string, unknown>, text: string) => {
@@ -340,6 +341,7 @@ Examples:
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
       }
+      if (stop.signal.aborted) process.exitCode = ExitCode.interrupted;
     });
 }
 
