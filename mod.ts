@@ -16,3 +16,4 @@ export * from "./rms/mod.ts";
 export * from "./topology/mod.ts";
 export * from "./client/mod.ts";
 export * from "./stage/mod.ts";
+export * from "./pool/mod.ts";

@@ -43,6 +43,10 @@ import { type EnvService, startEnvService } from "../env/service.ts";
 import { collRoute, type CollService, startCollService } from "../coll/mod.ts";
 // Not through stage/mod.ts: that also exports the tools' client; the service is what an agent runs.
 import { stageDir, type StageService, startStageService } from "../stage/service.ts";
+// Not through pool/mod.ts either, for the same reason.
+import { HEALTH_LABEL, HealthMonitor, type HealthOptions, systemProbe } from "../pool/health.ts";
+import { IDLE_TIMEOUT_LABEL, IdleWatch } from "../pool/idle.ts";
+import { type PoolService, startPoolService } from "../pool/service.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -90,6 +94,13 @@ export interface AgentInit {
   metrics?: string;
   /** Bytes staged data may take in the content cache before the least recently used goes (default 16 GiB). */
   stageCacheMaxBytes?: number;
+  /** When to stop taking leases (`--min-free-disk`, `--max-load`; see `pool/health.ts`). */
+  health?: HealthOptions;
+  /**
+   * Leave the mesh once no lease was held this long (`--idle-timeout`, or the label the pool gives the
+   * agents it grows); then {@linkcode Agent.idle} resolves. Default: never.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** A running agent. */
@@ -110,6 +121,14 @@ export class Agent implements AsyncDisposable {
   readonly coll: CollService;
   /** Staged data held here (`$SHOAL_STAGE`). */
   readonly stage: StageService;
+  /** The pool's queue and, on the scheduler, its scheduling. */
+  readonly pool: PoolService;
+  /** Why this agent takes no leases now (undefined: it does). */
+  get unhealthy(): string | undefined {
+    return this.slots.refusing;
+  }
+  /** Resolves when the agent has been idle past its idle timeout (never without one). */
+  readonly idle: Promise<void>;
   readonly #agentCommands: AgentCommands;
   readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
@@ -133,6 +152,8 @@ export class Agent implements AsyncDisposable {
       env: EnvService;
       coll: CollService;
       stage: StageService;
+      pool: PoolService;
+      idle: Promise<void>;
       agentCommands: AgentCommands;
       orphans?: OrphanLeases;
       metrics?: MetricsServer;
@@ -155,6 +176,8 @@ export class Agent implements AsyncDisposable {
     this.env = parts.env;
     this.coll = parts.coll;
     this.stage = parts.stage;
+    this.pool = parts.pool;
+    this.idle = parts.idle;
     this.#agentCommands = parts.agentCommands;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
@@ -200,6 +223,7 @@ export class Agent implements AsyncDisposable {
       this.env.stop();
       this.coll.stop();
       await this.stage.stop();
+      this.pool.stop();
       this.#agentCommands.close();
       await this.metrics?.close();
       await this.#talk.stop();
@@ -251,6 +275,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
   });
   const ref: { agent?: Agent } = {};
+  let idleWatch: IdleWatch | undefined;
   let load = currentLoad();
   let metricsAddress: string | undefined;
   const membership = await startMembership({
@@ -265,17 +290,41 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       : {}),
     self: () => ({
       host,
-      slots: { total: slots.total, free: slots.free },
+      slots: { total: slots.total, free: slots.offered },
       version: SHOAL_VERSION,
       load,
       ...(init.gpus ? { gpus: init.gpus } : {}),
-      ...(init.labels || metricsAddress
-        ? { labels: { ...init.labels, ...(metricsAddress ? { [METRICS_LABEL]: metricsAddress } : {}) } }
+      ...(init.labels || metricsAddress || slots.refusing
+        ? {
+          labels: {
+            ...init.labels,
+            ...(metricsAddress ? { [METRICS_LABEL]: metricsAddress } : {}),
+            ...(slots.refusing ? { [HEALTH_LABEL]: slots.refusing } : {}),
+          },
+        }
         : {}),
       ...(init.group ? { group: init.group } : {}),
     }),
   });
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
+  const health = new HealthMonitor(systemProbe(init.dataDir), {
+    ...init.health,
+    onUnreadable: (why) =>
+      log.warn("cannot read the data disk's free space; --min-free-disk not checked", { why }),
+    onChange: (reason) => {
+      slots.refusing = reason;
+      if (reason) log.warn("taking no leases", { reason });
+      else log.info("taking leases again");
+      membership.announce();
+      void node.publish(EVENTS_TOPIC, {
+        type: reason ? "agent:unhealthy" : "agent:healthy",
+        at: Date.now(),
+        by: node.peerId,
+        host,
+        ...(reason ? { reason } : {}),
+      }).catch(() => {});
+    },
+  });
   // Load travels when it changed noticeably, not every second.
   const loadTimer = setInterval(() => {
     const now = currentLoad();
@@ -298,6 +347,15 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     taskEvents: runner.events,
     log,
     dataDir: init.dataDir,
+  });
+  const pool = await startPoolService({
+    node,
+    membership,
+    desired,
+    taskEvents: runner.events,
+    log,
+    sessionId: init.sessionId ?? "",
+    envRecords: env.records,
   });
   talk.taskApi.onGoError = (task, message) => env.taskError(task.topologyId, task.path, message);
   const coll = await startCollService({ node, membership, records: desired, taskEvents: runner.events, log });
@@ -351,7 +409,10 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     log,
     host,
     taskApi: talk.taskApi,
-    onSlotsChanged: () => membership.announce(),
+    onSlotsChanged: () => {
+      idleWatch?.touch();
+      membership.announce();
+    },
     desired,
     minority: () => fo.failover?.minority() ?? [],
     staged: {
@@ -363,6 +424,18 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });
   const orphans = service.orphans;
+  const idleMs = init.idleTimeoutMs ?? (Number(init.labels?.[IDLE_TIMEOUT_LABEL]) || undefined);
+  const idle = new Promise<void>((resolve) => {
+    if (!idleMs) return;
+    idleWatch = new IdleWatch({
+      timeoutMs: idleMs,
+      busy: () => slots.free < slots.total,
+      onIdle: (ms) => {
+        log.info("idle past the idle timeout; leaving the mesh", { idleMs: ms, timeoutMs: idleMs });
+        resolve();
+      },
+    });
+  });
   fo.failover = startFailover({
     node,
     membership,
@@ -398,6 +471,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       void syncOnJoin(node, desired, log);
       void syncKvOnJoin(node, talk.replication, log);
       void syncEnvOnJoin(node, env, log);
+      void syncPoolOnJoin(node, pool, log);
     },
     onRetry: (errors, next) =>
       log.warn("cannot reach any bootstrap peer yet; retrying", {
@@ -416,12 +490,16 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     env,
     coll,
     stage,
+    pool,
+    idle,
     agentCommands,
     ...(orphans ? { orphans } : {}),
     ...(metrics ? { metrics } : {}),
     startedAt,
     onStop: () => {
       clearInterval(loadTimer);
+      health[Symbol.dispose]();
+      idleWatch?.[Symbol.dispose]();
       fo.failover?.close();
       unsyncReturn();
       service.close();
@@ -480,6 +558,17 @@ async function syncEnvOnJoin(node: MeshNode, env: EnvService, log: Logger): Prom
     try {
       const n = await env.records.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
       if (n > 0) log.info("synced environments on join", { from: peer, records: n });
+      return;
+    } catch { /* try the next peer */ }
+  }
+}
+
+/** Pulls the pool's queue from the first connected agent that serves it. */
+async function syncPoolOnJoin(node: MeshNode, pool: PoolService, log: Logger): Promise<void> {
+  for (const peer of node.connectedPeers()) {
+    try {
+      const n = await pool.records.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
+      if (n > 0) log.info("synced the pool's queue on join", { from: peer, entries: n });
       return;
     } catch { /* try the next peer */ }
   }

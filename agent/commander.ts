@@ -22,7 +22,9 @@ import { CommanderError } from "./errors.ts";
 import { packBlobs } from "./lease_blobs.ts";
 import { stageLeaseFiles } from "./lease_staging.ts";
 import {
+  LEASE_COMMIT_PROTOCOL,
   LEASE_PROTOCOL,
+  LeaseCommitResponseSchema,
   LeaseResponseSchema,
   STOP_PROTOCOL,
   StopResponseSchema,
@@ -202,7 +204,53 @@ async function placeAndLease(
     members?: Member[];
     /** More environment variables for these tasks. */
     extraEnv?: Record<string, string>;
+    /** Hold every lease and start the tasks only once all are granted (see {@linkcode ActivateOptions.hold}). */
+    hold?: boolean;
   },
+): Promise<PlacedTask[]> {
+  if (!ctx.hold) return await leaseLoop(init, expanded, paths, ctx, []);
+  const held: { agent: string; hold: string }[] = [];
+  const commit = (commit: boolean) =>
+    Promise.allSettled(held.map(async (h) => {
+      const res = await request(init.node, h.agent, LEASE_COMMIT_PROTOCOL, { hold: h.hold, commit }, {
+        schema: LeaseCommitResponseSchema,
+        ...opts(init, 60_000),
+      });
+      if (!res.ok) throw new Error(res.reason ?? "the held lease is gone");
+      return res.tasks.map((t) => ({ ...(t as TaskStatus), agent: h.agent }));
+    }));
+  try {
+    await leaseLoop(init, expanded, paths, ctx, held);
+  } catch (err) {
+    await commit(false);
+    throw err;
+  }
+  const results = await commit(true);
+  const placed: PlacedTask[] = results.flatMap((r) => r.status === "fulfilled" ? r.value : []);
+  ctx.progress.done += placed.length;
+  init.onProgress?.(ctx.progress.done, ctx.progress.total);
+  const lost = results.map((r, i) => [r, held[i]!] as const).filter(([r]) => r.status === "rejected");
+  if (lost.length > 0) {
+    // An agent died between its hold and the commit: what started elsewhere is stopped by the caller.
+    throw new CommanderError(
+      `Cannot start ${paths.size - placed.length} task(s): ${
+        lost.map(([r, h]) =>
+          `the commit to agent ${h.agent} failed: ${errorText((r as PromiseRejectedResult).reason)}`
+        )
+          .join("; ")
+      }`,
+      placed,
+    );
+  }
+  return placed;
+}
+
+async function leaseLoop(
+  init: CommanderInit,
+  expanded: ExpandedTopology,
+  paths: Set<string>,
+  ctx: Parameters<typeof placeAndLease>[3],
+  held: { agent: string; hold: string }[],
 ): Promise<PlacedTask[]> {
   const shipper = new Shipper();
   const byPath = new Map<string, RuntimeTask>(expanded.tasks.map((t) => [t.path, t]));
@@ -258,8 +306,14 @@ async function placeAndLease(
           epoch: ctx.epoch,
           commander: init.node.peerId,
           ...packBlobs(specs, shipped.staged.get(agent)),
+          ...(ctx.hold ? { hold: true } : {}),
         }, { schema: LeaseResponseSchema, maxBytes: 64 * 1024 * 1024, ...opts(init, 60_000) });
-        if (res.granted) {
+        if (res.granted && ctx.hold) {
+          if (!res.hold) {
+            throw new Error("the agent started the tasks instead of holding them (an older shoal?)");
+          }
+          held.push({ agent, hold: res.hold });
+        } else if (res.granted) {
           for (const t of res.tasks) placed.push({ ...(t as TaskStatus), agent });
           ctx.progress.done += res.tasks.length;
           init.onProgress?.(ctx.progress.done, ctx.progress.total);
@@ -342,14 +396,23 @@ export interface TopologySource {
   reconcile?: TopologyRecord["reconcile"];
 }
 
-/**
- * Activates a topology: all tasks run, or nothing does. `options.only` keeps the tasks started now to
- * some paths (environments start the others later, with {@linkcode startPaths}).
- */
+/** Options of {@linkcode activateTopology}. */
+export interface ActivateOptions {
+  /** Keeps the tasks started now to some paths (environments start the others later, with {@linkcode startPaths}). */
+  only?: (path: string) => boolean;
+  /**
+   * Reserve every agent's slots first and start the tasks only once all are granted, so no task of a
+   * topology that does not fit runs even briefly (one more round trip per agent; the pool's activations).
+   * Without it, what was started is stopped again when the rest cannot be placed.
+   */
+  hold?: boolean;
+}
+
+/** Activates a topology: all tasks run, or nothing does. */
 export async function activateTopology(
   init: CommanderInit,
   src: TopologySource,
-  options: { only?: (path: string) => boolean } = {},
+  options: ActivateOptions = {},
 ): Promise<DeployResult> {
   const started = performance.now();
   const expanded = expandRecord(src);
@@ -369,7 +432,13 @@ export async function activateTopology(
   init.onProgress?.(0, paths.size);
   let tasks: PlacedTask[];
   try {
-    tasks = await placeAndLease(init, expanded, paths, { topologyId, epoch, progress, members });
+    tasks = await placeAndLease(init, expanded, paths, {
+      topologyId,
+      epoch,
+      progress,
+      members,
+      ...(options.hold ? { hold: true } : {}),
+    });
   } catch (err) {
     // All or nothing: what did start is stopped again.
     if (err instanceof CommanderError && err.placed.length > 0) {

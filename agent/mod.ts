@@ -13,6 +13,7 @@
 export { Agent, startAgent } from "./agent.ts";
 export type { AgentInit } from "./agent.ts";
 export {
+  type ActivateOptions,
   activateTopology,
   activeRecord,
   errorText,

@@ -85,6 +85,11 @@ export const LeaseRequestSchema = v.object({
     }),
   ),
   blobs: v.optional(v.array(v.instance(Uint8Array))),
+  /**
+   * Reserve the slots but start nothing until {@linkcode LEASE_COMMIT_PROTOCOL} says so (the pool's
+   * activations: a topology starts whole or no task of it runs, even briefly). Uncommitted holds lapse.
+   */
+  hold: v.optional(v.boolean()),
 });
 /** A lease request. */
 export type LeaseRequest = v.InferInput<typeof LeaseRequestSchema>;
@@ -106,7 +111,13 @@ const TaskStatusSchema = v.object({
 
 /** Response of {@linkcode LEASE_PROTOCOL}. */
 export const LeaseResponseSchema = v.variant("granted", [
-  v.object({ granted: v.literal(true), agent: v.string(), tasks: v.array(TaskStatusSchema) }),
+  v.object({
+    granted: v.literal(true),
+    agent: v.string(),
+    tasks: v.array(TaskStatusSchema),
+    /** With `hold`: what to commit or release. */
+    hold: v.optional(v.string()),
+  }),
   v.object({
     granted: v.literal(false),
     agent: v.string(),
@@ -116,6 +127,21 @@ export const LeaseResponseSchema = v.variant("granted", [
 ]);
 /** A lease response. */
 export type LeaseResponse = v.InferOutput<typeof LeaseResponseSchema>;
+
+/** Start (or release) the tasks of a held lease. */
+export const LEASE_COMMIT_PROTOCOL = "/shoal/lease-commit/1.0.0";
+/** Request of {@linkcode LEASE_COMMIT_PROTOCOL}. */
+export const LeaseCommitRequestSchema = v.object({
+  hold: v.pipe(v.string(), v.maxLength(64)),
+  commit: v.boolean(),
+});
+/** Response of {@linkcode LEASE_COMMIT_PROTOCOL}: the started tasks, or why the hold is gone. */
+export const LeaseCommitResponseSchema = v.object({
+  ok: v.boolean(),
+  agent: v.string(),
+  tasks: v.array(TaskStatusSchema),
+  reason: v.optional(v.string()),
+});
 
 /** Request of {@linkcode STOP_PROTOCOL}. */
 export const StopRequestSchema = v.object({

@@ -9,7 +9,8 @@
 export type LeaseRefusal =
   | { reason: "full"; free: number; wanted: number }
   | { reason: "stale-epoch"; epoch: number; current: number }
-  | { reason: "duplicate"; path: string };
+  | { reason: "duplicate"; path: string }
+  | { reason: "unhealthy"; why: string };
 
 /** Result of {@linkcode SlotTable.grant}. */
 export type LeaseResult = { ok: true; slots: Map<string, string> } | ({ ok: false } & LeaseRefusal);
@@ -24,11 +25,18 @@ export class SlotTable {
   readonly #ever = new Map<string, Set<string>>();
   readonly #freeIds: string[];
   /** Leases granted and refused (by reason) since start, read by the metrics on a scrape. */
-  readonly leaseCounts = { granted: 0, refused: { full: 0, "stale-epoch": 0, duplicate: 0 } };
+  readonly leaseCounts = { granted: 0, refused: { full: 0, "stale-epoch": 0, duplicate: 0, unhealthy: 0 } };
+  /** Why no lease is granted now (the agent's health: `pool/health.ts`); undefined: leases are granted. */
+  refusing: string | undefined;
 
   constructor(total: number) {
     this.total = total;
     this.#freeIds = Array.from({ length: total }, (_, i) => String(total - 1 - i));
+  }
+
+  /** Slots a commander may lease now: none while refusing. */
+  get offered(): number {
+    return this.refusing === undefined ? this.free : 0;
   }
 
   /** Slots not leased. */
@@ -50,6 +58,9 @@ export class SlotTable {
   }
 
   #grant(topologyId: string, epoch: number, paths: readonly string[]): LeaseResult {
+    if (this.refusing !== undefined && paths.length > 0) {
+      return { ok: false, reason: "unhealthy", why: this.refusing };
+    }
     const current = this.epoch(topologyId);
     if (epoch < current) return { ok: false, reason: "stale-epoch", epoch, current };
     const held = this.#leases.get(topologyId);

@@ -95,3 +95,13 @@ Deno.test("slots: release frees named paths or the whole topology", () => {
   assertEquals(t.release("topo"), 2);
   assertEquals([t.free, t.topologies()], [4, []]);
 });
+
+Deno.test("slots: an agent refusing for its health grants nothing, says why, and offers no slots", () => {
+  const t = new SlotTable(2);
+  t.refusing = "data disk has 100 MB free, under --min-free-disk 500 MB";
+  assertEquals(t.grant("topo", 1, ["a"]), { ok: false, reason: "unhealthy", why: t.refusing });
+  assertEquals([t.offered, t.free, t.leaseCounts.refused.unhealthy], [0, 2, 1]);
+  t.refusing = undefined;
+  assertEquals(t.grant("topo", 1, ["a"]).ok, true);
+  assertEquals(t.offered, 1);
+});

@@ -11,7 +11,10 @@ import type { Logger } from "./log.ts";
 import { type StagedRef, unpackBlobs } from "./lease_blobs.ts";
 import { OrphanLeases } from "./orphan_leases.ts";
 import {
+  LEASE_COMMIT_PROTOCOL,
   LEASE_PROTOCOL,
+  LeaseCommitRequestSchema,
+  type LeaseRequest,
   LeaseRequestSchema,
   type LeaseResponse,
   RECONCILE_PROTOCOL,
@@ -28,6 +31,9 @@ import type { StopResult, TaskRunner } from "./runner.ts";
 import type { SlotTable } from "./slots.ts";
 import type { TaskSpec } from "./types.ts";
 
+/** A task of a lease request, files unpacked, slot not yet given. */
+type Leased = ReturnType<typeof unpackBlobs<LeaseRequest["tasks"][number]>>[number];
+
 /** What the task service needs. */
 export interface TaskServiceInit {
   node: MeshNode;
@@ -42,6 +48,8 @@ export interface TaskServiceInit {
   desired?: DesiredState;
   /** How long such a commander may be gone first (default 15 s). */
   orphanGraceMs?: number;
+  /** How long a held lease waits for its commit before its slots are freed (default 30 s). */
+  holdMs?: number;
   /** Topologies this agent's side may not re-place (answered with the tasks, for `shoal info`). */
   minority?: () => { topologyId: string; sees: number; of: number; need: number; since: number }[];
   /** Staged contents that leases refer to (`lease_staging.ts`), kept while tasks use them. */
@@ -144,6 +152,48 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
     if (final && slots.release(e.topologyId, [e.path]) > 0) init.onSlotsChanged();
   });
 
+  /** Leases granted with `hold`, waiting for their commit. */
+  const holds = new Map<
+    string,
+    { req: LeaseRequest; tasks: Leased[]; slotIds: Map<string, string>; timer: ReturnType<typeof setTimeout> }
+  >();
+  const holdMs = init.holdMs ?? 30_000;
+
+  /** Starts the tasks of a granted lease. */
+  const startLeased = async (req: LeaseRequest, tasks: Leased[], slotIds: Map<string, string>) => {
+    orphans?.leased(req.topologyId, req.epoch, req.commander, tasks.map((t) => t.path));
+    log.info("lease granted", {
+      topology: req.topologyId,
+      tasks: tasks.length,
+      commander: req.commander,
+    });
+    for (const t of req.tasks) {
+      const refs = (t.files ?? []).flatMap((f) =>
+        f.staged ? [{ id: f.staged.id, mode: f.mode ?? 0o644 }] : []
+      );
+      if (refs.length) init.staged?.hold(`${req.topologyId}\0${t.path}`, refs);
+    }
+    const named = new Set(tasks.flatMap((t) => stagedNames(`${t.exe}\n${t.env ?? ""}`)));
+    if (named.size) init.staged?.use([...named]);
+    return await Promise.all(tasks.map(async (t) => {
+      const spec = { ...t, topologyId: req.topologyId, slotId: slotIds.get(t.path)! } as TaskSpec;
+      try {
+        if (init.taskApi) spec.extraEnv = { ...spec.extraEnv, ...init.taskApi.register(spec) };
+        return await runner.start(spec);
+      } catch (err) {
+        slots.release(req.topologyId, [t.path]);
+        return {
+          topologyId: req.topologyId,
+          path: t.path,
+          id: t.id,
+          state: "failed" as const,
+          restarts: 0,
+          reason: err instanceof Error ? err.message : String(err),
+        };
+      }
+    }));
+  };
+
   await handleRequests(node, LEASE_PROTOCOL, {
     schema: LeaseRequestSchema,
     maxBytes: 64 * 1024 * 1024,
@@ -153,6 +203,8 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
       if (!lease.ok) {
         const reason = lease.reason === "full"
           ? `Only ${lease.free} free slot(s) for ${lease.wanted} task(s)`
+          : lease.reason === "unhealthy"
+          ? `This agent takes no leases now: ${lease.why}`
           : lease.reason === "stale-epoch"
           ? `Epoch ${lease.epoch} is older than ${lease.current} for topology "${req.topologyId}"`
           : `Task "${lease.path}" already holds a slot here`;
@@ -166,38 +218,39 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
         return { granted: false, agent: me, reason, free: slots.free };
       }
       init.onSlotsChanged();
-      orphans?.leased(req.topologyId, req.epoch, req.commander, tasks.map((t) => t.path));
-      log.info("lease granted", {
-        topology: req.topologyId,
-        tasks: tasks.length,
-        commander: req.commander,
-      });
-      for (const t of req.tasks) {
-        const refs = (t.files ?? []).flatMap((f) =>
-          f.staged ? [{ id: f.staged.id, mode: f.mode ?? 0o644 }] : []
-        );
-        if (refs.length) init.staged?.hold(`${req.topologyId}\0${t.path}`, refs);
+      if (req.hold) {
+        const id = crypto.randomUUID();
+        const timer = setTimeout(() => {
+          if (!holds.delete(id)) return;
+          log.warn("held lease lapsed uncommitted; slots freed", {
+            topology: req.topologyId,
+            tasks: tasks.length,
+          });
+          if (slots.release(req.topologyId, tasks.map((t) => t.path)) > 0) init.onSlotsChanged();
+        }, holdMs);
+        (timer as { unref?: () => void }).unref?.();
+        holds.set(id, { req, tasks, slotIds: lease.slots, timer });
+        log.info("lease held", { topology: req.topologyId, tasks: tasks.length, commander: req.commander });
+        return { granted: true, agent: me, tasks: [], hold: id };
       }
-      const named = new Set(tasks.flatMap((t) => stagedNames(`${t.exe}\n${t.env ?? ""}`)));
-      if (named.size) init.staged?.use([...named]);
-      const started = await Promise.all(tasks.map(async (t) => {
-        const spec = { ...t, topologyId: req.topologyId, slotId: lease.slots.get(t.path)! } as TaskSpec;
-        try {
-          if (init.taskApi) spec.extraEnv = { ...spec.extraEnv, ...init.taskApi.register(spec) };
-          return await runner.start(spec);
-        } catch (err) {
-          slots.release(req.topologyId, [t.path]);
-          return {
-            topologyId: req.topologyId,
-            path: t.path,
-            id: t.id,
-            state: "failed" as const,
-            restarts: 0,
-            reason: err instanceof Error ? err.message : String(err),
-          };
-        }
-      }));
-      return { granted: true, agent: me, tasks: started };
+      return { granted: true, agent: me, tasks: await startLeased(req, tasks, lease.slots) };
+    },
+  });
+
+  await handleRequests(node, LEASE_COMMIT_PROTOCOL, {
+    schema: LeaseCommitRequestSchema,
+    handler: async (req) => {
+      const h = holds.get(req.hold);
+      if (!h) {
+        return { ok: false, agent: me, tasks: [], reason: `No held lease "${req.hold}" here (it lapsed?)` };
+      }
+      holds.delete(req.hold);
+      clearTimeout(h.timer);
+      if (!req.commit) {
+        if (slots.release(h.req.topologyId, h.tasks.map((t) => t.path)) > 0) init.onSlotsChanged();
+        return { ok: true, agent: me, tasks: [] };
+      }
+      return { ok: true, agent: me, tasks: await startLeased(h.req, h.tasks, h.slotIds) };
     },
   });
 

@@ -26,6 +26,7 @@ const SCENARIOS = [
   "cmd_rtt.ts",
   "env_transition.ts",
   "collectives.ts",
+  "pool.ts",
   "mesh_sim.ts",
   "mesh_scale.ts",
   "ui_tasks.ts",

@@ -17,6 +17,7 @@ import { registerKv } from "./commands/kv.ts";
 import { registerLogs } from "./commands/logs.ts";
 import { registerMonitor } from "./commands/monitor.ts";
 import { registerPilot } from "./commands/pilot.ts";
+import { registerPool } from "./commands/pool.ts";
 import { registerPs } from "./commands/ps.ts";
 import { registerStage } from "./commands/stage.ts";
 import { registerSubmit } from "./commands/submit.ts";
@@ -47,6 +48,7 @@ Examples:
   $ shoal up --agents 3 --slots 2      start a local mesh of 3 agents
   $ shoal info                         agents, slots, uptime
   $ shoal monitor --json               one JSON line per event
+  $ shoal pool                         the shared pool: queued topologies, their share, agents by state
   $ shoal ui                           a live web dashboard (prints its URL with an access token)
   $ shoal stage put ./calib.root       every agent gets $SHOAL_STAGE/calib.root (a swarm of chunks)
   $ shoal down                         stop the session's agents
@@ -68,6 +70,7 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   registerCmd(program);
   registerColl(program);
   registerEnv(program);
+  registerPool(program);
   registerDemo(program);
   registerUi(program);
   registerTop(program);

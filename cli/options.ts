@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { parseBytes } from "../pool/health.ts";
 import { InvalidArgumentError } from "commander";
 import { formatHostPort, parseHostPort } from "../metrics/mod.ts";
 import { accessSync, constants, statSync } from "node:fs";
@@ -62,14 +63,14 @@ export function hostPortOption(what: string): (value: string) => string {
   };
 }
 
-const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
-
-/** Parses a size: bytes, or a number with K, M, G or T (binary: 1K = 1024; `KiB`/`KB` too). */
+/**
+ * Parses a size: bytes, or a number with K, M, G or T — decimal (500MB = 500,000,000, as disks and DDS count)
+ * unless written binary (16GiB = 16 × 1024³). One rule for every size option of the CLI.
+ */
 export function bytesOption(value: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
-  const n = m ? Math.round(Number(m[1]) * UNITS[m[2]!.toLowerCase()]!) : NaN;
-  if (!Number.isSafeInteger(n)) {
-    throw new InvalidArgumentError(`"${value}" is not a size (write it like 512M, 16G or 1048576).`);
-  }
-  return n;
+  try {
+    const n = parseBytes(value);
+    if (Number.isSafeInteger(n)) return n;
+  } catch { /* said below */ }
+  throw new InvalidArgumentError(`"${value}" is not a size (write it like 500MB, 16GiB or 1048576).`);
 }

@@ -126,7 +126,12 @@ function hooksOf(record: EnvRecord, paths: string[]): { path: string; rule: Cont
 /** Creates an environment: records it, starts its `direct` and `none` tasks, and reaches DEPLOYED. */
 export async function createEnvironment(
   init: EnvControllerInit,
-  env: EnvFile & { id?: string; topology: TopologySource },
+  env: EnvFile & {
+    id?: string;
+    topology: TopologySource;
+    /** Lease with holds: no task runs unless all of DEPLOY's do (`ActivateOptions.hold`; the pool's starts). */
+    hold?: boolean;
+  },
 ): Promise<ControlResult> {
   const expanded = expandRecord(env.topology);
   const id = env.id ?? expanded.name.replace(/[^A-Za-z0-9#@~_-]/g, "_");
@@ -170,7 +175,7 @@ export async function createEnvironment(
         onProgress: (d, t) => init.onPhase?.("Starting tasks", d, t),
       },
       { ...env.topology, id },
-      { only: deployed },
+      { only: deployed, ...(env.hold ? { hold: true } : {}) },
     );
   } catch (err) {
     const reason = `DEPLOY failed: ${(err as Error).message}`;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { createLogger, startAgent } from "../../agent/mod.ts";
@@ -21,6 +21,13 @@ import {
 } from "../options.ts";
 import { DEFAULT_CACHE_MAX } from "../../stage/mod.ts";
 import { openSession, sessionDir } from "../session.ts";
+import { DEFAULT_MIN_FREE_DISK } from "../../pool/health.ts";
+
+function numberOption(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${text}" is not a positive number.`);
+  return n;
+}
 
 interface AgentOptions {
   dataDir?: string;
@@ -44,6 +51,9 @@ interface AgentOptions {
   lostAfter?: number;
   stopOnMinorityAfter?: number;
   stageCacheMax?: number;
+  minFreeDisk: number;
+  maxLoad?: number;
+  idleTimeout?: number;
 }
 
 /** Registers `shoal agent`. */
@@ -96,8 +106,24 @@ export function registerAgent(program: Command): void {
     )
     .option(
       "--stage-cache-max <size>",
-      "staged data (shoal stage put) kept before the least recently used name is evicted (default: $SHOAL_STAGE_CACHE_MAX, else 16G)",
+      "staged data (shoal stage put) kept before the least recently used name is evicted (default: $SHOAL_STAGE_CACHE_MAX, else 16GiB)",
       bytesOption,
+    )
+    .option(
+      "--min-free-disk <size>",
+      "take no leases while the data dir's disk has less free (e.g. 500MB, 2GB; 0: no check)",
+      bytesOption,
+      DEFAULT_MIN_FREE_DISK,
+    )
+    .option(
+      "--max-load <n>",
+      "take no leases while the 1-minute load average stays above <n> (default: no limit)",
+      numberOption,
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "leave the mesh and exit after holding no lease this long (default: never; `shoal pool grow` sets 1800)",
+      secondsOption,
     )
     .addHelpText(
       "after",
@@ -107,6 +133,7 @@ Examples:
   $ shoal agent --swarm-key swarm.key --bootstrap /ip4/10.0.0.1/tcp/7070/p2p/12D3KooW... --slots 4
   $ shoal agent --swarm-key swarm.key --command-handler ./site-cmd.sh --command-timeout 60
   $ shoal agent --swarm-key swarm.key --metrics 0.0.0.0:9464
+  $ shoal agent --swarm-key swarm.key --min-free-disk 2GB --max-load 16 --idle-timeout 600
 
 Agent commands (\`shoal cmd send --condition agent VERB\`, or agent:<peer ID or host>): the agent answers
 ping, status (JSON) and getlog [N] (the last N lines of its log, default 100) itself. Any other command
@@ -171,11 +198,16 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
         ...(opts.stopOnMinorityAfter !== undefined
           ? { stopOnMinorityAfterMs: opts.stopOnMinorityAfter }
           : {}),
+        health: {
+          minFreeDiskBytes: opts.minFreeDisk,
+          ...(opts.maxLoad !== undefined ? { maxLoad: opts.maxLoad } : {}),
+        },
+        ...(opts.idleTimeout !== undefined ? { idleTimeoutMs: opts.idleTimeout } : {}),
         ...(opts.sessionId ? { sessionId: opts.sessionId } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.group ? { group: opts.group } : {}),
       });
-      await stopRequested;
+      await Promise.race([stopRequested, agent.idle]);
       await agent.stop();
     });
 }

@@ -35,6 +35,7 @@ import { startProgress } from "../progress.ts";
 import { openSession } from "../session.ts";
 import { asCli as asTaskCli, inTask } from "./kv.ts";
 import { loadTopologyForCli } from "./topology.ts";
+import { priorityOption, queueAndWait } from "./deploy.ts";
 
 /** A transition's duration: ms below a second. */
 function duration(ms: number): string {
@@ -177,24 +178,52 @@ Examples:
     .option("--var <name=value>", "topology variable (repeatable)", keyValue, {})
     .option("--auto <event>", "go on to START_ACTIVITY (CONFIGURE, then START_ACTIVITY) or CONFIGURE")
     .option("--json", "print the environment as `env show --json` does")
+    .option(
+      "--queue",
+      "wait in the session's pool until the whole topology fits, then DEPLOY (see shoal pool)",
+    )
+    .option("--priority <p>", "with --queue: higher starts first (default: 0)", priorityOption)
+    .option("--share <group>", "with --queue: fair-share group (default: the ID)")
+    .option("--no-wait", "with --queue: return once queued, not once DEPLOYED")
     .addHelpText(
       "after",
       `
 Returns once the environment is DEPLOYED (its direct and none tasks running), or CONFIGURED/RUNNING with --auto.
+With --queue it waits in the pool until every task of its topology fits (basic tasks lease their slots at
+START_ACTIVITY as usual), then the pool DEPLOYs it; it leaves the pool when destroyed.
 
 Examples:
   $ shoal env create readout.env.json
   $ shoal env create topo.xml --id plain --var n=4
-  $ shoal env create readout.env.json --auto START_ACTIVITY --json`,
+  $ shoal env create readout.env.json --auto START_ACTIVITY --json
+  $ shoal env create readout.env.json --queue --priority 5`,
     )
     .action(
       async (
         file: string,
-        opts: { id?: string; var: Record<string, string>; auto?: string; json?: boolean },
+        opts: {
+          id?: string;
+          var: Record<string, string>;
+          auto?: string;
+          json?: boolean;
+          queue?: boolean;
+          priority?: number;
+          share?: string;
+          wait?: boolean;
+        },
         cmd: Command,
       ) => {
         if (opts.auto && opts.auto !== "CONFIGURE" && opts.auto !== "START_ACTIVITY") {
           throw new CliError(`--auto "${opts.auto}" is not CONFIGURE or START_ACTIVITY`, ExitCode.usage);
+        }
+        if (opts.queue && opts.auto) {
+          throw new CliError(
+            "--auto goes without --queue; once DEPLOYED, use `shoal env control`",
+            ExitCode.usage,
+          );
+        }
+        if (!opts.queue && (opts.priority !== undefined || opts.share !== undefined || opts.wait === false)) {
+          throw new CliError("--priority, --share and --no-wait go with --queue", ExitCode.usage);
         }
         const text = await readFile(file, "utf8").catch((err) => {
           throw new CliError(`Cannot read "${file}": ${err.message}`, ExitCode.usage);
@@ -210,6 +239,15 @@ Examples:
         const varList = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
         await loadTopologyForCli(parsed.topologyFile, varList);
         const source = await readFile(parsed.topologyFile, "utf8");
+        if (opts.queue) {
+          const { session: name } = cmd.optsWithGlobals<{ session: string }>();
+          return await queueAndWait(
+            await openSession(name),
+            { file: parsed.topologyFile, source, vars },
+            opts,
+            { control: parsed.control, by: who() },
+          );
+        }
         const results = await withController(cmd, opts.json, async (init) => {
           const out = [
             await createEnvironment(init, {

@@ -13,6 +13,7 @@ import { duration, printJson, shortId, table } from "../format.ts";
 import { warnPartial } from "../partial.ts";
 import { openSession } from "../session.ts";
 import { METRICS_LABEL, prometheusTargets } from "../../metrics/mod.ts";
+import { HEALTH_LABEL } from "../../pool/mod.ts";
 import { rename, writeFile } from "node:fs/promises";
 
 /** An agent as `info --json` prints it. */
@@ -30,6 +31,8 @@ export interface AgentRow {
   group: string;
   /** The agent's Prometheus endpoint (`HOST:PORT`), when it serves one (`--metrics`). */
   metrics?: string;
+  /** Why the agent takes no leases now (disk, load: `--min-free-disk`, `--max-load`); absent while it does. */
+  unhealthy?: string;
 }
 
 /** Turns members into rows for JSON output. */
@@ -46,6 +49,7 @@ export function agentRows(members: Member[], now = Date.now()): AgentRow[] {
     addrs: m.addrs,
     group: m.group,
     ...(m.labels[METRICS_LABEL] ? { metrics: m.labels[METRICS_LABEL] } : {}),
+    ...(m.labels[HEALTH_LABEL] ? { unhealthy: m.labels[HEALTH_LABEL] } : {}),
   }));
 }
 
@@ -69,6 +73,12 @@ export function printAgents(members: Member[], now = Date.now()): void {
   process.stdout.write(
     table(["ID", "HOST", "STATE", "FREE/SLOTS", "LOAD", "VERSION", "UPTIME"], rows) + "\n",
   );
+  for (const m of members) {
+    const why = m.labels[HEALTH_LABEL];
+    if (why && m.state !== "dead" && m.state !== "left") {
+      process.stdout.write(`${shortId(m.id)} (${m.host}) takes no leases: ${why}\n`);
+    }
+  }
 }
 
 /** Registers `shoal info`. */

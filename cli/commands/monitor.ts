@@ -169,7 +169,7 @@ function describe(e: { type: string; at: number; [k: string]: unknown }): string
     const n = Array.isArray(e.paths) ? e.paths.length : Array.isArray(e.placed) ? e.placed.length : 0;
     what = `${str("topologyId")}: ${n} task(s) of ${shortId(str("agent") || str("by"))}`;
   } else {
-    what = `${shortId(str("id") || str("by"))} ${str("host")}`;
+    what = `${shortId(str("id") || str("by"))} ${str("host")}${str("reason") ? `: ${str("reason")}` : ""}`;
   }
   return `${time}  ${e.type.padEnd(16)} ${what}`;
 }

@@ -111,7 +111,7 @@ Examples:
 
 Tasks find staged data at $SHOAL_STAGE/<name> (a file, or a directory tree), hard-linked from the agent's
 content cache; staged files are read-only. Each agent keeps at most --stage-cache-max bytes of staged data
-(shoal agent; default 16G) and evicts the least recently used names beyond it.`,
+(shoal agent; default 16GiB) and evicts the least recently used names beyond it.`,
     );
 
   stage.command("put")
