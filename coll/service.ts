@@ -137,6 +137,8 @@ interface Gen {
   timer?: unknown;
   deadline: number;
   probed: Set<string>;
+  /** Local members that ended before contributing: missing even if a restart contributes meanwhile. */
+  crashed: Set<string>;
 }
 
 /** Finished generations kept per collective, for late messages. */
@@ -438,6 +440,7 @@ export class CollService {
       reported: false,
       deadline: Infinity,
       probed: new Set(),
+      crashed: new Set(),
     };
     this.#gens.set(key, g);
     if (gen <= (this.#finished.get(cid)?.forgotten ?? 0)) {
@@ -483,6 +486,7 @@ export class CollService {
       if (g.outcome || g.spec.topologyId !== topologyId || !g.members.rank.has(path)) continue;
       if (local) {
         if (!g.contributed.has(path) && g.members.hostOf.get(path) === this.#self) {
+          g.crashed.add(path);
           this.#fail(g, `member ${path} ${why}`);
         }
       } else this.#checkEnded(g, path);
@@ -583,7 +587,7 @@ export class CollService {
   }
 
   #localMissing(g: Gen): string[] {
-    return g.local.filter((p) => !g.contributed.has(p));
+    return g.local.filter((p) => !g.contributed.has(p) || g.crashed.has(p));
   }
 
   /** Members of this agent's subtree that had not contributed (asking the children). */
