@@ -47,6 +47,8 @@ export type { MemberMeta, MemberUpdate, SwimMessage } from "./swim_types.ts";
 export { createMeshNode, MAX_GOSSIP_BYTES, MeshNode } from "./node.ts";
 export type { MeshCounters, MeshNodeInit } from "./node.ts";
 export { handleRequests, request } from "./rpc.ts";
+export { Replicated } from "./replicated.ts";
+export type { ReplicatedInit } from "./replicated.ts";
 export type { HandleOptions, RequestHandler, RequestOptions } from "./rpc.ts";
 export { SHOAL_VERSION } from "./version.ts";
 export { createSwarmKey, parseSwarmKey, readSwarmKey, writeSwarmKey } from "./swarm_key.ts";
