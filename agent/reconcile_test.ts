@@ -1,4 +1,5 @@
 import { assertEquals } from "../tests/_assert.ts";
+import { waitFor } from "../tests/_wait.ts";
 import type { TopologyRecord } from "./protocols.ts";
 import {
   keepOf,
@@ -85,7 +86,10 @@ Deno.test("reconcile: a duplicate whose stop is under way is stopped and reporte
   assertEquals(events.map((e) => e.path), ["p0"]);
   finish();
   await stopped;
-  await new Promise((r) => setTimeout(r, 0));
+  await waitFor(() => slots.leased("t").length === 1, {
+    timeout: 2_000,
+    what: "the duplicate's slot to be freed",
+  });
   assertEquals(slots.leased("t"), ["p1"]);
   desired.merge({ ...record(5, { other: ["p0"], me: ["p1"] }), version: 3 });
   assertEquals(stops.length, 1);
@@ -166,10 +170,13 @@ function pair(rule: ReconcileRule) {
 }
 
 async function settled(p: ReturnType<typeof pair>) {
-  for (let i = 0; i < 200 && p.o.slots.leased("t").length + p.r.slots.leased("t").length !== 1; i++) {
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  for (const x of p.recs.values()) x.close();
+  await waitFor(() => p.o.slots.leased("t").length + p.r.slots.leased("t").length === 1, {
+    timeout: 2_000,
+    interval: 5,
+    what: "one instance left",
+  }).finally(() => {
+    for (const x of p.recs.values()) x.close();
+  });
 }
 
 for (
