@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { hostname } from "node:os";
 import type { Member } from "../../mesh/mod.ts";
 import {
@@ -219,17 +219,15 @@ Examples:
     .requiredOption("--max <n>", "most agents grown at once, pending ones included", intOption(1))
     .option("--step <n>", "most agents per submission", intOption(1), 1)
     .option("-s, --slots <n>", "task slots per grown agent", intOption(1), 1)
-    .option(
-      "--idle-timeout <seconds>",
-      "a grown agent holding no lease this long leaves the mesh and exits, ending its job (default: 1800, as DDS)",
-      secondsOption,
-      DEFAULT_IDLE_TIMEOUT_MS,
+    .addOption(
+      new Option(
+        "--idle-timeout <seconds>",
+        "a grown agent holding no lease this long leaves the mesh and exits, ending its job",
+      ).argParser(secondsOption).default(DEFAULT_IDLE_TIMEOUT_MS, "1800, as DDS"),
     )
-    .option(
-      "--interval <seconds>",
-      "how often demand is compared with free slots (default: 5)",
-      secondsOption,
-      5_000,
+    .addOption(
+      new Option("--interval <seconds>", "how often demand is compared with free slots")
+        .argParser(secondsOption).default(5_000, "5"),
     )
     .option("--exit-when-idle", "exit once the queue is empty and every grown agent has exited")
     .option(

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { fetchMembers, fetchTaskUsage, type TaskUsageResponse } from "../../agent/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { ExitCode } from "../errors.ts";
@@ -38,12 +38,10 @@ export function registerTop(program: Command): void {
   program.command("top")
     .description("Show the busiest tasks across the mesh by CPU and memory (their whole process trees)")
     .option("--id <id>", "only tasks of this topology")
-    .option("-n, --limit <n>", "show this many tasks (default: 20; 0 = all)", intOption(0), 20)
-    .option(
-      "--interval <seconds>",
-      "time between the two readings, and between redraws (default: 2)",
-      secondsOption,
-      2_000,
+    .option("-n, --limit <n>", "show this many tasks (0 = all)", intOption(0), 20)
+    .addOption(
+      new Option("--interval <seconds>", "time between the two readings, and between redraws")
+        .argParser(secondsOption).default(2_000, "2"),
     )
     .option("--once", "print one table and exit (the default when stdout is not a terminal)")
     .option(
