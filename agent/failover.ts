@@ -78,7 +78,7 @@ export class Failover implements Disposable {
   readonly #minority = new Map<string, MinorityStanding & { fence?: ReturnType<typeof setTimeout> }>();
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #offs: (() => void)[] = [];
-  /** Claims refused because voters still saw the lost agents alive, per topology (bounded retries). */
+  /** Since when claims for a topology were refused or unanswered (retried until the record moves on). */
   readonly #disputes = new Map<string, number>();
   #closed = false;
 
@@ -193,20 +193,17 @@ export class Failover implements Disposable {
     this.#clearMinority(id);
     const missing = lost.length === 0 ? this.#missing(record) : [];
     if (missing.length > 0) return await this.#recoverMissing(record, missing, alive, proven, q);
-    if (lost.length === 0) return;
+    if (lost.length === 0) return void this.#disputes.delete(id);
     const actor = [...alive].sort()[0];
     if (actor !== node.peerId) return;
     const epoch = await this.#claim(record, alive, proven, q, lost);
-    if (epoch === "disputed") {
-      // Voters still see some of them alive: their views lag ours, or ours is stale (a heal). Ask again a
-      // few times; membership settles within seconds either way.
-      const tries = (this.#disputes.get(id) ?? 0) + 1;
-      this.#disputes.set(id, tries);
-      if (tries <= 10) this.#schedule(id, 2_000);
-      return;
+    if (epoch === "disputed" || epoch === undefined) {
+      // Voters still see some of them alive (their views lag ours, or ours is stale after a heal), did not
+      // answer in time (a loaded machine), or another claimant holds the epoch. Ask again while they stay
+      // lost here: a recovery by someone else moves the record on, and then nothing is lost.
+      return this.#retryLater(id);
     }
     this.#disputes.delete(id);
-    if (epoch === undefined) return;
     const current = desired.get(id);
     if (!current || current.epoch !== record.epoch || current.version !== record.version) {
       this.#again.add(id); // the record moved on while we claimed: judge the new one
@@ -232,10 +229,7 @@ export class Failover implements Disposable {
     if (epoch === "disputed" || epoch === undefined) {
       // Voters that did not answer (a peer still dialling the new process), or a claim held by another:
       // judge again shortly; a recovery by someone else makes the record move on, and then nothing is missing.
-      const tries = (this.#disputes.get(record.id) ?? 0) + 1;
-      this.#disputes.set(record.id, tries);
-      if (tries <= 20) this.#schedule(record.id, 2_000);
-      return;
+      return this.#retryLater(record.id);
     }
     this.#disputes.delete(record.id);
     const current = desired.get(record.id);
@@ -262,6 +256,13 @@ export class Failover implements Disposable {
       { epoch, members: [...alive], missing: { agent: node.peerId, paths: missing } },
     );
     this.#replaced(r, [node.peerId]);
+  }
+
+  /** Judges a topology again after a refused claim: every 2 s for 30 s, then every 10 s. */
+  #retryLater(id: string): void {
+    const since = this.#disputes.get(id) ?? Date.now();
+    this.#disputes.set(id, since);
+    this.#schedule(id, Date.now() - since < 30_000 ? 2_000 : 10_000);
   }
 
   #enterMinority(record: TopologyRecord, q: Quorum, lost: string[]): void {
