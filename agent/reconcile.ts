@@ -331,9 +331,3 @@ export function startReconciler(init: ReconcileInit): Reconciler {
     },
   };
 }
-
-/** Applies {@linkcode reconcileRecord} to every record change (rule `keep_replacement` only). */
-export function watchSuperseded(init: ReconcileInit): () => void {
-  const r = startReconciler({ ...init, ask: undefined });
-  return () => r.close();
-}

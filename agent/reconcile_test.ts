@@ -1,13 +1,7 @@
 import { assertEquals } from "../tests/_assert.ts";
 import { waitFor } from "../tests/_wait.ts";
 import type { TopologyRecord } from "./protocols.ts";
-import {
-  keepOf,
-  reconcileRecord,
-  type ReconcileRule,
-  startReconciler,
-  watchSuperseded,
-} from "./reconcile.ts";
+import { keepOf, reconcileRecord, type ReconcileRule, startReconciler } from "./reconcile.ts";
 import type { Instance, TopologyRecord as Rec } from "./protocols.ts";
 import { DesiredState } from "./desired_state.ts";
 import { SlotTable } from "./slots.ts";
@@ -68,7 +62,7 @@ Deno.test("reconcile: a duplicate whose stop is under way is stopped and reporte
   const stops: string[][] = [];
   let finish!: () => void;
   const stopped = new Promise<void>((r) => finish = r);
-  const off = watchSuperseded({
+  const reconciler = startReconciler({
     me: "me",
     desired,
     slots,
@@ -93,7 +87,7 @@ Deno.test("reconcile: a duplicate whose stop is under way is stopped and reporte
   assertEquals(slots.leased("t"), ["p1"]);
   desired.merge({ ...record(5, { other: ["p0"], me: ["p1"] }), version: 3 });
   assertEquals(stops.length, 1);
-  off();
+  reconciler.close();
 });
 
 const inst = (agent: string, epoch: number, startedAt: number, score: number): Instance => ({
