@@ -17,18 +17,26 @@ END { s = ""; for (p in g) s = s " -" p; if (s != "") system("kill -s KILL --" s
 export interface Reaper {
   add(pgid: number): void;
   remove(pgid: number): void;
-  /** Ends the reaper (killing what is still listed). */
-  close(): void;
+  /**
+   * Ends the reaper (killing what is still listed); resolves once `awk` has exited, or after `waitMs`, so
+   * that an agent that stops leaves no process behind.
+   */
+  close(waitMs?: number): Promise<void>;
 }
 
 /** Starts the reaper; a no-op one when `awk` cannot be started. */
 export function startReaper(onError: (err: Error) => void): Reaper {
   let stdin: Writable | undefined;
+  let exited: Promise<void> = Promise.resolve();
   try {
     const child = spawn("awk", [SCRIPT], { stdio: ["pipe", "ignore", "ignore"], detached: true });
     child.on("error", (err) => {
       stdin = undefined;
       onError(err);
+    });
+    exited = new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.once("error", () => resolve());
     });
     child.unref();
     stdin = child.stdin!;
@@ -40,9 +48,12 @@ export function startReaper(onError: (err: Error) => void): Reaper {
   return {
     add: (pgid) => void stdin?.write(`+ ${pgid}\n`),
     remove: (pgid) => void stdin?.write(`- ${pgid}\n`),
-    close: () => {
+    close: async (waitMs = 2_000) => {
       stdin?.end();
       stdin = undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([exited, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -12,6 +12,8 @@
  *   recoveries of one topology run one at a time, and every agent of the record found dead by then is
  *   recovered in the same record, so two deaths in one sweep make one recovery, not two from the same
  *   record.
+ * - **Not while it answers:** before claiming, the actor pings the lost agents; one that answers (a view
+ *   that lags a heal) is not re-placed, and the topology is judged again until the view agrees.
  * - **When:** an agent counts as lost `lostAfterMs` after membership declared it dead (default 0: at once;
  *   membership's suspicion already waited several seconds).
  *
@@ -29,6 +31,9 @@ import type { EventBatcher } from "./event_batcher.ts";
 import type { Logger } from "./log.ts";
 import { CLAIM_PROTOCOL, ClaimResponseSchema, type TopologyRecord } from "./protocols.ts";
 import { type Quorum, quorumMembers, quorumOf } from "./quorum.ts";
+
+/** How long a lost agent has to answer a ping before its tasks are re-placed, ms. */
+const PING_MS = 2_000;
 
 /** Failover settings (agent options `--lost-after`, `--stop-on-minority-after`). */
 export interface FailoverOptions {
@@ -81,6 +86,7 @@ export class Failover implements Disposable {
   /** Since when claims for a topology were refused or unanswered (retried until the record moves on). */
   readonly #disputes = new Map<string, number>();
   #closed = false;
+  readonly #abort = new AbortController();
 
   constructor(init: FailoverInit) {
     this.#init = init;
@@ -169,7 +175,7 @@ export class Failover implements Disposable {
     const now = Date.now();
     const lostAfter = this.#init.lostAfterMs ?? 0;
     const dead = holders.filter(gone);
-    const lost = dead.filter((a) => now - (this.#diedAt.get(a) ?? 0) >= lostAfter);
+    let lost = dead.filter((a) => now - (this.#diedAt.get(a) ?? 0) >= lostAfter);
     const waiting = dead.filter((a) => !lost.includes(a));
     if (waiting.length > 0) {
       const next = Math.min(...waiting.map((a) => (this.#diedAt.get(a) ?? now) + lostAfter - now));
@@ -196,6 +202,19 @@ export class Failover implements Disposable {
     if (lost.length === 0) return void this.#disputes.delete(id);
     const actor = [...alive].sort()[0];
     if (actor !== node.peerId) return;
+    // A view can hold dead an agent that is not: after a heal, before its refutation reached us, while an
+    // agent that heard from it already moved a task back to it (`--reconcile keep_original`). Only agents
+    // that do not answer a ping are lost; the others are judged again until the view agrees.
+    const answering = await this.#answering(lost.filter((a) => !proven.has(a)));
+    if (answering.length > 0) {
+      this.#init.log.info("agents this view holds dead answer a ping; not re-placing their tasks yet", {
+        topology: id,
+        agents: answering.join(","),
+      });
+      lost = lost.filter((a) => !answering.includes(a));
+      this.#retryLater(id);
+      if (lost.length === 0) return;
+    }
     const epoch = await this.#claim(record, alive, proven, q, lost);
     if (epoch === "disputed" || epoch === undefined) {
       // Voters still see some of them alive (their views lag ours, or ours is stale after a heal), did not
@@ -256,6 +275,15 @@ export class Failover implements Disposable {
       { epoch, members: [...alive], missing: { agent: node.peerId, paths: missing } },
     );
     this.#replaced(r, [node.peerId]);
+  }
+
+  /** Those of `agents` that answer a ping within {@linkcode PING_MS}. */
+  async #answering(agents: string[]): Promise<string[]> {
+    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(PING_MS)]);
+    const answered = await Promise.all(
+      agents.map((a) => this.#init.node.ping(a, { signal }).then(() => true, () => false)),
+    );
+    return agents.filter((_, i) => answered[i]);
   }
 
   /** Judges a topology again after a refused claim: every 2 s for 30 s, then every 10 s. */
@@ -417,6 +445,7 @@ export class Failover implements Disposable {
   /** Stops watching. */
   close(): void {
     this.#closed = true;
+    this.#abort.abort();
     for (const off of this.#offs) off();
     for (const t of this.#timers) clearTimeout(t);
     for (const m of this.#minority.values()) clearTimeout(m.fence);

@@ -129,7 +129,8 @@ export class Membership implements AsyncDisposable {
       transport: {
         send: (to, msg) => this.#send(to, msg),
         // Already connected (it dialled us before we knew it): the link is up now.
-        connect: (to) => void this.#dial(to).then(() => this.#swim?.linkUp(to, true), () => {}),
+        connect: (to) =>
+          void this.#dial(to).then(() => this.#swim?.linkUp(to, true), () => this.#swim?.linkFailed(to)),
         disconnect: (to) => {
           // Let the unlink message go out first.
           setTimeout(() => void node.libp2p.hangUp(peerIdFromString(to)).catch(() => {}), 100);

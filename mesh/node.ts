@@ -12,7 +12,7 @@ import { applyYamuxWindowRule } from "./_yamux_window.ts";
 import { EventHub } from "./event_hub.ts";
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
-import { ping } from "@libp2p/ping";
+import { type Ping, ping } from "@libp2p/ping";
 import { preSharedKey } from "@libp2p/pnet";
 import { tcp } from "@libp2p/tcp";
 import { multiaddr } from "@multiformats/multiaddr";
@@ -48,7 +48,7 @@ export interface MeshCounters {
 
 /** A started libp2p node with typed gossip and stream helpers. */
 export class MeshNode implements AsyncDisposable {
-  readonly libp2p: Libp2p<{ pubsub: GossipSub }>;
+  readonly libp2p: Libp2p<{ pubsub: GossipSub; ping: Ping }>;
   readonly counters: MeshCounters = { malformed: 0, streamErrors: 0 };
   /** Every gossip message this node publishes (its own, not those it forwards), with its payload size. */
   readonly published = new EventHub<{ topic: string; bytes: number }>();
@@ -59,7 +59,7 @@ export class MeshNode implements AsyncDisposable {
   readonly #topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>();
   #stopped = false;
 
-  constructor(libp2p: Libp2p<{ pubsub: GossipSub }>, init: MeshNodeInit) {
+  constructor(libp2p: Libp2p<{ pubsub: GossipSub; ping: Ping }>, init: MeshNodeInit) {
     this.libp2p = libp2p;
     this.#onMalformed = init.onMalformed;
     this.#onStreamError = init.onStreamError;
@@ -144,6 +144,14 @@ export class MeshNode implements AsyncDisposable {
     return await this.libp2p.dial(ma, options);
   }
 
+  /**
+   * Round trip to `peer` by libp2p's ping protocol, in ms (dialling it if need be). Rejects when it does
+   * not answer before `signal` aborts.
+   */
+  async ping(peer: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+    return await this.libp2p.services.ping.ping(peerIdFromString(peer), options);
+  }
+
   /** Opens a stream to `peer` for `protocol`. */
   async openStream(
     peer: string,
@@ -185,7 +193,7 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   applyYamuxWindowRule();
   const listen = init.listen ?? [];
   const loopbackSet = new Set(["127.0.0.1"]);
-  let libp2p: Libp2p<{ pubsub: GossipSub }>;
+  let libp2p: Libp2p<{ pubsub: GossipSub; ping: Ping }>;
   try {
     libp2p = await createLibp2p({
       ...(init.privateKey ? { privateKey: init.privateKey } : {}),

@@ -186,6 +186,10 @@ export class Simulation {
         connect: (to) => {
           const target = this.nodes.get(to);
           if (target && this.#reachable(id, to)) q.push(q.now + this.#latency(), () => link(node, target));
+          // A refused dial fails at once; a cut one when the dial times out (membership.ts: 5 s).
+          else if (target) {
+            q.push(q.now + (target.up ? 5_000 : this.#latency()), () => node.swim.linkFailed(to));
+          }
         },
         // As membership.ts does: the connection closes 100 ms later, after what was sent on it (an unlink).
         disconnect: (to) => {

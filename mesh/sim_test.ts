@@ -91,3 +91,21 @@ Deno.test("swim sim: a mesh whose every message is slow for 30 s (a saturated ma
   assertEquals(dead.length, 0, `${dead.length} false deaths`);
   assert(sim.converged(), "every member sees every other alive again");
 });
+
+Deno.test("swim sim: behind a cut, a member linked to nobody on this side is found dead by dialling it", () => {
+  // Few links and no random probes: after a 4|4 cut, some member has no link from the other side, and only
+  // the failed dials of that side's members (below their floor of 4 links: 3 others are left) lead to probing it.
+  const timing = { linksLow: 4, linksHigh: 4, randomProbeEvery: 1e9 };
+  for (const seed of [21, 22, 23, 24, 25, 26, 27, 28]) {
+    const sim = new Simulation({ seed, timing });
+    sim.form(8);
+    sim.run(10_000);
+    const ids = [...sim.nodes.keys()];
+    const a = ids.slice(0, 4), b = ids.slice(4);
+    sim.partition([a, b]);
+    const sees = (side: string[], other: string[]) =>
+      side.every((x) => other.every((y) => sim.nodes.get(x)!.swim.table.state(y)?.state === "dead"));
+    const ms = until(sim, () => sees(a, b) && sees(b, a), 60_000);
+    assert(ms <= 60_000, `seed ${seed}: not every member dead across the cut after 60 s`);
+  }
+});

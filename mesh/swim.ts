@@ -236,6 +236,19 @@ export class Swim {
   }
 
   /**
+   * A link to `peer` could not be opened (`connect` failed). A live member we cannot dial is probed (unless a
+   * probe of it is under way), so that the usual evidence decides: behind a partition, a member no one on
+   * this side links to would otherwise be found dead only by a rare random probe.
+   */
+  linkFailed(peer: string): void {
+    if (this.#stopped || this.#links.has(peer)) return;
+    const s = this.table.state(peer);
+    if (s?.state !== "alive" && s?.state !== "suspect") return;
+    for (const p of this.#probes.values()) if (p.target === peer) return;
+    this.#probe(peer);
+  }
+
+  /**
    * Sending to `peer` failed. `refused`: no connection could be made because the peer refused it (its process
    * is gone) — evidence of its own; any other failure (a dial that timed out, a stream that would not open on
    * a loaded peer) is left to the probe's timeouts.

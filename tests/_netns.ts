@@ -188,6 +188,15 @@ export function lastStates(dataDir: string): Map<string, string> {
   return states;
 }
 
+/** Each agent's last-logged view of the others, one line per agent, for a failed wait's message. */
+export function views(agents: readonly NsAgent[]): string {
+  const name = new Map(agents.map((a) => [a.id, a.name]));
+  return agents.map((a) => {
+    const seen = [...lastStates(a.dataDir)].map(([id, st]) => `${name.get(id) ?? id.slice(-6)}=${st}`);
+    return `${a.name}: ${seen.join(" ")}`;
+  }).join("\n");
+}
+
 /** True when every agent sees every other one as `state` (only those of other sides when `across`). */
 export function allSee(agents: readonly NsAgent[], state: string, across = false): boolean {
   return agents.every((a) => {

@@ -12,6 +12,8 @@ export interface WaitOptions {
   interval?: number;
   /** Describes what was awaited, for the timeout message. */
   what?: string;
+  /** What was seen instead, appended to the timeout message (the state a failure in CI needs to be read). */
+  detail?: () => string | Promise<string>;
 }
 
 /** Resolves once `cond` returns a truthy value (which is returned); rejects after the timeout. */
@@ -30,8 +32,11 @@ export async function waitFor<T>(
       last = err;
     }
     if (Date.now() > deadline) {
+      const seen = options.detail ? await Promise.resolve().then(options.detail).catch(String) : "";
       throw new Error(
-        `Timed out after ${timeout} ms waiting for ${options.what ?? "a condition"}`,
+        `Timed out after ${timeout} ms waiting for ${options.what ?? "a condition"}${
+          seen ? `; saw:\n${seen}` : ""
+        }`,
         last ? { cause: last } : undefined,
       );
     }

@@ -18,6 +18,7 @@ import {
   skipWithoutNetns,
   startNsAgent,
   stopNsAgents,
+  views,
 } from "./_netns.ts";
 import { waitFor } from "./_wait.ts";
 
@@ -40,6 +41,7 @@ Deno.test({
       }
       await waitFor(() => allSee(agents, "alive"), {
         timeout: 20_000,
+        detail: () => views(agents),
         what: "all six to see each other alive",
       });
 
@@ -47,6 +49,7 @@ Deno.test({
       // Only timeouts, no refused connections: suspicion runs its long course (4 × log10 N s and more).
       await waitFor(() => allSee(agents, "dead", true), {
         timeout: 60_000,
+        detail: () => views(agents),
         what: "each half to see the other dead",
       });
 
@@ -54,6 +57,7 @@ Deno.test({
       net.heal(1);
       await waitFor(() => allSee(agents, "alive"), {
         timeout: 30_000,
+        detail: () => views(agents),
         what: "the view to be whole again after the heal",
       });
       const ms = Date.now() - healed;

@@ -12,7 +12,7 @@
  * @module
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { allSee, lastStates } from "../_netns.ts";
+import { allSee, lastStates, views } from "../_netns.ts";
 import { skipWithoutNetns } from "../_netns.ts";
 import { holdsUntil, waitFor } from "../_wait.ts";
 import { type Cluster, startCluster } from "./_cluster.ts";
@@ -35,7 +35,11 @@ async function healAndCheck(c: Cluster, cut: number[], tasks: number): Promise<n
     what: "exactly one instance per task path after the heal",
   });
   const ms = Date.now() - healed;
-  await waitFor(() => allSee(c.agents, "alive"), { timeout: 20_000, what: "the view whole again" });
+  await waitFor(() => allSee(c.agents, "alive"), {
+    timeout: 20_000,
+    detail: () => views(c.agents),
+    what: "the view whole again",
+  });
   // The mesh's account agrees with the processes: as many running as the topology has, the same PIDs.
   await waitFor(async () => {
     const r = await c.run(["ps", "--json"]);
@@ -79,11 +83,16 @@ Deno.test({
     await using c = await startCluster([3, 3], 6);
     await c.add(0, "a-spare", 2);
     await c.add(1, "b-spare", 2);
-    await waitFor(() => allSee(c.agents, "alive"), { timeout: 20_000, what: "the spares in every view" });
+    await waitFor(() => allSee(c.agents, "alive"), {
+      timeout: 20_000,
+      detail: () => views(c.agents),
+      what: "the spares in every view",
+    });
     const cutAt = Date.now();
     c.net.cut(1);
     await waitFor(() => allSee(c.agents, "dead", true), {
       timeout: 60_000,
+      detail: () => views(c.agents),
       what: "each half to see the other dead",
     });
     // Until the cut ends, no path ever runs twice and none stops.
@@ -114,7 +123,11 @@ async function fourTwo(rule: "keep_replacement" | "keep_original") {
   );
   // One task per host: two spares, so both lost tasks have somewhere to go.
   const spares = [await c.add(0, "a-spare0", 1), await c.add(0, "a-spare1", 1)];
-  await waitFor(() => allSee(c.agents, "alive"), { timeout: 20_000, what: "the spares in every view" });
+  await waitFor(() => allSee(c.agents, "alive"), {
+    timeout: 20_000,
+    detail: () => views(c.agents),
+    what: "the spares in every view",
+  });
   const cutAt = Date.now();
   c.net.cut(1);
   // The two's tasks run twice while cut: their originals, and the replacements on the spare.
@@ -183,7 +196,11 @@ Deno.test({
   async fn() {
     await using c = await startCluster([3, 1, 1, 1], 6);
     await c.add(0, "a-spare", 2);
-    await waitFor(() => allSee(c.agents, "alive"), { timeout: 20_000, what: "the spare in every view" });
+    await waitFor(() => allSee(c.agents, "alive"), {
+      timeout: 20_000,
+      detail: () => views(c.agents),
+      what: "the spare in every view",
+    });
     const cutAt = Date.now();
     for (const i of [1, 2, 3]) c.net.cut(i);
     // The three see the isolated ones dead; an isolated agent alone doubts itself first (Lifeguard slows its
@@ -193,6 +210,7 @@ Deno.test({
       allSee(three.concat(c.agents.filter((a) => a.side !== 0)), "dead", true) ||
       three.every((a) => c.agents.every((b) => b.side === 0 || lastStates(a.dataDir).get(b.id) === "dead")), {
       timeout: 60_000,
+      detail: () => views(c.agents),
       what: "the three to see the isolated agents dead",
     });
     await holdsUntil(once(c, 6), () => Date.now() - cutAt > CUT_MS, {
