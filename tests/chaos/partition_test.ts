@@ -133,6 +133,10 @@ async function fourTwo(rule: "keep_replacement" | "keep_original") {
   // The two's tasks run twice while cut: their originals, and the replacements on the spare.
   await waitFor(() => [...c.instances().values()].filter((p) => p.length === 2).length === 2, {
     timeout: 60_000,
+    detail: () =>
+      views(c.agents) + "\n" +
+      c.logLines(/re-plac|claim|majority|answer a ping|lease|WARN|ERROR/).map((l) => `${l.agent}: ${l.line}`)
+        .join("\n"),
     what: "the two's tasks to be re-placed on the four's side",
   });
   await waitFor(
