@@ -73,7 +73,7 @@ export function matchesCondition(
   condition: string,
   task: RoutableTask,
   sender: RoutableSender,
-  knownPaths?: ReadonlySet<string>,
+  knownPaths?: { has(path: string): boolean },
 ): boolean {
   if (targetOf(condition)?.kind !== "tasks") return false;
   if (condition === "") return task.path !== sender.path || sender.path === "";

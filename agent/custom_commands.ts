@@ -2,9 +2,28 @@
  * Custom commands between tasks, tools and agents, routed by DDS conditions (see `conditions.ts`): empty =
  * every task of the topology but the sender, a task ID, an exact task path, or else a regular expression on
  * the path; `tool`/`tool:<peer>` for listening tools; `agent`/`agent:<peer or host>` for agents themselves.
- * Replies go back to the sender's agent. Commands and replies are coalesced into one gossip message per short
- * tick, so a thousand replies arriving at once cost a handful of messages. Payloads are bytes (DDS issue
- * #283).
+ * Payloads are bytes (DDS issue #283).
+ *
+ * The path of a command and its reply. The sender's agent (the origin; a tool's command enters at the agent
+ * it asks over {@linkcode CMD_PROTOCOL}) works out who holds the addressees:
+ * - a task ID, an exact path or a regex: the agents the topology's replicated placement puts the matching
+ *   tasks on; the command goes to each of them straight, over one long-lived stream per agent
+ *   ({@linkcode CMD_DIRECT_PROTOCOL}, `mesh/direct.ts`), or is handled in place when that is the origin;
+ * - `agent:<peer ID>`: that agent, the same way;
+ * - everything else is a broadcast by condition and goes by gossip ({@linkcode CMD_TOPIC}): the empty
+ *   condition and `tool…` (listening tools are known to no agent), `agent` and `agent:<host>` (no agent
+ *   knows every other's host for sure), a topology whose placement this agent does not hold yet, and a
+ *   task ID when the topology cannot be expanded here. Gossiped commands are coalesced, several per
+ *   message per short tick.
+ *
+ * An agent that receives a command straight but holds none of its addressees (its placement was stale: the
+ * task moved, or is still starting) gossips it once, so that a stale view costs a broadcast, not the command;
+ * agents that got it both ways deliver it once (by command ID). A direct send that fails falls back to
+ * gossip the same way.
+ *
+ * Every reply goes straight back to the origin agent over the same direct streams (a tool's too), and only
+ * by gossip when that fails; the origin hands the replies to the waiting sender. Nothing here is periodic:
+ * the cost is per command.
  *
  * A command carries the topology it belongs to; one addressed to agents may carry none (`topologyId` empty),
  * so that tools reach agents while no topology is active.
@@ -13,7 +32,8 @@
  */
 import { randomUUID } from "node:crypto";
 import * as v from "valibot";
-import { EventHub, handleRequests, type MeshNode } from "../mesh/mod.ts";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { Direct, EventHub, handleRequests, type MeshNode } from "../mesh/mod.ts";
 import {
   addressesAgents,
   matchesAgent,
@@ -29,6 +49,8 @@ export type { RoutableTask } from "./conditions.ts";
 export const CMD_TOPIC = "/shoal/cmd/1";
 /** Request protocol: a tool asks an agent to send a command for it and gather the replies. */
 export const CMD_PROTOCOL = "/shoal/cmd/1.0.0";
+/** Direct messages: commands to the agents holding their addressees, replies to the origin. */
+export const CMD_DIRECT_PROTOCOL = "/shoal/cmd/direct/1.0.0";
 
 /** Largest payload accepted, in bytes. */
 export const MAX_PAYLOAD_BYTES = 1024 * 1024;
@@ -77,7 +99,8 @@ const ReplySchema = v.object({
   sender: SenderSchema,
   payload: Payload,
 });
-const CmdBatchSchema = v.object({ by: v.string(), items: v.array(v.union([CmdSchema, ReplySchema])) });
+const ItemSchema = v.union([CmdSchema, ReplySchema]);
+const CmdBatchSchema = v.object({ by: v.string(), items: v.array(ItemSchema) });
 
 /** A command as delivered to a task, tool or agent. */
 export type Command = v.InferOutput<typeof CmdSchema>;
@@ -103,13 +126,24 @@ export const CmdResponseSchema = v.object({
   timedOut: v.boolean(),
 });
 
+/** Where a topology's tasks are placed, as this agent's replica of its desired state says. */
+export interface TaskPlaces {
+  /** Runtime task path → the agents it is placed on. */
+  agentsOf: ReadonlyMap<string, readonly string[]>;
+  /** The path of a DDS task ID; undefined when unknown here (the command is gossiped then). */
+  pathOfId?: (id: string) => string | undefined;
+}
+
 /** What {@linkcode CustomCommands} needs. */
 export interface CustomCommandsInit {
   node: MeshNode;
   /** The tasks running here. */
   localTasks: () => Iterable<RoutableTask>;
-  /** The runtime paths of a topology, to tell an exact path from a regex. */
-  topologyPaths?: (topologyId: string) => ReadonlySet<string> | undefined;
+  /**
+   * Where a topology's tasks are, to send commands straight to their agents and to tell an exact path from
+   * a regex; without it (or for a topology it does not know), commands to tasks are gossiped.
+   */
+  places?: (topologyId: string) => TaskPlaces | undefined;
   /** The host name this agent announces, for `agent:<host>` (default: match by peer ID only). */
   host?: string;
   /** Coalescing tick (default 2 ms). */
@@ -122,6 +156,28 @@ interface Waiter {
   done: () => void;
 }
 
+/** True when `s` reads as a libp2p peer ID (so `agent:<s>` names one agent, not a host). */
+function isPeerId(s: string): boolean {
+  if (!/^(12D3KooW|Qm|16Uiu2)[1-9A-HJ-NP-Za-km-z]+$/.test(s)) return false;
+  try {
+    peerIdFromString(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The direct-message link of commands and replies on `node` (serving it once started, if it handles). */
+function cmdDirect(node: MeshNode, onMessage?: (item: Command | Reply) => void): Direct<typeof ItemSchema> {
+  return new Direct({
+    node,
+    protocol: CMD_DIRECT_PROTOCOL,
+    schema: ItemSchema,
+    ...(onMessage ? { onMessage } : {}),
+    sizeOf: (item) => item.payload.byteLength + 512,
+  });
+}
+
 /** Routing of custom commands on one agent. */
 export class CustomCommands implements AsyncDisposable {
   /** Commands for tasks of this agent: `{task, command}`. */
@@ -130,11 +186,12 @@ export class CustomCommands implements AsyncDisposable {
   readonly toAgent: EventHub<Command> = new EventHub();
   readonly #init: CustomCommandsInit;
   readonly #waiters = new Map<string, Waiter>();
-  /** Command ID → origin agent, for replies (kept for a while). */
+  /** Command ID → origin agent, of the commands delivered here: for replies, and to deliver each once. */
   readonly #origins = new Map<string, { origin: string; at: number }>();
   #pending: (Command | Reply)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   #off: (() => void) | undefined;
+  #direct: Direct<typeof ItemSchema> | undefined;
 
   constructor(init: CustomCommandsInit) {
     this.#init = init;
@@ -148,6 +205,11 @@ export class CustomCommands implements AsyncDisposable {
         else if (item.target === me) this.#gather(item);
       }
     });
+    this.#direct = cmdDirect(this.#init.node, (item) => {
+      if (item.type === "cmd") this.#receiveDirect(item);
+      else if (item.target === me) this.#gather(item);
+    });
+    await this.#direct.start();
     await handleRequests(this.#init.node, CMD_PROTOCOL, {
       schema: CmdRequestSchema,
       maxBytes: MAX_PAYLOAD_BYTES + 64 * 1024,
@@ -188,8 +250,7 @@ export class CustomCommands implements AsyncDisposable {
     const waiter: Waiter = { replies: [], want, done: () => {} };
     const finished = new Promise<void>((resolve) => (waiter.done = resolve));
     if (want > 0) this.#waiters.set(id, waiter);
-    this.#route(message);
-    this.#queue(message);
+    this.#dispatch(message);
     if (want === 0) return { id, replies: [], timedOut: false };
     // A plain timer, cleared on the last reply: an AbortSignal.timeout would hold the waiter (and its
     // replies) until it fired, `timeoutMs` later, for every command answered long before.
@@ -213,27 +274,88 @@ export class CustomCommands implements AsyncDisposable {
     }
     const reply: Reply = { type: "reply", to, target: origin, sender, payload };
     if (origin === this.#init.node.peerId) this.#gather(reply);
-    else this.#queue(reply);
+    else this.#sendDirect(origin, reply);
   }
 
-  #route(cmd: Command): void {
+  /** Sends a new command on its way: straight to the agents holding its addressees, else by gossip. */
+  #dispatch(cmd: Command): void {
+    const agents = this.#holders(cmd);
+    if (!agents) {
+      this.#route(cmd);
+      this.#queue(cmd);
+      return;
+    }
+    for (const agent of agents) {
+      if (agent === this.#init.node.peerId) this.#receiveDirect(cmd);
+      else this.#sendDirect(agent, cmd);
+    }
+  }
+
+  /** Over the agent's direct stream; by gossip when that fails. */
+  #sendDirect(peer: string, item: Command | Reply): void {
+    const direct = this.#direct;
+    if (!direct) return this.#queue(item);
+    direct.send(peer, item).catch(() => this.#queue(item));
+  }
+
+  /** A command sent here straight: one that reaches nobody here is gossiped (the sender's view was stale). */
+  #receiveDirect(cmd: Command): void {
+    if (!this.#route(cmd)) this.#queue(cmd);
+  }
+
+  /**
+   * The agents to send `cmd` to straight, from the topology's placement; undefined when it goes by gossip
+   * (see the module doc), empty when it addresses nobody (a malformed regex).
+   */
+  #holders(cmd: Command): string[] | undefined {
+    const target = parseCondition(cmd.condition);
+    if (target.kind === "agents") {
+      return target.selector !== undefined && isPeerId(target.selector) ? [target.selector] : undefined;
+    }
+    if (target.kind === "tools" || cmd.condition === "") return undefined;
+    const places = this.#init.places?.(cmd.topologyId);
+    if (!places) return undefined;
+    let paths: string[];
+    if (/^\d+$/.test(cmd.condition)) {
+      const path = places.pathOfId?.(cmd.condition);
+      if (path === undefined) return undefined;
+      paths = [path];
+    } else if (places.agentsOf.has(cmd.condition)) paths = [cmd.condition];
+    else {
+      let re: RegExp;
+      try {
+        re = new RegExp(cmd.condition);
+      } catch {
+        return [];
+      }
+      paths = [...places.agentsOf.keys()].filter((p) => re.test(p));
+    }
+    const agents = new Set(paths.flatMap((p) => places.agentsOf.get(p) ?? []));
+    // Nothing placed matches: perhaps a placement this agent has not heard of yet.
+    return agents.size > 0 ? [...agents] : undefined;
+  }
+
+  /** Delivers `cmd` to whom it addresses here; false when that is nobody. Each command is delivered once. */
+  #route(cmd: Command): boolean {
+    if (this.#origins.has(cmd.id)) return true;
     if (addressesAgents(cmd.condition)) {
       if (!matchesAgent(cmd.condition, { peerId: this.#init.node.peerId, host: this.#init.host ?? "" })) {
-        return;
+        return false;
       }
       this.#remember(cmd.id, cmd.origin);
       this.toAgent.emit(cmd);
-      return;
+      return true;
     }
-    const paths = this.#init.topologyPaths?.(cmd.topologyId);
+    const paths = this.#init.places?.(cmd.topologyId)?.agentsOf;
     let any = false;
     for (const task of this.#init.localTasks()) {
       if (task.topologyId !== cmd.topologyId) continue;
       if (!matchesCondition(cmd.condition, task, cmd.sender, paths)) continue;
+      if (!any) this.#remember(cmd.id, cmd.origin);
       any = true;
       this.delivered.emit({ task, command: cmd });
     }
-    if (any) this.#remember(cmd.id, cmd.origin);
+    return any;
   }
 
   #remember(id: string, origin: string): void {
@@ -259,7 +381,7 @@ export class CustomCommands implements AsyncDisposable {
     this.#timer ??= setTimeout(() => void this.flush(), this.#init.tickMs ?? 2);
   }
 
-  /** Publishes queued commands and replies now. */
+  /** Publishes the commands (and fallen-back replies) queued for gossip now. */
   async flush(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -289,6 +411,7 @@ export class CustomCommands implements AsyncDisposable {
     this.#off?.();
     for (const w of this.#waiters.values()) w.done();
     await this.flush();
+    await this.#direct?.stop();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -296,33 +419,47 @@ export class CustomCommands implements AsyncDisposable {
   }
 }
 
+/** A listening tool: see {@linkcode listenAsTool}. */
+export interface ToolListener extends AsyncDisposable {
+  /** Replies to a command it heard, straight to the command's origin agent (by gossip if that fails). */
+  reply(cmd: Command, payload: Uint8Array): Promise<void>;
+  /** Stops listening and closes the reply streams. */
+  close(): Promise<void>;
+}
+
 /**
  * A tool's (light peer's) side of commands: a listening tool gets the commands of `topologyId` whose
- * condition is empty, `tool`, or `tool:<its peer ID>` (never its own; never those to agents). Returns a
- * function that stops.
+ * condition is empty, `tool`, or `tool:<its peer ID>` (never its own; never those to agents), by gossip.
  */
 export function listenAsTool(
   node: MeshNode,
   topologyId: string,
   handler: (cmd: Command) => void,
-): () => void {
+): ToolListener {
   const me = node.peerId;
-  return node.subscribe(CMD_TOPIC, CmdBatchSchema, (batch) => {
+  const direct = cmdDirect(node);
+  const off = node.subscribe(CMD_TOPIC, CmdBatchSchema, (batch) => {
     for (const item of batch.items) {
       if (item.type !== "cmd" || item.topologyId !== topologyId || item.sender.id === `tool:${me}`) continue;
       if (matchesTool(item.condition, me)) handler(item);
     }
   });
-}
-
-/** A tool's reply to a command it received with {@linkcode listenAsTool}. */
-export async function replyAsTool(node: MeshNode, cmd: Command, payload: Uint8Array): Promise<void> {
-  const reply: Reply = {
-    type: "reply",
-    to: cmd.id,
-    target: cmd.origin,
-    sender: { id: `tool:${node.peerId}`, path: "" },
-    payload,
+  const close = async () => {
+    off();
+    await direct.stop();
   };
-  await node.publish(CMD_TOPIC, { by: node.peerId, items: [reply] });
+  return {
+    async reply(cmd, payload) {
+      const reply: Reply = {
+        type: "reply",
+        to: cmd.id,
+        target: cmd.origin,
+        sender: { id: `tool:${me}`, path: "" },
+        payload,
+      };
+      await direct.send(cmd.origin, reply).catch(() => node.publish(CMD_TOPIC, { by: me, items: [reply] }));
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }

@@ -10,7 +10,7 @@ import {
   parseCondition,
   type RoutableTask,
 } from "./conditions.ts";
-import { CmdRequestSchema, type Command, CustomCommands } from "./custom_commands.ts";
+import { CMD_TOPIC, CmdRequestSchema, type Command, CustomCommands } from "./custom_commands.ts";
 import { createLogger } from "./log.ts";
 import * as v from "valibot";
 
@@ -178,5 +178,77 @@ Deno.test("cmd: an agent-addressed command reaches every agent, no task, and eac
       c.answering.close();
       await c.commands.stop();
     }
+  }
+});
+
+Deno.test("cmd: a command to a placed path goes straight to its agent and the reply straight back; a stale placement falls back to gossip once", async () => {
+  const swarmKey = createSwarmKey();
+  const listen = ["/ip4/127.0.0.1/tcp/0"];
+  await using a = await createMeshNode({ swarmKey, listen });
+  await using b = await createMeshNode({ swarmKey, listen });
+  await using c = await createMeshNode({ swarmKey, listen });
+  // Where each agent's replica says the tasks are: "main/t_1" on b, "main/t_2" on b too, though it runs on c.
+  const placement = new Map([["main/t_0", [a.peerId]], ["main/t_1", [b.peerId]], ["main/t_2", [b.peerId]]]);
+  const running = new Map([
+    [a.peerId, [{ topologyId: "t", path: "main/t_0", id: "100" }]],
+    [b.peerId, [{ topologyId: "t", path: "main/t_1", id: "101" }]],
+    [c.peerId, [{ topologyId: "t", path: "main/t_2", id: "102" }]],
+  ]);
+  const ids = new Map([["100", "main/t_0"], ["101", "main/t_1"], ["102", "main/t_2"]]);
+  const start = async (node: typeof a) => {
+    const commands = new CustomCommands({
+      node,
+      localTasks: () => running.get(node.peerId)!,
+      places: (id) => id === "t" ? { agentsOf: placement, pathOfId: (x) => ids.get(x) } : undefined,
+    });
+    await commands.start();
+    const got: string[] = [];
+    commands.delivered.on(({ task, command }) => {
+      got.push(`${task.path} ${new TextDecoder().decode(command.payload)}`);
+      commands.reply(
+        command.id,
+        { id: task.id, path: task.path },
+        new TextEncoder().encode(`re ${task.path}`),
+      );
+    });
+    const gossiped: number[] = [];
+    node.published.on((e) => {
+      if (e.topic === CMD_TOPIC) gossiped.push(e.bytes);
+    });
+    return { commands, got, gossiped };
+  };
+  const [ca, cb, cc] = [await start(a), await start(b), await start(c)];
+  try {
+    await b.dial(a.addresses()[0]!);
+    await c.dial(a.addresses()[0]!);
+    await c.dial(b.addresses()[0]!);
+    const sender = { id: "tool:x", path: "" };
+    const send = (condition: string, text: string) =>
+      ca.commands.send({ topologyId: "t", condition, payload: new TextEncoder().encode(text), sender }, {
+        waitReplies: 1,
+        timeoutMs: 10_000,
+      });
+    const r1 = await send("main/t_1", "one");
+    const r2 = await send("101", "two");
+    const r3 = await send("t_1$", "three");
+    for (const r of [r1, r2, r3]) {
+      assertEquals(r.replies.map((x) => new TextDecoder().decode(x.payload)), ["re main/t_1"]);
+    }
+    assertEquals(cb.got, ["main/t_1 one", "main/t_1 two", "main/t_1 three"]);
+    assertEquals([ca.gossiped, cb.gossiped, cc.gossiped], [[], [], []], "no gossip, neither way");
+    const local = await send("main/t_0", "here");
+    assertEquals(local.replies.map((x) => new TextDecoder().decode(x.payload)), ["re main/t_0"]);
+    assertEquals(ca.got, ["main/t_0 here"]);
+    // b holds no "main/t_2" after all: it gossips the command once; c delivers it, once, and replies to a.
+    const moved = await waitFor(async () => {
+      const r = await send("main/t_2", "moved");
+      return r.replies.length === 1 ? r : undefined;
+    }, { timeout: 20_000, what: "the moved task to answer" });
+    assertEquals(moved.replies.map((x) => new TextDecoder().decode(x.payload)), ["re main/t_2"]);
+    assert(cb.gossiped.length > 0, "b fell back to gossip");
+    assertEquals(cc.got.filter((g) => g === "main/t_2 moved").length, 1);
+    assertEquals(ca.gossiped, [], "the origin gossiped nothing");
+  } finally {
+    for (const x of [ca, cb, cc]) await x.commands.stop();
   }
 });

@@ -64,15 +64,15 @@ export type { KvEntry } from "./kv_store.ts";
 export { KV_PROTOCOL, KV_TOPIC, KvBatchSchema, KvReplication, listEntries } from "./kv_replication.ts";
 export { HybridClock } from "./hlc.ts";
 export {
+  CMD_DIRECT_PROTOCOL,
   CMD_PROTOCOL,
   CMD_TOPIC,
   CmdResponseSchema,
   CustomCommands,
   listenAsTool,
   MAX_PAYLOAD_BYTES,
-  replyAsTool,
 } from "./custom_commands.ts";
-export type { CmdSender, Command as CustomCommand } from "./custom_commands.ts";
+export type { CmdSender, Command as CustomCommand, TaskPlaces, ToolListener } from "./custom_commands.ts";
 export {
   addressesAgents,
   matchesAgent,

@@ -6,7 +6,8 @@
  * @module
  */
 import { EVENTS_TOPIC, GossipEventSchema, type Membership, type MeshNode } from "../mesh/mod.ts";
-import { CustomCommands } from "./custom_commands.ts";
+import { expandRecord } from "./commander.ts";
+import { CustomCommands, type TaskPlaces } from "./custom_commands.ts";
 import type { DesiredState } from "./desired_state.ts";
 import { formatVersion } from "./hlc.ts";
 import { KvReplication } from "./kv_replication.ts";
@@ -34,6 +35,32 @@ export interface Talk {
   stop(): Promise<void>;
 }
 
+/** Where a record places its tasks; task IDs are worked out (by expanding it) only when first asked. */
+function placesOf(record: TopologyRecord): TaskPlaces {
+  const agentsOf = new Map<string, string[]>();
+  for (const [agent, paths] of Object.entries(record.placement)) {
+    for (const p of paths) {
+      const list = agentsOf.get(p);
+      if (list) list.push(agent);
+      else agentsOf.set(p, [agent]);
+    }
+  }
+  let ids: Map<string, string> | null | undefined;
+  return {
+    agentsOf,
+    pathOfId: (id) => {
+      if (ids === undefined) {
+        try {
+          ids = new Map(expandRecord(record).tasks.map((t) => [t.id, t.path]));
+        } catch {
+          ids = null; // cannot be expanded here: commands to task IDs are gossiped
+        }
+      }
+      return ids?.get(id);
+    },
+  };
+}
+
 /** Starts key-values, custom commands and the task API on an agent. */
 export async function startTalk(init: TalkInit): Promise<Talk> {
   const { node, membership, desired, runner, host } = init;
@@ -41,13 +68,18 @@ export async function startTalk(init: TalkInit): Promise<Talk> {
   const replication = new KvReplication({ node, store: kv, membership });
   await replication.start();
   const ref: { api?: TaskApi } = {};
+  // One per record version (records are replaced, never changed in place).
+  const placesCache = new WeakMap<TopologyRecord, TaskPlaces>();
   const commands = new CustomCommands({
     node,
     host,
     localTasks: () => ref.api?.tasks() ?? [],
-    topologyPaths: (id) => {
-      const placement = desired.get(id)?.placement;
-      return placement ? new Set(Object.values(placement).flat()) : undefined;
+    places: (id) => {
+      const record = desired.get(id);
+      if (!record || record.state !== "active") return undefined;
+      let places = placesCache.get(record);
+      if (!places) placesCache.set(record, places = placesOf(record));
+      return places;
     },
   });
   await commands.start();

@@ -46,6 +46,8 @@ export { MemberMetaSchema, MemberUpdateSchema, SWIM_PROTOCOL, SwimMessageSchema 
 export type { MemberMeta, MemberUpdate, SwimMessage } from "./swim_types.ts";
 export { createMeshNode, MAX_GOSSIP_BYTES, MeshNode } from "./node.ts";
 export type { MeshCounters, MeshNodeInit } from "./node.ts";
+export { Direct, startDirect } from "./direct.ts";
+export type { DirectInit } from "./direct.ts";
 export { handleRequests, request } from "./rpc.ts";
 export { Replicated } from "./replicated.ts";
 export type { ReplicatedInit } from "./replicated.ts";

@@ -18,7 +18,7 @@ import {
   listenAsTool,
   matchesAgent,
   parseCondition,
-  replyAsTool,
+  type ToolListener,
 } from "../../agent/mod.ts";
 import { connectTask, type ReceivedCommand } from "../../client/mod.ts";
 import { request } from "../../mesh/mod.ts";
@@ -90,12 +90,9 @@ async function recvAsTool(opts: RecvOptions, c: Command, signal: AbortSignal): P
   const node = cc.peer.node;
   const replies: Promise<void>[] = [];
   let n = 0;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      off();
-      resolve();
-    };
-    const off = listenAsTool(node, topologyId, (cmd) => {
+  const encoder = new TextEncoder();
+  const listener = await new Promise<ToolListener>((resolve) => {
+    const l: ToolListener = listenAsTool(node, topologyId, (cmd) => {
       if (signal.aborted || (opts.count > 0 && n >= opts.count)) return;
       const text = textOf(cmd.payload);
       const data = Buffer.from(cmd.payload).toString("base64");
@@ -112,13 +109,14 @@ async function recvAsTool(opts: RecvOptions, c: Command, signal: AbortSignal): P
           : `${text ?? data}\n`,
       );
       if (opts.reply !== undefined) {
-        replies.push(replyAsTool(node, cmd, new TextEncoder().encode(opts.reply)).catch(() => {}));
+        replies.push(l.reply(cmd, encoder.encode(opts.reply)).catch(() => {}));
       }
-      if (opts.count > 0 && ++n >= opts.count) done();
+      if (opts.count > 0 && ++n >= opts.count) resolve(l);
     });
-    signal.addEventListener("abort", done, { once: true });
+    signal.addEventListener("abort", () => resolve(l), { once: true });
   });
   await Promise.all(replies);
+  await listener.close();
   return n;
 }
 
