@@ -83,14 +83,14 @@ export class Direct<S extends v.GenericSchema> implements AsyncDisposable {
       queueMicrotask(() => handler(message, peer));
       return Promise.resolve();
     }
+    const size = this.#init.sizeOf?.(message) ?? encode(message).byteLength;
+    if (size > this.#maxFrame / 2) {
+      return Promise.reject(new RangeError(`Message of ${size} bytes exceeds ${this.#maxFrame / 2}`));
+    }
     let out = this.#out.get(peer);
     if (!out) {
       out = { queue: [], pumping: false };
       this.#out.set(peer, out);
-    }
-    const size = this.#init.sizeOf?.(message) ?? encode(message).byteLength;
-    if (size > this.#maxFrame / 2) {
-      return Promise.reject(new RangeError(`Message of ${size} bytes exceeds ${this.#maxFrame / 2}`));
     }
     const entry = out;
     const sent = new Promise<void>((resolve, reject) => entry.queue.push({ message, size, resolve, reject }));
