@@ -15,6 +15,7 @@ interface Line {
   demand?: number;
   free?: number;
   grown?: number;
+  pending?: number;
   submit?: number;
   agents?: { job: string; host: string; id: string }[];
   reason?: string;
@@ -119,7 +120,9 @@ async function scenario(mesh: TestMesh, rmsArgs: string[]): Promise<{ job: strin
   assertEquals(await g.exited, 0, g.stderr());
   const p = JSON.parse((await mesh.run(["pool", "--json"])).stdout);
   assertEquals(p.finished.find((f: { id: string }) => f.id === "work")?.state, "done");
-  assert(!g.lines.some((l) => l.type === "look" && (l.grown ?? 0) > 2), "never more than --max grown");
+  const over = g.lines.filter((l) => l.type === "look" && (l.grown ?? 0) + (l.pending ?? 0) > 2);
+  assertEquals(over, [], "never more than --max grown or pending");
+  assertEquals(g.lines.filter((l) => l.type === "grow").map((l) => l.submit), [2], "no second submission");
   const alive = await waitFor(async () => {
     const a = await aliveAgents(mesh);
     return a.length === 1 ? a : undefined;

@@ -264,6 +264,9 @@ Examples:
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
       let grewAny = false;
+      // Agents a submission returned but the view does not show alive yet (its `via` agent may lag the
+      // submitter): they count as pending against --max until seen, or for a minute at most.
+      const unseen = new Map<string, number>();
       try {
         while (!stop.signal.aborted) {
           let view: PoolView | undefined;
@@ -278,7 +281,11 @@ Examples:
           }
           if (view) {
             const alive = view.members.filter((m) => m.state === "alive");
-            const grown = alive.filter((m) => m.labels[GROWN_BY_LABEL] === tag).length;
+            const mine = alive.filter((m) => m.labels[GROWN_BY_LABEL] === tag);
+            const grown = mine.length;
+            for (const m of mine) unseen.delete(m.id);
+            for (const [id, until] of unseen) if (until < Date.now()) unseen.delete(id);
+            const pending = unseen.size;
             const queued = view.entries.filter((e) => e.state === "queued");
             const demand = queued.reduce((n, e) => n + e.tasks, 0);
             const free = alive.filter((m) => !m.labels[HEALTH_LABEL]).reduce((n, m) => n + m.slots.free, 0);
@@ -287,14 +294,23 @@ Examples:
               free,
               slotsPerAgent: opts.slots,
               grown,
-              pending: 0,
+              pending,
               max: opts.max,
               step: opts.step,
             });
             if (opts.json) {
-              printJson({ at: Date.now(), type: "look", demand, free, grown, submit: d.submit, why: d.why });
+              printJson({
+                at: Date.now(),
+                type: "look",
+                demand,
+                free,
+                grown,
+                pending,
+                submit: d.submit,
+                why: d.why,
+              });
             }
-            if (opts.exitWhenIdle && grewAny && queued.length === 0 && grown === 0) {
+            if (opts.exitWhenIdle && grewAny && queued.length === 0 && grown === 0 && pending === 0) {
               say({ type: "idle", grown, demand }, "queue empty and every grown agent gone: exiting");
               break;
             }
@@ -314,6 +330,7 @@ Examples:
                   quiet: true,
                   ...(opts.rmsConfig ? { configFile: opts.rmsConfig } : {}),
                 });
+                for (const j of out.jobs) if (j.peerId) unseen.set(j.peerId, Date.now() + 60_000);
                 say(
                   { type: "grown", agents: out.jobs.map((j) => ({ job: j.id, host: j.host, id: j.peerId })) },
                   `${out.jobs.length} agent(s) joined: ${
