@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { assert, assertEquals } from "./_assert.ts";
+import { assertEquals } from "./_assert.ts";
 import { isRunning, SHOAL_BIN, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
 import { ensureSlurm, queuedJobs, scancel, slurmMissing } from "./_slurm.ts";
 import { waitFor } from "./_wait.ts";
