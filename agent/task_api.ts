@@ -11,6 +11,8 @@
  *   condition `agent` or `agent:<peer ID or host>` addresses agents, whose replies carry their `host`
  * - `GET /v1/cmd?events=1` → NDJSON of commands for this task (and task-done events with `events=1`)
  * - `POST /v1/cmd/<id>/reply` (body: payload)
+ * - `POST /v1/cmd/replies` (body: `{replies: [{id, data}]}`, data in base64) → `{results: [{ok} | {error}]}`,
+ *   one result per reply in order: many replies in one request (the TypeScript client coalesces them)
  * - `GET /v1/self` → the task's topology, path, ID and properties
  * - `GET /v1/env/transitions?max=N` → NDJSON of environment transitions for this task (`direct` mode);
  *   `POST /v1/env/transitions/<id>` (body `{"ok":true}` or `{"error":"why"}`) answers one;
@@ -19,6 +21,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -42,7 +45,19 @@ import {
 import type { KvReplication } from "./kv_replication.ts";
 import { type KvEntry, type KvStore, MAX_VALUE_BYTES, toValue } from "./kv_store.ts";
 import type { TaskSpec } from "./types.ts";
+import * as v from "valibot";
 import { answerPayload, type TaskTransition, transitionOf } from "./_task_transitions.ts";
+
+/** Most replies in one `POST /v1/cmd/replies`, and the most bytes of its body. */
+const MAX_REPLIES = 1024;
+const MAX_REPLIES_BYTES = 8 * 1024 * 1024;
+const RepliesSchema = v.object({
+  replies: v.pipe(
+    v.array(v.object({ id: v.pipe(v.string(), v.maxLength(1024)), data: v.string() })),
+    v.maxLength(MAX_REPLIES),
+  ),
+});
+type ReplyResult = { ok: true } | { error: { status: number; name: string; message: string } };
 
 /** A task's end, as told to tasks that listen for events. */
 export interface TaskDoneEvent {
@@ -247,6 +262,11 @@ export class TaskApi implements AsyncDisposable {
     if (area === "cmd") {
       if (name === undefined && req.method === "POST") return await this.#send(reg, url, req, res);
       if (name === undefined && req.method === "GET") return this.#listen(reg, url, res);
+      if (name === "replies" && sub === undefined && req.method === "POST") {
+        return sendJson(res, 200, {
+          results: this.#replies(reg, await readBody(req, MAX_REPLIES_BYTES, "Replies")),
+        });
+      }
       if (name !== undefined && sub === "reply" && req.method === "POST") {
         const payload = await readBody(req, MAX_PAYLOAD_BYTES, "Reply");
         this.#init.commands.reply(name, { id: reg.id, path: reg.path }, payload);
@@ -254,6 +274,24 @@ export class TaskApi implements AsyncDisposable {
       }
     }
     throw new ApiError(404, "NotFoundError", `No route ${req.method} "${url.pathname}"`);
+  }
+
+  /** The replies of one `POST /v1/cmd/replies`, each on its own: one that fails fails alone. */
+  #replies(reg: Registration, body: Uint8Array): ReplyResult[] {
+    let parsed: v.InferOutput<typeof RepliesSchema>;
+    try {
+      parsed = v.parse(RepliesSchema, JSON.parse(new TextDecoder().decode(body)));
+    } catch (err) {
+      throw new ApiError(400, "BadRequestError", `Replies: ${(err as Error).message}`);
+    }
+    return parsed.replies.map((r) => {
+      try {
+        this.#init.commands.reply(r.id, { id: reg.id, path: reg.path }, Buffer.from(r.data, "base64"));
+        return { ok: true };
+      } catch (err) {
+        return { error: { status: 400, name: (err as Error).name, message: (err as Error).message } };
+      }
+    });
   }
 
   async #env(

@@ -3,6 +3,7 @@ import { dirname } from "node:path";
 import {
   AccessDeniedError,
   connectTask,
+  TaskApiError,
   UnauthorizedError,
   ValueTooLargeError,
   WaitTimeoutError,
@@ -103,4 +104,44 @@ Deno.test("task api: collection scope limits reads to the same collection instan
   await c.kv.put("C", "c");
   assertEquals((await b.kv.get("C")).values.map((v) => v.value), ["a"]);
   assertEquals((await c.kv.get("C")).values.map((v) => v.value), ["c"]);
+});
+
+Deno.test("task api: replies made together go in one request, and one that fails fails alone", async () => {
+  await using node = await createMeshNode({ swarmKey: createSwarmKey() });
+  const store = new KvStore();
+  await using replication = new KvReplication({ node, store });
+  await replication.start();
+  const echo = { topologyId: "t", path: "main/e_0", id: "30" };
+  await using commands = new CustomCommands({ node, localTasks: () => [echo] });
+  await commands.start();
+  await using server = await startTaskApi({ store, replication, commands });
+  const env = server.register(spec(echo.path, echo.id, undefined));
+  const task = connectTask({ socket: env.SHOAL_SOCKET!, token: env.SHOAL_TASK_TOKEN! });
+  const stop = new AbortController();
+  const heard: string[] = [];
+  const listening = (async () => {
+    for await (const c of task.cmd.listen({ signal: stop.signal, max: 3 })) {
+      if (c.type === "cmd") heard.push(c.id);
+    }
+  })();
+  const sender = { id: "tool:x", path: "" };
+  const sent = [1, 2, 3].map((i) =>
+    commands.send({ topologyId: "t", condition: echo.path, payload: new Uint8Array([i]), sender }, {
+      waitReplies: 1,
+      timeoutMs: 10_000,
+    })
+  );
+  await listening;
+  assertEquals(heard.length, 3);
+  // Three replies and one to a command never delivered, issued in one turn.
+  const replies = await Promise.allSettled([
+    ...heard.map((id, i) => task.cmd.reply(id, `r${i}`)),
+    task.cmd.reply("no-such-command", "x"),
+  ]);
+  assertEquals(replies.map((r) => r.status), ["fulfilled", "fulfilled", "fulfilled", "rejected"]);
+  const err = (replies[3] as PromiseRejectedResult).reason as Error;
+  assert(err instanceof TaskApiError && /no-such-command/.test(err.message), String(err));
+  const got = await Promise.all(sent);
+  assertEquals(got.map((g) => new TextDecoder().decode(g.replies[0]!.payload)).sort(), ["r0", "r1", "r2"]);
+  stop.abort();
 });

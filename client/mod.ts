@@ -15,9 +15,11 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import process from "node:process";
 import { call, callJson, type Endpoint, ndjson } from "./_http.ts";
-import { TaskApiError } from "./errors.ts";
+import { errorFor, TaskApiError } from "./errors.ts";
+import { coalesced } from "./_batch.ts";
 import { type CollClient, collClient } from "./coll.ts";
 
 export type { CollClient, CollOptions, CollResult, CollValue, Reduction, RootedOptions } from "./coll.ts";
@@ -168,6 +170,9 @@ function query(params: Record<string, string | number | boolean | undefined>): s
 }
 
 const enc = encodeURIComponent;
+const bytes = (p: string | Uint8Array) => (typeof p === "string" ? new TextEncoder().encode(p) : p);
+
+type ReplyResult = { ok: true } | { error: { status: number; name: string; message: string } };
 
 /**
  * Connects to the local agent's task API (from `SHOAL_SOCKET` and `SHOAL_TASK_TOKEN` unless given).
@@ -185,6 +190,18 @@ export function connectTask(options: { socket?: string; token?: string } = {}): 
   }
   const ep: Endpoint = { socket, token };
   const sig = (o?: Signalled) => (o?.signal ? { signal: o.signal } : {});
+  // Replies made while one request is in flight go out together in the next (`POST /v1/cmd/replies`).
+  const reply = coalesced<{ id: string; payload: Uint8Array }, void>(async (replies) => {
+    const body = JSON.stringify({
+      replies: replies.map((r) => ({ id: r.id, data: Buffer.from(r.payload).toString("base64") })),
+    });
+    const { results } = await callJson<{ results: ReplyResult[] }>(ep, "POST", "/v1/cmd/replies", { body });
+    return results.map((r) =>
+      "error" in r
+        ? { ok: false, error: errorFor(r.error.status, r.error.name, r.error.message) }
+        : { ok: true, value: undefined }
+    );
+  }, (r) => r.payload.byteLength * 4 / 3 + 128);
   return {
     self: (o) => callJson<TaskSelf>(ep, "GET", "/v1/self", sig(o)),
     transitions: (o) => ({
@@ -270,9 +287,7 @@ export function connectTask(options: { socket?: string; token?: string } = {}): 
           }
         },
       }),
-      async reply(id, payload, o) {
-        await callJson(ep, "POST", `/v1/cmd/${enc(id)}/reply`, { body: payload, ...sig(o) });
-      },
+      reply: (id, payload, o) => reply({ id, payload: bytes(payload) }, o?.signal),
     },
   };
 }

@@ -310,6 +310,10 @@ Examples:
         const task = connectTask();
         try {
           await asCli(async () => {
+            // Replies go out while the next commands are read (the client coalesces them); a failed one
+            // ends the loop, and every reply is settled before this returns.
+            const replying = new Set<Promise<void>>();
+            let replyError: unknown;
             const items = task.cmd.listen({
               signal: stop.signal,
               ...(opts.events ? { events: true } : {}),
@@ -332,9 +336,18 @@ Examples:
                   `${JSON.stringify({ ...rest, data: Buffer.from(payload).toString("base64") })}\n`,
                 );
               } else process.stdout.write(`${c.text ?? Buffer.from(c.payload).toString("base64")}\n`);
-              if (opts.reply !== undefined) await task.cmd.reply(c.id, opts.reply);
+              if (opts.reply !== undefined) {
+                const p: Promise<void> = task.cmd.reply(c.id, opts.reply)
+                  .catch((err) => void (replyError ??= err))
+                  .finally(() => replying.delete(p));
+                replying.add(p);
+                if (replying.size >= 1024) await Promise.race(replying);
+                if (replyError !== undefined) throw replyError;
+              }
               if (opts.count > 0 && ++n >= opts.count) break;
             }
+            await Promise.all(replying);
+            if (replyError !== undefined) throw replyError;
           });
         } finally {
           clearTimeout(timer);
