@@ -77,17 +77,17 @@ Deno.test("mesh: a malformed request is dropped and counted, and the node keeps 
     maxBytes: 1024,
   });
   const addr = a.addresses()[0]!;
-  // Neither reaches the handler (it would answer with a RemoteError): the server resets the stream.
+  // Neither reaches the handler: the caller is told why, by name.
   const badSchema = await assertRejects(
     () => request(b, addr, "/test/echo/1", { n: "x" }, { schema: v.unknown() }),
-    Error,
+    RemoteError,
   );
-  assertEquals(badSchema.name, "StreamResetError", String(badSchema));
+  assertEquals(badSchema.remoteName, "MalformedMessageError", String(badSchema));
   const tooBig = await assertRejects(
     () => request(b, addr, "/test/echo/1", { n: 1, pad: "x".repeat(4096) }, { schema: v.unknown() }),
-    Error,
+    RemoteError,
   );
-  assertEquals(tooBig.name, "StreamResetError", String(tooBig));
+  assertEquals(tooBig.remoteName, "MessageTooLargeError", String(tooBig));
   assertEquals(a.counters.malformed, 2);
   assertEquals(await request(b, addr, "/test/echo/1", { n: 7 }, { schema: v.number() }), 7);
 });

@@ -10,6 +10,13 @@ import * as v from "valibot";
 import { check, decode, DEFAULT_MAX_MESSAGE_BYTES, encode } from "./codec.ts";
 import { RemoteError } from "./errors.ts";
 import type { MeshNode } from "./node.ts";
+import {
+  callPipe,
+  PIPE_MAX_REQUEST_BYTES,
+  PIPE_MAX_RESPONSE_BYTES,
+  PipeUnsupported,
+  servePipe,
+} from "./_rpc_pipe.ts";
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -46,6 +53,31 @@ export async function handleRequests<S extends v.GenericSchema, Res>(
   node.localHandlers.set(protocol, async (body, from) => {
     const req = check(body, options.schema, protocol);
     return await options.handler(req, from);
+  });
+  // The same through the pipe (`_rpc_pipe.ts`): one item's bytes each way, with the same limits and checks.
+  await servePipe(node, protocol, {
+    async answer(body, from) {
+      let reply: unknown;
+      try {
+        const request = decode(body, options.schema, { what: protocol, maxBytes });
+        reply = { ok: true, value: await options.handler(request, from) };
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err));
+        if (e.name === "MalformedMessageError" || e.name === "MessageTooLargeError") {
+          node.malformed(protocol, e);
+        }
+        reply = { ok: false, error: { name: e.name, message: e.message } };
+      }
+      const bytes = encode(reply);
+      if (bytes.byteLength <= Math.min(maxResponseBytes, PIPE_MAX_RESPONSE_BYTES)) return bytes;
+      const e = new RangeError(
+        `Response of ${bytes.byteLength} bytes exceeds ${
+          Math.min(maxResponseBytes, PIPE_MAX_RESPONSE_BYTES)
+        }`,
+      );
+      node.streamError(protocol, e);
+      return encode({ ok: false, error: { name: e.name, message: e.message } });
+    },
   });
   await node.libp2p.handle(protocol, async (stream, connection) => {
     const from = connection.remotePeer.toString();
@@ -115,13 +147,29 @@ export async function request<S extends v.GenericSchema>(
   const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const maxBytes = options.maxBytes ?? 16 * DEFAULT_MAX_MESSAGE_BYTES;
+  const bytes = encode(body);
+  if (bytes.byteLength <= PIPE_MAX_REQUEST_BYTES && maxBytes <= PIPE_MAX_RESPONSE_BYTES) {
+    let reply: v.InferOutput<typeof ResponseSchema> | undefined;
+    try {
+      reply = decode(await callPipe(node, peer, protocol, bytes, signal), ResponseSchema, {
+        what: protocol,
+        maxBytes,
+      });
+    } catch (err) {
+      if (!(err instanceof PipeUnsupported)) throw named(err, protocol, peer);
+    }
+    if (reply) {
+      if (!reply.ok) throw new RemoteError(peer, reply.error.name, reply.error.message);
+      return check(reply.value, options.schema, protocol);
+    }
+  }
   // A peer that does not serve `protocol` itself (a tool) would be held to libp2p's default of 64 open
   // streams per protocol and connection: a tool waiting for many replies at once got "Too many outbound
   // protocol streams". The same bound as the serving side's inbound one.
   const stream: Stream = await node.openStream(peer, protocol, { signal, maxOutboundStreams: 1024 });
   try {
     const lp = lpStream(stream, { maxDataLength: maxBytes });
-    await lp.write(encode(body), { signal });
+    await lp.write(bytes, { signal });
     const frame = await lp.read({ signal });
     const reply = decode(frame.subarray(), ResponseSchema, { what: protocol, maxBytes });
     if (!reply.ok) throw new RemoteError(peer, reply.error.name, reply.error.message);
@@ -129,18 +177,23 @@ export async function request<S extends v.GenericSchema>(
     return check(reply.value, options.schema, protocol);
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)));
-    if (err instanceof RemoteError || !(err instanceof Error)) throw err;
-    const message = `${protocol} to ${peer.split("/").pop()}: ${err.message}`;
-    try {
-      err.message = message;
-    } catch {
-      // Bun's TimeoutError (a DOMException) has a read-only message: wrap it, keeping its name.
-      const wrapped = new Error(message, { cause: err });
-      wrapped.name = err.name;
-      throw wrapped;
-    }
-    throw err;
+    throw named(err, protocol, peer);
   }
+}
+
+/** A failed request's error, its message prefixed with the protocol and peer (remote errors as they are). */
+function named(err: unknown, protocol: string, peer: string): unknown {
+  if (err instanceof RemoteError || !(err instanceof Error)) return err;
+  const message = `${protocol} to ${peer.split("/").pop()}: ${err.message}`;
+  try {
+    err.message = message;
+  } catch {
+    // Bun's TimeoutError (a DOMException) has a read-only message: wrap it, keeping its name.
+    const wrapped = new Error(message, { cause: err });
+    wrapped.name = err.name;
+    return wrapped;
+  }
+  return err;
 }
 
 /** A peer asking itself: the same encode, checks and errors as over the wire, without a stream. */
