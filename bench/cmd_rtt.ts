@@ -2,8 +2,10 @@
  * Custom-command round trip: a tool (light peer) sends a command through an agent to one echo task (the
  * `shoal` helper: `shoal cmd recv --count 0 --reply pong`) and waits for its reply. Measured through the
  * agent that runs the task ("local": command and reply never leave that agent) and through the other
- * agent ("remote": one gossip hop each way). Baseline in the same run: libp2p ping from the same light
- * peer to the same agents. Prints one JSON line with p50/p99 in milliseconds.
+ * agent ("remote": one direct hop each way). Baseline in the same run: libp2p ping from the same light
+ * peer to the same agents. Then throughput: as many commands as 256 in flight allow for 10 s through the
+ * remote agent, against the same flood of `ping` commands to that agent itself (`agent:<peer>`, answered by
+ * the agent: the mesh's part without the task's). Prints one JSON line, times in milliseconds.
  *
  * Run: `npx deno run -A bench/cmd_rtt.ts [rounds]` (after `deno task build`).
  *
@@ -95,6 +97,29 @@ try {
   const cmdRemote = await time(cmd(remote.peerId));
   const pingLocal = await time(ping(local.peerId));
   const pingRemote = await time(ping(remote.peerId));
+  const flood = async (send: () => Promise<void>) => {
+    const until = performance.now() + 10_000;
+    let done = 0;
+    await Promise.all(Array.from({ length: 256 }, async () => {
+      while (performance.now() < until) {
+        await send();
+        done++;
+      }
+    }));
+    return Math.round(done / 10);
+  };
+  const toAgent = async () => {
+    const r = await request(probe, remote.peerId, CMD_PROTOCOL, {
+      topologyId: "",
+      condition: `agent:${remote.peerId}`,
+      payload,
+      waitReplies: 1,
+      timeoutMs: 5_000,
+    }, { schema: CmdResponseSchema });
+    if (r.replies.length !== 1) throw new Error("no reply");
+  };
+  const cmdPerS = await flood(cmd(remote.peerId));
+  const agentPingPerS = await flood(toAgent);
   await probe.stop();
   const sum = (xs: number[]) => ({ p50: pct(xs, 0.5), p99: pct(xs, 0.99) });
   console.log(JSON.stringify({
@@ -107,6 +132,10 @@ try {
     pingRemoteMs: sum(pingRemote),
     ratioLocalP50: Math.round(pct(cmdLocal, 0.5) / pct(pingLocal, 0.5) * 10) / 10,
     ratioRemoteP50: Math.round(pct(cmdRemote, 0.5) / pct(pingRemote, 0.5) * 10) / 10,
+    cmdRemotePerS: cmdPerS,
+    throughputBaseline: "ping commands to the remote agent itself, 256 in flight",
+    agentPingPerS,
+    ratioThroughput: Math.round(cmdPerS / agentPingPerS * 100) / 100,
   }));
 } finally {
   spawnSync(bin, ["down", "--grace", "2"], { env });

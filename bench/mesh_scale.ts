@@ -1,6 +1,8 @@
 /**
  * Mesh scale: for each N, `shoal up --agents N --slots 1`, then the idle cost of every agent process
- * (CPU from `/proc/<pid>/stat` over a window after a quiet period, RSS from `/proc/<pid>/status`), and
+ * (CPU from `/proc/<pid>/stat` over a window after a quiet period; memory as RSS, as its anonymous part —
+ * what the agent itself allocated — and as PSS, which shares the binary's mapped pages, common to every
+ * agent on the machine, out among them: `/proc/<pid>/status` and `smaps_rollup`), and
  * failure detection: one agent SIGKILLed (time until every other agent logged it dead, p50/p99 over
  * observers) and one SIGTERMed (time until every other agent logged it left). N = 4 is the same-run
  * baseline; `cpuRatio` is cpu(N)/cpu(4). Prints one JSON line per N.
@@ -40,10 +42,14 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 1000 / CLK_TCK; // utime + stime
 }
 
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
+/** A `Name:  N kB` figure of a /proc file, in MB. */
+function procMb(file: string, name: string): number {
+  const line = readFileSync(file, "utf8").split("\n").find((l) => l.startsWith(`${name}:`));
   return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
 }
+const rssMb = (pid: number) => procMb(`/proc/${pid}/status`, "VmRSS");
+const anonMb = (pid: number) => procMb(`/proc/${pid}/status`, "RssAnon");
+const pssMb = (pid: number) => procMb(`/proc/${pid}/smaps_rollup`, "Pss");
 
 function quantile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -110,6 +116,8 @@ for (const n of sizes) {
     const secs = (performance.now() - w0) / 1000;
     const cpu = pids.map((p, i) => (cpuMs(p) - before[i]!) / secs);
     const rss = pids.map(rssMb);
+    const anon = pids.map(anonMb);
+    const pss = pids.map(pssMb);
     const cpuMedian = quantile(cpu, 0.5);
     if (n === sizes[0]) baseCpu = cpuMedian;
     const info = spawnSync(bin, ["info", "--json"], { env, encoding: "utf8", maxBuffer: 64 << 20 });
@@ -137,6 +145,8 @@ for (const n of sizes) {
         max: round(Math.max(...cpu)),
       },
       rssMb: { median: round(quantile(rss, 0.5)), max: round(Math.max(...rss)) },
+      anonMb: { median: round(quantile(anon, 0.5)), max: round(Math.max(...anon)) },
+      pssMb: { median: round(quantile(pss, 0.5)), max: round(Math.max(...pss)) },
       killDetected: dead,
       termDetected: left,
       baseline: { agents: sizes[0], idleCpuMsPerS: round(baseCpu) },

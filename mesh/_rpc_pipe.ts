@@ -6,9 +6,11 @@
  * frame is written goes out in the next, and responses come back in the order their handlers finish.
  *
  * Each item carries its request's or response's own CBOR bytes, so that every protocol keeps its own size
- * limit and schema check, and a malformed item fails alone. Only small exchanges use the pipe (a body of at
- * most {@linkcode PIPE_MAX_REQUEST_BYTES}, a response limit of at most {@linkcode PIPE_MAX_RESPONSE_BYTES});
- * bulk transfers keep a stream of their own, so that they hold nothing else up. A peer that does not serve
+ * limit and schema check, and a malformed item fails alone. Bulk stays off the pipe, so that it holds
+ * nothing else up and keeps a stream's own flow control: a request body above
+ * {@linkcode PIPE_MAX_REQUEST_BYTES} goes on a stream of its own (`rpc.ts`), and a response above
+ * {@linkcode BULK_RESPONSE_BYTES} comes back on a stream the server opens to the requester
+ * ({@linkcode PIPE_BULK_PROTOCOL}; inline when the requester does not serve it). A peer that does not serve
  * the pipe, or not the protocol through it, gets the request on a stream of its own.
  *
  * @module
@@ -21,12 +23,16 @@ import type { MeshNode } from "./node.ts";
 
 /** The pipe's protocol. */
 export const PIPE_PROTOCOL = "/shoal/rpc/pipe/1.0.0";
+/** Responses too large for the pipe, on a stream of their own: a header frame `{i}`, then the bytes. */
+export const PIPE_BULK_PROTOCOL = "/shoal/rpc/pipe/bulk/1.0.0";
 /** Largest request body sent through the pipe. */
 export const PIPE_MAX_REQUEST_BYTES = 256 * 1024;
-/** Largest response limit a request through the pipe may have. */
-export const PIPE_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
-/** Largest frame; one response (at most the limit above) fits. */
-const MAX_FRAME_BYTES = PIPE_MAX_RESPONSE_BYTES + 64 * 1024;
+/** Larger responses come back on a stream of their own. */
+export const BULK_RESPONSE_BYTES = 64 * 1024;
+/** Largest frame on the pipe (one inline response, when the requester takes no bulk streams, fits). */
+const MAX_FRAME_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+/** Largest response on a bulk stream (each request's own limit is checked when it is decoded). */
+const MAX_BULK_BYTES = 256 * 1024 * 1024 + 64 * 1024;
 /** Frames are cut at this size, unless one item alone is larger. */
 const CUT_FRAME_BYTES = 512 * 1024;
 /** Requests a peer may have in flight on one pipe. */
@@ -138,7 +144,9 @@ async function serveStream(
     inFlight++;
     try {
       const r = await p.answer(item.b, from);
-      out.push({ i: item.i, r }, r.byteLength + 16);
+      if (r.byteLength <= BULK_RESPONSE_BYTES || !(await sendBulk(node, from, item.i, r))) {
+        out.push({ i: item.i, r }, r.byteLength + 16);
+      }
     } finally {
       inFlight--;
     }
@@ -168,21 +176,48 @@ async function serveStream(
   stream.abort(new Error(`${PIPE_PROTOCOL} stream ended`));
 }
 
+/** Sends a large response on a stream of its own; false when the requester takes none (then inline). */
+async function sendBulk(node: MeshNode, to: string, i: number, r: Uint8Array): Promise<boolean> {
+  let stream: Stream;
+  try {
+    stream = await node.openStream(to, PIPE_BULK_PROTOCOL, { signal: AbortSignal.timeout(10_000) });
+  } catch (err) {
+    if ((err as Error).name === "UnsupportedProtocolError") return false;
+    node.streamError(PIPE_BULK_PROTOCOL, err);
+    return true; // the requester is unreachable: its request times out there
+  }
+  try {
+    const lp = lpStream(stream, { maxDataLength: MAX_BULK_BYTES });
+    await lp.write(encode({ i }));
+    await lp.write(r);
+    await stream.close();
+  } catch (err) {
+    node.streamError(PIPE_BULK_PROTOCOL, err);
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+  }
+  return true;
+}
+
 interface Waiter {
+  /** The peer asked: only it may answer. */
+  peer: string;
   resolve: (response: Uint8Array) => void;
   reject: (err: unknown) => void;
 }
 
-/** The requesting side of one pipe to one peer. */
+/** The requesting side of one pipe to one peer; the waiters are the node's (bulk responses find them). */
 class PipeClient {
-  readonly #waiters = new Map<number, Waiter>();
+  readonly #all: Pipes;
+  readonly #mine = new Set<number>();
   readonly #out: FrameWriter;
   readonly #stream: Stream;
-  #next = 0;
+  readonly #peer: string;
   closed = false;
 
-  constructor(stream: Stream, peer: string, onClose: () => void) {
+  constructor(all: Pipes, stream: Stream, peer: string, onClose: () => void) {
+    this.#all = all;
     this.#stream = stream;
+    this.#peer = peer;
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
     const close = (err: unknown) => {
       if (this.closed) return;
@@ -190,10 +225,10 @@ class PipeClient {
       onClose();
       const e = err instanceof Error ? err : new Error(String(err));
       // Each its own error: a caller prefixes the message with its protocol.
-      for (const w of this.#waiters.values()) {
-        w.reject(Object.assign(new Error(e.message, { cause: e }), { name: e.name }));
+      for (const i of this.#mine) {
+        all.waiters.get(i)?.reject(Object.assign(new Error(e.message, { cause: e }), { name: e.name }));
       }
-      this.#waiters.clear();
+      this.#mine.clear();
       stream.abort(e);
     };
     this.#out = new FrameWriter((b) => lp.write(b), close);
@@ -205,9 +240,8 @@ class PipeClient {
             const raw of decode(frame.subarray(), Frame, { what: PIPE_PROTOCOL, maxBytes: MAX_FRAME_BYTES })
           ) {
             const item = v.parse(ResponseItem, raw);
-            const w = this.#waiters.get(item.i);
-            if (!w) continue; // it timed out here
-            this.#waiters.delete(item.i);
+            if (!this.#mine.has(item.i)) continue; // it timed out here
+            const w = all.waiters.get(item.i)!;
             if (item.r) w.resolve(item.r);
             else w.reject(new PipeUnsupported(peer, "this protocol"));
           }
@@ -226,17 +260,21 @@ class PipeClient {
   call(protocol: string, body: Uint8Array, signal: AbortSignal): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new Error("stream closed"));
     signal.throwIfAborted();
-    const i = this.#next++;
+    const i = this.#all.next++;
     return new Promise<Uint8Array>((resolve, reject) => {
-      const onAbort = () => {
-        this.#waiters.delete(i);
-        reject(signal.reason);
+      const done = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.#all.waiters.delete(i);
+        this.#mine.delete(i);
       };
+      const onAbort = () => (done(), reject(signal.reason));
       signal.addEventListener("abort", onAbort, { once: true });
-      this.#waiters.set(i, {
-        resolve: (r) => (signal.removeEventListener("abort", onAbort), resolve(r)),
-        reject: (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
+      this.#all.waiters.set(i, {
+        peer: this.#peer,
+        resolve: (r) => (done(), resolve(r)),
+        reject: (e) => (done(), reject(e)),
       });
+      this.#mine.add(i);
       this.#out.push({ i, p: protocol, b: body }, body.byteLength + protocol.length + 16);
     });
   }
@@ -250,16 +288,47 @@ interface Pipes {
   open: Map<string, Promise<PipeClient>>;
   /** Peers found not to serve the pipe. */
   without: Set<string>;
+  /** Requests awaiting their responses, by number (unique on this node). */
+  waiters: Map<number, Waiter>;
+  next: number;
+  /** Serving {@linkcode PIPE_BULK_PROTOCOL}, from the first request on. */
+  bulk: Promise<void>;
 }
 const pipes = new WeakMap<MeshNode, Pipes>();
 
 function pipesOf(node: MeshNode): Pipes {
   let p = pipes.get(node);
   if (!p) {
-    p = { open: new Map(), without: new Set() };
+    const waiters = new Map<number, Waiter>();
+    p = {
+      open: new Map(),
+      without: new Set(),
+      waiters,
+      next: 0,
+      bulk: node.libp2p.handle(PIPE_BULK_PROTOCOL, (stream, connection) => {
+        void readBulk(node, waiters, stream, connection.remotePeer.toString());
+      }, { maxInboundStreams: 1024 }),
+    };
     pipes.set(node, p);
   }
   return p;
+}
+
+/** A large response on a stream of its own: its number, then its bytes, for the request sent to `from`. */
+async function readBulk(node: MeshNode, waiters: Map<number, Waiter>, stream: Stream, from: string) {
+  try {
+    const lp = lpStream(stream, { maxDataLength: MAX_BULK_BYTES });
+    const { i } = decode((await lp.read()).subarray(), v.object({ i: v.number() }), {
+      what: PIPE_BULK_PROTOCOL,
+    });
+    const bytes = (await lp.read()).subarray();
+    const w = waiters.get(i);
+    if (w && w.peer === from) w.resolve(bytes);
+    await stream.close();
+  } catch (err) {
+    node.streamError(PIPE_BULK_PROTOCOL, err);
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
 /**
@@ -278,6 +347,7 @@ export async function callPipe(
   const key = peer.split("/p2p/").pop()!;
   const all = pipesOf(node);
   if (all.without.has(key)) throw new PipeUnsupported(key, PIPE_PROTOCOL);
+  await all.bulk;
   let opening = all.open.get(key);
   if (!opening) {
     opening = (async () => {
@@ -292,7 +362,7 @@ export async function callPipe(
         }
         throw err;
       }
-      return new PipeClient(stream, key, () => {
+      return new PipeClient(all, stream, key, () => {
         if (all.open.get(key) === opening) all.open.delete(key);
       });
     })();

@@ -10,13 +10,7 @@ import * as v from "valibot";
 import { check, decode, DEFAULT_MAX_MESSAGE_BYTES, encode } from "./codec.ts";
 import { RemoteError } from "./errors.ts";
 import type { MeshNode } from "./node.ts";
-import {
-  callPipe,
-  PIPE_MAX_REQUEST_BYTES,
-  PIPE_MAX_RESPONSE_BYTES,
-  PipeUnsupported,
-  servePipe,
-} from "./_rpc_pipe.ts";
+import { callPipe, PIPE_MAX_REQUEST_BYTES, PipeUnsupported, servePipe } from "./_rpc_pipe.ts";
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -69,12 +63,8 @@ export async function handleRequests<S extends v.GenericSchema, Res>(
         reply = { ok: false, error: { name: e.name, message: e.message } };
       }
       const bytes = encode(reply);
-      if (bytes.byteLength <= Math.min(maxResponseBytes, PIPE_MAX_RESPONSE_BYTES)) return bytes;
-      const e = new RangeError(
-        `Response of ${bytes.byteLength} bytes exceeds ${
-          Math.min(maxResponseBytes, PIPE_MAX_RESPONSE_BYTES)
-        }`,
-      );
+      if (bytes.byteLength <= maxResponseBytes) return bytes;
+      const e = new RangeError(`Response of ${bytes.byteLength} bytes exceeds ${maxResponseBytes}`);
       node.streamError(protocol, e);
       return encode({ ok: false, error: { name: e.name, message: e.message } });
     },
@@ -148,7 +138,7 @@ export async function request<S extends v.GenericSchema>(
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   const maxBytes = options.maxBytes ?? 16 * DEFAULT_MAX_MESSAGE_BYTES;
   const bytes = encode(body);
-  if (bytes.byteLength <= PIPE_MAX_REQUEST_BYTES && maxBytes <= PIPE_MAX_RESPONSE_BYTES) {
+  if (bytes.byteLength <= PIPE_MAX_REQUEST_BYTES) {
     let reply: v.InferOutput<typeof ResponseSchema> | undefined;
     try {
       reply = decode(await callPipe(node, peer, protocol, bytes, signal), ResponseSchema, {

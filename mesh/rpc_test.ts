@@ -69,4 +69,15 @@ Deno.test("rpc: large exchanges and protocols served without the pipe get a stre
     1,
   );
   assertEquals(await request(b, addr, "/test/echo/1", { s: "z" }, { schema: v.number() }), 1);
+  // Responses above the pipe's bulk threshold come back on streams of their own, small ones inline.
+  await handleRequests(a, "/test/big/1", {
+    schema: v.object({ n: v.number() }),
+    handler: ({ n }) => "y".repeat(n),
+  });
+  const sizes = [10, 2 * 1024 * 1024, 100, 70 * 1024];
+  const got = await Promise.all(
+    sizes.map((n) => request(b, addr, "/test/big/1", { n }, { schema: v.string() })),
+  );
+  assertEquals(got.map((g) => g.length), sizes);
+  assertEquals(b.counters.streamErrors + a.counters.streamErrors, 0);
 });
