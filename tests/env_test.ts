@@ -183,6 +183,81 @@ for await (const t of connectTask().transitions()) {
   assertEquals(destroyed.code, 0, destroyed.stderr);
 });
 
+Deno.test("env: hooks run as the topology's tasks on an agent; a failing critical hook aborts the transition with its stderr; one past its timeout is stopped", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const log = join(mesh.home.dir, "hooks.log");
+  const marker = join(mesh.home.dir, "checked-once");
+  const on = script(mesh, "on.sh", `echo "task $SHOAL_ENV_EVENT" >> ${log}`);
+  const check = script(
+    mesh,
+    "check.sh",
+    `[ -e ${marker} ] || { touch ${marker}; echo "disk full" >&2; exit 4; }`,
+  );
+  writeTopology(
+    mesh.home.dir,
+    "h.xml",
+    `<topology name="h">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <decltask name="Check"><exe reachable="true">${check}</exe></decltask>
+  <decltask name="Where"><exe reachable="true">sh -c 'echo "where $SHOAL_TASK_SANDBOX $DDS_TASK_PATH $SHOAL_ENV_TRIGGER" &gt;&gt; ${log}'</exe></decltask>
+  <decltask name="Slow"><exe reachable="true">sleep 600</exe></decltask>
+  <main name="main"><task>D</task><task>Check</task><task>Where</task><task>Slow</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "h.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({
+      topology: "h.xml",
+      control: [
+        { tasks: "main/D_0", mode: "direct" },
+        { tasks: "main/Check_0", mode: "hook", trigger: "before_CONFIGURE" },
+        { tasks: "main/Where_0", mode: "hook", trigger: "after_CONFIGURE", critical: false },
+        { tasks: "main/Slow_0", mode: "hook", trigger: "before_START_ACTIVITY", timeout: 1, critical: false },
+      ],
+    }),
+  );
+  assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
+  const hookTasks = async () => (await ps(mesh)).filter((t) => /Check|Where|Slow/.test(t.path));
+  assertEquals(await hookTasks(), [], "hooks do not run at DEPLOY");
+
+  // The critical hook fails: CONFIGURE stops there, the direct task never saw it.
+  const failed = await mesh.run(["env", "control", "h", "-e", "CONFIGURE"], { timeoutMs: 90_000 });
+  assertEquals(failed.code, 1, failed.stderr);
+  assertStringIncludes(
+    failed.stderr,
+    'Hook "main/Check_0" (before_CONFIGURE) failed: exit code 4: disk full',
+  );
+  assertEquals((await show(mesh, "h")).state, "ERROR");
+  assertEquals(lines(log), []);
+  await control(mesh, "h", "RECOVER");
+
+  const env = await control(mesh, "h", "CONFIGURE");
+  assertEquals(env.state, "CONFIGURED");
+  const ran = lines(log);
+  assertEquals(ran.slice(0, 2), ["task RECOVER", "task CONFIGURE"]);
+  // The after_CONFIGURE hook ran in an agent's sandbox, as the topology's task, with the agent's DDS variables.
+  const [word, sandbox, path, trigger] = ran[2]!.split(" ");
+  assertEquals([word, path, trigger], ["where", "main/Where_0", "after_CONFIGURE"]);
+  assert(
+    mesh.agents.some((a) => sandbox!.startsWith(join(a.dataDir, "tasks", "h"))),
+    `${sandbox} is an agent's sandbox`,
+  );
+
+  // A hook past its timeout is stopped; a non-critical one is a warning.
+  const started = await control(mesh, "h", "START_ACTIVITY");
+  assertEquals(started.state, "RUNNING");
+  assert(
+    (started as unknown as { warnings: string[] }).warnings.some((w) =>
+      w.includes('Hook "main/Slow_0" (before_START_ACTIVITY) failed: timed out after 1 s')
+    ),
+    JSON.stringify(started),
+  );
+  // Every hook left the placement once it ended.
+  assertEquals((await hookTasks()).filter((t) => t.state === "running"), []);
+  assertEquals((await mesh.run(["env", "destroy", "h", "--force"])).code, 0);
+});
+
 Deno.test("env: a task failing CONFIGURE sends it to ERROR; RECOVER brings it to DEPLOYED; CONFIGURE then works", async () => {
   await using mesh = await startMesh({ agents: 1, slots: 2 });
   const marker = join(mesh.home.dir, "failed-once");
