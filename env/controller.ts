@@ -21,13 +21,21 @@ import {
   type TopologySource,
   TRANSITION_MARKER,
 } from "../agent/mod.ts";
-import { request } from "../mesh/mod.ts";
+import { lpStream } from "@libp2p/utils";
+import { decode, encode, request } from "../mesh/mod.ts";
 import { EnvConflictError, EnvEventRefusedError, EnvNotFoundError, EnvTransitionError } from "./errors.ts";
 import { classify, DEFAULT_HOOK_TIMEOUT_MS, type EnvFile, timeoutFor } from "./file.ts";
 import { allowedEvents, isEnvEvent, nextState, taskStateFor } from "./fsm.ts";
 import { planTransition } from "./hooks.ts";
 import { runHookTasks } from "./hook_tasks.ts";
-import { ENV_PROTOCOL, type EnvRequest, type EnvResponse, EnvResponseSchema } from "./protocols.ts";
+import {
+  ENV_PROTOCOL,
+  ENV_TRANSITION_PROTOCOL,
+  type EnvRequest,
+  type EnvResponse,
+  EnvResponseSchema,
+  EnvTransitionFrameSchema,
+} from "./protocols.ts";
 import { arbiterOf } from "./service.ts";
 import type { ControlRule, EnvEvent, EnvRecord, EnvTask, EnvTransition } from "./types.ts";
 
@@ -222,13 +230,17 @@ async function finish(
   return await put(init, arbiter, next);
 }
 
-/** Sends a transition to `paths` and gathers their answers within `timeoutMs`. */
+/**
+ * Sends a transition to `paths` and gathers their answers within `timeoutMs`; `onAnswer` is told how many
+ * answered so far, as they come (the `via` agent streams them back).
+ */
 export async function sendTransition(
   init: CommanderInit,
   rec: EnvRecord,
   t: { event: EnvEvent; to: EnvRecord["state"]; args: Record<string, string>; runNumber: number | null },
   paths: string[],
   timeoutMs: number,
+  onAnswer?: (answered: number, total: number) => void,
 ): Promise<TaskAnswer[]> {
   if (paths.length === 0) return [];
   const body = JSON.stringify({
@@ -240,22 +252,17 @@ export async function sendTransition(
     runNumber: t.runNumber,
     paths,
   });
+  const payload = new TextEncoder().encode(TRANSITION_MARKER + body);
   const sentAt = Date.now();
-  const res = await request(init.node, init.via, CMD_PROTOCOL, {
-    topologyId: rec.topologyId,
-    condition: "",
-    payload: new TextEncoder().encode(TRANSITION_MARKER + body),
-    waitReplies: paths.length,
-    timeoutMs,
-  }, { schema: CmdResponseSchema, maxBytes: 64 * 1024 * 1024, timeoutMs: timeoutMs + 15_000 });
+  const replies = await streamTransition(init, rec.topologyId, payload, paths.length, timeoutMs, onAnswer);
   const answered = new Map<string, TaskAnswer>();
-  for (const r of res.replies) {
+  for (const r of replies) {
     let a: { ok?: boolean; error?: string; at?: number } = {};
     try {
       a = JSON.parse(new TextDecoder().decode(r.payload));
     } catch { /* not an answer */ }
-    answered.set(r.sender.path, {
-      path: r.sender.path,
+    answered.set(r.path, {
+      path: r.path,
       ok: a.ok === true,
       ...(a.ok === true ? {} : { error: a.error ?? "answered with something else than ok" }),
       ...(typeof a.at === "number" ? { ms: a.at - sentAt } : {}),
@@ -264,6 +271,55 @@ export async function sendTransition(
   return paths.map((p) =>
     answered.get(p) ?? { path: p, ok: false, error: `no answer to ${t.event} within ${timeoutMs / 1000} s` }
   );
+}
+
+/**
+ * The transition's replies, streamed by the `via` agent as they come ({@linkcode ENV_TRANSITION_PROTOCOL});
+ * asked in one piece over the custom commands' protocol when that agent is this peer.
+ */
+async function streamTransition(
+  init: CommanderInit,
+  topologyId: string,
+  payload: Uint8Array,
+  want: number,
+  timeoutMs: number,
+  onAnswer?: (answered: number, total: number) => void,
+): Promise<{ path: string; payload: Uint8Array }[]> {
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(timeoutMs + 15_000),
+    ...(init.signal ? [init.signal] : []),
+  ]);
+  if (init.via === init.node.peerId) {
+    const res = await request(init.node, init.via, CMD_PROTOCOL, {
+      topologyId,
+      condition: "",
+      payload,
+      waitReplies: want,
+      timeoutMs,
+    }, { schema: CmdResponseSchema, maxBytes: 64 * 1024 * 1024, timeoutMs: timeoutMs + 15_000, signal });
+    onAnswer?.(res.replies.length, want);
+    return res.replies.map((r) => ({ path: r.sender.path, payload: r.payload }));
+  }
+  const stream = await init.node.openStream(init.via, ENV_TRANSITION_PROTOCOL, { signal });
+  const replies: { path: string; payload: Uint8Array }[] = [];
+  try {
+    const lp = lpStream(stream, { maxDataLength: 64 * 1024 * 1024 });
+    await lp.write(encode({ topologyId, payload, waitReplies: want, timeoutMs }), { signal });
+    while (true) {
+      const frame = decode((await lp.read({ signal })).subarray(), EnvTransitionFrameSchema, {
+        what: ENV_TRANSITION_PROTOCOL,
+        maxBytes: 64 * 1024 * 1024,
+      });
+      if ("done" in frame) break;
+      replies.push(...frame.answers);
+      onAnswer?.(replies.length, want);
+    }
+    await stream.close({ signal }).catch(() => {});
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
+  return replies;
 }
 
 /** Applies `event` to environment `id`, in AliECS's order; throws when refused or when it sent it to ERROR. */
@@ -318,11 +374,6 @@ export async function controlEnvironment(
     SHOAL_RUN_NUMBER: runNumber === null ? "" : String(runNumber),
     ...Object.fromEntries(Object.entries(args).map(([k, v]) => [`SHOAL_ENV_ARG_${k.toUpperCase()}`, v])),
   });
-  const totalSteps = plan.reduce((n, s) => n + (s.kind === "hooks" ? s.hooks.length : 0), 0) +
-    Object.values(tasks).filter((t) => t.mode === "direct" || t.mode === "basic").length;
-  let done = 0;
-  init.onPhase?.(event, 0, totalSteps);
-  const step = (n: number) => init.onPhase?.(event, done += n, totalSteps);
   for (const s of plan) {
     if (fatal) break;
     if (s.kind === "hooks") {
@@ -330,6 +381,7 @@ export async function controlEnvironment(
       const t0 = Date.now();
       const trigger = `${s.moment}${s.weight > 0 ? `+${s.weight}` : s.weight < 0 ? s.weight : ""}`;
       const rules = new Map(s.hooks.map((h) => [h.path, h.rule]));
+      init.onPhase?.(`${event}: ${trigger} hooks`, 0, s.hooks.length);
       const outcomes = await runHookTasks(init, rec.topologyId, s.hooks.map((h) => h.path), {
         env: hookEnv(trigger),
         timeoutMs: (p) => rules.get(p)?.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
@@ -351,7 +403,7 @@ export async function controlEnvironment(
         if (h.rule.critical) fatal ??= why;
         else warnings.push(why);
       }
-      step(s.hooks.length);
+      init.onPhase?.(`${event}: ${trigger} hooks`, s.hooks.length, s.hooks.length);
       continue;
     }
     // The tasks' own transition.
@@ -368,7 +420,16 @@ export async function controlEnvironment(
     const direct = Object.entries(tasks).filter(([, t]) => t.mode === "direct").map(([p]) => p);
     const basic = Object.entries(tasks).filter(([, t]) => t.mode === "basic").map(([p]) => p);
     if (event !== "GO_ERROR") {
-      answers = await sendTransition(init, rec, { event, to, args, runNumber }, direct, taskTimeout);
+      const phase = `${event}: tasks answered`;
+      init.onPhase?.(phase, 0, direct.length);
+      answers = await sendTransition(
+        init,
+        rec,
+        { event, to, args, runNumber },
+        direct,
+        taskTimeout,
+        (n, total) => init.onPhase?.(phase, n, total),
+      );
       for (const a of answers) {
         const t = tasks[a.path]!;
         if (a.ok) {
@@ -381,13 +442,19 @@ export async function controlEnvironment(
         if (t.critical) fatal ??= why;
         else warnings.push(why);
       }
-      step(direct.length);
     }
     if (event === "START_ACTIVITY" && !fatal && basic.length) {
+      const phase = `${event}: basic tasks started`;
+      init.onPhase?.(phase, 0, basic.length);
       try {
-        await startPaths(init, rec.topologyId, basic, {
-          extraEnv: { SHOAL_RUN_NUMBER: String(runNumber ?? ""), SHOAL_ENV_ID: id },
-        });
+        await startPaths(
+          { ...init, onProgress: (d, t) => init.onPhase?.(phase, d, t) },
+          rec.topologyId,
+          basic,
+          {
+            extraEnv: { SHOAL_RUN_NUMBER: String(runNumber ?? ""), SHOAL_ENV_ID: id },
+          },
+        );
         for (const p of basic) tasks[p] = { ...tasks[p]!, state: "RUNNING" };
       } catch (err) {
         fatal = `Basic tasks did not start: ${(err as Error).message}`;
@@ -398,7 +465,6 @@ export async function controlEnvironment(
       }
       for (const p of basic) tasks[p] = { ...tasks[p]!, state: taskStateFor(to) };
     }
-    step(basic.length);
     if (event === "EXIT" && !fatal) {
       // The topology itself stays active until the last hook ran: enter_DONE and after_EXIT hooks are its
       // tasks too.

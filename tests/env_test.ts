@@ -258,6 +258,62 @@ Deno.test("env: hooks run as the topology's tasks on an agent; a failing critica
   assertEquals((await mesh.run(["env", "destroy", "h", "--force"])).code, 0);
 });
 
+/** `shoal args… --session` on a terminal (util-linux `script`): what the terminal showed, escapes removed. */
+async function onTerminal(mesh: TestMesh, args: string[]): Promise<{ code: number; screen: string }> {
+  const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const line = [SHOAL_BIN, ...args, "--session", mesh.session].map(quote).join(" ");
+  const out = await new Deno.Command("script", {
+    args: ["-qefc", line, "/dev/null"],
+    env: { ...mesh.home.env, TERM: "xterm", COLUMNS: "120" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(90_000),
+  }).output();
+  // deno-lint-ignore no-control-regex
+  const screen = new TextDecoder().decode(out.stdout).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "\n");
+  return { code: out.code, screen };
+}
+
+Deno.test("env: on a terminal, control shows a bar that moves per task answer; with --json, none", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  // Task i answers CONFIGURE 3·i s after it got it: three answers, well apart.
+  const on = script(
+    mesh,
+    "on.sh",
+    `i=\${DDS_TASK_PATH##*_}; [ "$SHOAL_ENV_EVENT" = CONFIGURE ] && sleep $((i * 3)); true`,
+  );
+  writeTopology(
+    mesh.home.dir,
+    "p.xml",
+    `<topology name="p">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <main name="main"><group name="g" n="3"><task>D</task></group></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "p.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({ topology: "p.xml", control: [{ tasks: ".*", mode: "direct" }] }),
+  );
+  assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
+  assertEquals((await show(mesh, "p")).tasks.length, 3);
+  const shown = await onTerminal(mesh, ["env", "control", "p", "-e", "CONFIGURE"]);
+  assertEquals(shown.code, 0, shown.screen);
+  for (const n of [0, 1, 2]) {
+    assert(
+      new RegExp(`CONFIGURE: tasks answered \\[[^\\]\n]*\\] ${n}/3`).test(shown.screen),
+      `the bar showed ${n}/3: ${shown.screen}`,
+    );
+  }
+  assertStringIncludes(shown.screen, "3/3 task(s) answered ok");
+  const json = await onTerminal(mesh, ["env", "control", "p", "-e", "RESET", "--json"]);
+  assertEquals(json.code, 0, json.screen);
+  assert(!json.screen.includes("tasks answered"), json.screen);
+  assertEquals(JSON.parse(json.screen.slice(json.screen.indexOf("{"))).state, "DEPLOYED");
+  assertEquals((await mesh.run(["env", "destroy", "p"])).code, 0);
+});
+
 Deno.test("env: a task failing CONFIGURE sends it to ERROR; RECOVER brings it to DEPLOYED; CONFIGURE then works", async () => {
   await using mesh = await startMesh({ agents: 1, slots: 2 });
   const marker = join(mesh.home.dir, "failed-once");
