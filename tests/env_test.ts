@@ -429,6 +429,15 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
   const upd = await mesh.run(["topology", "update", join(mesh.home.dir, "c.xml"), "--id", "c"]);
   assertEquals(upd.code, 2, upd.stderr);
   assertStringIncludes(upd.stderr, 'belongs to environment "c" (RUNNING)');
+  assertStringIncludes(
+    upd.stderr,
+    "`shoal env destroy c --force`, then `shoal env create` with the new file",
+  );
+  // Named or not (the only active topology), and nothing was touched.
+  const bare = await mesh.run(["topology", "update", join(mesh.home.dir, "c.xml")]);
+  assertEquals(bare.code, 2, bare.stderr);
+  assertStringIncludes(bare.stderr, 'Topology "c" belongs to environment "c" (RUNNING)');
+  assertEquals((await show(mesh, "c")).state, "RUNNING");
   assertEquals((await mesh.run(["env", "destroy", "c", "--force"])).code, 0);
 });
 
