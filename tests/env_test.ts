@@ -412,6 +412,10 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
   env = await control(mesh, "c", "RECOVER");
   assertEquals(env.state, "DEPLOYED");
   assertEquals(states(env)["main/D_0"], "STANDBY");
+  // As every peer shows it: the crash's reason is gone with it.
+  const shown = await show(mesh, "c");
+  assertEquals([shown.state, states(shown)["main/D_0"]], ["DEPLOYED", "STANDBY"]);
+  assertEquals(shown.tasks.find((t) => t.path === "main/D_0")!.reason, undefined);
   const again = (await ps(mesh)).filter((t) => t.path === "main/D_0" && t.state === "running");
   assertEquals(again.length, 1, "the direct task runs again, once");
   assert(again[0]!.pid !== crashedPid);
