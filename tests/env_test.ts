@@ -76,10 +76,12 @@ for await (const t of connectTask().transitions()) {
   <decltask name="Ts"><exe reachable="true">${bun} run ${ts}</exe></decltask>
   <decltask name="Basic"><exe reachable="true">sh -c 'echo "basic $SHOAL_RUN_NUMBER" &gt;&gt; ${log}; exec sleep 600'</exe></decltask>
   <decltask name="Plain"><exe reachable="true">sleep 600</exe></decltask>
-  ${hook("HookA")}${hook("HookB")}${hook("HookC")}${hook("HookD")}${hook("HookE")}${hook("HookF")}
+  ${hook("HookA")}${hook("HookB")}${hook("HookC")}${hook("HookD")}${hook("HookE")}${hook("HookF")}${
+      hook("HookG")
+    }
   <main name="main">
     <task>Sh</task><task>Ts</task><task>Basic</task><task>Plain</task>
-    <task>HookA</task><task>HookB</task><task>HookC</task><task>HookD</task><task>HookE</task><task>HookF</task>
+    <task>HookA</task><task>HookB</task><task>HookC</task><task>HookD</task><task>HookE</task><task>HookF</task><task>HookG</task>
   </main>
 </topology>`,
   );
@@ -98,6 +100,7 @@ for await (const t of connectTask().transitions()) {
         { tasks: "main/HookD_0", mode: "hook", trigger: "enter_CONFIGURED" },
         { tasks: "main/HookE_0", mode: "hook", trigger: "leave_DEPLOYED" },
         { tasks: "main/HookF_0", mode: "hook", trigger: "before_START_ACTIVITY" },
+        { tasks: "main/HookG_0", mode: "hook", trigger: "after_EXIT" },
       ],
     }),
   );
@@ -174,6 +177,8 @@ for await (const t of connectTask().transitions()) {
   env = await control(mesh, "cycle", "EXIT");
   assertEquals(env.state, "DONE");
   await waitFor(async () => (await running()).length === 0, { what: "every task to stop at EXIT" });
+  // after_EXIT runs once the tasks stopped, as a task of the topology still active then.
+  assertEquals(lines(log).at(-1), "hook HookG after_EXIT 2");
   const human = await mesh.run(["env", "show", "cycle"]);
   assertStringIncludes(
     human.stdout,
