@@ -84,7 +84,7 @@ async function waitForEnd(
     if (status && (status.state === "exited" || status.state === "failed" || status.state === "stopped")) {
       return status;
     }
-    if (Date.now() >= deadline) return undefined;
+    if (Date.now() >= deadline || init.signal?.aborted) return undefined;
     await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, deadline - Date.now()))));
     wait = Math.min(wait * 2, MAX_POLL_MS);
     const res = await request(init.node, t.agent, TASKS_PROTOCOL, { topologyId: t.topologyId }, {
