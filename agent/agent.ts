@@ -344,6 +344,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
   const env = await startEnvService({
     node,
     membership,
+    commands: talk.commands,
     taskEvents: runner.events,
     log,
     dataDir: init.dataDir,

@@ -154,6 +154,7 @@ interface Waiter {
   replies: { sender: CmdSender; payload: Uint8Array }[];
   want: number;
   done: () => void;
+  onReply?: (reply: { sender: CmdSender; payload: Uint8Array }) => void;
 }
 
 /** True when `s` reads as a libp2p peer ID (so `agent:<s>` names one agent, not a host). */
@@ -229,11 +230,16 @@ export class CustomCommands implements AsyncDisposable {
   /**
    * Sends a command; resolves once `waitReplies` replies came back or `timeoutMs` passed (at once when
    * `waitReplies` is 0). Throws `RangeError` for a malformed condition, a missing topology (only commands
-   * to agents may have none) or a payload that is too large.
+   * to agents may have none) or a payload that is too large. `onReply` sees each reply as it comes.
    */
   async send(
     cmd: { topologyId: string; condition: string; payload: Uint8Array; sender: CmdSender },
-    options: { waitReplies?: number; timeoutMs?: number; signal?: AbortSignal } = {},
+    options: {
+      waitReplies?: number;
+      timeoutMs?: number;
+      signal?: AbortSignal;
+      onReply?: (reply: { sender: CmdSender; payload: Uint8Array }) => void;
+    } = {},
   ): Promise<v.InferOutput<typeof CmdResponseSchema>> {
     if (cmd.payload.byteLength > MAX_PAYLOAD_BYTES) {
       throw new RangeError(`Payload of ${cmd.payload.byteLength} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
@@ -247,7 +253,12 @@ export class CustomCommands implements AsyncDisposable {
     const id = randomUUID();
     const message: Command = { type: "cmd", id, origin: this.#init.node.peerId, ...cmd };
     const want = options.waitReplies ?? 0;
-    const waiter: Waiter = { replies: [], want, done: () => {} };
+    const waiter: Waiter = {
+      replies: [],
+      want,
+      done: () => {},
+      ...(options.onReply ? { onReply: options.onReply } : {}),
+    };
     const finished = new Promise<void>((resolve) => (waiter.done = resolve));
     if (want > 0) this.#waiters.set(id, waiter);
     this.#dispatch(message);
@@ -372,7 +383,9 @@ export class CustomCommands implements AsyncDisposable {
   #gather(reply: Reply): void {
     const w = this.#waiters.get(reply.to);
     if (!w) return;
-    w.replies.push({ sender: reply.sender, payload: reply.payload });
+    const r = { sender: reply.sender, payload: reply.payload };
+    w.replies.push(r);
+    w.onReply?.(r);
     if (w.replies.length >= w.want) w.done();
   }
 

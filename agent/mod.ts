@@ -50,6 +50,8 @@ export {
   LogChunkSchema,
   LOGS_PROTOCOL,
   LogsRequestSchema,
+  TASKS_PROTOCOL,
+  TasksResponseSchema,
   TOPOLOGIES_TOPIC,
   TopologyRecordSchema,
 } from "./protocols.ts";

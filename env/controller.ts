@@ -6,12 +6,8 @@
  *
  * @module
  */
-import { spawn } from "node:child_process";
-import { dirname } from "node:path";
 import {
   activateTopology,
-  CMD_PROTOCOL,
-  CmdResponseSchema,
   type CommanderInit,
   expandRecord,
   fetchMembers,
@@ -21,14 +17,15 @@ import {
   stopPaths,
   stopTopology,
   type TopologySource,
-  TRANSITION_MARKER,
 } from "../agent/mod.ts";
 import { request } from "../mesh/mod.ts";
 import { EnvConflictError, EnvEventRefusedError, EnvNotFoundError, EnvTransitionError } from "./errors.ts";
-import { classify, type EnvFile, timeoutFor } from "./file.ts";
+import { classify, DEFAULT_HOOK_TIMEOUT_MS, type EnvFile, timeoutFor } from "./file.ts";
 import { allowedEvents, isEnvEvent, nextState, taskStateFor } from "./fsm.ts";
 import { planTransition } from "./hooks.ts";
+import { runHookTasks } from "./hook_tasks.ts";
 import { ENV_PROTOCOL, type EnvRequest, type EnvResponse, EnvResponseSchema } from "./protocols.ts";
+import { sendTransition, type TaskAnswer } from "./send_transition.ts";
 import { arbiterOf } from "./service.ts";
 import type { ControlRule, EnvEvent, EnvRecord, EnvTask, EnvTransition } from "./types.ts";
 
@@ -37,15 +34,6 @@ export interface EnvControllerInit extends CommanderInit {
   by: string;
   /** Progress of a phase: `done` of `total`, with what is being done. */
   onPhase?: (what: string, done: number, total: number) => void;
-}
-
-/** One task's answer to a transition. */
-export interface TaskAnswer {
-  path: string;
-  ok: boolean;
-  error?: string;
-  /** From the transition's sending to the task's answer. */
-  ms?: number;
 }
 
 /** What a transition did. */
@@ -223,88 +211,6 @@ async function finish(
   return await put(init, arbiter, next);
 }
 
-/** Runs one hook on this peer; its exit code is the result. */
-function runHook(
-  exe: string,
-  env: Record<string, string>,
-  timeoutMs: number,
-  cwd: string,
-): Promise<{ code: number | null; error?: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("/bin/sh", ["-c", exe], {
-      cwd,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "ignore", "pipe"],
-      detached: true,
-    });
-    let stderr = "";
-    child.stderr?.on("data", (d) => (stderr = (stderr + d).slice(-2_000)));
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch { /* gone */ }
-      resolve({ code: null, error: `timed out after ${timeoutMs / 1000} s` });
-    }, timeoutMs);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, error: err.message });
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const last = stderr.trim().split("\n").at(-1);
-      resolve(
-        code === 0
-          ? { code }
-          : { code, error: signal ? `killed by ${signal}` : `exit code ${code}${last ? `: ${last}` : ""}` },
-      );
-    });
-  });
-}
-
-/** Sends a transition to `paths` and gathers their answers within `timeoutMs`. */
-export async function sendTransition(
-  init: CommanderInit,
-  rec: EnvRecord,
-  t: { event: EnvEvent; to: EnvRecord["state"]; args: Record<string, string>; runNumber: number | null },
-  paths: string[],
-  timeoutMs: number,
-): Promise<TaskAnswer[]> {
-  if (paths.length === 0) return [];
-  const body = JSON.stringify({
-    envId: rec.id,
-    event: t.event,
-    from: rec.state,
-    to: t.to,
-    args: t.args,
-    runNumber: t.runNumber,
-    paths,
-  });
-  const sentAt = Date.now();
-  const res = await request(init.node, init.via, CMD_PROTOCOL, {
-    topologyId: rec.topologyId,
-    condition: "",
-    payload: new TextEncoder().encode(TRANSITION_MARKER + body),
-    waitReplies: paths.length,
-    timeoutMs,
-  }, { schema: CmdResponseSchema, maxBytes: 64 * 1024 * 1024, timeoutMs: timeoutMs + 15_000 });
-  const answered = new Map<string, TaskAnswer>();
-  for (const r of res.replies) {
-    let a: { ok?: boolean; error?: string; at?: number } = {};
-    try {
-      a = JSON.parse(new TextDecoder().decode(r.payload));
-    } catch { /* not an answer */ }
-    answered.set(r.sender.path, {
-      path: r.sender.path,
-      ok: a.ok === true,
-      ...(a.ok === true ? {} : { error: a.error ?? "answered with something else than ok" }),
-      ...(typeof a.at === "number" ? { ms: a.at - sentAt } : {}),
-    });
-  }
-  return paths.map((p) =>
-    answered.get(p) ?? { path: p, ok: false, error: `no answer to ${t.event} within ${timeoutMs / 1000} s` }
-  );
-}
-
 /** Applies `event` to environment `id`, in AliECS's order; throws when refused or when it sent it to ERROR. */
 export async function controlEnvironment(
   init: EnvControllerInit,
@@ -327,7 +233,14 @@ export async function controlEnvironment(
   const plan = planTransition(hooks, event, cur.state, to);
   const taskTimeout = timeoutFor(cur.control, event);
   const startedAt = Date.now();
-  const hookBudget = hooks.reduce((s, h) => s + (h.rule.timeoutMs ?? 0), 0);
+  // Each group of hooks: its longest hook, and the round trips of starting and dropping them.
+  const hookBudget = plan.reduce(
+    (sum, s) =>
+      s.kind === "hooks"
+        ? sum + 10_000 + Math.max(...s.hooks.map((h) => h.rule.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS))
+        : sum,
+    0,
+  );
   // Past this the arbiter calls the controller lost; basic tasks starting get a little more.
   const deadline = startedAt + taskTimeout + hookBudget + 10_000;
   let rec = await claim(init, arbiter, cur.epoch, {
@@ -340,36 +253,30 @@ export async function controlEnvironment(
   const hookResults: ControlResult["hooks"] = [];
   let answers: TaskAnswer[] = [];
   let fatal: string | undefined;
-  const cwd = topo ? dirname(topo.file) : process.cwd();
-  const hookEnv = (path: string, trigger: string): Record<string, string> => ({
+  let exited = false;
+  const hookEnv = (trigger: string): Record<string, string> => ({
     SHOAL_ENV_ID: id,
     SHOAL_ENV_EVENT: event,
     SHOAL_ENV_FROM: cur.state,
     SHOAL_ENV_TO: to,
     SHOAL_ENV_TRIGGER: trigger,
     SHOAL_RUN_NUMBER: runNumber === null ? "" : String(runNumber),
-    DDS_TASK_PATH: path,
     ...Object.fromEntries(Object.entries(args).map(([k, v]) => [`SHOAL_ENV_ARG_${k.toUpperCase()}`, v])),
   });
-  const byPath = new Map((expanded?.tasks ?? []).map((t) => [t.path, t]));
-  const totalSteps = plan.reduce((n, s) => n + (s.kind === "hooks" ? s.hooks.length : 0), 0) +
-    Object.values(tasks).filter((t) => t.mode === "direct" || t.mode === "basic").length;
-  let done = 0;
-  init.onPhase?.(event, 0, totalSteps);
-  const step = (n: number) => init.onPhase?.(event, done += n, totalSteps);
   for (const s of plan) {
     if (fatal) break;
     if (s.kind === "hooks") {
-      const results = await Promise.all(s.hooks.map(async (h) => {
-        const t0 = Date.now();
-        const r = await runHook(
-          byPath.get(h.path)?.exe ?? "false",
-          hookEnv(h.path, h.trigger),
-          h.rule.timeoutMs ?? 30_000,
-          cwd,
-        );
-        return { h, r, ms: Date.now() - t0 };
-      }));
+      // Hooks are the topology's tasks: their agents run them (the controller needs none of their files).
+      const t0 = Date.now();
+      const trigger = `${s.moment}${s.weight > 0 ? `+${s.weight}` : s.weight < 0 ? s.weight : ""}`;
+      const rules = new Map(s.hooks.map((h) => [h.path, h.rule]));
+      init.onPhase?.(`${event}: ${trigger} hooks`, 0, s.hooks.length);
+      const outcomes = await runHookTasks(init, rec.topologyId, s.hooks.map((h) => h.path), {
+        env: hookEnv(trigger),
+        timeoutMs: (p) => rules.get(p)?.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
+      });
+      const ms = Date.now() - t0;
+      const results = s.hooks.map((h) => ({ h, r: outcomes.get(h.path) ?? { code: null }, ms }));
       for (const { h, r, ms } of results) {
         const ok = r.code === 0;
         hookResults.push({
@@ -385,7 +292,7 @@ export async function controlEnvironment(
         if (h.rule.critical) fatal ??= why;
         else warnings.push(why);
       }
-      step(s.hooks.length);
+      init.onPhase?.(`${event}: ${trigger} hooks`, s.hooks.length, s.hooks.length);
       continue;
     }
     // The tasks' own transition.
@@ -402,7 +309,16 @@ export async function controlEnvironment(
     const direct = Object.entries(tasks).filter(([, t]) => t.mode === "direct").map(([p]) => p);
     const basic = Object.entries(tasks).filter(([, t]) => t.mode === "basic").map(([p]) => p);
     if (event !== "GO_ERROR") {
-      answers = await sendTransition(init, rec, { event, to, args, runNumber }, direct, taskTimeout);
+      const phase = `${event}: tasks answered`;
+      init.onPhase?.(phase, 0, direct.length);
+      answers = await sendTransition(
+        init,
+        rec,
+        { event, to, args, runNumber },
+        direct,
+        taskTimeout,
+        (n, total) => init.onPhase?.(phase, n, total),
+      );
       for (const a of answers) {
         const t = tasks[a.path]!;
         if (a.ok) {
@@ -415,13 +331,19 @@ export async function controlEnvironment(
         if (t.critical) fatal ??= why;
         else warnings.push(why);
       }
-      step(direct.length);
     }
     if (event === "START_ACTIVITY" && !fatal && basic.length) {
+      const phase = `${event}: basic tasks started`;
+      init.onPhase?.(phase, 0, basic.length);
       try {
-        await startPaths(init, rec.topologyId, basic, {
-          extraEnv: { SHOAL_RUN_NUMBER: String(runNumber ?? ""), SHOAL_ENV_ID: id },
-        });
+        await startPaths(
+          { ...init, onProgress: (d, t) => init.onPhase?.(phase, d, t) },
+          rec.topologyId,
+          basic,
+          {
+            extraEnv: { SHOAL_RUN_NUMBER: String(runNumber ?? ""), SHOAL_ENV_ID: id },
+          },
+        );
         for (const p of basic) tasks[p] = { ...tasks[p]!, state: "RUNNING" };
       } catch (err) {
         fatal = `Basic tasks did not start: ${(err as Error).message}`;
@@ -432,12 +354,15 @@ export async function controlEnvironment(
       }
       for (const p of basic) tasks[p] = { ...tasks[p]!, state: taskStateFor(to) };
     }
-    step(basic.length);
     if (event === "EXIT" && !fatal) {
-      await stopTopology(init, rec.topologyId).catch(() => {});
+      // The topology itself stays active until the last hook ran: enter_DONE and after_EXIT hooks are its
+      // tasks too.
+      await stopPaths(init, rec.topologyId, Object.keys(tasks)).catch(() => {});
       for (const [p, t] of Object.entries(tasks)) tasks[p] = { ...t, state: "DONE" };
+      exited = true;
     }
   }
+  if (exited) await stopTopology(init, rec.topologyId).catch(() => {});
   if (event !== "GO_ERROR" && event !== "EXIT") {
     for (const [p, t] of Object.entries(tasks)) {
       if (t.mode === "basic" && t.state !== "RUNNING") tasks[p] = { ...t, state: taskStateFor(to) };

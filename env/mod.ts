@@ -38,9 +38,10 @@ export {
   fetchEnv,
   fetchEnvs,
   findArbiter,
-  sendTransition,
 } from "./controller.ts";
-export type { ControlResult, EnvControllerInit, TaskAnswer } from "./controller.ts";
+export { sendTransition } from "./send_transition.ts";
+export type { TaskAnswer } from "./send_transition.ts";
+export type { ControlResult, EnvControllerInit } from "./controller.ts";
 export { arbiterOf, highestRun, startEnvService } from "./service.ts";
 export type { EnvService, EnvServiceInit } from "./service.ts";
 export { EnvRecords, newerEnv } from "./records.ts";

@@ -98,3 +98,27 @@ export const EnvResponseSchema = v.object({
 });
 /** A response of {@linkcode ENV_PROTOCOL}. */
 export type EnvResponse = v.InferOutput<typeof EnvResponseSchema>;
+
+/**
+ * A controller's transition, sent for it by the agent it asks (as a custom command to the environment's
+ * direct tasks), streamed back answer by answer: frames of `{answers}` as they come, then one `{done}`.
+ */
+export const ENV_TRANSITION_PROTOCOL = "/shoal/env/transition/1.0.0";
+
+const Bytes = v.custom<Uint8Array>((x) => x instanceof Uint8Array, "expected bytes");
+
+/** Request of {@linkcode ENV_TRANSITION_PROTOCOL}: the command's payload, how many answers, how long. */
+export const EnvTransitionRequestSchema = v.object({
+  topologyId: Name,
+  payload: Bytes,
+  waitReplies: Int,
+  timeoutMs: v.pipe(v.number(), v.minValue(0), v.maxValue(3_600_000)),
+});
+
+/** One frame of {@linkcode ENV_TRANSITION_PROTOCOL}'s answer stream. */
+export const EnvTransitionFrameSchema = v.union([
+  v.object({ answers: v.array(v.object({ path: Name, payload: Bytes })) }),
+  v.object({ done: v.literal(true), timedOut: v.boolean() }),
+]);
+/** A frame of the answer stream. */
+export type EnvTransitionFrame = v.InferOutput<typeof EnvTransitionFrameSchema>;

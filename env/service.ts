@@ -9,7 +9,10 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { lpStream } from "@libp2p/utils";
 import {
+  decode,
+  encode,
   EVENTS_TOPIC,
   GossipEventSchema,
   handleRequests,
@@ -19,12 +22,16 @@ import {
 } from "../mesh/mod.ts";
 import type { Logger } from "../agent/log.ts";
 import type { RunnerEvent } from "../agent/types.ts";
+import type { CustomCommands } from "../agent/custom_commands.ts";
 import {
   ENV_PROTOCOL,
+  ENV_TRANSITION_PROTOCOL,
   type EnvRequest,
   EnvRequestSchema,
   type EnvResponse,
   EnvResponseSchema,
+  type EnvTransitionFrame,
+  EnvTransitionRequestSchema,
 } from "./protocols.ts";
 import { EnvRecords } from "./records.ts";
 import type { EnvRecord, EnvTransition } from "./types.ts";
@@ -36,6 +43,8 @@ export interface EnvServiceInit {
   /** This agent's task events (its own exits never come back through gossip). */
   taskEvents: { on(fn: (e: RunnerEvent) => void): () => void };
   log: Logger;
+  /** Sends a controller's transitions to the tasks, answers streamed back as they come. */
+  commands?: Pick<CustomCommands, "send">;
   /** Where the highest run number handed out here is kept. */
   dataDir: string;
   /** How often the arbiter looks for lost controllers (default 1 s). */
@@ -219,6 +228,8 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     handler: (req) => handle(req as EnvRequest),
   });
 
+  if (init.commands) await serveTransitions(node, init.commands);
+
   // Lost controllers: O(environments) once a second, acted on by the arbiter alone.
   // The arbiter is worked out only when there is something to do, so an idle interval costs nothing.
   const timer = setInterval(() => {
@@ -294,4 +305,67 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       records.stop();
     },
   };
+}
+
+/** Longest a batch of answers waits before it goes out: the controller's progress moves per answer. */
+const ANSWER_TICK_MS = 20;
+
+/** Serves {@linkcode ENV_TRANSITION_PROTOCOL}: a transition sent for a controller, answers streamed back. */
+async function serveTransitions(node: MeshNode, commands: Pick<CustomCommands, "send">): Promise<void> {
+  await node.libp2p.handle(ENV_TRANSITION_PROTOCOL, async (stream, connection) => {
+    const from = connection.remotePeer.toString();
+    const lp = lpStream(stream, { maxDataLength: 64 * 1024 * 1024 });
+    let req;
+    try {
+      req = decode(
+        (await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray(),
+        EnvTransitionRequestSchema,
+        {
+          what: ENV_TRANSITION_PROTOCOL,
+          maxBytes: 2 * 1024 * 1024,
+        },
+      );
+    } catch (err) {
+      node.malformed(ENV_TRANSITION_PROTOCOL, err);
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    // Frames go out one after the other; answers that come while one is written join the next.
+    let pending: { path: string; payload: Uint8Array }[] = [];
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let writing = Promise.resolve();
+    const write = (frame: EnvTransitionFrame) => {
+      writing = writing.then(() => lp.write(encode(frame))).catch(() => {});
+      return writing;
+    };
+    const flush = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (pending.length === 0) return writing;
+      const answers = pending;
+      pending = [];
+      return write({ answers });
+    };
+    try {
+      const res = await commands.send({
+        topologyId: req.topologyId,
+        condition: "",
+        payload: req.payload,
+        sender: { id: `tool:${from}`, path: "" },
+      }, {
+        waitReplies: req.waitReplies,
+        timeoutMs: req.timeoutMs,
+        onReply: (r) => {
+          pending.push({ path: r.sender.path, payload: r.payload });
+          timer ??= setTimeout(() => void flush(), ANSWER_TICK_MS);
+        },
+      });
+      await flush();
+      await write({ done: true, timedOut: res.timedOut });
+      await stream.close();
+    } catch (err) {
+      clearTimeout(timer);
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+    }
+  }, { maxInboundStreams: 256 });
 }

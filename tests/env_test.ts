@@ -76,10 +76,12 @@ for await (const t of connectTask().transitions()) {
   <decltask name="Ts"><exe reachable="true">${bun} run ${ts}</exe></decltask>
   <decltask name="Basic"><exe reachable="true">sh -c 'echo "basic $SHOAL_RUN_NUMBER" &gt;&gt; ${log}; exec sleep 600'</exe></decltask>
   <decltask name="Plain"><exe reachable="true">sleep 600</exe></decltask>
-  ${hook("HookA")}${hook("HookB")}${hook("HookC")}${hook("HookD")}${hook("HookE")}${hook("HookF")}
+  ${hook("HookA")}${hook("HookB")}${hook("HookC")}${hook("HookD")}${hook("HookE")}${hook("HookF")}${
+      hook("HookG")
+    }
   <main name="main">
     <task>Sh</task><task>Ts</task><task>Basic</task><task>Plain</task>
-    <task>HookA</task><task>HookB</task><task>HookC</task><task>HookD</task><task>HookE</task><task>HookF</task>
+    <task>HookA</task><task>HookB</task><task>HookC</task><task>HookD</task><task>HookE</task><task>HookF</task><task>HookG</task>
   </main>
 </topology>`,
   );
@@ -98,6 +100,7 @@ for await (const t of connectTask().transitions()) {
         { tasks: "main/HookD_0", mode: "hook", trigger: "enter_CONFIGURED" },
         { tasks: "main/HookE_0", mode: "hook", trigger: "leave_DEPLOYED" },
         { tasks: "main/HookF_0", mode: "hook", trigger: "before_START_ACTIVITY" },
+        { tasks: "main/HookG_0", mode: "hook", trigger: "after_EXIT" },
       ],
     }),
   );
@@ -174,6 +177,8 @@ for await (const t of connectTask().transitions()) {
   env = await control(mesh, "cycle", "EXIT");
   assertEquals(env.state, "DONE");
   await waitFor(async () => (await running()).length === 0, { what: "every task to stop at EXIT" });
+  // after_EXIT runs once the tasks stopped, as a task of the topology still active then.
+  assertEquals(lines(log).at(-1), "hook HookG after_EXIT 2");
   const human = await mesh.run(["env", "show", "cycle"]);
   assertStringIncludes(
     human.stdout,
@@ -181,6 +186,137 @@ for await (const t of connectTask().transitions()) {
   );
   const destroyed = await mesh.run(["env", "destroy", "cycle"]);
   assertEquals(destroyed.code, 0, destroyed.stderr);
+});
+
+Deno.test("env: hooks run as the topology's tasks on an agent; a failing critical hook aborts the transition with its stderr; one past its timeout is stopped", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  const log = join(mesh.home.dir, "hooks.log");
+  const marker = join(mesh.home.dir, "checked-once");
+  const on = script(mesh, "on.sh", `echo "task $SHOAL_ENV_EVENT" >> ${log}`);
+  const check = script(
+    mesh,
+    "check.sh",
+    `[ -e ${marker} ] || { touch ${marker}; echo "disk full" >&2; exit 4; }`,
+  );
+  writeTopology(
+    mesh.home.dir,
+    "h.xml",
+    `<topology name="h">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <decltask name="Check"><exe reachable="true">${check}</exe></decltask>
+  <decltask name="Where"><exe reachable="true">sh -c 'echo "where $SHOAL_TASK_SANDBOX $DDS_TASK_PATH $SHOAL_ENV_TRIGGER" &gt;&gt; ${log}'</exe></decltask>
+  <decltask name="Slow"><exe reachable="true">sleep 600</exe></decltask>
+  <main name="main"><task>D</task><task>Check</task><task>Where</task><task>Slow</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "h.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({
+      topology: "h.xml",
+      control: [
+        { tasks: "main/D_0", mode: "direct" },
+        { tasks: "main/Check_0", mode: "hook", trigger: "before_CONFIGURE" },
+        { tasks: "main/Where_0", mode: "hook", trigger: "after_CONFIGURE", critical: false },
+        { tasks: "main/Slow_0", mode: "hook", trigger: "before_START_ACTIVITY", timeout: 1, critical: false },
+      ],
+    }),
+  );
+  assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
+  const hookTasks = async () => (await ps(mesh)).filter((t) => /Check|Where|Slow/.test(t.path));
+  assertEquals(await hookTasks(), [], "hooks do not run at DEPLOY");
+
+  // The critical hook fails: CONFIGURE stops there, the direct task never saw it.
+  const failed = await mesh.run(["env", "control", "h", "-e", "CONFIGURE"], { timeoutMs: 90_000 });
+  assertEquals(failed.code, 1, failed.stderr);
+  assertStringIncludes(
+    failed.stderr,
+    'Hook "main/Check_0" (before_CONFIGURE) failed: exit code 4: disk full',
+  );
+  assertEquals((await show(mesh, "h")).state, "ERROR");
+  assertEquals(lines(log), []);
+  await control(mesh, "h", "RECOVER");
+
+  const env = await control(mesh, "h", "CONFIGURE");
+  assertEquals(env.state, "CONFIGURED");
+  const ran = lines(log);
+  assertEquals(ran.slice(0, 2), ["task RECOVER", "task CONFIGURE"]);
+  // The after_CONFIGURE hook ran in an agent's sandbox, as the topology's task, with the agent's DDS variables.
+  const [word, sandbox, path, trigger] = ran[2]!.split(" ");
+  assertEquals([word, path, trigger], ["where", "main/Where_0", "after_CONFIGURE"]);
+  assert(
+    mesh.agents.some((a) => sandbox!.startsWith(join(a.dataDir, "tasks", "h"))),
+    `${sandbox} is an agent's sandbox`,
+  );
+
+  // A hook past its timeout is stopped; a non-critical one is a warning.
+  const started = await control(mesh, "h", "START_ACTIVITY");
+  assertEquals(started.state, "RUNNING");
+  assert(
+    (started as unknown as { warnings: string[] }).warnings.some((w) =>
+      w.includes('Hook "main/Slow_0" (before_START_ACTIVITY) failed: timed out after 1 s')
+    ),
+    JSON.stringify(started),
+  );
+  // Every hook left the placement once it ended.
+  assertEquals((await hookTasks()).filter((t) => t.state === "running"), []);
+  assertEquals((await mesh.run(["env", "destroy", "h", "--force"])).code, 0);
+});
+
+/** `shoal args… --session` on a terminal (util-linux `script`): what the terminal showed, escapes removed. */
+async function onTerminal(mesh: TestMesh, args: string[]): Promise<{ code: number; screen: string }> {
+  const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const line = [SHOAL_BIN, ...args, "--session", mesh.session].map(quote).join(" ");
+  const out = await new Deno.Command("script", {
+    args: ["-qefc", line, "/dev/null"],
+    env: { ...mesh.home.env, TERM: "xterm", COLUMNS: "120" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(90_000),
+  }).output();
+  // deno-lint-ignore no-control-regex
+  const screen = new TextDecoder().decode(out.stdout).replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "\n");
+  return { code: out.code, screen };
+}
+
+Deno.test("env: on a terminal, control shows a bar that moves per task answer; with --json, none", async () => {
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
+  // Task i answers CONFIGURE 3·i s after it got it: three answers, well apart.
+  const on = script(
+    mesh,
+    "on.sh",
+    `i=\${DDS_TASK_PATH##*_}; [ "$SHOAL_ENV_EVENT" = CONFIGURE ] && sleep $((i * 3)); true`,
+  );
+  writeTopology(
+    mesh.home.dir,
+    "p.xml",
+    `<topology name="p">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <main name="main"><group name="g" n="3"><task>D</task></group></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "p.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({ topology: "p.xml", control: [{ tasks: ".*", mode: "direct" }] }),
+  );
+  assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
+  assertEquals((await show(mesh, "p")).tasks.length, 3);
+  const shown = await onTerminal(mesh, ["env", "control", "p", "-e", "CONFIGURE"]);
+  assertEquals(shown.code, 0, shown.screen);
+  for (const n of [0, 1, 2]) {
+    assert(
+      new RegExp(`CONFIGURE: tasks answered \\[[^\\]\n]*\\] ${n}/3`).test(shown.screen),
+      `the bar showed ${n}/3: ${shown.screen}`,
+    );
+  }
+  assertStringIncludes(shown.screen, "3/3 task(s) answered ok");
+  const json = await onTerminal(mesh, ["env", "control", "p", "-e", "RESET", "--json"]);
+  assertEquals(json.code, 0, json.screen);
+  assert(!json.screen.includes("tasks answered"), json.screen);
+  assertEquals(JSON.parse(json.screen.slice(json.screen.indexOf("{"))).state, "DEPLOYED");
+  assertEquals((await mesh.run(["env", "destroy", "p"])).code, 0);
 });
 
 Deno.test("env: a task failing CONFIGURE sends it to ERROR; RECOVER brings it to DEPLOYED; CONFIGURE then works", async () => {
@@ -281,6 +417,10 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
   env = await control(mesh, "c", "RECOVER");
   assertEquals(env.state, "DEPLOYED");
   assertEquals(states(env)["main/D_0"], "STANDBY");
+  // As every peer shows it: the crash's reason is gone with it.
+  const shown = await show(mesh, "c");
+  assertEquals([shown.state, states(shown)["main/D_0"]], ["DEPLOYED", "STANDBY"]);
+  assertEquals(shown.tasks.find((t) => t.path === "main/D_0")!.reason, undefined);
   const again = (await ps(mesh)).filter((t) => t.path === "main/D_0" && t.state === "running");
   assertEquals(again.length, 1, "the direct task runs again, once");
   assert(again[0]!.pid !== crashedPid);
@@ -298,6 +438,15 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
   const upd = await mesh.run(["topology", "update", join(mesh.home.dir, "c.xml"), "--id", "c"]);
   assertEquals(upd.code, 2, upd.stderr);
   assertStringIncludes(upd.stderr, 'belongs to environment "c" (RUNNING)');
+  assertStringIncludes(
+    upd.stderr,
+    "`shoal env destroy c --force`, then `shoal env create` with the new file",
+  );
+  // Named or not (the only active topology), and nothing was touched.
+  const bare = await mesh.run(["topology", "update", join(mesh.home.dir, "c.xml")]);
+  assertEquals(bare.code, 2, bare.stderr);
+  assertStringIncludes(bare.stderr, 'Topology "c" belongs to environment "c" (RUNNING)');
+  assertEquals((await show(mesh, "c")).state, "RUNNING");
   assertEquals((await mesh.run(["env", "destroy", "c", "--force"])).code, 0);
 });
 

@@ -10,6 +10,7 @@ import {
   CommanderError,
   type CommanderInit,
   type DeployResult,
+  errorText,
   fetchTopologies,
   RECONCILE_RULES,
   type ReconcileRule,
@@ -117,11 +118,22 @@ async function refuseEnvironmentTopology(init: CommanderInit, id: string | undef
   const active = id === undefined ? (await fetchTopologies(init)).filter((r) => r.state === "active") : [];
   const target = id ?? (active.length === 1 ? active[0]!.id : undefined);
   if (target === undefined) return; // none or several: updateTopology says what is wrong
-  const env = (await fetchEnvs(init).catch(() => [])).find((e) => e.topologyId === target && !e.destroyed);
+  // Unknown is no: an update that might bypass an environment is not made.
+  const envs = await fetchEnvs(init).catch((err) => {
+    throw new CliError(
+      `Update refused, nothing was touched: cannot tell whether an environment controls topology "${target}" ` +
+        `(${errorText(err)}); try again`,
+      ExitCode.failure,
+      { cause: err },
+    );
+  });
+  const env = envs.find((e) => e.topologyId === target && !e.destroyed);
   if (!env) return;
   throw new CliError(
     `Topology "${target}" belongs to environment "${env.id}" (${env.state}); an update would bypass its ` +
-      `control modes and task states. Change it through the environment: \`shoal env destroy ${env.id}\`, ` +
+      `control modes and task states. Change it through the environment: \`shoal env destroy ${env.id}${
+        env.state === "RUNNING" || env.state === "ERROR" ? " --force" : ""
+      }\`, ` +
       `then \`shoal env create\` with the new file`,
     ExitCode.usage,
   );
