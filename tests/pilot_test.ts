@@ -171,8 +171,13 @@ Deno.test({
         m?.type === "report" || m?.type === "fail"
       );
       if (msg?.type === "fail") throw new Error(`pilot failed in ${msg.step}: ${msg.reason}\n${err}`);
-      return msg?.type === "report" ? msg.report : undefined;
-    }, { timeout: 60_000, what: `the pilot's report; stdout:\n${out}\nstderr:\n${err}` }) as PilotReport;
+      // The step after the report is announced just after it: wait for that line too.
+      return msg?.type === "report" && out.includes("@@shoal:step wait-agent\n") ? msg.report : undefined;
+    }, {
+      timeout: 60_000,
+      what: "the pilot's report",
+      detail: () => `stdout:\n${out}\nstderr:\n${err}`,
+    }) as PilotReport;
     const steps = out.split("\n").filter((l) => l.startsWith("@@shoal:step ")).map((l) => l.slice(13));
     assertEquals(steps, [
       "check-env",

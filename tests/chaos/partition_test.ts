@@ -142,7 +142,9 @@ async function fourTwo(rule: "keep_replacement" | "keep_original") {
   await waitFor(
     () => c.logLines(/this side sees [0-3] of 6 agents; not re-placing/).some((l) => l.agent.startsWith("b")),
     {
-      timeout: 30_000,
+      // The two learn of the four's death by probes that time out, which a loaded machine stretches.
+      timeout: 60_000,
+      detail: () => views(c.agents),
       what: "the two to say they do not re-place",
     },
   );
