@@ -9,6 +9,7 @@ import type { Stream } from "@libp2p/interface";
 import { type CommanderInit, fetchTopologies, type TopologyRecord } from "../agent/mod.ts";
 import { LEASE_PROTOCOL } from "../agent/protocols.ts";
 import { createMeshNode, MeshNode, readSwarmKey } from "../mesh/mod.ts";
+import { PIPE_PROTOCOL } from "../mesh/_rpc_pipe.ts";
 import type { TestAgent, TestMesh } from "./_harness.ts";
 
 /** A light peer that records each lease request's agent and holds it until `gate` resolves. */
@@ -27,6 +28,12 @@ class GatedNode extends MeshNode {
     protocol: string,
     options: { signal?: AbortSignal } = {},
   ): Promise<Stream> {
+    if (protocol === PIPE_PROTOCOL) {
+      // As a peer without the pipe: every request then opens a stream of its own, where leases are held.
+      throw Object.assign(new Error(`${PIPE_PROTOCOL} is not used by this test peer`), {
+        name: "UnsupportedProtocolError",
+      });
+    }
     if (protocol === LEASE_PROTOCOL) {
       this.leases.push(peer);
       await this.#gate();
