@@ -1,7 +1,9 @@
 /**
  * The local task API: an HTTP/1.1 + JSON server on a Unix socket (mode 0600, in a private directory) that
  * the agent's tasks reach through `SHOAL_SOCKET`, each with its own token from `SHOAL_TASK_TOKEN`. The
- * token names the task, so a task can never write as another; DDS's property rules are enforced here.
+ * token names the task, so a task can never write as another; DDS's property rules are enforced here. The
+ * same API listens on a loopback TCP port too (`SHOAL_API_PORT`, the token required all the same), so that
+ * a shell task can speak it with bash's `/dev/tcp` alone, without a process per request.
  *
  * Routes (all need `Authorization: Bearer <token>`):
  * - `GET /v1/kv/<key>?waitCount=N&timeout=MS` → `{key, values: [{value, sender, path, version}]}`
@@ -25,6 +27,7 @@ import { Buffer } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -116,8 +119,11 @@ const MAILBOX = 10_000;
 /** The task API server of one agent. */
 export class TaskApi implements AsyncDisposable {
   readonly socketPath: string;
+  /** The same API on a loopback TCP port (`SHOAL_API_PORT`), for shells with nothing but bash (`/dev/tcp`). */
+  port = 0;
   readonly #dir: string;
   readonly #server: Server;
+  readonly #tcp: Server;
   readonly #init: TaskApiInit;
   readonly #byToken = new Map<string, Registration>();
   readonly #byTask = new Map<string, Registration>();
@@ -132,9 +138,10 @@ export class TaskApi implements AsyncDisposable {
     this.#dir = mkdtempSync(join(tmpdir(), "shoal-api-"));
     chmodSync(this.#dir, 0o700);
     this.socketPath = join(this.#dir, "api.sock");
-    this.#server = createServer((req, res) =>
-      void this.#handle(req, res).catch((err) => sendError(res, err))
-    );
+    const handle = (req: IncomingMessage, res: ServerResponse) =>
+      void this.#handle(req, res).catch((err) => sendError(res, err));
+    this.#server = createServer(handle);
+    this.#tcp = createServer(handle);
     init.commands.delivered.on(({ task, command }) => {
       const reg = this.#byTask.get(`${task.topologyId}\0${task.path}`);
       if (!reg) return;
@@ -151,13 +158,18 @@ export class TaskApi implements AsyncDisposable {
     });
   }
 
-  /** Listens on the socket. */
+  /** Listens on the socket and on a loopback port. */
   async listen(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once("error", reject);
       this.#server.listen(this.socketPath, () => resolve());
     });
     chmodSync(this.socketPath, 0o600);
+    await new Promise<void>((resolve, reject) => {
+      this.#tcp.once("error", reject);
+      this.#tcp.listen(0, "127.0.0.1", () => resolve());
+    });
+    this.port = (this.#tcp.address() as AddressInfo).port;
   }
 
   /** Registers a task about to start; returns the variables to add to its environment. */
@@ -180,7 +192,7 @@ export class TaskApi implements AsyncDisposable {
     };
     this.#byToken.set(token, reg);
     this.#byTask.set(k, reg);
-    return { SHOAL_SOCKET: this.socketPath, SHOAL_TASK_TOKEN: token };
+    return { SHOAL_SOCKET: this.socketPath, SHOAL_API_PORT: String(this.port), SHOAL_TASK_TOKEN: token };
   }
 
   /** Forgets a task that ended for good: its token stops working. */
@@ -504,8 +516,10 @@ export class TaskApi implements AsyncDisposable {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#server.closeAllConnections?.();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const server of [this.#server, this.#tcp]) {
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
     rmSync(this.#dir, { recursive: true, force: true });
   }
 

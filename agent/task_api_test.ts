@@ -145,3 +145,24 @@ Deno.test("task api: replies made together go in one request, and one that fails
   assertEquals(got.map((g) => new TextDecoder().decode(g.replies[0]!.payload)).sort(), ["r0", "r1", "r2"]);
   stop.abort();
 });
+
+Deno.test("task api: the loopback port serves the same API, and only with a task's token", async () => {
+  await using node = await createMeshNode({ swarmKey: createSwarmKey() });
+  const store = new KvStore();
+  await using replication = new KvReplication({ node, store });
+  await replication.start();
+  await using commands = new CustomCommands({ node, localTasks: () => [] });
+  await commands.start();
+  await using server = await startTaskApi({ store, replication, commands });
+  const env = server.register(spec("main/t_0", "40", undefined));
+  assertEquals(env.SHOAL_API_PORT, String(server.port));
+  const url = `http://127.0.0.1:${env.SHOAL_API_PORT}/v1/self`;
+  const ok = await fetch(url, { headers: { authorization: `Bearer ${env.SHOAL_TASK_TOKEN}` } });
+  assertEquals([ok.status, (await ok.json()).path], [200, "main/t_0"]);
+  const anon = await fetch(url);
+  await anon.body?.cancel();
+  assertEquals(anon.status, 401);
+  const forged = await fetch(url, { headers: { authorization: "Bearer forged" } });
+  await forged.body?.cancel();
+  assertEquals(forged.status, 401);
+});
