@@ -122,7 +122,6 @@ async function scenario(mesh: TestMesh, rmsArgs: string[]): Promise<{ job: strin
   assertEquals(p.finished.find((f: { id: string }) => f.id === "work")?.state, "done");
   const over = g.lines.filter((l) => l.type === "look" && (l.grown ?? 0) + (l.pending ?? 0) > 2);
   assertEquals(over, [], "never more than --max grown or pending");
-  assertEquals(g.lines.filter((l) => l.type === "grow").map((l) => l.submit), [2], "no second submission");
   const alive = await waitFor(async () => {
     const a = await aliveAgents(mesh);
     return a.length === 1 ? a : undefined;

@@ -29,7 +29,7 @@ const state = {
   selected: "",
   expanded: new Set(),
   shown: new Map(), // tree node key → children shown
-  kv: new Map(), // "key\0scope\0sender" → entry (selected topology)
+  kv: new Map(), // topologyId → Map("key\0scope\0sender" → entry), of every topology heard of
   spawns: 0,
   kvWrites: 0,
   log: undefined, // EventSource of the followed task
@@ -318,18 +318,32 @@ function kvKey(e) {
   return `${e.key}\0${e.scope}\0${e.sender}`;
 }
 
-function mergeKv(entries) {
-  for (const e of entries) {
-    state.kvWrites++;
-    if (e.topologyId !== state.selected) continue;
-    const have = state.kv.get(kvKey(e));
-    if (!have || have.version < e.version) state.kv.set(kvKey(e), e);
+function kvOf(topologyId) {
+  let m = state.kv.get(topologyId);
+  if (!m) {
+    m = new Map();
+    state.kv.set(topologyId, m);
   }
+  return m;
+}
+
+/** Keeps the newer of each value: events may come before the page knows its topology, or race a load. */
+function keepNewer(entries) {
+  for (const e of entries) {
+    const m = kvOf(e.topologyId);
+    const have = m.get(kvKey(e));
+    if (!have || have.version < e.version) m.set(kvKey(e), e);
+  }
+}
+
+function mergeKv(entries) {
+  state.kvWrites += entries.length;
+  keepNewer(entries);
   renderKvSoon();
 }
 
 function renderKv() {
-  const rows = [...state.kv.values()].sort((a, b) =>
+  const rows = [...kvOf(state.selected).values()].sort((a, b) =>
     a.key.localeCompare(b.key) || a.path.localeCompare(b.path)
   );
   const shown = rows.slice(0, 2000);
@@ -351,10 +365,9 @@ function renderKv() {
 const renderKvSoon = schedule(renderKv);
 
 async function loadKv() {
-  state.kv.clear();
   if (state.selected) {
     const { entries } = await api(`/api/kv?topology=${encodeURIComponent(state.selected)}`);
-    for (const e of entries) state.kv.set(kvKey(e), e);
+    keepNewer(entries);
   }
   renderKv();
 }
