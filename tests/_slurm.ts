@@ -33,7 +33,13 @@ export async function ensureSlurm(): Promise<void> {
     stderr: "null",
   })
     .output();
-  if (probe.success && /idle|mix|alloc/.test(new TextDecoder().decode(probe.stdout))) return;
+  // A node between jobs is "completing" (or planned, reserved): healthy. Only a down, drained or missing one
+  // is set up again — which restarts slurmd and so kills the jobs of any other test running at the time.
+  if (
+    probe.success && /idle|mix|alloc|complet|plan|resv|reserv/.test(new TextDecoder().decode(probe.stdout))
+  ) {
+    return;
+  }
   const r = await new Deno.Command("bash", {
     args: [SETUP, "--no-install"],
     stdout: "piped",
