@@ -34,7 +34,7 @@ export async function ensureSlurm(): Promise<void> {
   })
     .output();
   // A node between jobs is "completing" (or planned, reserved): healthy. Only a down, drained or missing one
-  // is set up again — which restarts slurmd and so kills the jobs of any other test running at the time.
+  // is set up again (the set-up waits for an idle node, and restarts the daemons if their config changed).
   if (
     probe.success && /idle|mix|alloc|complet|plan|resv|reserv/.test(new TextDecoder().decode(probe.stdout))
   ) {
