@@ -82,9 +82,23 @@ async function startOne(req: SubmitRequest, index: number, bootstrap: string[]):
         submittedAt: Date.now(),
       };
     }
-    if (Date.now() > deadline || req.signal?.aborted) {
+    if (req.signal?.aborted) {
       if (child.pid) process.kill(child.pid, "SIGKILL");
-      throw new AgentStartError("localhost", `Agent ${index} did not start listening in time`, tail(errFile));
+      throw new AgentStartError(
+        "localhost",
+        `Agent ${index} was still starting when the submission was stopped (${
+          (req.signal.reason as Error | undefined)?.name === "TimeoutError" ? "its timeout" : "interrupted"
+        })`,
+        tail(errFile),
+      );
+    }
+    if (Date.now() > deadline) {
+      if (child.pid) process.kill(child.pid, "SIGKILL");
+      throw new AgentStartError(
+        "localhost",
+        `Agent ${index} did not start listening within ${START_TIMEOUT_MS / 1000} s`,
+        tail(errFile),
+      );
     }
     await new Promise((r) => setTimeout(r, 15));
   }
@@ -111,7 +125,7 @@ export function createLocalhostRms(): RmsPlugin {
       // once, 100 agents made a 2-core machine thrash for a minute and all joined through one peer.
       const failed: Error[] = [];
       const worker = async () => {
-        while (next < req.count) {
+        while (next < req.count && !req.signal?.aborted) {
           const index = next++;
           const others = [randomItem(jobs), randomItem(jobs)].flatMap((j) => j?.addrs ?? []);
           try {
@@ -125,6 +139,13 @@ export function createLocalhostRms(): RmsPlugin {
         }
       };
       await Promise.all(Array.from({ length: START_PARALLELISM }, worker));
+      if (req.signal?.aborted && jobs.length < (req.minCount ?? req.count)) {
+        await this.cancel(jobs, { graceMs: 2_000 });
+        const why = (req.signal.reason as Error | undefined)?.name === "TimeoutError"
+          ? "before the timeout; give more time with --timeout"
+          : "before it was interrupted";
+        throw new AgentStartError("localhost", `Started ${jobs.length} of ${req.count} agent(s) ${why}`, "");
+      }
       if (failed.length > 0 && jobs.length < (req.minCount ?? req.count)) {
         await this.cancel(jobs, { graceMs: 2_000 });
         throw failed[0];

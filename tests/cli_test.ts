@@ -6,7 +6,15 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { createHome, isRunning, runShoal, SHOAL_BIN, spawnAgent, startMesh } from "./_harness.ts";
+import {
+  createHome,
+  isRunning,
+  processesWith,
+  runShoal,
+  SHOAL_BIN,
+  spawnAgent,
+  startMesh,
+} from "./_harness.ts";
 import { SHOAL_VERSION } from "../mesh/mod.ts";
 
 /** shoal's own DDS-format topologies (DDS's files are in `dds_conformance_test.ts`). */
@@ -196,4 +204,17 @@ Deno.test("cli: a malformed bootstrap address is refused at once with an example
   const r = await home.run(["agent", "--swarm-key", join(home.dir, "k"), "--bootstrap", "10.0.0.1:7070"]);
   assertEquals(r.code, 2);
   assertStringIncludes(r.stderr, '"10.0.0.1:7070" is not a libp2p multiaddr');
+});
+
+Deno.test("cli: up cut short by --timeout says how many agents started, exits 5 and leaves none", async () => {
+  await using home = createHome();
+  // 50 agents cannot start in 2 s on a machine of a few cores: each costs about 0.2 s of CPU to start.
+  const up = await home.run(["up", "--agents", "50", "--timeout", "2"], { timeoutMs: 60_000 });
+  assertEquals(up.code, 5, up.stderr);
+  assert(
+    /Started \d+ of 50 agent\(s\) before the timeout; give more time with --timeout/.test(up.stderr),
+    up.stderr,
+  );
+  assertEquals(processesWith(home.dir).length, 0, "no agent of the session left running");
+  assertEquals((await home.run(["down"])).code, 0);
 });

@@ -202,6 +202,10 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
         throw new CliError(err.message, ExitCode.failure, { cause: err });
       }
       if (err instanceof RmsConfigError) throw new CliError(err.message, ExitCode.usage, { cause: err });
+      // Cut short by --timeout: a timeout (exit 5), whatever the plug-in threw.
+      if (signal.aborted && (signal.reason as Error | undefined)?.name === "TimeoutError") {
+        throw new DeadlineError((err as Error).message, { cause: err });
+      }
       throw err;
     }
     session.record.jobs.push(...jobs);
