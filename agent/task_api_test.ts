@@ -10,7 +10,7 @@ import {
 } from "../client/mod.ts";
 import { assert, assertEquals, assertRejects } from "../tests/_assert.ts";
 import { createMeshNode, createSwarmKey } from "../mesh/mod.ts";
-import { CustomCommands } from "./custom_commands.ts";
+import { CustomCommands, type RoutableTask } from "./custom_commands.ts";
 import { KvReplication } from "./kv_replication.ts";
 import { KvStore } from "./kv_store.ts";
 import { startTaskApi } from "./task_api.ts";
@@ -36,6 +36,19 @@ function spec(
     ...(properties ? { properties } : {}),
     ...(collectionPath ? { collectionPath } : {}),
   };
+}
+
+/** A task API on one real node, with its key-value store and custom commands. */
+async function fixture(localTasks: () => Iterable<RoutableTask> = () => []) {
+  const stack = new AsyncDisposableStack();
+  const node = stack.use(await createMeshNode({ swarmKey: createSwarmKey() }));
+  const store = new KvStore();
+  const replication = stack.use(new KvReplication({ node, store }));
+  await replication.start();
+  const commands = stack.use(new CustomCommands({ node, localTasks }));
+  await commands.start();
+  const server = stack.use(await startTaskApi({ store, replication, commands }));
+  return { store, commands, server, [Symbol.asyncDispose]: () => stack.disposeAsync() };
 }
 
 Deno.test("task api: DDS access rules, multi-writer values, waits, tokens, socket mode", async () => {
@@ -85,13 +98,8 @@ Deno.test("task api: DDS access rules, multi-writer values, waits, tokens, socke
 });
 
 Deno.test("task api: collection scope limits reads to the same collection instance", async () => {
-  await using node = await createMeshNode({ swarmKey: createSwarmKey() });
-  const store = new KvStore();
-  await using replication = new KvReplication({ node, store });
-  await replication.start();
-  await using commands = new CustomCommands({ node, localTasks: () => [] });
-  await commands.start();
-  await using server = await startTaskApi({ store, replication, commands });
+  await using f = await fixture();
+  const { server } = f;
   const p = [{ name: "C", access: "readwrite" as const, scope: "collection" as const }];
   const mk = (path: string, id: string, coll: string) => {
     const env = server.register(spec(path, id, p, coll));
@@ -107,14 +115,9 @@ Deno.test("task api: collection scope limits reads to the same collection instan
 });
 
 Deno.test("task api: replies made together go in one request, and one that fails fails alone", async () => {
-  await using node = await createMeshNode({ swarmKey: createSwarmKey() });
-  const store = new KvStore();
-  await using replication = new KvReplication({ node, store });
-  await replication.start();
   const echo = { topologyId: "t", path: "main/e_0", id: "30" };
-  await using commands = new CustomCommands({ node, localTasks: () => [echo] });
-  await commands.start();
-  await using server = await startTaskApi({ store, replication, commands });
+  await using f = await fixture(() => [echo]);
+  const { commands, server } = f;
   const env = server.register(spec(echo.path, echo.id, undefined));
   const task = connectTask({ socket: env.SHOAL_SOCKET!, token: env.SHOAL_TASK_TOKEN! });
   const stop = new AbortController();
@@ -147,13 +150,8 @@ Deno.test("task api: replies made together go in one request, and one that fails
 });
 
 Deno.test("task api: the loopback port serves the same API, and only with a task's token", async () => {
-  await using node = await createMeshNode({ swarmKey: createSwarmKey() });
-  const store = new KvStore();
-  await using replication = new KvReplication({ node, store });
-  await replication.start();
-  await using commands = new CustomCommands({ node, localTasks: () => [] });
-  await commands.start();
-  await using server = await startTaskApi({ store, replication, commands });
+  await using f = await fixture();
+  const { server } = f;
   const env = server.register(spec("main/t_0", "40", undefined));
   assertEquals(env.SHOAL_API_PORT, String(server.port));
   const url = `http://127.0.0.1:${env.SHOAL_API_PORT}/v1/self`;
