@@ -101,16 +101,17 @@ class FrameWriter {
   }
 }
 
-const served = new WeakMap<MeshNode, Map<string, PipeServed>>();
+/** By libp2p node, not by `MeshNode`: a protocol can be handled once per libp2p node. */
+const served = new WeakMap<object, Map<string, PipeServed>>();
 
 /**
  * Serves `protocol` through `node`'s pipe as well (starting to serve the pipe on the first call).
  */
 export async function servePipe(node: MeshNode, protocol: string, answer: PipeServed): Promise<void> {
-  let table = served.get(node);
+  let table = served.get(node.libp2p);
   if (!table) {
     table = new Map();
-    served.set(node, table);
+    served.set(node.libp2p, table);
     const protocols = table;
     await node.libp2p.handle(PIPE_PROTOCOL, (stream, connection) => {
       void serveStream(node, protocols, stream, connection.remotePeer.toString());
@@ -294,10 +295,10 @@ interface Pipes {
   /** Serving {@linkcode PIPE_BULK_PROTOCOL}, from the first request on. */
   bulk: Promise<void>;
 }
-const pipes = new WeakMap<MeshNode, Pipes>();
+const pipes = new WeakMap<object, Pipes>();
 
 function pipesOf(node: MeshNode): Pipes {
-  let p = pipes.get(node);
+  let p = pipes.get(node.libp2p);
   if (!p) {
     const waiters = new Map<number, Waiter>();
     p = {
@@ -305,11 +306,12 @@ function pipesOf(node: MeshNode): Pipes {
       without: new Set(),
       waiters,
       next: 0,
+      // Should it fail, servers answer inline instead (they find the protocol unsupported here).
       bulk: node.libp2p.handle(PIPE_BULK_PROTOCOL, (stream, connection) => {
         void readBulk(node, waiters, stream, connection.remotePeer.toString());
-      }, { maxInboundStreams: 1024 }),
+      }, { maxInboundStreams: 1024 }).catch((err) => node.streamError(PIPE_BULK_PROTOCOL, err)),
     };
-    pipes.set(node, p);
+    pipes.set(node.libp2p, p);
   }
   return p;
 }
