@@ -83,6 +83,8 @@ export class StageService implements AsyncDisposable {
   readonly #closing = new AbortController();
   /** Contents (`id.mode`) tasks link to, by task: never evicted while held. */
   readonly #holds = new Map<string, Set<string>>();
+  /** Staged names tasks refer to (`$SHOAL_STAGE/<name>`), by task: never evicted while held. */
+  readonly #nameHolds = new Map<string, Set<string>>();
   #saving: Promise<void> = Promise.resolve();
 
   constructor(init: StageServiceInit) {
@@ -444,12 +446,23 @@ export class StageService implements AsyncDisposable {
     this.#holds.set(owner, new Set(refs.map((r) => `${r.id}.${r.mode & 0o777}`)));
   }
 
-  /** Ends a {@linkcode hold}. */
+  /**
+   * Marks the staged `names` a task refers to as used now and keeps them from eviction until
+   * `release(owner)` (a running task may open its input late).
+   */
+  use(owner: string, names: readonly string[]): void {
+    for (const n of names) this.resolve(n);
+    this.#nameHolds.set(owner, new Set(names));
+  }
+
+  /** Ends a {@linkcode hold} and a {@linkcode use}. */
   release(owner: string): void {
     this.#holds.delete(owner);
+    this.#nameHolds.delete(owner);
   }
 
   #held(e: Entry): boolean {
+    for (const names of this.#nameHolds.values()) if (names.has(e.name)) return true;
     if (this.#holds.size === 0) return false;
     const keys = new Set([...this.#holds.values()].flatMap((s) => [...s]));
     return (this.#manifests.get(e.manifest)?.contents ?? []).some((c) => keys.has(`${c.id}.${c.mode}`));
