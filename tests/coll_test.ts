@@ -291,7 +291,8 @@ sleep 600`,
 });
 
 Deno.test({
-  name: "coll: the TypeScript client — allgather, a user-function allreduce, scatter of bytes, typed errors",
+  name:
+    "coll: the TypeScript client — allgather, a user-function allreduce, scatter of bytes, a value in several buffers, typed errors",
   ignore,
   async fn() {
     await using mesh = await startMesh({ agents: 2, slots: 2 });
@@ -310,6 +311,9 @@ const longest = await task.coll.allreduce("longest", "x".repeat(i + 1), {
   op: (a, b) => (b.length > a.length ? b : a),
 });
 const part = await task.coll.scatter("bytes", i === 0 ? [0, 1, 2, 3].map((k) => new Uint8Array([k, 255])) : undefined);
+// A value in two buffers (non-contiguous) is one value.
+const te = new TextEncoder();
+const pieces = await task.coll.allreduce("pieces", [te.encode("<"), te.encode(\`\${i}>\`)], { op: "concat" });
 let failed = "";
 // Only T_0 calls "short", so its barrier over T_0 and T_1 times out (T_1 lives on meanwhile: a member that
 // ended would fail it at once instead).
@@ -322,6 +326,7 @@ if (i === 0) {
 }
 writeFileSync(${JSON.stringify(dir)} + "/" + i, JSON.stringify({
   all: all.values?.map((v) => v.text), longest: longest.text, part: [...(part.data ?? [])], failed,
+  pieces: pieces.text,
 }));
 if (i === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));`,
     );
@@ -340,6 +345,7 @@ if (i === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));`,
       assertEquals(r.all, ["m0", "m1", "m2", "m3"]);
       assertEquals(r.longest, "xxxx");
       assertEquals(r.part, [i, 255]);
+      assertEquals(r.pieces, "<0><1><2><3>");
       if (i === 0) {
         assertStringIncludes(r.failed, "timed out after 0.3 s");
         assertStringIncludes(r.failed, "/ main/g/T_1");
