@@ -63,6 +63,8 @@ interface Job {
   holding: Holding;
   done: Promise<PullResult>;
   abort: AbortController;
+  /** Adds sources to the running pull. */
+  addSources?: (sources: { peers: readonly string[]; seeds: readonly string[] }) => void;
 }
 
 /** The directory tasks find staged names in (`$SHOAL_STAGE`). */
@@ -224,7 +226,11 @@ export class StageService implements AsyncDisposable {
     checkManifest(manifest);
     const id = manifestId(manifest);
     const running = this.#jobs.get(id);
-    if (running) return { job: running, result: running.done };
+    if (running) {
+      // Its sources may be gone (an interrupted put): this request's sources join it.
+      running.addSources?.(sources);
+      return { job: running, result: running.done };
+    }
     const started = Date.now();
     if (this.cacheBytes(manifest.name, manifest) > this.cacheMax) await this.#evictFor(manifest);
     await writeFile(this.#manifestFile(id), encode(manifest));
@@ -244,6 +250,7 @@ export class StageService implements AsyncDisposable {
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.#closing.signal]);
     const heldBefore = holding.bytesHeld;
+    let addSources: Job["addSources"];
     const done = (async (): Promise<PullResult> => {
       try {
         const stats = await pull({
@@ -252,6 +259,7 @@ export class StageService implements AsyncDisposable {
           peers: sources.peers,
           seeds: sources.seeds,
           signal,
+          onSources: (add) => (addSources = add),
           onIssue: (what, peer, detail) =>
             what === "corrupt"
               ? this.#init.log.warn("corrupt chunk", { name: manifest.name, peer, detail })
@@ -285,7 +293,7 @@ export class StageService implements AsyncDisposable {
         await holding.close();
       }
     })();
-    const job = { holding, done, abort };
+    const job: Job = { holding, done, abort, addSources: (s) => addSources?.(s) };
     this.#jobs.set(id, job);
     done.catch((err) => this.#init.log.warn("staging stopped", { name: manifest.name, reason: String(err) }));
     return { job, result: done };

@@ -230,6 +230,27 @@ Deno.test("stage: an agent killed mid-transfer resumes where it stopped: the nex
   assertEquals(sha256File(out.path!), sha256File(file));
 });
 
+Deno.test("stage: a put interrupted while the agents still pull is resumed by the next put at once, which sends only the rest", async () => {
+  await using mesh = await startMesh({ agents: 1 });
+  await using probe = await haveProbe(mesh);
+  const agent = mesh.agents[0]!;
+  const file = writeData(join(mesh.home.dir, "i.bin"), 12 * MiB, 9);
+  const local = await buildManifest(file);
+  const put = spawnPut(mesh, [file, "--rate", "3M"]);
+  const held = await waitFor(async () => {
+    const n = (await probe.have(agent, local.id, 12)).count;
+    return n >= 4 && n < 12 ? n : 0;
+  }, { timeout: 30_000, interval: 20, what: "4 chunks on the agent" });
+  put.kill();
+  assert((await put.done()).code !== 0, "the first put was killed");
+  // The agent's pull of it still runs, its seed gone: the new put's seed joins it.
+  const r = await mesh.run(["stage", "put", file, "--json"], { timeoutMs: 60_000 });
+  assertEquals(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as PutJson;
+  assert(out.seed.bytes <= (12 - held) * MiB, `the second seed sent ${out.seed.bytes} after ${held} chunks`);
+  assertEquals(sha256File(out.agents[0]!.path!), sha256File(file));
+});
+
 Deno.test("stage: a task uses the staged file by name through $SHOAL_STAGE", async () => {
   await using mesh = await startMesh({ agents: 2 });
   const file = writeData(join(mesh.home.dir, "calib.bin"), 3 * MiB + 5, 7);
