@@ -420,7 +420,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       path: (ref, mode) => stage.contentPath(ref.id, mode),
       hold: (owner, refs) => stage.hold(owner, refs),
       release: (owner) => stage.release(owner),
-      use: (names) => names.forEach((n) => stage.resolve(n)),
+      use: (owner, names) => stage.use(owner, names),
     },
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });

@@ -57,8 +57,11 @@ export interface TaskServiceInit {
     path(ref: StagedRef, mode: number): string | undefined;
     hold(owner: string, refs: { id: string; mode: number }[]): void;
     release(owner: string): void;
-    /** Marks staged names a task refers to (`$SHOAL_STAGE/<name>` in its command or env) as used now. */
-    use(names: string[]): void;
+    /**
+     * Marks staged names a task refers to (`$SHOAL_STAGE/<name>` in its command or env) as used now, and
+     * keeps them from eviction until `release(owner)`.
+     */
+    use(owner: string, names: string[]): void;
   };
   /** Gives each task its API socket and token. */
   taskApi?: {
@@ -173,8 +176,10 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
       );
       if (refs.length) init.staged?.hold(`${req.topologyId}\0${t.path}`, refs);
     }
-    const named = new Set(tasks.flatMap((t) => stagedNames(`${t.exe}\n${t.env ?? ""}`)));
-    if (named.size) init.staged?.use([...named]);
+    for (const t of tasks) {
+      const named = [...new Set(stagedNames(`${t.exe}\n${t.env ?? ""}`))];
+      if (named.length) init.staged?.use(`${req.topologyId}\0${t.path}`, named);
+    }
     return await Promise.all(tasks.map(async (t) => {
       const spec = { ...t, topologyId: req.topologyId, slotId: slotIds.get(t.path)! } as TaskSpec;
       try {

@@ -1,6 +1,8 @@
 /**
  * Turning runtime tasks of an expanded topology into the specs agents run: DDS `reachable="false"`
- * executables and env scripts are read here, on the commander, and shipped with the task.
+ * executables and env scripts are read here, on the commander, and shipped with the task. Large DDS
+ * assets become bytes too, one array per distinct value, so that they travel as shipped executables do
+ * (by staging, `lease_staging.ts`) rather than once per task inside the lease.
  *
  * @module
  */
@@ -8,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { RuntimeTask } from "../topology/mod.ts";
 import type { TaskFile, TaskSpec } from "./types.ts";
+import { LINK_FROM } from "./_content_cache.ts";
 
 /** Expands `$VAR` and `${VAR}` from `env` (unknown ones stay as written). */
 function expandEnv(text: string, env: Record<string, string | undefined>): string {
@@ -17,6 +20,7 @@ function expandEnv(text: string, env: Record<string, string | undefined>): strin
 /** Reads files once per command line, for many tasks of one kind. */
 export class Shipper {
   readonly #cache = new Map<string, Uint8Array | null>();
+  readonly #texts = new Map<string, Uint8Array>();
 
   /** The bytes of `file`, or null when it cannot be read here. */
   read(file: string): Uint8Array | null {
@@ -28,6 +32,16 @@ export class Shipper {
       }
     }
     return this.#cache.get(file)!;
+  }
+
+  /** `text` as UTF-8, one array per distinct text (a lease ships, or stages, each array once). */
+  bytes(text: string): Uint8Array {
+    let b = this.#texts.get(text);
+    if (!b) {
+      b = new TextEncoder().encode(text);
+      this.#texts.set(text, b);
+    }
+    return b;
   }
 }
 
@@ -42,7 +56,12 @@ export interface TaskSpecOptions {
 /** The spec of one runtime task (`slotId` is filled in by the agent that leases the slot). */
 export function toTaskSpec(task: RuntimeTask, options: TaskSpecOptions): TaskSpec {
   const env = options.env ?? process.env;
-  const files: TaskFile[] = task.assets.map((a) => ({ name: a.name, content: a.value }));
+  // A large asset is one read-only file per agent, hard-linked into each sandbox (tasks share its inode).
+  const files: TaskFile[] = task.assets.map((a) =>
+    a.value.length >= LINK_FROM
+      ? { name: a.name, content: options.shipper.bytes(a.value), mode: 0o444 }
+      : { name: a.name, content: a.value }
+  );
   let exe = task.exe;
   if (!task.exeReachable) {
     const [program = "", ...rest] = exe.trim().split(/\s+/);

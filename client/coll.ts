@@ -30,8 +30,11 @@ export interface RootedOptions extends CollOptions {
   root?: string;
 }
 
-/** A value: bytes, text, or a number (sent as decimal text). */
-export type CollValue = Uint8Array | string | number | bigint;
+/**
+ * A value: bytes, non-contiguous bytes (a list of buffers, sent as one value in order), text, or a number
+ * (sent as decimal text).
+ */
+export type CollValue = Uint8Array | readonly Uint8Array[] | string | number | bigint;
 
 /** What a member gets back. */
 export interface CollResult {
@@ -71,6 +74,15 @@ const te = new TextEncoder();
 function bytes(v: CollValue | undefined): Uint8Array {
   if (v === undefined) return new Uint8Array();
   if (v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) {
+    const out = new Uint8Array(v.reduce((n: number, b: Uint8Array) => n + b.byteLength, 0));
+    let at = 0;
+    for (const b of v as readonly Uint8Array[]) {
+      out.set(b, at);
+      at += b.byteLength;
+    }
+    return out;
+  }
   return te.encode(String(v));
 }
 

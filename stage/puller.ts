@@ -38,6 +38,11 @@ export interface PullInit {
   onChunk?: () => void;
   /** Called for each corrupt chunk and each failed request. */
   onIssue?: (what: "corrupt" | "failed", peer: string, detail: string) => void;
+  /**
+   * Given, once, the function that adds sources to this pull while it runs: a new `stage put` of the same
+   * manifest (after an interrupted one) brings a live seed to a pull whose seed went away.
+   */
+  onSources?: (add: (sources: { peers: readonly string[]; seeds: readonly string[] }) => void) => void;
   random?: () => number;
 }
 
@@ -68,7 +73,7 @@ export async function pull(init: PullInit): Promise<PullStats> {
   const others = peers.filter((p) => !p.seed);
   const pullers = [...new Set(init.peers)].sort();
   const stripe = pullers.includes(self) ? { index: pullers.indexOf(self), of: pullers.length } : undefined;
-  const seedParallel = others.length ? (init.seedParallel ?? 2) : parallel;
+  const seedParallel = () => others.length ? (init.seedParallel ?? 2) : parallel;
   const stats: PullStats = { fetched: 0, from: {}, corrupt: 0 };
   const inflight = new Set<number>();
   const bad = new Set<string>();
@@ -78,6 +83,23 @@ export async function pull(init: PullInit): Promise<PullStats> {
   let lastRefresh = 0;
   let refreshing: Promise<void> | undefined;
   let have = holding.bitmap();
+  init.onSources?.(({ peers: more, seeds }) => {
+    const known = new Map(peers.map((p) => [p.id, p]));
+    for (const id of new Set([...seeds, ...more])) {
+      if (id === self) continue;
+      const seed = seeds.includes(id);
+      const p = known.get(id);
+      if (p) {
+        p.backoffUntil = 0; // back again (a new put): ask it now
+        continue;
+      }
+      const added: PeerState = { id, seed, inflight: 0, backoffUntil: 0 };
+      peers.push(added);
+      if (!seed) others.push(added);
+    }
+    // The stall clock restarts: there is someone to ask again.
+    lastProgress = Date.now();
+  });
 
   const refresh = async () => {
     const now = Date.now();
@@ -158,7 +180,7 @@ export async function pull(init: PullInit): Promise<PullStats> {
           inflight,
           peers,
           bad,
-          allowSeed: seedInflight < seedParallel,
+          allowSeed: seedInflight < seedParallel(),
           now: Date.now(),
           random,
           ...(stripe ? { stripe } : {}),

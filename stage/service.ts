@@ -63,6 +63,8 @@ interface Job {
   holding: Holding;
   done: Promise<PullResult>;
   abort: AbortController;
+  /** Adds sources to the running pull. */
+  addSources?: (sources: { peers: readonly string[]; seeds: readonly string[] }) => void;
 }
 
 /** The directory tasks find staged names in (`$SHOAL_STAGE`). */
@@ -83,6 +85,8 @@ export class StageService implements AsyncDisposable {
   readonly #closing = new AbortController();
   /** Contents (`id.mode`) tasks link to, by task: never evicted while held. */
   readonly #holds = new Map<string, Set<string>>();
+  /** Staged names tasks refer to (`$SHOAL_STAGE/<name>`), by task: never evicted while held. */
+  readonly #nameHolds = new Map<string, Set<string>>();
   #saving: Promise<void> = Promise.resolve();
 
   constructor(init: StageServiceInit) {
@@ -222,7 +226,11 @@ export class StageService implements AsyncDisposable {
     checkManifest(manifest);
     const id = manifestId(manifest);
     const running = this.#jobs.get(id);
-    if (running) return { job: running, result: running.done };
+    if (running) {
+      // Its sources may be gone (an interrupted put): this request's sources join it.
+      running.addSources?.(sources);
+      return { job: running, result: running.done };
+    }
     const started = Date.now();
     if (this.cacheBytes(manifest.name, manifest) > this.cacheMax) await this.#evictFor(manifest);
     await writeFile(this.#manifestFile(id), encode(manifest));
@@ -242,6 +250,7 @@ export class StageService implements AsyncDisposable {
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, this.#closing.signal]);
     const heldBefore = holding.bytesHeld;
+    let addSources: Job["addSources"];
     const done = (async (): Promise<PullResult> => {
       try {
         const stats = await pull({
@@ -250,6 +259,7 @@ export class StageService implements AsyncDisposable {
           peers: sources.peers,
           seeds: sources.seeds,
           signal,
+          onSources: (add) => (addSources = add),
           onIssue: (what, peer, detail) =>
             what === "corrupt"
               ? this.#init.log.warn("corrupt chunk", { name: manifest.name, peer, detail })
@@ -283,7 +293,7 @@ export class StageService implements AsyncDisposable {
         await holding.close();
       }
     })();
-    const job = { holding, done, abort };
+    const job: Job = { holding, done, abort, addSources: (s) => addSources?.(s) };
     this.#jobs.set(id, job);
     done.catch((err) => this.#init.log.warn("staging stopped", { name: manifest.name, reason: String(err) }));
     return { job, result: done };
@@ -444,12 +454,23 @@ export class StageService implements AsyncDisposable {
     this.#holds.set(owner, new Set(refs.map((r) => `${r.id}.${r.mode & 0o777}`)));
   }
 
-  /** Ends a {@linkcode hold}. */
+  /**
+   * Marks the staged `names` a task refers to as used now and keeps them from eviction until
+   * `release(owner)` (a running task may open its input late).
+   */
+  use(owner: string, names: readonly string[]): void {
+    for (const n of names) this.resolve(n);
+    this.#nameHolds.set(owner, new Set(names));
+  }
+
+  /** Ends a {@linkcode hold} and a {@linkcode use}. */
   release(owner: string): void {
     this.#holds.delete(owner);
+    this.#nameHolds.delete(owner);
   }
 
   #held(e: Entry): boolean {
+    for (const names of this.#nameHolds.values()) if (names.has(e.name)) return true;
     if (this.#holds.size === 0) return false;
     const keys = new Set([...this.#holds.values()].flatMap((s) => [...s]));
     return (this.#manifests.get(e.manifest)?.contents ?? []).some((c) => keys.has(`${c.id}.${c.mode}`));

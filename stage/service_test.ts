@@ -74,7 +74,7 @@ Deno.test("stage service: a tree reaches two agents from a seed, byte for byte, 
   }
 });
 
-Deno.test("stage service: past its cache limit an agent evicts the least recently used name, and refuses what cannot fit", async () => {
+Deno.test("stage service: past its cache limit an agent evicts the least recently used name, never one a running task names, and refuses what cannot fit", async () => {
   const dir = mkdtempSync(join(tmpdir(), "shoal-stage-"));
   try {
     await using nodes = await meshOf(2);
@@ -110,6 +110,18 @@ Deno.test("stage service: past its cache limit an agent evicts the least recentl
       ["one", "three"],
       "nothing is evicted for what cannot fit",
     );
+    // A running task refers to "one" (the least recently used now): "three" goes instead, until it ends.
+    await new Promise((r) => setTimeout(r, 5));
+    sa.use("t\0main/T_0", ["one"]);
+    await new Promise((r) => setTimeout(r, 5));
+    assert(sa.resolve("three"), "three becomes the most recently used");
+    assert((await put("four", 5)).ok);
+    assertEquals((await sa.list()).map((s) => s.name), ["four", "one"], "a name a task holds stays");
+    sa.release("t\0main/T_0");
+    await new Promise((r) => setTimeout(r, 5));
+    assert(sa.resolve("four"));
+    assert((await put("five", 6)).ok);
+    assertEquals((await sa.list()).map((s) => s.name), ["five", "four"], "released, it is evicted again");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

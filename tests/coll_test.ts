@@ -93,7 +93,8 @@ done`,
 });
 
 Deno.test({
-  name: "coll: shell allreduce sums are exact, min and max agree, broadcast and scatter reach every member",
+  name:
+    "coll: shell allreduce sums are exact, min and max agree, broadcast and scatter reach every member, binary values come back as base64 in --json",
   ignore,
   async fn() {
     await using mesh = await startMesh({ agents: 3, slots: 2 });
@@ -113,11 +114,32 @@ v=$((1152921504606846976 + DDS_TASK_INDEX))
   else part=$($SHOAL coll scatter work); fi
   echo "part $part"
   echo "cat $($SHOAL coll allreduce word --op concat "$DDS_TASK_INDEX")"
+  echo "bin $(printf '\\377%s' "$DDS_TASK_INDEX" | $SHOAL coll allgather bin - --json)"
+  if [ "$DDS_TASK_INDEX" = 0 ]; then
+    big=$(head -c 307200 /dev/zero | tr '\\0' '\\377' | $SHOAL coll broadcast big - --json | wc -c)
+  else big=$($SHOAL coll broadcast big --json | wc -c); fi
+  echo "big $big"
 } > $out 2>&1`,
     );
     const tasks = await runToEnd(mesh, writeTopology(mesh.home.dir, "r.xml", topology("Reduce", task, 6)));
     assertEquals(new Set(tasks.map((t) => t.agent)).size, 3);
     const expected = (6n * 1152921504606846976n + 15n).toString();
+    // Bytes that are not UTF-8 come back as base64 in --json: each gathered value, and a 300 KiB broadcast.
+    const b64 = (bytes: number[]) => btoa(String.fromCharCode(...bytes));
+    const bin = JSON.stringify({
+      name: "bin",
+      generation: 1,
+      op: "allgather",
+      size: 6,
+      values: [0, 1, 2, 3, 4, 5].map((k) => ({ path: `main/g/T_${k}`, data: b64([255, 48 + k]) })),
+    });
+    const big = JSON.stringify({
+      name: "big",
+      generation: 1,
+      op: "broadcast",
+      size: 6,
+      data: btoa("\xff".repeat(307200)),
+    }).length + 1;
     for (const [index, text] of outputs(dir)) {
       assertEquals(text.trim().split("\n"), [
         `sum ${expected}`,
@@ -126,6 +148,8 @@ v=$((1152921504606846976 + DDS_TASK_INDEX))
         "bcast from-4",
         `part p${index}`,
         "cat 012345",
+        `bin ${bin}`,
+        `big ${big}`,
       ], `task ${index}`);
     }
   },
@@ -267,7 +291,8 @@ sleep 600`,
 });
 
 Deno.test({
-  name: "coll: the TypeScript client — allgather, a user-function allreduce, scatter of bytes, typed errors",
+  name:
+    "coll: the TypeScript client — allgather, a user-function allreduce, scatter of bytes, a value in several buffers, typed errors",
   ignore,
   async fn() {
     await using mesh = await startMesh({ agents: 2, slots: 2 });
@@ -286,6 +311,9 @@ const longest = await task.coll.allreduce("longest", "x".repeat(i + 1), {
   op: (a, b) => (b.length > a.length ? b : a),
 });
 const part = await task.coll.scatter("bytes", i === 0 ? [0, 1, 2, 3].map((k) => new Uint8Array([k, 255])) : undefined);
+// A value in two buffers (non-contiguous) is one value.
+const te = new TextEncoder();
+const pieces = await task.coll.allreduce("pieces", [te.encode("<"), te.encode(\`\${i}>\`)], { op: "concat" });
 let failed = "";
 // Only T_0 calls "short", so its barrier over T_0 and T_1 times out (T_1 lives on meanwhile: a member that
 // ended would fail it at once instead).
@@ -298,6 +326,7 @@ if (i === 0) {
 }
 writeFileSync(${JSON.stringify(dir)} + "/" + i, JSON.stringify({
   all: all.values?.map((v) => v.text), longest: longest.text, part: [...(part.data ?? [])], failed,
+  pieces: pieces.text,
 }));
 if (i === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));`,
     );
@@ -316,6 +345,7 @@ if (i === 1) await new Promise((resolve) => setTimeout(resolve, 3_000));`,
       assertEquals(r.all, ["m0", "m1", "m2", "m3"]);
       assertEquals(r.longest, "xxxx");
       assertEquals(r.part, [i, 255]);
+      assertEquals(r.pieces, "<0><1><2><3>");
       if (i === 0) {
         assertStringIncludes(r.failed, "timed out after 0.3 s");
         assertStringIncludes(r.failed, "/ main/g/T_1");

@@ -230,6 +230,27 @@ Deno.test("stage: an agent killed mid-transfer resumes where it stopped: the nex
   assertEquals(sha256File(out.path!), sha256File(file));
 });
 
+Deno.test("stage: a put interrupted while the agents still pull is resumed by the next put at once, which sends only the rest", async () => {
+  await using mesh = await startMesh({ agents: 1 });
+  await using probe = await haveProbe(mesh);
+  const agent = mesh.agents[0]!;
+  const file = writeData(join(mesh.home.dir, "i.bin"), 12 * MiB, 9);
+  const local = await buildManifest(file);
+  const put = spawnPut(mesh, [file, "--rate", "3M"]);
+  const held = await waitFor(async () => {
+    const n = (await probe.have(agent, local.id, 12)).count;
+    return n >= 4 && n < 12 ? n : 0;
+  }, { timeout: 30_000, interval: 20, what: "4 chunks on the agent" });
+  put.kill();
+  assert((await put.done()).code !== 0, "the first put was killed");
+  // The agent's pull of it still runs, its seed gone: the new put's seed joins it.
+  const r = await mesh.run(["stage", "put", file, "--json"], { timeoutMs: 60_000 });
+  assertEquals(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as PutJson;
+  assert(out.seed.bytes <= (12 - held) * MiB, `the second seed sent ${out.seed.bytes} after ${held} chunks`);
+  assertEquals(sha256File(out.agents[0]!.path!), sha256File(file));
+});
+
 Deno.test("stage: a task uses the staged file by name through $SHOAL_STAGE", async () => {
   await using mesh = await startMesh({ agents: 2 });
   const file = writeData(join(mesh.home.dir, "calib.bin"), 3 * MiB + 5, 7);
@@ -258,17 +279,19 @@ Deno.test("stage: a task uses the staged file by name through $SHOAL_STAGE", asy
   await mesh.run(["topology", "stop"]);
 });
 
-Deno.test("stage: a reachable=false executable travels by staging, and the lease only refers to it", async () => {
+Deno.test("stage: a reachable=false executable and a large asset travel by staging, and the lease only refers to them", async () => {
   await using mesh = await startMesh({ agents: 3, slots: 2 });
   const exe = join(mesh.home.dir, "tool");
-  const body = `#!/bin/sh\nwc -c < "$0"\n`;
+  // The executable checks the asset beside it in its sandbox.
+  const body = `#!/bin/sh\n[ "$(wc -c < bigcfg)" -eq 102400 ] || exit 3\n`;
   Deno.writeTextFileSync(exe, body + "#" + "y".repeat(2 * MiB - body.length - 2) + "\n");
   Deno.chmodSync(exe, 0o755);
   const topo = writeTopology(
     mesh.home.dir,
     "ship.xml",
     `<topology name="ship">
-  <decltask name="Tool"><exe reachable="false">${exe}</exe></decltask>
+  <asset name="bigcfg" type="inline" visibility="task" value="${"z".repeat(100 * 1024)}"/>
+  <decltask name="Tool"><exe reachable="false">${exe}</exe><assets><name>bigcfg</name></assets></decltask>
   <main name="main"><group name="g" n="6"><task>Tool</task></group></main>
 </topology>`,
   );
@@ -286,20 +309,23 @@ Deno.test("stage: a reachable=false executable travels by staging, and the lease
   for (const a of ls.agents) {
     const shipped = a.staged.filter((s) => s.name.startsWith("shipped-"));
     assertEquals(
-      shipped.map((s) => [s.complete, s.bytes]),
-      withTasks.has(a.agent) ? [[true, 2 * MiB]] : [],
+      shipped.map((s) => [s.complete, s.bytes]).sort((x, y) => Number(x[1]) - Number(y[1])),
+      withTasks.has(a.agent) ? [[true, 100 * 1024], [true, 2 * MiB]] : [],
       `staged on ${a.agent}`,
     );
   }
-  // Each sandbox's file is a hard link to the staged copy in the agent's content cache.
+  // Each sandbox's files are hard links to the staged copies in the agent's content cache.
   for (const agent of mesh.agents.filter((a) => withTasks.has(a.id))) {
     const cache = join(agent.dataDir, "cache");
-    const entry = [...Deno.readDirSync(cache)].find((e) => e.name.endsWith(".555"))!;
-    const ino = Deno.statSync(join(cache, entry.name)).ino;
-    const sandboxes = join(agent.dataDir, "tasks", "ship");
+    const inode = (mode: string) =>
+      Deno.statSync(join(cache, [...Deno.readDirSync(cache)].find((e) => e.name.endsWith(mode))!.name)).ino;
     for (const d of Deno.readDirSync(join(agent.dataDir, "tasks"))) {
       for (const t of Deno.readDirSync(join(agent.dataDir, "tasks", d.name))) {
-        assertEquals(Deno.statSync(join(agent.dataDir, "tasks", d.name, t.name, "tool")).ino, ino, sandboxes);
+        const sandbox = join(agent.dataDir, "tasks", d.name, t.name);
+        assertEquals(Deno.statSync(join(sandbox, "tool")).ino, inode(".555"), sandbox);
+        const asset = Deno.statSync(join(sandbox, "bigcfg"));
+        assertEquals(asset.ino, inode(".444"), sandbox);
+        assertEquals(asset.mode! & 0o222, 0, "a shared asset is read-only");
       }
     }
   }

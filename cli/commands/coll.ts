@@ -5,6 +5,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import {
@@ -43,13 +44,22 @@ function value(v: string | undefined): Uint8Array {
   return new TextEncoder().encode(v);
 }
 
+const base64 = (d: Uint8Array) => Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString("base64");
+
+/** Text where the bytes are UTF-8, else `data` in base64 (for the result and each gathered value). */
 function print(r: CollResult, json: boolean | undefined): void {
   if (json) {
     const { data: _d, values, ...rest } = r;
     const out = {
       ...rest,
-      ...(r.data && r.text === undefined ? { data: btoa(String.fromCharCode(...r.data)) } : {}),
-      ...(values ? { values: values.map((v) => ({ path: v.path, text: v.text })) } : {}),
+      ...(r.data && r.text === undefined ? { data: base64(r.data) } : {}),
+      ...(values
+        ? {
+          values: values.map((v) =>
+            v.text !== undefined ? { path: v.path, text: v.text } : { path: v.path, data: base64(v.data) }
+          ),
+        }
+        : {}),
     };
     process.stdout.write(`${JSON.stringify(out)}\n`);
     return;
@@ -240,7 +250,10 @@ Examples:
         secondsOption,
       )
       .option("--fanout <k>", "fan-out of the tree of agents (all members must agree)", intOption(2), 8)
-      .option("--json", "print the result as one JSON object")
+      .option(
+        "--json",
+        "print {name, generation, op, size, text|data, values: [{path, text|data}]} (data: base64, where not UTF-8)",
+      )
       .option("--id <id>", "topology (tools only; default the only active one)")
       .option(
         "--generation <n>",
@@ -358,7 +371,10 @@ Examples:
     .option("--group <group>", "the collective's group, as its members write it", "all")
     .option("--generation <n>", "the generation (default the next to end)", intOption(1))
     .option("--id <id>", "topology (default the only active one)")
-    .option("--json", "print the result as one JSON object")
+    .option(
+      "--json",
+      "print {name, generation, op, size, text|data, values: [{path, text|data}]} (data: base64, where not UTF-8)",
+    )
     .action(async (name: string, o: Opts, cmd: Command) => {
       print(await asTool(name, "observe", o, cmd), o.json);
     });
