@@ -167,7 +167,9 @@ export function registerPool(program: Command): void {
 Topologies join the queue with \`shoal topology activate FILE --queue [--priority P]\`. The scheduler (the
 alive agent with the lowest peer ID) starts them whole as slots free up: higher priority first, equal
 priorities round-robin over their --share groups, first come first served within one; nothing overtakes
-the head of the queue. The queue is replicated on every agent and survives the peer that queued.
+the head of the queue. The queue is replicated on every agent and survives the peer that queued. Every
+10 s the scheduler writes a line per topology to its agent.log (the agent's data dir, e.g.
+~/.shoal/sessions/default/agents/*/agent.log): "pool topology=b1 agents=2 slots=8 done=12 all=20".
 
 Examples:
   $ shoal pool                                   queue, running topologies, agents
@@ -232,7 +234,8 @@ Examples:
     .option("--exit-when-idle", "exit once the queue is empty and every grown agent has exited")
     .option(
       "--json",
-      "one JSON line per look at the pool (type look), submission (grow) and outcome (grown, failed)",
+      "one JSON line per look at the pool (type look), submission (grow), outcome (grown, failed), " +
+        "unreachable mesh (unreachable) and exit with --exit-when-idle (idle)",
     )
     .addHelpText(
       "after",
