@@ -24,7 +24,7 @@ import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { openSession } from "../session.ts";
-import { submitAgents } from "./submit.ts";
+import { agentHealthOptions, healthOf, submitAgents } from "./submit.ts";
 
 /** Label naming the `shoal pool grow` run that started an agent. */
 export const GROWN_BY_LABEL = "shoal.grown-by";
@@ -155,6 +155,8 @@ interface GrowOptions {
   interval: number;
   exitWhenIdle?: boolean;
   json?: boolean;
+  minFreeDisk?: number;
+  maxLoad?: number;
 }
 
 /** Registers `shoal pool`. */
@@ -231,6 +233,8 @@ Examples:
       new Option("--interval <seconds>", "how often demand is compared with free slots")
         .argParser(secondsOption).default(5_000, "5"),
     )
+    .addOption(agentHealthOptions()[0]!)
+    .addOption(agentHealthOptions()[1]!)
     .option("--exit-when-idle", "exit once the queue is empty and every grown agent has exited")
     .option(
       "--json",
@@ -248,7 +252,8 @@ against --max, so a slow batch queue is not flooded.
 Examples:
   $ shoal pool grow --rms localhost --max 4 --slots 2 --idle-timeout 60
   $ shoal pool grow --rms slurm -c slurm.json --max 50 --step 10 --slots 8
-  $ shoal pool grow --rms ssh -c hosts.cfg --max 8 --exit-when-idle --json`,
+  $ shoal pool grow --rms ssh -c hosts.cfg --max 8 --exit-when-idle --json
+  $ shoal pool grow --rms sge -c sge.json --max 16 --slots 4 --min-free-disk 2GB --max-load 8`,
     )
     .action(async (opts: GrowOptions, cmd: Command) => {
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
@@ -332,6 +337,7 @@ Examples:
                   timeout: 300_000,
                   quiet: true,
                   ...(opts.rmsConfig ? { configFile: opts.rmsConfig } : {}),
+                  ...healthOf(opts),
                 });
                 for (const j of out.jobs) if (j.peerId) unseen.set(j.peerId, Date.now() + 60_000);
                 say(
