@@ -442,7 +442,9 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     if (!idleMs) return;
     idleWatch = new IdleWatch({
       timeoutMs: idleMs,
-      busy: () => slots.free < slots.total,
+      // Not idle while a topology waits in the queue: an agent grown for it would otherwise leave while
+      // the rest of the room it waits for is still joining, and be submitted again.
+      busy: () => slots.free < slots.total || pool.hasWaiting(),
       onIdle: (ms) => {
         log.info("idle past the idle timeout; leaving the mesh", { idleMs: ms, timeoutMs: idleMs });
         resolve();

@@ -125,7 +125,8 @@ export function registerAgent(program: Command): void {
     )
     .option(
       "--idle-timeout <seconds>",
-      "leave the mesh and exit after holding no lease this long (default: never; `shoal pool grow` sets 1800)",
+      "leave the mesh and exit after holding no lease this long while nothing waits in the pool's queue " +
+        "(default: never; `shoal pool grow` sets 1800)",
       secondsOption,
     )
     .addHelpText(

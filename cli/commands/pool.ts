@@ -226,7 +226,7 @@ Examples:
     .addOption(
       new Option(
         "--idle-timeout <seconds>",
-        "a grown agent holding no lease this long leaves the mesh and exits, ending its job",
+        "a grown agent holding no lease this long, while nothing is queued, leaves the mesh and exits, ending its job",
       ).argParser(secondsOption).default(DEFAULT_IDLE_TIMEOUT_MS, "1800, as DDS"),
     )
     .addOption(
