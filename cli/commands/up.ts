@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { getRms, RMS_NAMES } from "../../rms/mod.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
@@ -38,7 +38,12 @@ export function registerUp(program: Command): void {
       "plug-in config: ssh host list (DDS format or JSON), Slurm options (JSON)",
     )
     .option("-g, --group <name>", "group name the agents announce")
-    .option("--timeout <seconds>", "give up after this long", secondsOption, 30_000)
+    .addOption(
+      new Option("--timeout <seconds>", "give up after this long").argParser(secondsOption).default(
+        30_000,
+        "30",
+      ),
+    )
     .option(
       "--command-handler <file>",
       "executable with which the agents answer custom agent commands (see shoal agent --help)",
