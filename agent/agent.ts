@@ -44,7 +44,13 @@ import { collRoute, type CollService, startCollService } from "../coll/mod.ts";
 // Not through stage/mod.ts: that also exports the tools' client; the service is what an agent runs.
 import { stageDir, type StageService, startStageService } from "../stage/service.ts";
 // Not through pool/mod.ts either, for the same reason.
-import { HEALTH_LABEL, HealthMonitor, type HealthOptions, systemProbe } from "../pool/health.ts";
+import {
+  HEALTH_LABEL,
+  healthFromLabels,
+  HealthMonitor,
+  type HealthOptions,
+  systemProbe,
+} from "../pool/health.ts";
 import { IDLE_TIMEOUT_LABEL, IdleWatch } from "../pool/idle.ts";
 import { type PoolService, startPoolService } from "../pool/service.ts";
 
@@ -307,7 +313,13 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     }),
   });
   membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
+  // Its own options win over what the plug-in that started it passed in labels.
+  const fromLabels = healthFromLabels(init.labels);
+  if (fromLabels.bad.length) {
+    log.warn("ignoring health labels that are not numbers", { labels: fromLabels.bad });
+  }
   const health = new HealthMonitor(systemProbe(init.dataDir), {
+    ...fromLabels.options,
     ...init.health,
     onUnreadable: (why) =>
       log.warn("cannot read the data disk's free space; --min-free-disk not checked", { why }),
@@ -430,7 +442,9 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     if (!idleMs) return;
     idleWatch = new IdleWatch({
       timeoutMs: idleMs,
-      busy: () => slots.free < slots.total,
+      // Not idle while a topology waits in the queue: an agent grown for it would otherwise leave while
+      // the rest of the room it waits for is still joining, and be submitted again.
+      busy: () => slots.free < slots.total || pool.hasWaiting(),
       onIdle: (ms) => {
         log.info("idle past the idle timeout; leaving the mesh", { idleMs: ms, timeoutMs: idleMs });
         resolve();

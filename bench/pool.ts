@@ -54,7 +54,7 @@ const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 try {
-  // Room for 3 topologies of 50 at a time, not 4: 38 slots each on 4 agents is 152.
+  // Room for 3 topologies of 50 at a time, not 4: 39 slots each on 4 agents is 156.
   const slots = Math.floor((PARALLEL * TASKS + (AGENTS - 1)) / AGENTS) + 1;
   shoal(["up", "--agents", String(AGENTS), "--slots", String(slots)]);
   const session = JSON.parse(readFileSync(join(home, "sessions", "bench", "session.json"), "utf8")) as {

@@ -74,3 +74,10 @@ export function bytesOption(value: string): number {
   } catch { /* said below */ }
   throw new InvalidArgumentError(`"${value}" is not a size (write it like 500MB, 16GiB or 1048576).`);
 }
+
+/** Parses a number above 0 (a load average, a ratio). */
+export function positiveNumberOption(text: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${text}" is not a positive number.`);
+  return n;
+}

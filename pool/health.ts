@@ -12,6 +12,43 @@ import { type Clock, REAL_CLOCK } from "./clock.ts";
 /** Member label carrying why an agent takes no leases (absent while it does). */
 export const HEALTH_LABEL = "shoal.health";
 
+/**
+ * Labels with which `shoal up`, `shoal submit` and `shoal pool grow` hand `--min-free-disk` (bytes) and
+ * `--max-load` to the agents they start, through any RMS plug-in (as the idle timeout travels).
+ */
+export const MIN_FREE_DISK_LABEL = "shoal.min-free-disk";
+/** See {@linkcode MIN_FREE_DISK_LABEL}. */
+export const MAX_LOAD_LABEL = "shoal.max-load";
+
+/** The labels carrying health settings; an unset one is left out. */
+export function healthLabels(h: Pick<HealthOptions, "minFreeDiskBytes" | "maxLoad">): Record<string, string> {
+  return {
+    ...(h.minFreeDiskBytes !== undefined ? { [MIN_FREE_DISK_LABEL]: String(h.minFreeDiskBytes) } : {}),
+    ...(h.maxLoad !== undefined ? { [MAX_LOAD_LABEL]: String(h.maxLoad) } : {}),
+  };
+}
+
+/** Health settings read back from an agent's labels, and the labels that were not numbers (ignored). */
+export function healthFromLabels(
+  labels: Record<string, string> | undefined,
+): { options: HealthOptions; bad: string[] } {
+  const options: HealthOptions = {};
+  const bad: string[] = [];
+  const disk = labels?.[MIN_FREE_DISK_LABEL];
+  if (disk !== undefined) {
+    const n = Number(disk);
+    if (disk.trim() !== "" && Number.isSafeInteger(n) && n >= 0) options.minFreeDiskBytes = n;
+    else bad.push(`${MIN_FREE_DISK_LABEL}=${disk}`);
+  }
+  const load = labels?.[MAX_LOAD_LABEL];
+  if (load !== undefined) {
+    const n = Number(load);
+    if (load.trim() !== "" && Number.isFinite(n) && n >= 0) options.maxLoad = n;
+    else bad.push(`${MAX_LOAD_LABEL}=${load}`);
+  }
+  return { options, bad };
+}
+
 /** DDS's default floor of free disk space: 500 MB. */
 export const DEFAULT_MIN_FREE_DISK = 500_000_000;
 

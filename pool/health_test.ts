@@ -1,6 +1,14 @@
 import { assertEquals, assertThrows } from "../tests/_assert.ts";
 import { FakeClock } from "./clock.ts";
-import { formatBytes, HealthMonitor, parseBytes } from "./health.ts";
+import {
+  formatBytes,
+  healthFromLabels,
+  healthLabels,
+  HealthMonitor,
+  MAX_LOAD_LABEL,
+  MIN_FREE_DISK_LABEL,
+  parseBytes,
+} from "./health.ts";
 
 Deno.test("pool health: a disk under the floor refuses leases with the reason, and recovers", () => {
   const clock = new FakeClock();
@@ -61,4 +69,20 @@ Deno.test("pool health: a free space that cannot be read is said once and refuse
   }, { clock, intervalMs: 1_000, onUnreadable: (w) => said.push(w) });
   clock.tick(3_000);
   assertEquals([h.reason, said], [undefined, ["ENOSYS"]]);
+});
+
+Deno.test("pool health: settings travel as labels to agents a plug-in starts; bad ones are named", () => {
+  const labels = healthLabels({ minFreeDiskBytes: 2_000_000_000, maxLoad: 7.5 });
+  assertEquals(labels, { [MIN_FREE_DISK_LABEL]: "2000000000", [MAX_LOAD_LABEL]: "7.5" });
+  assertEquals(healthFromLabels(labels), {
+    options: { minFreeDiskBytes: 2_000_000_000, maxLoad: 7.5 },
+    bad: [],
+  });
+  assertEquals(healthLabels({}), {});
+  assertEquals(healthFromLabels(undefined), { options: {}, bad: [] });
+  assertEquals(healthFromLabels({ [MIN_FREE_DISK_LABEL]: "0" }).options, { minFreeDiskBytes: 0 });
+  assertEquals(healthFromLabels({ [MIN_FREE_DISK_LABEL]: "2GB", [MAX_LOAD_LABEL]: "" }), {
+    options: {},
+    bad: [`${MIN_FREE_DISK_LABEL}=2GB`, `${MAX_LOAD_LABEL}=`],
+  });
 });

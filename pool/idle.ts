@@ -1,6 +1,7 @@
 /**
- * Idle exit: an agent the pool grew leaves the mesh and exits once it has held no lease for
- * `--idle-timeout` (DDS's default 1,800 s), so the pool shrinks when the work ends and the RMS job with it.
+ * Idle exit: an agent the pool grew leaves the mesh and exits once it has held no lease, with nothing
+ * waiting in the pool's queue, for `--idle-timeout` (DDS's default 1,800 s), so the pool shrinks when the
+ * work ends and the RMS job with it. What counts as busy is the agent's to say (`busy`).
  *
  * @module
  */

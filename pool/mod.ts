@@ -21,9 +21,13 @@ export {
   DEFAULT_MIN_FREE_DISK,
   formatBytes,
   HEALTH_LABEL,
+  healthFromLabels,
+  healthLabels,
   HealthMonitor,
   type HealthOptions,
   type HealthProbe,
+  MAX_LOAD_LABEL,
+  MIN_FREE_DISK_LABEL,
   parseBytes,
   systemProbe,
 } from "./health.ts";

@@ -64,6 +64,8 @@ export interface PoolService {
   isScheduler(): boolean;
   /** Progress of started topologies as counted here. */
   progress(): Progress[];
+  /** Whether a topology waits in the queue or is being started: the pool's work is not over. */
+  hasWaiting(): boolean;
   stop(): void;
 }
 
@@ -397,6 +399,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     records,
     isScheduler,
     progress: () => records.entries().filter((e) => e.state === "running").map(progressOf),
+    hasWaiting: () => pending.size > 0,
     stop() {
       for (const t of timers) clock.clearInterval(t);
       for (const off of offs) off();

@@ -3,10 +3,10 @@
  * submits pilots (bounded by --max), the topology starts on them, and once the work is done the grown
  * agents idle out, leave the mesh and exit, ending their jobs.
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { assertEquals } from "./_assert.ts";
-import { isRunning, SHOAL_BIN, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { isRunning, SHOAL_BIN, spawnAgent, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
 import { ensureSlurm, queuedJobs, scancel, slurmMissing } from "./_slurm.ts";
 import { waitFor } from "./_wait.ts";
 
@@ -137,6 +137,51 @@ Deno.test("pool grow --rms localhost: agents only while demand exists; idle ones
     timeout: 10_000,
     what: "the grown agents' processes to end",
   });
+});
+
+Deno.test("pool idle: an agent does not idle out while a topology waits in the queue, and does once it is gone", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 1 });
+  await using agent = spawnAgent(mesh.home, "idler", [
+    "--swarm-key",
+    mesh.swarmKeyFile,
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--bootstrap",
+    mesh.agents[0]!.addrs[0]!,
+    "--slots",
+    "1",
+    "--idle-timeout",
+    "2",
+    "--quiet",
+  ]);
+  const idler = await agent.ready();
+  // 3 tasks on a pool of 2 slots: it waits (for a pool grow that is not running).
+  const q = await mesh.run(["topology", "activate", topology(mesh.home.dir, 3, 1), "--queue", "--no-wait"]);
+  assertEquals(q.code, 0, q.stderr);
+  // The scheduler's pool log says it waits, every 10 s: two lines of it are well past the 2 s timeout.
+  const poolLines = () =>
+    [mesh.agents[0]!.dataDir, idler.dataDir].flatMap((d) => {
+      try {
+        return readFileSync(`${d}/agent.log`, "utf8").split("\n").filter((l) =>
+          l.includes(" pool topology=work ")
+        );
+      } catch {
+        return [];
+      }
+    });
+  await waitFor(() => poolLines().length >= 2, {
+    timeout: 40_000,
+    what: "two pool log lines about the queued work",
+  });
+  assert(isRunning(idler.pid), "the idle agent stayed while work was queued");
+  // The work leaves the queue: now it is idle, and goes.
+  const c = await mesh.run(["pool", "cancel", "work"]);
+  assertEquals(c.code, 0, c.stderr);
+  assertEquals(await agent.exited, 0);
+  assert(
+    readFileSync(`${idler.dataDir}/agent.log`, "utf8").includes("idle past the idle timeout"),
+    "it said why it left",
+  );
 });
 
 const missing = slurmMissing();

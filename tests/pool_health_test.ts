@@ -121,3 +121,53 @@ Deno.test("pool health: an agent whose data disk is under --min-free-disk refuse
   });
   assert(agent.stderr() === "", agent.stderr());
 });
+
+Deno.test("pool health: `shoal submit --min-free-disk` hands the floor to the agents it starts; an agent's own flag wins", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 1 });
+  const info = async () => {
+    const r = await mesh.run(["info", "--json"]);
+    assertEquals(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout).agents as { id: string; slots: { free: number }; unhealthy?: string }[];
+  };
+  // No disk here has 1000 TB free: the agent the localhost plug-in starts takes no leases, and says why.
+  const sub = await mesh.run([
+    "submit",
+    "--rms",
+    "localhost",
+    "--slots",
+    "2",
+    "--min-free-disk",
+    "1000TB",
+    "--json",
+  ]);
+  assertEquals(sub.code, 0, sub.stderr);
+  const id = (JSON.parse(sub.stdout) as { agents: { id: string }[] }).agents[0]!.id;
+  const row = await waitFor(async () => (await info()).find((a) => a.id === id && a.unhealthy), {
+    timeout: 20_000,
+    what: "the submitted agent to report its floor",
+  });
+  assertStringIncludes(row.unhealthy!, "under --min-free-disk 1000 TB");
+  assertEquals(row.slots.free, 0);
+  // The same label on an agent started with its own --min-free-disk 0: the flag wins, it takes leases.
+  await using agent = spawnAgent(mesh.home, "own", [
+    "--swarm-key",
+    mesh.swarmKeyFile,
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--bootstrap",
+    mesh.agents[0]!.addrs[0]!,
+    "--slots",
+    "2",
+    "--label",
+    "shoal.min-free-disk=1000000000000000",
+    "--min-free-disk",
+    "0",
+    "--quiet",
+  ]);
+  const own = await agent.ready();
+  const mine = await waitFor(async () => (await info()).find((a) => a.id === own.id && a.slots.free === 2), {
+    timeout: 20_000,
+    what: "the agent with its own flag to offer its slots",
+  });
+  assertEquals(mine.unhealthy, undefined);
+});

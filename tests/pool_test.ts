@@ -85,6 +85,19 @@ Deno.test("pool: a higher-priority topology starts first, the other once slots f
   const human = await mesh.run(["pool"]);
   assertEquals(human.code, 0, human.stderr);
   assert(/1\s+high\s+5/.test(human.stdout), human.stdout);
+  // DIANE's "work to do": the scheduler logs a line per topology every 10 s in its agent.log.
+  const schedulerLog = join(mesh.agents.find((a) => a.id === p.scheduler)!.dataDir, "agent.log");
+  const poolLines = () =>
+    readFileSync(schedulerLog, "utf8").split("\n").filter((l) => / INFO +pool topology=/.test(l));
+  await waitFor(
+    () =>
+      poolLines().some((l) => l.endsWith(" pool topology=filler agents=2 slots=4 done=0 all=4")) &&
+      poolLines().some((l) =>
+        / pool topology=high agents=0 slots=0 done=0 all=3 queued=1 priority=5 /.test(l)
+      ),
+    { timeout: 30_000, what: "the pool log lines", detail: () => poolLines().join("\n") },
+  );
+  assert(/^\d{4}-\d\d-\d\dT[\d:.]+Z /.test(poolLines()[0]!), "each line starts with its timestamp");
   // Stopping the filler frees its slots (and makes it done).
   const freedAt = Date.now();
   const stop = await mesh.run(["topology", "stop", "--id", "filler", "--grace", "1"]);
@@ -238,7 +251,11 @@ Deno.test("pool: `env create --queue` waits for the whole topology's slots, then
     Math.min(...times(dir).get("readout")!.starts) >= freedAt,
     "deployed only once the filler freed the slots",
   );
-  assertEquals(times(dir).get("readout")!.starts.length, 2);
+  // DEPLOYED once both tasks were spawned; their scripts log a moment later.
+  await waitFor(() => times(dir).get("readout")?.starts.length === 2, {
+    timeout: 10_000,
+    what: "both readout tasks to log their start",
+  });
   assertEquals((await pool(mesh)).running.map((r) => r.id), ["ro"], "still the pool's while it lives");
   const destroy = await mesh.run(["env", "destroy", "ro"]);
   assertEquals(destroy.code, 0, destroy.stderr);

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { createLogger, startAgent } from "../../agent/mod.ts";
@@ -17,17 +17,17 @@ import {
   hostPortOption,
   intOption,
   keyValue,
+  positiveNumberOption,
   secondsOption,
 } from "../options.ts";
 import { DEFAULT_CACHE_MAX } from "../../stage/mod.ts";
 import { openSession, sessionDir } from "../session.ts";
-import { DEFAULT_MIN_FREE_DISK } from "../../pool/health.ts";
-
-function numberOption(text: string): number {
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${text}" is not a positive number.`);
-  return n;
-}
+import {
+  DEFAULT_MIN_FREE_DISK,
+  formatBytes,
+  MAX_LOAD_LABEL,
+  MIN_FREE_DISK_LABEL,
+} from "../../pool/health.ts";
 
 interface AgentOptions {
   dataDir?: string;
@@ -51,7 +51,7 @@ interface AgentOptions {
   lostAfter?: number;
   stopOnMinorityAfter?: number;
   stageCacheMax?: number;
-  minFreeDisk: number;
+  minFreeDisk?: number;
   maxLoad?: number;
   idleTimeout?: number;
 }
@@ -111,18 +111,22 @@ export function registerAgent(program: Command): void {
     )
     .option(
       "--min-free-disk <size>",
-      "take no leases while the data dir's disk has less free (e.g. 500MB, 2GB; 0: no check)",
+      `take no leases while the data dir's disk has less free (e.g. 500MB, 2GB; 0: no check) (default: ` +
+        `label ${MIN_FREE_DISK_LABEL}, which shoal up/submit/pool grow --min-free-disk set, else ${
+          formatBytes(DEFAULT_MIN_FREE_DISK)
+        })`,
       bytesOption,
-      DEFAULT_MIN_FREE_DISK,
     )
     .option(
       "--max-load <n>",
-      "take no leases while the 1-minute load average stays above <n> (default: no limit)",
-      numberOption,
+      `take no leases while the 1-minute load average stays above <n> (default: label ${MAX_LOAD_LABEL}, ` +
+        "else no limit)",
+      positiveNumberOption,
     )
     .option(
       "--idle-timeout <seconds>",
-      "leave the mesh and exit after holding no lease this long (default: never; `shoal pool grow` sets 1800)",
+      "leave the mesh and exit after holding no lease this long while nothing waits in the pool's queue " +
+        "(default: never; `shoal pool grow` sets 1800)",
       secondsOption,
     )
     .addHelpText(
@@ -199,7 +203,7 @@ SIGINT or SIGTERM stops it cleanly: it leaves the mesh, closes its streams and e
           ? { stopOnMinorityAfterMs: opts.stopOnMinorityAfter }
           : {}),
         health: {
-          minFreeDiskBytes: opts.minFreeDisk,
+          ...(opts.minFreeDisk !== undefined ? { minFreeDiskBytes: opts.minFreeDisk } : {}),
           ...(opts.maxLoad !== undefined ? { maxLoad: opts.maxLoad } : {}),
         },
         ...(opts.idleTimeout !== undefined ? { idleTimeoutMs: opts.idleTimeout } : {}),

@@ -242,7 +242,11 @@ export function registerDeploy(topology: Command): void {
           "which instance stays when a partition heals with a task running on both sides",
         ).choices([...RECONCILE_RULES]).default("keep_replacement"),
       )
-      .option("--json", "print {topologyId, started, failed, agents, elapsedMs, tasks: [...]}")
+      .option(
+        "--json",
+        "print {topologyId, started, failed, agents, elapsedMs, tasks: [...]}; with --queue " +
+          "{topologyId, state, priority, tasks (a count), waitedMs, reason?} (no waitedMs with --no-wait)",
+      )
       .option("--queue", "wait in the session's pool for free slots instead of failing (see shoal pool)")
       .option("--priority <p>", "with --queue: higher starts first (default: 0)", priorityOption)
       .option(

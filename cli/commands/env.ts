@@ -177,7 +177,11 @@ Examples:
     .option("--id <id>", "environment ID (default: the topology's name)")
     .option("--var <name=value>", "topology variable (repeatable)", keyValue, {})
     .option("--auto <event>", "go on to START_ACTIVITY (CONFIGURE, then START_ACTIVITY) or CONFIGURE")
-    .option("--json", "print the environment as `env show --json` does")
+    .option(
+      "--json",
+      "print the environment as `env show --json` does; with --queue {topologyId, state, priority, tasks, " +
+        "waitedMs, reason?}",
+    )
     .option(
       "--queue",
       "wait in the session's pool until the whole topology fits, then DEPLOY (see shoal pool)",

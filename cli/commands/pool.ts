@@ -24,7 +24,7 @@ import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { openSession } from "../session.ts";
-import { submitAgents } from "./submit.ts";
+import { agentHealthOptions, healthOf, submitAgents } from "./submit.ts";
 
 /** Label naming the `shoal pool grow` run that started an agent. */
 export const GROWN_BY_LABEL = "shoal.grown-by";
@@ -155,6 +155,8 @@ interface GrowOptions {
   interval: number;
   exitWhenIdle?: boolean;
   json?: boolean;
+  minFreeDisk?: number;
+  maxLoad?: number;
 }
 
 /** Registers `shoal pool`. */
@@ -167,7 +169,9 @@ export function registerPool(program: Command): void {
 Topologies join the queue with \`shoal topology activate FILE --queue [--priority P]\`. The scheduler (the
 alive agent with the lowest peer ID) starts them whole as slots free up: higher priority first, equal
 priorities round-robin over their --share groups, first come first served within one; nothing overtakes
-the head of the queue. The queue is replicated on every agent and survives the peer that queued.
+the head of the queue. The queue is replicated on every agent and survives the peer that queued. Every
+10 s the scheduler writes a line per topology to its agent.log (the agent's data dir, e.g.
+~/.shoal/sessions/default/agents/*/agent.log): "pool topology=b1 agents=2 slots=8 done=12 all=20".
 
 Examples:
   $ shoal pool                                   queue, running topologies, agents
@@ -222,17 +226,20 @@ Examples:
     .addOption(
       new Option(
         "--idle-timeout <seconds>",
-        "a grown agent holding no lease this long leaves the mesh and exits, ending its job",
+        "a grown agent holding no lease this long, while nothing is queued, leaves the mesh and exits, ending its job",
       ).argParser(secondsOption).default(DEFAULT_IDLE_TIMEOUT_MS, "1800, as DDS"),
     )
     .addOption(
       new Option("--interval <seconds>", "how often demand is compared with free slots")
         .argParser(secondsOption).default(5_000, "5"),
     )
+    .addOption(agentHealthOptions()[0]!)
+    .addOption(agentHealthOptions()[1]!)
     .option("--exit-when-idle", "exit once the queue is empty and every grown agent has exited")
     .option(
       "--json",
-      "one JSON line per look at the pool (type look), submission (grow) and outcome (grown, failed)",
+      "one JSON line per look at the pool (type look), submission (grow), outcome (grown, failed), " +
+        "unreachable mesh (unreachable) and exit with --exit-when-idle (idle)",
     )
     .addHelpText(
       "after",
@@ -245,7 +252,8 @@ against --max, so a slow batch queue is not flooded.
 Examples:
   $ shoal pool grow --rms localhost --max 4 --slots 2 --idle-timeout 60
   $ shoal pool grow --rms slurm -c slurm.json --max 50 --step 10 --slots 8
-  $ shoal pool grow --rms ssh -c hosts.cfg --max 8 --exit-when-idle --json`,
+  $ shoal pool grow --rms ssh -c hosts.cfg --max 8 --exit-when-idle --json
+  $ shoal pool grow --rms sge -c sge.json --max 16 --slots 4 --min-free-disk 2GB --max-load 8`,
     )
     .action(async (opts: GrowOptions, cmd: Command) => {
       const { session: name } = cmd.optsWithGlobals<{ session: string }>();
@@ -329,6 +337,7 @@ Examples:
                   timeout: 300_000,
                   quiet: true,
                   ...(opts.rmsConfig ? { configFile: opts.rmsConfig } : {}),
+                  ...healthOf(opts),
                 });
                 for (const j of out.jobs) if (j.peerId) unseen.set(j.peerId, Date.now() + 60_000);
                 say(

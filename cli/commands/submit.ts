@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import {
   createMeshNode,
   type Member,
@@ -26,7 +26,16 @@ import {
 } from "../../rms/mod.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
-import { executableFile, hostPortOption, intOption, keyValue, secondsOption } from "../options.ts";
+import {
+  bytesOption,
+  executableFile,
+  hostPortOption,
+  intOption,
+  keyValue,
+  positiveNumberOption,
+  secondsOption,
+} from "../options.ts";
+import { DEFAULT_MIN_FREE_DISK, formatBytes, healthLabels } from "../../pool/mod.ts";
 import { startProgress } from "../progress.ts";
 import { selfCommand } from "../self_command.ts";
 import { openOrCreateSession, type Session } from "../session.ts";
@@ -45,6 +54,8 @@ interface SubmitOptions {
   metrics?: string;
   resource?: string;
   pilots?: string;
+  minFreeDisk?: number;
+  maxLoad?: number;
 }
 
 /** What a submission did. */
@@ -77,6 +88,51 @@ export interface SubmitAgentsOptions {
   resource?: string;
   /** A pilots file (step lists per resource type). */
   pilots?: string;
+  /** The agents' `--min-free-disk` and `--max-load`, handed over as labels. */
+  health?: AgentHealthOptions;
+}
+
+/** `--min-free-disk` and `--max-load` of a command that starts agents. */
+export interface AgentHealthOptions {
+  minFreeDisk?: number;
+  maxLoad?: number;
+}
+
+/** `--min-free-disk` and `--max-load` for the agents a command starts (through any plug-in): add both. */
+export function agentHealthOptions(): Option[] {
+  return [
+    new Option(
+      "--min-free-disk <size>",
+      `each agent takes no leases while its data disk has less free (e.g. 2GB; 0: no check) (default: ${
+        formatBytes(DEFAULT_MIN_FREE_DISK)
+      })`,
+    ).argParser(bytesOption),
+    new Option(
+      "--max-load <n>",
+      "each agent takes no leases while its 1-minute load average stays above <n> (default: no limit)",
+    ).argParser(positiveNumberOption),
+  ];
+}
+
+/** The health part of a command's options, for {@linkcode submitAgents}. */
+export function healthOf(opts: AgentHealthOptions): { health?: AgentHealthOptions } {
+  const h = {
+    ...(opts.minFreeDisk !== undefined ? { minFreeDisk: opts.minFreeDisk } : {}),
+    ...(opts.maxLoad !== undefined ? { maxLoad: opts.maxLoad } : {}),
+  };
+  return Object.keys(h).length ? { health: h } : {};
+}
+
+/** The agents' labels: the asked-for ones and the health settings. */
+function labelsOf(opts: SubmitAgentsOptions): { labels?: Record<string, string> } {
+  const labels = {
+    ...opts.labels,
+    ...healthLabels({
+      ...(opts.health?.minFreeDisk !== undefined ? { minFreeDiskBytes: opts.health.minFreeDisk } : {}),
+      ...(opts.health?.maxLoad !== undefined ? { maxLoad: opts.health.maxLoad } : {}),
+    }),
+  };
+  return Object.keys(labels).length ? { labels } : {};
 }
 
 /** Addresses of the session's agents that are running, local and remote. */
@@ -183,7 +239,7 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
         signal,
         ...(config ? { config } : {}),
         ...(opts.group ? { group: opts.group } : {}),
-        ...(opts.labels && Object.keys(opts.labels).length ? { labels: opts.labels } : {}),
+        ...labelsOf(opts),
         ...(opts.minCount ? { minCount: opts.minCount } : {}),
         ...(opts.commandHandler ? { commandHandler: commandHandlerFor(opts.rms, opts.commandHandler) } : {}),
         ...(opts.metrics ? { metrics: opts.metrics } : {}),
@@ -300,6 +356,8 @@ export function registerSubmit(program: Command): void {
       "site resource whose pilot the agents run (default: Slurm partition, SGE queue; see shoal pilot)",
     )
     .option("--pilots <file>", 'pilots file: step lists per resource type (default: the config\'s "pilots")')
+    .addOption(agentHealthOptions()[0]!)
+    .addOption(agentHealthOptions()[1]!)
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -310,6 +368,7 @@ Examples:
   $ shoal submit --rms slurm -n 10 --slots 8 --min-instances 6 -c slurm.json
   $ shoal submit --rms slurm -n 4 -c slurm.json --resource gpu-partition --pilots pilots.yaml
   $ shoal submit --rms sge -n 8 --slots 4 -c sge.json     an array job of 8 pilots (qsub -t 1-8)
+  $ shoal submit --rms slurm -n 4 -c slurm.json --min-free-disk 5GB --max-load 32
   $ shoal submit --rms ssh -c hosts.cfg --json
   $ shoal submit -n 2 --command-handler ./site-cmd.sh   answers \`shoal cmd send --condition agent …\`
 
@@ -352,6 +411,7 @@ is listed with its host and reason), 2 bad usage or config, 5 timed out.`,
           ...(opts.metrics ? { metrics: opts.metrics } : {}),
           ...(opts.resource ? { resource: opts.resource } : {}),
           ...(opts.pilots ? { pilots: opts.pilots } : {}),
+          ...healthOf(opts),
         });
       } catch (err) {
         if (!(err instanceof SubmitError)) throw err;

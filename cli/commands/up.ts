@@ -3,16 +3,18 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { getRms, RMS_NAMES } from "../../rms/mod.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
 import { hostPortOption, intOption, secondsOption } from "../options.ts";
 import { openOrCreateSession } from "../session.ts";
 import { agentRows, printAgents } from "./info.ts";
-import { commandHandlerFor, submitAgents } from "./submit.ts";
+import { agentHealthOptions, commandHandlerFor, healthOf, submitAgents } from "./submit.ts";
 
 interface UpOptions {
+  minFreeDisk?: number;
+  maxLoad?: number;
   agents?: number;
   slots: number;
   rms: string;
@@ -36,7 +38,12 @@ export function registerUp(program: Command): void {
       "plug-in config: ssh host list (DDS format or JSON), Slurm options (JSON)",
     )
     .option("-g, --group <name>", "group name the agents announce")
-    .option("--timeout <seconds>", "give up after this long", secondsOption, 30_000)
+    .addOption(
+      new Option("--timeout <seconds>", "give up after this long").argParser(secondsOption).default(
+        30_000,
+        "30",
+      ),
+    )
     .option(
       "--command-handler <file>",
       "executable with which the agents answer custom agent commands (see shoal agent --help)",
@@ -46,6 +53,8 @@ export function registerUp(program: Command): void {
       "each agent serves Prometheus metrics there (port 0: a free port each; see shoal info --prometheus-sd)",
       hostPortOption("metrics address"),
     )
+    .addOption(agentHealthOptions()[0]!)
+    .addOption(agentHealthOptions()[1]!)
     .option("--json", "print the result as JSON")
     .addHelpText(
       "after",
@@ -56,6 +65,7 @@ Examples:
   $ shoal up --rms ssh -c hosts.cfg
   $ shoal up --agents 3 --command-handler ./site-cmd.sh
   $ shoal up --agents 4 --metrics 127.0.0.1:0 && shoal info --prometheus-sd > shoal-targets.json
+  $ shoal up --agents 4 --min-free-disk 2GB --max-load 8   agents stop taking leases past these
 
 To add agents to a session that is up, use \`shoal submit\`.`,
     )
@@ -87,6 +97,7 @@ To add agents to a session that is up, use \`shoal submit\`.`,
         ...(opts.group ? { group: opts.group } : {}),
         ...(handler ? { commandHandler: handler } : {}),
         ...(opts.metrics ? { metrics: opts.metrics } : {}),
+        ...healthOf(opts),
       });
       const members = outcome.members;
       const elapsedMs = Math.round(performance.now() - started);
