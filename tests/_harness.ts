@@ -105,6 +105,18 @@ export interface TestMesh extends AsyncDisposable {
   swarmKeyFile: string;
 }
 
+/** `shoal agent` arguments that join `mesh` through its first agent, listening on a loopback port. */
+export function joinArgs(mesh: TestMesh): string[] {
+  return [
+    "--swarm-key",
+    mesh.swarmKeyFile,
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--bootstrap",
+    mesh.agents[0]!.addrs[0]!,
+  ];
+}
+
 /** Starts a local mesh with `shoal up`. */
 export async function startMesh(
   options: {

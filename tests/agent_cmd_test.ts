@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { createHome, ps, spawnAgent, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
+import { createHome, joinArgs, ps, spawnAgent, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
 import { logsOf, script } from "./_task_scripts.ts";
 import { waitFor } from "./_wait.ts";
 
@@ -169,12 +169,7 @@ esac
 
     // A hanging handler is cut off by --command-timeout; its agent still answers afterwards.
     await using slow = spawnAgent(mesh.home, "slow", [
-      "--swarm-key",
-      mesh.swarmKeyFile,
-      "--listen",
-      "/ip4/127.0.0.1/tcp/0",
-      "--bootstrap",
-      mesh.agents[0]!.addrs[0]!,
+      ...joinArgs(mesh),
       "--command-handler",
       handler,
       "--command-timeout",

@@ -6,7 +6,15 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { isRunning, SHOAL_BIN, spawnAgent, startMesh, type TestMesh, writeTopology } from "./_harness.ts";
+import {
+  isRunning,
+  joinArgs,
+  SHOAL_BIN,
+  spawnAgent,
+  startMesh,
+  type TestMesh,
+  writeTopology,
+} from "./_harness.ts";
 import { ensureSlurm, queuedJobs, scancel, slurmMissing } from "./_slurm.ts";
 import { waitFor } from "./_wait.ts";
 
@@ -142,12 +150,7 @@ Deno.test("pool grow --rms localhost: agents only while demand exists; idle ones
 Deno.test("pool idle: an agent does not idle out while a topology waits in the queue, and does once it is gone", async () => {
   await using mesh = await startMesh({ agents: 1, slots: 1 });
   await using agent = spawnAgent(mesh.home, "idler", [
-    "--swarm-key",
-    mesh.swarmKeyFile,
-    "--listen",
-    "/ip4/127.0.0.1/tcp/0",
-    "--bootstrap",
-    mesh.agents[0]!.addrs[0]!,
+    ...joinArgs(mesh),
     "--slots",
     "1",
     "--idle-timeout",

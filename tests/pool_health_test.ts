@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { spawnAgent, startMesh, writeTopology } from "./_harness.ts";
+import { joinArgs, spawnAgent, startMesh, writeTopology } from "./_harness.ts";
 import { waitFor } from "./_wait.ts";
 
 /** Mounts a 600 MB tmpfs at `dir`; undefined (with the reason) when this machine will not let us. */
@@ -50,12 +50,7 @@ Deno.test("pool health: an agent whose data disk is under --min-free-disk refuse
     },
   };
   await using agent = spawnAgent(mesh.home, "small", [
-    "--swarm-key",
-    mesh.swarmKeyFile,
-    "--listen",
-    "/ip4/127.0.0.1/tcp/0",
-    "--bootstrap",
-    mesh.agents[0]!.addrs[0]!,
+    ...joinArgs(mesh),
     "--slots",
     "2",
     "--quiet",
@@ -150,12 +145,7 @@ Deno.test("pool health: `shoal submit --min-free-disk` hands the floor to the ag
   assertEquals(row.slots.free, 0);
   // The same label on an agent started with its own --min-free-disk 0: the flag wins, it takes leases.
   await using agent = spawnAgent(mesh.home, "own", [
-    "--swarm-key",
-    mesh.swarmKeyFile,
-    "--listen",
-    "/ip4/127.0.0.1/tcp/0",
-    "--bootstrap",
-    mesh.agents[0]!.addrs[0]!,
+    ...joinArgs(mesh),
     "--slots",
     "2",
     "--label",

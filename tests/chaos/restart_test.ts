@@ -68,7 +68,17 @@ for (const late of [false, true]) {
         await waitFor(async () => {
           const record = await topologyRecord(mesh, mesh.agents[0]!, "Fg");
           return processesWith(MARK).length === 4 && record && !record.placement[victim.id];
-        }, { timeout: 60_000, what: "the victim's tasks to be re-placed" });
+        }, {
+          timeout: 90_000,
+          what: "the victim's tasks to be re-placed",
+          // What the agents did about it (once, under CI's load, nothing happened within 60 s).
+          detail: () =>
+            [...mesh.agents, ...fg.filter((x) => x.id !== victim.id)].flatMap((a) => {
+              const log = Deno.readTextFileSync(`${a.dataDir}/agent.log`).split("\n");
+              return log.filter((l) => /re-plac|claim|majority|answer a ping|dead|lost|refus/.test(l))
+                .slice(-15).map((l) => `${a.id.slice(-6)}: ${l}`);
+            }).join("\n"),
+        });
       }
       // The same data dir: the same peer ID, a new process.
       await using again = spawnAgent(mesh.home, victim.id === fg[0]!.id ? "f1" : "f2", fgArgs("x"));
