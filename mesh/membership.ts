@@ -63,7 +63,6 @@ export class Membership implements AsyncDisposable {
   >();
   readonly #watchers = new Set<(e: MembershipEvent) => void>();
   /** Addresses last written to the peer store, per member (one entry per member ever dialled). */
-  readonly #storedAddrs = new Map<string, string>();
   readonly #digestSources = new Map<string, () => string>();
   #startedAt = Date.now();
   #soon: ReturnType<typeof setTimeout> | undefined;
@@ -138,6 +137,8 @@ export class Membership implements AsyncDisposable {
       },
     });
     this.#swim = swim;
+    // Streams by peer ID (leases, requests) reach members this agent never linked to.
+    node.addressesOf = (peer) => swim.table.addrs(peer);
     await node.libp2p.handle(SWIM_PROTOCOL, (stream, connection) => void this.#read(stream, connection), {
       maxInboundStreams: 64,
       maxOutboundStreams: 64,
@@ -196,13 +197,7 @@ export class Membership implements AsyncDisposable {
     const existing = this.#node.libp2p.getConnections(id)[0];
     if (existing) return existing;
     this.connectionCounts.dialled++;
-    const addrs = this.#swim?.table.addrs(to) ?? [];
-    // A peer-store write encodes and stores the whole record under a lock: only when the addresses changed.
-    const key = addrs.join(" ");
-    if (addrs.length && this.#storedAddrs.get(to) !== key) {
-      await this.#node.libp2p.peerStore.merge(id, { multiaddrs: addrs.map((a) => multiaddr(a)) });
-      this.#storedAddrs.set(to, key);
-    }
+    await this.#node.learnAddresses(to, this.#swim?.table.addrs(to) ?? []);
     return await this.#node.libp2p.dial(id, { signal: AbortSignal.timeout(5_000) });
   }
 

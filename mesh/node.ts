@@ -57,7 +57,15 @@ export class MeshNode implements AsyncDisposable {
   readonly #onMalformed: ((what: string, err: unknown) => void) | undefined;
   readonly #onStreamError: ((what: string, err: unknown) => void) | undefined;
   readonly #topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>();
+  /** The addresses last written to the peer store, by peer: a write encodes the whole record under a lock. */
+  readonly #storedAddrs = new Map<string, string>();
   #stopped = false;
+  /**
+   * Where a peer can be reached, as far as this node knows beyond libp2p's peer store (set by the membership:
+   * the addresses members announce). With a bounded number of links most members were never dialled, and a
+   * stream to one of them by peer ID needs its addresses.
+   */
+  addressesOf: ((peer: string) => readonly string[]) | undefined;
 
   constructor(libp2p: Libp2p<{ pubsub: GossipSub; ping: Ping }>, init: MeshNodeInit) {
     this.libp2p = libp2p;
@@ -152,16 +160,26 @@ export class MeshNode implements AsyncDisposable {
     return await this.libp2p.services.ping.ping(peerIdFromString(peer), options);
   }
 
-  /** Opens a stream to `peer` for `protocol`. */
+  /** Opens a stream to `peer` (a peer ID, dialled at the addresses it is known by, or a multiaddr). */
   async openStream(
     peer: string,
     protocol: string,
     options: { signal?: AbortSignal; maxOutboundStreams?: number } = {},
   ): Promise<Stream> {
-    const target: PeerId | ReturnType<typeof multiaddr> = peer.startsWith("/")
-      ? multiaddr(peer)
-      : peerIdFromString(peer);
-    return await this.libp2p.dialProtocol(target, protocol, options);
+    if (peer.startsWith("/")) return await this.libp2p.dialProtocol(multiaddr(peer), protocol, options);
+    const id = peerIdFromString(peer);
+    if (this.libp2p.getConnections(id).length === 0) {
+      await this.learnAddresses(peer, this.addressesOf?.(peer) ?? []);
+    }
+    return await this.libp2p.dialProtocol(id, protocol, options);
+  }
+
+  /** Puts `peer`'s addresses into the peer store, if they changed since the last time. */
+  async learnAddresses(peer: string, addrs: readonly string[]): Promise<void> {
+    const key = addrs.join(" ");
+    if (addrs.length === 0 || this.#storedAddrs.get(peer) === key) return;
+    await this.libp2p.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs.map((a) => multiaddr(a)) });
+    this.#storedAddrs.set(peer, key);
   }
 
   /** Stops the node: leaves gossip, closes connections and streams. Idempotent. */

@@ -91,3 +91,35 @@ Deno.test("mesh: a malformed request is dropped and counted, and the node keeps 
   assertEquals(a.counters.malformed, 2);
   assertEquals(await request(b, addr, "/test/echo/1", { n: 7 }, { schema: v.number() }), 7);
 });
+
+Deno.test("mesh: a request by peer ID reaches a member this node never linked to, at the addresses it announced", async () => {
+  const swarmKey = createSwarmKey();
+  await using a = await createMeshNode({ swarmKey, listen: LISTEN });
+  await using b = await createMeshNode({ swarmKey, listen: LISTEN });
+  await using c = await createMeshNode({ swarmKey, listen: LISTEN });
+  const self = () => ({ host: "h", slots: { total: 1, free: 1 }, version: "t", load: 0 });
+  // One link each and no random probes: a and b know each other from c's gossip only.
+  const timing = {
+    probeIntervalMs: 200,
+    probeTimeoutMs: 100,
+    linksLow: 1,
+    linksHigh: 1,
+    randomProbeEvery: 1e9,
+  };
+  await using va = await startMembership({ node: a, self, timing });
+  await using _vb = await startMembership({ node: b, self, timing });
+  await using _vc = await startMembership({ node: c, self, timing });
+  await handleRequests(b, "/test/echo/1", { schema: v.object({ n: v.number() }), handler: ({ n }) => n + 1 });
+  await a.dial(c.addresses()[0]!);
+  await b.dial(c.addresses()[0]!);
+  await waitFor(() => va.members().some((m) => m.id === b.peerId && m.state === "alive"), {
+    timeout: 10_000,
+    what: "b in a's view",
+  });
+  assertEquals(
+    a.libp2p.getConnections().map((x) => x.remotePeer.toString()),
+    [c.peerId],
+    "a links to c only",
+  );
+  assertEquals(await request(a, b.peerId, "/test/echo/1", { n: 41 }, { schema: v.number() }), 42);
+});
