@@ -10,7 +10,7 @@ import { type GossipSub, gossipsub } from "@libp2p/gossipsub";
 import { identify } from "@libp2p/identify";
 import { applyYamuxWindowRule } from "./_yamux_window.ts";
 import { EventHub } from "./event_hub.ts";
-import type { Connection, Libp2p, PeerId, PrivateKey, Stream } from "@libp2p/interface";
+import type { Connection, Libp2p, PrivateKey, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { type Ping, ping } from "@libp2p/ping";
 import { preSharedKey } from "@libp2p/pnet";
