@@ -49,6 +49,8 @@ export interface StageServiceInit {
   log: Logger;
   /** Bytes the staged contents may take (default {@linkcode DEFAULT_CACHE_MAX}). */
   cacheMaxBytes?: number;
+  /** The clock of staging and use times, which order evictions (default `Date.now`). */
+  now?: () => number;
 }
 
 interface Entry {
@@ -189,7 +191,7 @@ export class StageService implements AsyncDisposable {
   resolve(name: string): string | undefined {
     const e = this.#index.get(name);
     if (!e?.complete) return undefined;
-    e.usedAt = Date.now();
+    e.usedAt = (this.#init.now ?? Date.now)();
     this.#save();
     return join(this.dir, name);
   }
@@ -239,8 +241,8 @@ export class StageService implements AsyncDisposable {
     const entry: Entry = {
       name: manifest.name,
       manifest: id,
-      stagedAt: started,
-      usedAt: started,
+      stagedAt: (this.#init.now ?? Date.now)(),
+      usedAt: (this.#init.now ?? Date.now)(),
       complete: false,
     };
     if (old?.manifest === id && old.complete) entry.complete = true;

@@ -81,12 +81,14 @@ Deno.test("stage service: past its cache limit an agent evicts the least recentl
     const [seedNode, a] = [nodes[0]!, nodes[1]!];
     const log = createLogger({ stderr: false });
     const size = 600 * 1024;
+    let tick = 0;
     await using sa = await startStageService({
       node: a,
       workDir: join(dir, "a"),
       host: "a",
       log,
       cacheMaxBytes: Math.round(2.5 * size),
+      now: () => ++tick, // every staging and use at a later time than the one before
     });
     const targets = [{ id: a.peerId, host: "a" }];
     const put = async (name: string, seed: number, n = size) => {
@@ -96,9 +98,7 @@ Deno.test("stage service: past its cache limit an agent evicts the least recentl
     };
     const first = await put("one", 1);
     assert(first.ok, JSON.stringify(first));
-    await new Promise((r) => setTimeout(r, 5)); // distinct use times, not a wait for an event
     assert((await put("two", 2)).ok);
-    await new Promise((r) => setTimeout(r, 5));
     assert(sa.resolve("one"), "a task uses one: it becomes the most recently used");
     assert((await put("three", 3)).ok);
     assertEquals((await sa.list()).map((s) => s.name), ["one", "three"]);
@@ -111,14 +111,11 @@ Deno.test("stage service: past its cache limit an agent evicts the least recentl
       "nothing is evicted for what cannot fit",
     );
     // A running task refers to "one" (the least recently used now): "three" goes instead, until it ends.
-    await new Promise((r) => setTimeout(r, 5));
     sa.use("t\0main/T_0", ["one"]);
-    await new Promise((r) => setTimeout(r, 5));
     assert(sa.resolve("three"), "three becomes the most recently used");
     assert((await put("four", 5)).ok);
     assertEquals((await sa.list()).map((s) => s.name), ["four", "one"], "a name a task holds stays");
     sa.release("t\0main/T_0");
-    await new Promise((r) => setTimeout(r, 5));
     assert(sa.resolve("four"));
     assert((await put("five", 6)).ok);
     assertEquals((await sa.list()).map((s) => s.name), ["five", "four"], "released, it is evicted again");
