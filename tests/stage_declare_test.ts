@@ -100,7 +100,7 @@ Deno.test("stage: tasks on every agent that declare names staged to one agent ea
 });
 
 Deno.test("stage: a topology declaring a name no agent holds is refused before any task starts, naming it", async () => {
-  await using mesh = await startMesh({ agents: 2 });
+  await using mesh = await startMesh({ agents: 2, slots: 2 });
   const put = await mesh.run([
     "stage",
     "put",
