@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { chmod, copyFile, link, mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, link, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** Contents from this size on are cached and linked. */
@@ -43,6 +43,18 @@ export class ContentCache {
       await link(entry, file);
     } catch {
       await copyFile(entry, file);
+    }
+  }
+
+  /** Puts the file or directory tree `source` at `target`: each file a hard link when it can, else a copy. */
+  async linkTree(source: string, target: string): Promise<void> {
+    if (!(await stat(source)).isDirectory()) return await this.linkEntry(source, target);
+    await rm(target, { recursive: true, force: true });
+    await mkdir(target, { recursive: true });
+    for (const e of await readdir(source, { withFileTypes: true })) {
+      const [from, to] = [join(source, e.name), join(target, e.name)];
+      if (e.isDirectory()) await this.linkTree(from, to);
+      else await this.linkEntry(from, to);
     }
   }
 

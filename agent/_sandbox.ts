@@ -80,7 +80,10 @@ export async function prepareSandbox(
       if (f.name.includes("/")) await mkdir(dirname(file), { recursive: true });
       if (f.link !== undefined) {
         if (!cache) throw new TaskFileError(f.name, "a staged file needs the agent's content cache");
-        return await cache.linkEntry(f.link, file);
+        return await (f.stage !== undefined ? cache.linkTree(f.link, file) : cache.linkEntry(f.link, file));
+      }
+      if (f.stage !== undefined) {
+        throw new TaskFileError(f.name, `staged name "${f.stage}" is not present on this agent`);
       }
       if (cache && typeof f.content !== "string" && f.content.byteLength >= LINK_FROM) {
         return await cache.place(file, f.content, f.mode ?? 0o644);

@@ -43,6 +43,7 @@ import { type EnvService, startEnvService } from "../env/service.ts";
 import { collRoute, type CollService, startCollService } from "../coll/mod.ts";
 // Not through stage/mod.ts: that also exports the tools' client; the service is what an agent runs.
 import { stageDir, type StageService, startStageService } from "../stage/service.ts";
+import { createStageFetcher } from "../stage/declared.ts";
 // Not through pool/mod.ts either, for the same reason.
 import {
   HEALTH_LABEL,
@@ -414,6 +415,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     log,
     ...(init.stageCacheMaxBytes !== undefined ? { cacheMaxBytes: init.stageCacheMaxBytes } : {}),
   });
+  const declared = createStageFetcher({ node, stage });
   const service = await startTaskService({
     node,
     runner,
@@ -433,6 +435,8 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       hold: (owner, refs) => stage.hold(owner, refs),
       release: (owner) => stage.release(owner),
       use: (owner, names) => stage.use(owner, names),
+      present: (name, source) => declared.present(name, source),
+      fetch: (name, source) => declared.fetch(name, source),
     },
     ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
   });

@@ -20,7 +20,7 @@ import {
 } from "../topology/mod.ts";
 import { CommanderError } from "./errors.ts";
 import { packBlobs } from "./lease_blobs.ts";
-import { stageLeaseFiles } from "./lease_staging.ts";
+import { locateDeclared, sourcesFor, stageLeaseFiles } from "./lease_staging.ts";
 import {
   LEASE_COMMIT_PROTOCOL,
   LEASE_PROTOCOL,
@@ -37,6 +37,7 @@ import {
 } from "./protocols.ts";
 import { Shipper, toTaskSpec } from "./task_specs.ts";
 import type { TaskSpec, TaskStatus } from "./types.ts";
+import type { StageSource } from "../stage/types.ts";
 
 /** What a commander works with. */
 export interface CommanderInit {
@@ -165,6 +166,10 @@ export function errorText(err: unknown): string {
   return String(err);
 }
 
+function aliveTargets(members: Member[]): { id: string; host: string }[] {
+  return members.filter((m) => m.state === "alive").map((m) => ({ id: m.id, host: m.host }));
+}
+
 function toAgentSlots(members: Member[], extra: Map<string, number> = new Map()): AgentSlots[] {
   return members.filter((m) => m.state === "alive").map((m) => ({
     id: m.id,
@@ -206,6 +211,8 @@ async function placeAndLease(
     extraEnv?: Record<string, string>;
     /** Hold every lease and start the tasks only once all are granted (see {@linkcode ActivateOptions.hold}). */
     hold?: boolean;
+    /** Where the staged names the tasks declare are (found by the caller already), by name. */
+    stageSources?: ReadonlyMap<string, StageSource>;
   },
 ): Promise<PlacedTask[]> {
   if (!ctx.hold) return await leaseLoop(init, expanded, paths, ctx, []);
@@ -254,6 +261,23 @@ async function leaseLoop(
 ): Promise<PlacedTask[]> {
   const shipper = new Shipper();
   const byPath = new Map<string, RuntimeTask>(expanded.tasks.map((t) => [t.path, t]));
+  const specOf = (path: string) => {
+    const spec = toTaskSpec(byPath.get(path)!, {
+      topologyId: ctx.topologyId,
+      sessionId: init.sessionId,
+      shipper,
+    });
+    if (ctx.extraEnv) spec.extraEnv = { ...spec.extraEnv, ...ctx.extraEnv };
+    return spec;
+  };
+  // Staged names the tasks declare: where they are, or the whole operation is refused before any lease.
+  const stageSources = ctx.stageSources ??
+    await locateDeclared(
+      init.node,
+      async () => aliveTargets(ctx.members ?? await fetchMembers(init)),
+      [...paths].map(specOf),
+      init.signal ? { signal: init.signal } : {},
+    );
   const placed: PlacedTask[] = [];
   let remaining = new Set(paths);
   const dead = new Set<string>();
@@ -277,18 +301,9 @@ async function leaseLoop(
     }
     const byAgent = Map.groupBy(plan.assignments, (a) => a.agentId);
     const next = new Set<string>();
-    const specsOf = new Map([...byAgent].map(([agent, list]) => [
-      agent,
-      list.map((a) => {
-        const spec = toTaskSpec(byPath.get(a.taskPath)!, {
-          topologyId: ctx.topologyId,
-          sessionId: init.sessionId,
-          shipper,
-        });
-        if (ctx.extraEnv) spec.extraEnv = { ...spec.extraEnv, ...ctx.extraEnv };
-        return spec;
-      }),
-    ]));
+    const specsOf = new Map(
+      [...byAgent].map(([agent, list]) => [agent, list.map((a) => specOf(a.taskPath))]),
+    );
     // Large shipped files go ahead by staging (a swarm among the agents); leases carry references.
     const shipped = await stageLeaseFiles(init.node, specsOf, init.signal ? { signal: init.signal } : {});
     await Promise.all([...byAgent].map(async ([agent, list]) => {
@@ -300,12 +315,14 @@ async function leaseLoop(
         for (const a of list) next.add(a.taskPath);
         return;
       }
+      const stage = sourcesFor(specs, stageSources);
       try {
         const res = await request(init.node, agent, LEASE_PROTOCOL, {
           topologyId: ctx.topologyId,
           epoch: ctx.epoch,
           commander: init.node.peerId,
           ...packBlobs(specs, shipped.staged.get(agent)),
+          ...(stage ? { stage } : {}),
           ...(ctx.hold ? { hold: true } : {}),
         }, { schema: LeaseResponseSchema, maxBytes: 64 * 1024 * 1024, ...opts(init, 60_000) });
         if (res.granted && ctx.hold) {
@@ -617,6 +634,19 @@ export async function updateTopology(
   if (check.unplaced.length > 0) {
     throw new CommanderError(`Update refused, nothing was stopped: ${check.reasons.join("; ")}`);
   }
+  const shipper = new Shipper();
+  const stageSources = await locateDeclared(
+    init.node,
+    () => Promise.resolve(aliveTargets(view)),
+    after.tasks.filter((t) => added.has(t.path)).map((t) =>
+      toTaskSpec(t, { topologyId: record.id, sessionId: init.sessionId, shipper })
+    ),
+    init.signal ? { signal: init.signal } : {},
+  ).catch((err) => {
+    throw err instanceof CommanderError
+      ? new CommanderError(`Update refused, nothing was stopped: ${err.message}`, [], { cause: err })
+      : err;
+  });
   const progress = { done: 0, total: added.size };
   init.onProgress?.(0, added.size);
   const quiet = { ...init, onProgress: undefined };
@@ -639,7 +669,12 @@ export async function updateTopology(
   }
   const stop = removed.size ? await stopTasks(quiet, record.id, { byAgent }) : { stopped: 0, killed: 0 };
   const tasks = added.size
-    ? await placeAndLease(init, after, added, { topologyId: record.id, epoch: record.epoch, progress })
+    ? await placeAndLease(init, after, added, {
+      topologyId: record.id,
+      epoch: record.epoch,
+      progress,
+      stageSources,
+    })
     : [];
   for (const t of tasks) (placement[t.agent] ??= []).push(t.path);
   const { removing: _done, ...base } = record;

@@ -20,6 +20,8 @@ export interface LeaseFile {
   blob?: number;
   /** Content staged on the agent beforehand: its chunk-list ID and size. */
   staged?: StagedRef;
+  /** A staged name, linked in once present (`TaskFile.stage`). */
+  stage?: string;
   mode?: number;
 }
 
@@ -47,6 +49,7 @@ export function packBlobs(
     return {
       ...spec,
       files: spec.files.map((f): LeaseFile => {
+        if (f.stage !== undefined) return { name: f.name, stage: f.stage };
         if (typeof f.content === "string" || f.content.byteLength < SHARE_FROM) return f;
         const ref = staged?.get(f.content);
         if (ref) {
@@ -81,6 +84,7 @@ export function unpackBlobs<T extends { path: string; files?: LeaseFile[] }>(
       ...t,
       files: t.files.map((f): TaskFile => {
         const mode = f.mode !== undefined ? { mode: f.mode } : {};
+        if (f.stage !== undefined) return { name: f.name, content: "", stage: f.stage };
         if (f.staged) {
           const link = staged?.(f.staged, f.mode ?? 0o644);
           if (link === undefined) {

@@ -9,9 +9,13 @@
  */
 import type { MeshNode } from "../mesh/mod.ts";
 // Directly, not through stage/mod.ts: that exports the agent-side service too, which imports this area.
-import { stagePut } from "../stage/client.ts";
+import { locateStaged, stagePut, type StageTarget } from "../stage/client.ts";
+import { UnheldStageError } from "../stage/errors.ts";
 import { manifestId, manifestOfBytes } from "../stage/manifest.ts";
+import type { StageSource } from "../stage/types.ts";
+import { CommanderError } from "./errors.ts";
 import type { StagedRef } from "./lease_blobs.ts";
+import { declaredNames } from "./task_specs.ts";
 import type { TaskSpec } from "./types.ts";
 
 /** Binary contents from this size on are staged instead of carried in the lease. */
@@ -63,4 +67,37 @@ export async function stageLeaseFiles(
     }
   }));
   return result;
+}
+
+/**
+ * Where the staged names `specs` declare can be pulled from, asked of `agents()` (the alive ones) only
+ * when some task declares one. Throws {@linkcode CommanderError} naming every name that no agent holds
+ * complete, before anything is leased.
+ */
+export async function locateDeclared(
+  node: MeshNode,
+  agents: () => Promise<readonly StageTarget[]>,
+  specs: Iterable<TaskSpec>,
+  options: { signal?: AbortSignal } = {},
+): Promise<Map<string, StageSource>> {
+  const names = new Set<string>();
+  for (const spec of specs) for (const n of declaredNames(spec)) names.add(n);
+  if (names.size === 0) return new Map();
+  const found = await locateStaged(node, await agents(), names, options);
+  if (found.unheld.length > 0) {
+    const errors = found.unheld.map((n) => new UnheldStageError(n));
+    const silent = found.silent.length ? ` (${found.silent.length} agent(s) did not answer)` : "";
+    throw new CommanderError(errors.map((e) => e.message).join("; ") + silent, [], { cause: errors[0] });
+  }
+  return found.sources;
+}
+
+/** The sources of the staged names `specs` declare (for one agent's lease), or undefined when none. */
+export function sourcesFor(
+  specs: readonly TaskSpec[],
+  sources: ReadonlyMap<string, StageSource>,
+): StageSource[] | undefined {
+  const names = new Set(specs.flatMap((s) => declaredNames(s)));
+  const out = [...names].flatMap((n) => sources.get(n) ?? []);
+  return out.length ? out : undefined;
 }

@@ -5,6 +5,8 @@
  * @module
  */
 import * as v from "valibot";
+// Directly, not through stage/mod.ts: that exports the agent-side service too, which imports this area.
+import { NAME_RE, StageSourceSchema } from "../stage/types.ts";
 
 /** Lease slots and start tasks on them, atomically per request. */
 export const LEASE_PROTOCOL = "/shoal/lease/1.0.0";
@@ -61,11 +63,13 @@ const LeaseFileSchema = v.pipe(
     content: v.optional(v.union([v.string(), v.instance(Uint8Array)])),
     blob: v.optional(v.pipe(Int, v.minValue(0))),
     staged: v.optional(v.object({ id: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)), size: Int })),
+    /** A staged name (a DDS asset whose value is `$SHOAL_STAGE/<name>`), linked in once present. */
+    stage: v.optional(v.pipe(v.string(), v.regex(NAME_RE))),
     mode: v.optional(Int),
   }),
   v.check(
-    (f) => [f.content, f.blob, f.staged].filter((x) => x !== undefined).length === 1,
-    "a file has exactly one of content, blob or staged",
+    (f) => [f.content, f.blob, f.staged, f.stage].filter((x) => x !== undefined).length === 1,
+    "a file has exactly one of content, blob, staged or stage",
   ),
 );
 
@@ -85,6 +89,11 @@ export const LeaseRequestSchema = v.object({
     }),
   ),
   blobs: v.optional(v.array(v.instance(Uint8Array))),
+  /**
+   * Where the staged names these tasks declare can be pulled from (`stage/declared.ts`): an agent that
+   * does not hold one pulls it before starting the tasks that declare it. No file bytes.
+   */
+  stage: v.optional(v.pipe(v.array(StageSourceSchema), v.maxLength(1024))),
   /**
    * Reserve the slots but start nothing until {@linkcode LEASE_COMMIT_PROTOCOL} says so (the pool's
    * activations: a topology starts whole or no task of it runs, even briefly). Uncommitted holds lapse.

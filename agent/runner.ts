@@ -62,6 +62,16 @@ export interface StopResult {
   killed: number;
 }
 
+/** Options of {@linkcode TaskRunner.start}. */
+export interface StartOptions {
+  signal?: AbortSignal;
+  /**
+   * The task is prepared only once this settles (it is `starting` meanwhile; a stop ends the wait): a
+   * staged name it declares being pulled. A rejection fails the task with the error's message.
+   */
+  before?: Promise<unknown>;
+}
+
 /** Runs the tasks of one agent. Create with {@linkcode createTaskRunner}. */
 export interface TaskRunner extends AsyncDisposable {
   /** `task:started`, `task:exited` and `task:failed`, as they happen. */
@@ -71,7 +81,7 @@ export interface TaskRunner extends AsyncDisposable {
    * could not start. Throws {@linkcode TaskAlreadyRunningError} when that topology and path run already,
    * {@linkcode RunnerClosedError} after disposal, `TypeError` for unusable IDs or paths.
    */
-  start(spec: TaskSpec, options?: { signal?: AbortSignal }): Promise<TaskStatus>;
+  start(spec: TaskSpec, options?: StartOptions): Promise<TaskStatus>;
   /** SIGTERM to each selected task's whole tree, SIGKILL after the grace period; resolves once all are gone. */
   stop(filter: TaskFilter, options?: StopOptions): Promise<StopResult>;
   /** Stops every task. */
@@ -95,6 +105,8 @@ interface Task {
   stopping?: Promise<TerminateResult>;
   /** Set while a run is being prepared and spawned. */
   starting?: Promise<void>;
+  /** Ends the wait for {@linkcode StartOptions.before} when the task is stopped. */
+  cancel?: AbortController;
 }
 
 const BUSY = new Set(["starting", "running", "restarting"]);
@@ -136,7 +148,7 @@ class Runner implements TaskRunner {
     );
   }
 
-  async start(spec: TaskSpec, options: { signal?: AbortSignal } = {}): Promise<TaskStatus> {
+  async start(spec: TaskSpec, options: StartOptions = {}): Promise<TaskStatus> {
     if (this.#closed) throw new RunnerClosedError();
     options.signal?.throwIfAborted();
     const { topologyId, path, id } = spec;
@@ -153,11 +165,12 @@ class Runner implements TaskRunner {
       env: {},
       exited: true,
       stopRequested: false,
+      ...(options.before ? { cancel: new AbortController() } : {}),
     };
     this.#tasks.set(key(topologyId, path), task);
     await this.#track(
       task,
-      this.#prepare(task).then((ok) => ok ? this.#launch(task, options.signal) : undefined),
+      this.#prepare(task, options.before).then((ok) => ok ? this.#launch(task, options.signal) : undefined),
     );
     if (task.status.state === "stopped") options.signal?.throwIfAborted();
     return { ...task.status };
@@ -184,7 +197,19 @@ class Runner implements TaskRunner {
   }
 
   /** Sandbox, files, env script, command line and environment; false (and failed) when that went wrong. */
-  async #prepare(task: Task): Promise<boolean> {
+  async #prepare(task: Task, before?: Promise<unknown>): Promise<boolean> {
+    if (before) {
+      try {
+        await abortable(before, task.cancel!.signal);
+      } catch (err) {
+        if (task.stopRequested) {
+          Object.assign(task.status, { state: "stopped", reason: "Stopped before it started" });
+        } else this.#fail(task, err instanceof Error ? err.message : String(err));
+        return false;
+      } finally {
+        delete task.cancel;
+      }
+    }
     const { spec, sandbox } = task;
     let envFile: string | undefined;
     try {
@@ -316,7 +341,10 @@ class Runner implements TaskRunner {
 
   async stop(filter: TaskFilter, options: StopOptions = {}): Promise<StopResult> {
     const selected = this.#select(filter).filter((t) => BUSY.has(t.status.state) || t.stopping || t.starting);
-    for (const t of selected) t.stopRequested = true;
+    for (const t of selected) {
+      t.stopRequested = true;
+      t.cancel?.abort(new Error("stopped"));
+    }
     // Runs being prepared see the flag and do not spawn; wait for them to settle.
     const starting = selected.flatMap((t) => (t.starting ? [t.starting] : []));
     if (starting.length > 0) await abortable(Promise.all(starting), options.signal);

@@ -261,3 +261,28 @@ Deno.test("runner: a task stopped while starting never spawns; a disposed runner
   await t.runner[Symbol.asyncDispose]();
   await assertRejects(() => t.runner.start(spec("main/late_0", "sleep 1000")), RunnerClosedError);
 });
+
+Deno.test("runner: a task waits for its `before` (starting meanwhile), then runs; a rejection fails it with the reason", async () => {
+  await using r = await tempRunner();
+  const { promise: gate, resolve } = Promise.withResolvers<void>();
+  const started = r.runner.start(spec("main/Wait_0", "true"), { before: gate });
+  assertEquals(r.runner.get(TOPO, "main/Wait_0")?.state, "starting");
+  resolve();
+  assertEquals((await started).state, "running");
+  assertEquals((await exitedOf(r.runner, "main/Wait_0")).exitCode, 0);
+  const failed = await r.runner.start(spec("main/Miss_0", "true"), {
+    before: Promise.reject(new Error('Staged name "calib" is held by no agent')),
+  });
+  assertEquals([failed.state, failed.reason], ["failed", 'Staged name "calib" is held by no agent']);
+  assert(r.events.some((e) => e.type === "task:failed" && e.path === "main/Miss_0"));
+});
+
+Deno.test("runner: a task stopped while it waits for its `before` is stopped at once and never spawned", async () => {
+  await using r = await tempRunner();
+  const never = new Promise<void>(() => {});
+  const started = r.runner.start(spec("main/Wait_0", "true"), { before: never });
+  const res = await r.runner.stop({ topologyId: TOPO });
+  assertEquals(res.killed, 0);
+  assertEquals((await started).state, "stopped");
+  assertEquals(r.events.filter((e) => e.type === "task:started").length, 0);
+});

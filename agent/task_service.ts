@@ -29,7 +29,9 @@ import {
 import { startReconciler } from "./reconcile.ts";
 import type { StopResult, TaskRunner } from "./runner.ts";
 import type { SlotTable } from "./slots.ts";
+import { declaredNames } from "./task_specs.ts";
 import type { TaskSpec } from "./types.ts";
+import type { StageSource } from "../stage/types.ts";
 
 /** A task of a lease request, files unpacked, slot not yet given. */
 type Leased = ReturnType<typeof unpackBlobs<LeaseRequest["tasks"][number]>>[number];
@@ -62,6 +64,10 @@ export interface TaskServiceInit {
      * keeps them from eviction until `release(owner)`.
      */
     use(owner: string, names: string[]): void;
+    /** The local path of a declared staged name when it is here in the version `source` names. */
+    present?(name: string, source?: StageSource): string | undefined;
+    /** Pulls a declared staged name from the holders `source` names; resolves to its local path. */
+    fetch?(name: string, source?: StageSource): Promise<string>;
   };
   /** Gives each task its API socket and token. */
   taskApi?: {
@@ -78,11 +84,6 @@ export interface TaskService {
   stopLocal(topologyId: string, paths?: string[], graceMs?: number): Promise<StopResult>;
   /** Stops reconciling. */
   close(): void;
-}
-
-/** Names a command line or env script refers to as `$SHOAL_STAGE/<name>` or `${SHOAL_STAGE}/<name>`. */
-export function stagedNames(text: string): string[] {
-  return [...text.matchAll(/\$\{?SHOAL_STAGE\}?\/([A-Za-z0-9_@~#+-][A-Za-z0-9._@~#+-]*)/g)].map((m) => m[1]!);
 }
 
 /** Serves the lease, stop and tasks protocols on the agent, and reconciles its tasks with the records. */
@@ -176,15 +177,56 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
       );
       if (refs.length) init.staged?.hold(`${req.topologyId}\0${t.path}`, refs);
     }
-    for (const t of tasks) {
-      const named = [...new Set(stagedNames(`${t.exe}\n${t.env ?? ""}`))];
-      if (named.length) init.staged?.use(`${req.topologyId}\0${t.path}`, named);
-    }
+    const sources = new Map((req.stage ?? []).map((s) => [s.name, s]));
+    /** Staged names this lease's tasks declare that are not here yet: pulled once each. */
+    const pulls = new Map<string, Promise<string>>();
+    const { staged } = init;
     return await Promise.all(tasks.map(async (t) => {
       const spec = { ...t, topologyId: req.topologyId, slotId: slotIds.get(t.path)! } as TaskSpec;
+      const owner = `${req.topologyId}\0${t.path}`;
+      const named = declaredNames(t);
+      const paths = new Map<string, string>();
+      const waits: Promise<void>[] = [];
+      for (const name of staged?.fetch ? named : []) {
+        const here = staged!.present?.(name, sources.get(name));
+        if (here !== undefined) {
+          paths.set(name, here);
+          continue;
+        }
+        let pulled = pulls.get(name);
+        if (!pulled) {
+          log.info("pulling a declared staged name before starting its tasks", {
+            topology: req.topologyId,
+            name,
+            holders: sources.get(name)?.holders.length ?? 0,
+          });
+          pulled = staged!.fetch!(name, sources.get(name));
+          pulls.set(name, pulled);
+        }
+        waits.push(pulled.then((path) => void paths.set(name, path)));
+      }
+      // Its staged assets become links to the names, which are kept from eviction while it runs.
+      const link = () => {
+        if (spec.files?.some((f) => f.stage !== undefined)) {
+          spec.files = spec.files.map((f) =>
+            f.stage !== undefined && paths.has(f.stage) ? { ...f, link: paths.get(f.stage)! } : f
+          );
+        }
+        if (named.length) staged?.use(owner, named);
+      };
       try {
         if (init.taskApi) spec.extraEnv = { ...spec.extraEnv, ...init.taskApi.register(spec) };
-        return await runner.start(spec);
+        if (waits.length === 0) {
+          link();
+          return await runner.start(spec);
+        }
+        // The lease is answered at once (the task is `starting`); it starts when its names are here.
+        const started = runner.start(spec, { before: Promise.all(waits).then(link) });
+        started.catch((err) => {
+          log.warn("task could not start", { topology: req.topologyId, path: t.path, err: String(err) });
+          if (slots.release(req.topologyId, [t.path]) > 0) init.onSlotsChanged();
+        });
+        return runner.get(req.topologyId, t.path) ?? await started;
       } catch (err) {
         slots.release(req.topologyId, [t.path]);
         return {

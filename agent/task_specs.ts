@@ -8,6 +8,8 @@
  */
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
+// Directly, not through stage/mod.ts: that exports the agent-side service too, which imports this area.
+import { stagedAsset, stagedNames } from "../stage/declared.ts";
 import type { RuntimeTask } from "../topology/mod.ts";
 import type { TaskFile, TaskSpec } from "./types.ts";
 import { LINK_FROM } from "./_content_cache.ts";
@@ -57,11 +59,14 @@ export interface TaskSpecOptions {
 export function toTaskSpec(task: RuntimeTask, options: TaskSpecOptions): TaskSpec {
   const env = options.env ?? process.env;
   // A large asset is one read-only file per agent, hard-linked into each sandbox (tasks share its inode).
-  const files: TaskFile[] = task.assets.map((a) =>
-    a.value.length >= LINK_FROM
+  // An asset whose value is `$SHOAL_STAGE/<name>` is that staged name, linked in by the agent.
+  const files: TaskFile[] = task.assets.map((a) => {
+    const staged = stagedAsset(a.value);
+    if (staged !== undefined) return { name: a.name, content: "", stage: staged };
+    return a.value.length >= LINK_FROM
       ? { name: a.name, content: options.shipper.bytes(a.value), mode: 0o444 }
-      : { name: a.name, content: a.value }
-  );
+      : { name: a.name, content: a.value };
+  });
   let exe = task.exe;
   if (!task.exeReachable) {
     const [program = "", ...rest] = exe.trim().split(/\s+/);
@@ -107,4 +112,14 @@ export function toTaskSpec(task: RuntimeTask, options: TaskSpecOptions): TaskSpe
       : {}),
     ...(task.collectionPath !== null ? { collectionPath: task.collectionPath } : {}),
   };
+}
+
+/**
+ * The staged names a task declares: `$SHOAL_STAGE/<name>` in its command line or env, and its files that
+ * are staged names (assets whose value is exactly that).
+ */
+export function declaredNames(spec: { exe: string; env?: string; files?: { stage?: string }[] }): string[] {
+  const names = new Set(stagedNames(`${spec.exe}\n${spec.env ?? ""}`));
+  for (const f of spec.files ?? []) if (f.stage !== undefined) names.add(f.stage);
+  return [...names];
 }

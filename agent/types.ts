@@ -13,9 +13,15 @@ export interface TaskFile {
   mode?: number;
   /**
    * A file on this agent to hard-link instead of writing `content` (staged content in the agent's cache,
-   * read-only): how large shipped files arrive since they travel by staging (`lease_staging.ts`).
+   * read-only): how large shipped files arrive since they travel by staging (`lease_staging.ts`). A
+   * directory is recreated with hard links to its files.
    */
   link?: string;
+  /**
+   * A staged name (a DDS asset whose value is `$SHOAL_STAGE/<name>`): the agent makes it present, then
+   * links it here as `link`; `content` is unused.
+   */
+  stage?: string;
 }
 
 /** One runtime task as the commander hands it to an agent. */

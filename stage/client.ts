@@ -6,9 +6,12 @@
  */
 import { lpStream } from "@libp2p/utils";
 import { decode, encode, type MeshNode, request } from "../mesh/mod.ts";
-import type { LocalManifest } from "./manifest.ts";
+import { type LocalManifest, manifestId } from "./manifest.ts";
 import { type SeedStats, serveSeed } from "./seed.ts";
 import {
+  type Manifest,
+  MANIFEST_PROTOCOL,
+  ManifestResponseSchema,
   PULL_PROTOCOL,
   type PullFrame,
   PullFrameSchema,
@@ -16,7 +19,11 @@ import {
   STAGE_PROTOCOL,
   type StageResponse,
   StageResponseSchema,
+  type StageSource,
 } from "./types.ts";
+
+/** Holders named in a {@linkcode StageSource}, at most (complete ones first). */
+const MAX_HOLDERS = 64;
 
 /** An agent to stage to. */
 export interface StageTarget {
@@ -158,4 +165,69 @@ export async function stageList(
       });}
   });
   return { answers, silent };
+}
+
+/** What {@linkcode locateStaged} found. */
+export interface StagedLocations {
+  /** Per name held complete somewhere: the version to use and who holds it. */
+  sources: Map<string, StageSource>;
+  /** Names no answering agent holds complete. */
+  unheld: string[];
+  /** Agents that did not answer. */
+  silent: { id: string; host: string; reason: string }[];
+}
+
+/**
+ * Where staged `names` can be pulled from among `targets`, asked once each as `shoal stage ls` does: for
+ * each name its most recently staged complete version, and the agents that hold pieces of that version.
+ */
+export async function locateStaged(
+  node: MeshNode,
+  targets: readonly StageTarget[],
+  names: Iterable<string>,
+  options: { signal?: AbortSignal } = {},
+): Promise<StagedLocations> {
+  const { answers, silent } = await stageList(node, targets, options);
+  const out: StagedLocations = { sources: new Map(), unheld: [], silent };
+  for (const name of new Set(names)) {
+    const held = answers.flatMap((a) =>
+      a.staged.filter((s) => s.name === name && s.pieces > 0).map((s) => ({ agent: a.agent, s }))
+    );
+    const newest = held.filter((h) => h.s.complete).sort((x, y) => y.s.stagedAt - x.s.stagedAt)[0];
+    if (!newest) {
+      out.unheld.push(name);
+      continue;
+    }
+    const holders = held.filter((h) => h.s.manifest === newest.s.manifest)
+      .sort((x, y) => Number(y.s.complete) - Number(x.s.complete))
+      .slice(0, MAX_HOLDERS).map((h) => h.agent);
+    out.sources.set(name, { name, manifest: newest.s.manifest, holders });
+  }
+  return out;
+}
+
+/** The manifest `id` from the first of `peers` that holds it, checked against its ID. */
+export async function fetchManifest(
+  node: MeshNode,
+  peers: readonly string[],
+  id: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<Manifest> {
+  const why: string[] = [];
+  for (const peer of peers.filter((p) => p !== node.peerId)) {
+    try {
+      const { manifest } = await request(node, peer, MANIFEST_PROTOCOL, { manifest: id }, {
+        schema: ManifestResponseSchema,
+        maxBytes: 64 * 1024 * 1024,
+        timeoutMs: 15_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      if (manifestId(manifest) === id) return manifest;
+      why.push(`${peer}: sent a manifest that does not match its ID`);
+    } catch (err) {
+      options.signal?.throwIfAborted();
+      why.push(`${peer}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  throw new Error(`No peer gave manifest ${id.slice(0, 16)}: ${why.join("; ") || "no peers to ask"}`);
 }

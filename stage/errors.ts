@@ -65,3 +65,16 @@ export class UnknownStageError extends Error {
     this.stageName = name;
   }
 }
+
+/** A staged name a task declares (`$SHOAL_STAGE/<name>`) that no alive agent holds complete. */
+export class UnheldStageError extends Error {
+  readonly stageName: string;
+  constructor(name: string, options?: ErrorOptions) {
+    super(
+      `Staged name "${name}" is held by no agent; run \`shoal stage put <path> --name ${name}\` first`,
+      options,
+    );
+    this.name = "UnheldStageError";
+    this.stageName = name;
+  }
+}

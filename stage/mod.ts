@@ -13,13 +13,15 @@
  * @module
  */
 export { Bitmap } from "./bitmap.ts";
-export { findHolders, stageList, stagePut } from "./client.ts";
-export type { AgentPut, PutOptions, PutProgress, StageTarget } from "./client.ts";
+export { fetchManifest, findHolders, locateStaged, stageList, stagePut } from "./client.ts";
+export type { AgentPut, PutOptions, PutProgress, StagedLocations, StageTarget } from "./client.ts";
+export { createStageFetcher, stagedAsset, stagedNames, StageFetcher } from "./declared.ts";
 export {
   ChunkCorruptError,
   NoHolderError,
   StageCacheFullError,
   StageInputError,
+  UnheldStageError,
   UnknownStageError,
 } from "./errors.ts";
 export {
@@ -39,5 +41,12 @@ export { serveSeed } from "./seed.ts";
 export type { Seed, SeedStats } from "./seed.ts";
 export { DEFAULT_CACHE_MAX, stageDir, StageService, startStageService } from "./service.ts";
 export type { StageServiceInit } from "./service.ts";
-export { CHUNK_PROTOCOL, CHUNK_SIZE, HAVE_PROTOCOL, PULL_PROTOCOL, STAGE_PROTOCOL } from "./types.ts";
-export type { Content, Manifest, PullResult, Staged, StageResponse } from "./types.ts";
+export {
+  CHUNK_PROTOCOL,
+  CHUNK_SIZE,
+  HAVE_PROTOCOL,
+  MANIFEST_PROTOCOL,
+  PULL_PROTOCOL,
+  STAGE_PROTOCOL,
+} from "./types.ts";
+export type { Content, Manifest, PullResult, Staged, StageResponse, StageSource } from "./types.ts";

@@ -22,6 +22,8 @@ import { pull } from "./puller.ts";
 import { chunkServer } from "./chunk_server.ts";
 import {
   type Manifest,
+  MANIFEST_PROTOCOL,
+  ManifestRequestSchema,
   ManifestSchema,
   NAME_RE,
   PULL_PROTOCOL,
@@ -136,6 +138,15 @@ export class StageService implements AsyncDisposable {
         return await this.#answer();
       },
     });
+    await handleRequests(node, MANIFEST_PROTOCOL, {
+      schema: ManifestRequestSchema,
+      maxResponseBytes: MAX_MANIFEST_BYTES,
+      handler: (req) => {
+        const manifest = this.#manifests.get(req.manifest);
+        if (!manifest) throw new UnknownStageError(req.manifest);
+        return { manifest };
+      },
+    });
     await node.libp2p.handle(PULL_PROTOCOL, (stream) => this.#servePull(stream), {
       maxInboundStreams: 64,
     });
@@ -185,6 +196,17 @@ export class StageService implements AsyncDisposable {
       });
     }
     return out;
+  }
+
+  /** The manifest ID of staged `name` here and whether it is complete, or undefined. */
+  held(name: string): { manifest: string; complete: boolean } | undefined {
+    const e = this.#index.get(name);
+    return e && { manifest: e.manifest, complete: e.complete };
+  }
+
+  /** A manifest known here (staged, or being pulled), by ID. */
+  manifestOf(id: string): Manifest | undefined {
+    return this.#manifests.get(id);
   }
 
   /** The local path of a complete staged name (and marks it used), or undefined. */

@@ -16,6 +16,8 @@ export const HAVE_PROTOCOL = "/shoal/stage-have/1.0.0";
 export const PULL_PROTOCOL = "/shoal/stage-pull/1.0.0";
 /** List or remove an agent's staged names. */
 export const STAGE_PROTOCOL = "/shoal/stage/1.0.0";
+/** A manifest a peer holds, by ID: how an agent that must pull a declared name learns its file tree. */
+export const MANIFEST_PROTOCOL = "/shoal/stage-manifest/1.0.0";
 
 /** Staged names are one file-name component: letters, digits, `. _ - + @ ~ #`, not starting with a dot. */
 export const NAME_RE = /^[A-Za-z0-9_@~#+-][A-Za-z0-9._@~#+-]{0,254}$/;
@@ -64,6 +66,23 @@ export type Manifest = v.InferOutput<typeof ManifestSchema>;
 export const ChunkRequestSchema = v.object({ manifest: Hex64, piece: Int });
 /** Response of {@linkcode CHUNK_PROTOCOL}. */
 export const ChunkResponseSchema = v.object({ data: v.instance(Uint8Array) });
+
+/** Request of {@linkcode MANIFEST_PROTOCOL}. */
+export const ManifestRequestSchema = v.object({ manifest: Hex64 });
+/** Response of {@linkcode MANIFEST_PROTOCOL}. */
+export const ManifestResponseSchema = v.object({ manifest: ManifestSchema });
+
+/**
+ * Where a staged name a task declares can be pulled from: the manifest a commander chose (the most
+ * recently staged version) and the agents that hold pieces of it, at least one of them all.
+ */
+export const StageSourceSchema = v.object({
+  name: v.pipe(v.string(), v.regex(NAME_RE)),
+  manifest: Hex64,
+  holders: v.pipe(v.array(v.pipe(v.string(), v.maxLength(128))), v.maxLength(64)),
+});
+/** A stage source. */
+export type StageSource = v.InferOutput<typeof StageSourceSchema>;
 
 /** Request of {@linkcode HAVE_PROTOCOL}. */
 export const HaveRequestSchema = v.object({ manifest: Hex64 });

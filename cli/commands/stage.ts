@@ -110,7 +110,9 @@ Examples:
   $ shoal stage rm run42
 
 Tasks find staged data at $SHOAL_STAGE/<name> (a file, or a directory tree), hard-linked from the agent's
-content cache; staged files are read-only. Each agent keeps at most --stage-cache-max bytes of staged data
+content cache; staged files are read-only. A task that names $SHOAL_STAGE/<name> in its exe or env, or a DDS
+asset whose value is exactly $SHOAL_STAGE/<name>, declares it: an agent that lacks it pulls it from the
+agents holding it before starting the task, and activation is refused when no agent holds it. Each agent keeps at most --stage-cache-max bytes of staged data
 (shoal agent; default 16GiB) and evicts the least recently used names beyond it.`,
     );
 
