@@ -16,9 +16,11 @@ import type { Logger } from "./log.ts";
 
 /** What {@linkcode OrphanLeases} needs. */
 export interface OrphanLeasesInit {
-  node: MeshNode;
-  desired: DesiredState;
-  log: Logger;
+  /** This agent's ID and who is connected to it. */
+  node: Pick<MeshNode, "peerId" | "connectedPeers">;
+  /** The records that confirm leases. */
+  desired: Pick<DesiredState, "get">;
+  log: Pick<Logger, "warn" | "error">;
   /** Stops tasks of this agent and frees their slots. */
   stop: (topologyId: string, paths: string[]) => Promise<void>;
   /** Tells others (event gossip) that tasks were abandoned. */
