@@ -41,6 +41,7 @@ export type {
 } from "./commander.ts";
 export { CommanderError, RunnerClosedError, TaskAlreadyRunningError, TaskFileError } from "./errors.ts";
 export { createTaskRunner } from "./runner.ts";
+export { isGone } from "./_process_tree.ts";
 export type { StopOptions, StopResult, TaskFilter, TaskRunner, TaskRunnerInit } from "./runner.ts";
 export { SlotTable } from "./slots.ts";
 export type { LeaseResult } from "./slots.ts";

@@ -4,21 +4,12 @@
  * @module
  */
 import { readFileSync } from "node:fs";
+import { isGone } from "../agent/mod.ts";
 import type { CancelResult } from "./types.ts";
 
-/** True when a process with this PID exists (and is not a zombie). */
+/** True when a process with this PID exists (and is not a zombie): the agent's own liveness check. */
 export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true;
-  }
+  return !isGone(pid);
 }
 
 /** True when process `pid` runs a command line containing `marker` (guards against PID reuse). */
