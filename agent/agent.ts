@@ -234,6 +234,7 @@ export class Agent implements AsyncDisposable {
       this.#agentCommands.close();
       await this.metrics?.close();
       await this.#talk.stop();
+      // Best effort: the membership's leave that follows is what peers act on.
       await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
         .catch(() => {});
       await this.membership.stop();
@@ -335,6 +336,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
         by: node.peerId,
         host,
         ...(reason ? { reason } : {}),
+        // The event is for monitors; the membership update above is what placement uses.
       }).catch(() => {});
     },
   });
@@ -486,7 +488,11 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     addrs: init.bootstrap ?? [],
     onJoined: () => {
       log.info("joined the mesh", { peers: node.connectedPeers().length });
-      void ref.agent?.writeState("running").catch(() => {});
+      void ref.agent?.writeState("running").catch((err) =>
+        log.warn("could not write the state file; `shoal info` may show this agent as starting", {
+          reason: (err as Error).message,
+        })
+      );
       void syncOnJoin(node, desired, log);
       void syncKvOnJoin(node, talk.replication, log);
       void syncEnvOnJoin(node, env, log);
@@ -540,6 +546,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     host,
     slots: slots.total,
   })
+    // For monitors only: the membership's join is what peers act on.
     .catch(() => {});
   return agent;
 }

@@ -409,6 +409,7 @@ export class CustomCommands implements AsyncDisposable {
       const batch = items;
       items = [];
       bytes = 0;
+      // Gossip is best effort: a publish fails only while the node stops, and the senders' replies time out.
       await this.#init.node.publish(CMD_TOPIC, { by: this.#init.node.peerId, items: batch }).catch(() => {});
     };
     for (const item of all) {

@@ -61,6 +61,7 @@ export class DesiredState implements AsyncDisposable {
 
   /** Stores a record and gossips it. */
   async put(record: TopologyRecord): Promise<void> {
+    // Stored here either way; peers that miss the gossip get it from the digest sync.
     if (this.merge(record)) await this.#node.publish(TOPOLOGIES_TOPIC, record).catch(() => {});
   }
 

@@ -45,6 +45,7 @@ export function syncDesiredOnDigest(
       if (n > 0) {
         log.info("pulled topology records a peer's digest said we lacked", { from: hb.id, records: n });
       }
+      // A failed pull is retried by the next differing digest (a probe or two later).
     }).catch(() => {});
   });
   return () => {

@@ -31,6 +31,7 @@ export class EventBatcher {
     if (this.#pending.length === 0) return;
     const events = this.#pending;
     this.#pending = [];
+    // Events are for monitors and logs, best effort by design: a publish fails only while the node stops.
     await this.#node.publish(EVENTS_TOPIC, { type: "batch", at: Date.now(), by: this.#node.peerId, events })
       .catch(() => {});
   }

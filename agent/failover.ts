@@ -329,7 +329,12 @@ export class Failover implements Disposable {
         topologyId: record.id,
         agent: this.#init.node.peerId,
       });
-      this.#init.stopLocal!(record.id).catch(() => {});
+      this.#init.stopLocal!(record.id).catch((err) =>
+        this.#init.log.error("fencing: stopping this minority's tasks failed", {
+          topology: record.id,
+          reason: (err as Error).message,
+        })
+      );
     }, Math.max(0, entry.since + after - Date.now()));
   }
 

@@ -30,6 +30,7 @@ export function syncOnReturn(
       if (n > 0) {
         log.info("pulled topology records from a peer back from the dead", { from: e.id, records: n });
       }
+      // Failing here leaves the digest sync (desired_sync.ts) to find the difference at the next probe.
     }).catch(() => {});
     init.replication?.syncWith(e.id, { signal }).then((n) => {
       if (n > 0) log.info("synced key-values with a peer back from the dead", { from: e.id, entries: n });

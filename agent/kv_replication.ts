@@ -131,6 +131,7 @@ export class KvReplication implements AsyncDisposable {
         if (times < 2 || this.#syncing || Date.now() - (last.get(id) ?? 0) < this.#aeMs) return;
         last.set(id, Date.now());
         differing.delete(id);
+        // A failed sync is tried again when the digests still differ after the next probes.
         void this.syncWith(id, { signal: AbortSignal.timeout(30_000) }).catch(() => {});
       });
       this.#offDigests = () => {
@@ -165,6 +166,7 @@ export class KvReplication implements AsyncDisposable {
       const entries = batch;
       batch = [];
       bytes = 0;
+      // Lost gossip is repaired by the digest sync (the store's digest rides on every probe).
       await this.#node.publish(KV_TOPIC, { by: this.#node.peerId, entries }).catch(() => {});
     };
     for (const e of all) {

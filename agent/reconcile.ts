@@ -210,6 +210,7 @@ export function startReconciler(init: ReconcileInit): Reconciler {
       const w = r && change(r);
       if (w) await desired.put(w);
     });
+    // The chain only orders writes; the caller of this one gets its failure from `next`.
     writes = next.catch(() => {});
     return next;
   };

@@ -30,6 +30,7 @@ export function writeStateFile(dataDir: string, state: AgentStateFile): Promise<
   const file = join(dataDir, STATE_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
   const text = JSON.stringify(state) + "\n";
+  // The previous write's failure was its caller's to see; this one starts afresh.
   const next = (writing.get(file) ?? Promise.resolve()).catch(() => {}).then(async () => {
     await writeFile(tmp, text);
     await rename(tmp, file);

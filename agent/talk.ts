@@ -117,6 +117,7 @@ export async function startTalk(init: TalkInit): Promise<Talk> {
     commands,
     taskApi,
     async stop() {
+      // Stopping: a socket that fails to close is gone with the process.
       await taskApi.close().catch(() => {});
       await commands.stop();
       await replication.stop();

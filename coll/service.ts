@@ -477,6 +477,7 @@ export class CollService {
     }
     if (host === undefined || g.probed.has(member)) return;
     g.probed.add(member);
+    // A probe whose agent is gone needs no answer: that agent's death fails the member anyway.
     void this.#send(host, { type: "probe", spec: g.spec, gen: g.gen, member }).catch(() => {});
   }
 

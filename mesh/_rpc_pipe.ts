@@ -281,6 +281,7 @@ class PipeClient {
   }
 
   close(): void {
+    // Pending requests were failed already; a close that fails means the connection went first.
     this.#stream.close().catch(() => {});
   }
 }

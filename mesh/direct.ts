@@ -189,6 +189,7 @@ export class Direct<S extends v.GenericSchema> implements AsyncDisposable {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    // Stopping: a node already stopped has no handlers left to remove.
     if (this.#init.onMessage) await this.#init.node.libp2p.unhandle(this.#init.protocol).catch(() => {});
     for (const [peer, out] of this.#out) {
       this.#out.delete(peer);

@@ -131,7 +131,7 @@ export class Membership implements AsyncDisposable {
         connect: (to) =>
           void this.#dial(to).then(() => this.#swim?.linkUp(to, true), () => this.#swim?.linkFailed(to)),
         disconnect: (to) => {
-          // Let the unlink message go out first.
+          // Let the unlink message go out first. A hang-up that fails: the connection is gone already.
           setTimeout(() => void node.libp2p.hangUp(peerIdFromString(to)).catch(() => {}), 100);
         },
       },

@@ -61,6 +61,7 @@ export class Replicated<T extends { id: string }, R extends v.GenericSchema = v.
       differing.set(d.id, n);
       if (n < 2 || Date.now() - (lastPull.get(d.id) ?? 0) < 5_000) return;
       lastPull.set(d.id, Date.now());
+      // Retried when the digests still differ after the next probes.
       void this.syncFrom(d.id, { signal: AbortSignal.timeout(10_000) }).catch(() => {});
     }));
   }
@@ -78,6 +79,7 @@ export class Replicated<T extends { id: string }, R extends v.GenericSchema = v.
   /** Merges and gossips. */
   async put(record: T): Promise<boolean> {
     const newer = this.merge(record);
+    // Merged here either way; peers that miss the gossip get it from the digest sync.
     if (newer) await this.#node.publish(this.#init.topic, record).catch(() => {});
     return newer;
   }

@@ -163,6 +163,7 @@ export async function request<S extends v.GenericSchema>(
     const frame = await lp.read({ signal });
     const reply = decode(frame.subarray(), ResponseSchema, { what: protocol, maxBytes });
     if (!reply.ok) throw new RemoteError(peer, reply.error.name, reply.error.message);
+    // The answer is in: a close that fails (the peer hung up first) loses nothing.
     await stream.close({ signal }).catch(() => {});
     return check(reply.value, options.schema, protocol);
   } catch (err) {

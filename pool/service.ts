@@ -122,6 +122,12 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     return { id: e.id, agents, slots, done: Math.min(done.size, e.tasks), all: e.tasks };
   };
 
+  /** A queue entry's end that could not be written (the node is stopping): said, not dropped. */
+  const logLost = (e: QueueEntry, err: unknown) =>
+    log.warn("could not record a pool topology's end", {
+      topology: e.id,
+      reason: (err as Error).message,
+    });
   const finish = async (e: QueueEntry, why: string) => {
     await records.put(bump(e, { state: "done", endedAt: clock.now() }));
     const rec = desired.get(e.id);
@@ -146,7 +152,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     set.add(path);
     // An environment's tasks come and go with its runs: it is done when destroyed, not when they end.
     if (e.state === "running" && !e.env && set.size >= e.tasks && isScheduler()) {
-      void finish(e, "every task ended").catch(() => {});
+      void finish(e, "every task ended").catch((err) => logLost(e, err));
     }
   };
   const onEvent = (e: Record<string, unknown>) => {
@@ -200,6 +206,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
         already
           ? bump(now, { state: "cancelled", reason, endedAt: clock.now() })
           : bump(now, { state: "queued", reason, failedAt: clock.now(), startedBy: undefined }),
+        // A put fails only while the node stops; the failure itself was logged just above.
       ).catch(() => {});
     } finally {
       starting = false;
@@ -368,14 +375,16 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     desired.changes.on((r) => {
       const e = records.get(r.id);
       if (r.state === "stopped" && e?.state === "running" && isScheduler()) {
-        void finish(e, "stopped").catch(() => {});
+        void finish(e, "stopped").catch((err) => logLost(e, err));
       }
     }),
     init.taskEvents.on((e) => onEvent(e as unknown as Record<string, unknown>)),
     init.envRecords?.changes.on(({ after }) => {
       const e = records.get(after.id);
       if (e?.env && e.state === "running" && (after.destroyed || after.state === "DONE") && isScheduler()) {
-        void finish(e, after.destroyed ? "environment destroyed" : "environment DONE").catch(() => {});
+        void finish(e, after.destroyed ? "environment destroyed" : "environment DONE").catch((err) =>
+          logLost(e, err)
+        );
       }
     }) ?? (() => {}),
     node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {

@@ -113,6 +113,7 @@ export async function stagePut(
         }
       } finally {
         options.signal?.removeEventListener("abort", onAbort);
+        // The transfer's outcome is decided above; a failed close changes nothing.
         await stream.close().catch(() => {});
       }
     } catch (err) {

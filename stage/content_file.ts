@@ -150,6 +150,7 @@ export class ContentFile {
     this.#fh = undefined;
     this.#log = undefined;
     this.#opening = undefined;
+    // Closing after a failure or at the end: every written chunk was synced and recorded before.
     await fh?.close().catch(() => {});
     await log?.close().catch(() => {});
   }

@@ -340,6 +340,7 @@ export class StageService implements AsyncDisposable {
       }
     }
     const gone = join(this.dir, `.${m.name}.${crypto.randomUUID().slice(0, 8)}.old`);
+    // No earlier copy to move aside (a first staging of the name).
     await rename(target, gone).catch(() => {});
     await rename(tmp, target);
     await rm(gone, { recursive: true, force: true });
@@ -380,6 +381,7 @@ export class StageService implements AsyncDisposable {
     const job = this.#jobs.get(e.manifest);
     if (job) {
       job.abort.abort(new Error(`"${name}" was removed`));
+      // Aborted on purpose: its failure is the removal itself.
       await job.done.catch(() => {});
     }
     this.#index.delete(name);
@@ -464,6 +466,7 @@ export class StageService implements AsyncDisposable {
       const e = err instanceof Error ? err : new Error(String(err));
       await send({ type: "error", name: e.name, message: e.message });
     }
+    // All was sent; a close that fails means the peer hung up first.
     if (open) await stream.close().catch(() => {});
   }
 

@@ -135,6 +135,7 @@ export class EnvFeed {
     if (known) return false;
     this.#refresh ??= setTimeout(() => {
       this.#refresh = undefined;
+      // The next environment event refreshes again; the page keeps the list it has.
       void this.list().catch(() => {});
     }, this.#init.refreshDelayMs ?? REFRESH_DELAY_MS);
     return true;

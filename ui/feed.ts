@@ -284,6 +284,7 @@ export class Feed implements AsyncDisposable {
     if (this.#refresh || this.#closed) return;
     this.#refresh = setTimeout(() => {
       this.#refresh = undefined;
+      // The next membership event refreshes again; the page keeps the view it has.
       void this.refreshAgents().catch(() => {});
     }, 1_000);
   }
