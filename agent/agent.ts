@@ -137,6 +137,7 @@ export class Agent implements AsyncDisposable {
   /** Resolves when the agent has been idle past its idle timeout (never without one). */
   readonly idle: Promise<void>;
   readonly #agentCommands: AgentCommands;
+  readonly #events: EventBatcher;
   readonly #orphans: OrphanLeases | undefined;
   readonly #bootstrap: Bootstrap;
   readonly #init: AgentInit;
@@ -162,6 +163,8 @@ export class Agent implements AsyncDisposable {
       pool: PoolService;
       idle: Promise<void>;
       agentCommands: AgentCommands;
+      /** The coalesced event publisher: flushed last, after the tasks' exits were queued. */
+      events: EventBatcher;
       orphans?: OrphanLeases;
       metrics?: MetricsServer;
       startedAt: number;
@@ -186,6 +189,7 @@ export class Agent implements AsyncDisposable {
     this.pool = parts.pool;
     this.idle = parts.idle;
     this.#agentCommands = parts.agentCommands;
+    this.#events = parts.events;
     this.#orphans = parts.orphans;
     this.#startedAt = parts.startedAt;
     this.metrics = parts.metrics;
@@ -234,6 +238,7 @@ export class Agent implements AsyncDisposable {
       this.#agentCommands.close();
       await this.metrics?.close();
       await this.#talk.stop();
+      await this.#events.stop();
       // Best effort: the membership's leave that follows is what peers act on.
       await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
         .catch(() => {});
@@ -518,6 +523,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     pool,
     idle,
     agentCommands,
+    events,
     ...(orphans ? { orphans } : {}),
     ...(metrics ? { metrics } : {}),
     startedAt,

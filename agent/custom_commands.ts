@@ -33,7 +33,7 @@
 import { randomUUID } from "node:crypto";
 import * as v from "valibot";
 import { peerIdFromString } from "@libp2p/peer-id";
-import { Direct, EventHub, handleRequests, type MeshNode } from "../mesh/mod.ts";
+import { Coalescer, Direct, EventHub, handleRequests, type MeshNode } from "../mesh/mod.ts";
 import {
   addressesAgents,
   matchesAgent,
@@ -189,13 +189,21 @@ export class CustomCommands implements AsyncDisposable {
   readonly #waiters = new Map<string, Waiter>();
   /** Command ID → origin agent, of the commands delivered here: for replies, and to deliver each once. */
   readonly #origins = new Map<string, { origin: string; at: number }>();
-  #pending: (Command | Reply)[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #gossip: Coalescer<Command | Reply>;
   #off: (() => void) | undefined;
   #direct: Direct<typeof ItemSchema> | undefined;
 
   constructor(init: CustomCommandsInit) {
     this.#init = init;
+    this.#gossip = new Coalescer<Command | Reply>({
+      publish: (items) => init.node.publish(CMD_TOPIC, { by: init.node.peerId, items }),
+      // Gossip is best effort: a publish fails only while the node stops, and the senders' replies time out.
+      onError: () => {},
+      windowMs: init.tickMs ?? 2,
+      // Messages stay well under gossipsub's 4 MiB limit even with 1 MiB payloads.
+      sizeOf: (item) => item.payload.byteLength + 512,
+      maxBytes: 2 * 1024 * 1024,
+    });
   }
 
   async start(): Promise<void> {
@@ -390,41 +398,18 @@ export class CustomCommands implements AsyncDisposable {
   }
 
   #queue(item: Command | Reply): void {
-    this.#pending.push(item);
-    this.#timer ??= setTimeout(() => void this.flush(), this.#init.tickMs ?? 2);
+    this.#gossip.add(item);
   }
 
   /** Publishes the commands (and fallen-back replies) queued for gossip now. */
-  async flush(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (this.#pending.length === 0) return;
-    const all = this.#pending;
-    this.#pending = [];
-    // Messages stay well under gossipsub's 4 MiB limit even with 1 MiB payloads.
-    let items: (Command | Reply)[] = [];
-    let bytes = 0;
-    const publish = async () => {
-      if (items.length === 0) return;
-      const batch = items;
-      items = [];
-      bytes = 0;
-      // Gossip is best effort: a publish fails only while the node stops, and the senders' replies time out.
-      await this.#init.node.publish(CMD_TOPIC, { by: this.#init.node.peerId, items: batch }).catch(() => {});
-    };
-    for (const item of all) {
-      const size = item.payload.byteLength + 512;
-      if (bytes + size > 2 * 1024 * 1024) await publish();
-      items.push(item);
-      bytes += size;
-    }
-    await publish();
+  flush(): Promise<void> {
+    return this.#gossip.flush();
   }
 
   async stop(): Promise<void> {
     this.#off?.();
     for (const w of this.#waiters.values()) w.done();
-    await this.flush();
+    await this.#gossip.stop();
     await this.#direct?.stop();
   }
 

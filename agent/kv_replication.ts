@@ -8,7 +8,7 @@
  * @module
  */
 import * as v from "valibot";
-import { handleRequests, type Membership, type MeshNode, request } from "../mesh/mod.ts";
+import { Coalescer, handleRequests, type Membership, type MeshNode, request } from "../mesh/mod.ts";
 import { HybridClock, isVersion } from "./hlc.ts";
 import { type KvEntry, type KvStore, MAX_VALUE_BYTES } from "./kv_store.ts";
 
@@ -76,11 +76,8 @@ export class KvReplication implements AsyncDisposable {
   readonly #node: MeshNode;
   readonly #store: KvStore;
   readonly #membership: Membership | undefined;
-  readonly #tickMs: number;
   readonly #aeMs: number;
-  #pending: KvEntry[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #lastFlush = 0;
+  readonly #out: Coalescer<KvEntry>;
   #offDigests: (() => void) | undefined;
   #off: (() => void) | undefined;
   #syncing = false;
@@ -91,8 +88,16 @@ export class KvReplication implements AsyncDisposable {
     this.#store = init.store;
     this.#membership = init.membership;
     this.clock = init.clock ?? new HybridClock();
-    this.#tickMs = init.tickMs ?? 20;
     this.#aeMs = init.antiEntropyMs ?? 2_000;
+    this.#out = new Coalescer<KvEntry>({
+      publish: (entries) => this.#node.publish(KV_TOPIC, { by: this.#node.peerId, entries }),
+      // Lost gossip is repaired by the digest sync (the store's digest rides on every probe).
+      onError: () => {},
+      windowMs: init.tickMs ?? 20,
+      mode: "leading",
+      sizeOf: (e) => e.value.length * 3 + e.path.length + e.key.length + e.scope.length + 96,
+      maxBytes: BATCH_BYTES,
+    });
   }
 
   /** Subscribes to the gossip, serves the protocol, starts periodic anti-entropy. */
@@ -144,38 +149,13 @@ export class KvReplication implements AsyncDisposable {
   /** Stores a local write (versioned now) and queues it for gossip; returns the stored entry. */
   write(entry: Omit<KvEntry, "version">): KvEntry {
     const full = { ...entry, version: this.clock.tick() };
-    if (this.#store.merge(full)) {
-      this.#pending.push(full);
-      const wait = Math.max(0, this.#lastFlush + this.#tickMs - performance.now());
-      this.#timer ??= setTimeout(() => void this.flush(), wait);
-    }
+    if (this.#store.merge(full)) this.#out.add(full);
     return full;
   }
 
-  /** Publishes what is queued now, in messages of bounded size. */
-  async flush(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#lastFlush = performance.now();
-    const all = this.#pending;
-    this.#pending = [];
-    let batch: KvEntry[] = [];
-    let bytes = 0;
-    const publish = async () => {
-      if (batch.length === 0) return;
-      const entries = batch;
-      batch = [];
-      bytes = 0;
-      // Lost gossip is repaired by the digest sync (the store's digest rides on every probe).
-      await this.#node.publish(KV_TOPIC, { by: this.#node.peerId, entries }).catch(() => {});
-    };
-    for (const e of all) {
-      const size = e.value.length * 3 + e.path.length + e.key.length + e.scope.length + 96;
-      if (bytes + size > BATCH_BYTES) await publish();
-      batch.push(e);
-      bytes += size;
-    }
-    await publish();
+  /** Publishes the queued writes now, in messages of bounded size. */
+  flush(): Promise<void> {
+    return this.#out.flush();
   }
 
   /** Compares digests with `peer` and, when they differ, exchanges every entry. Returns entries gained. */
@@ -213,7 +193,7 @@ export class KvReplication implements AsyncDisposable {
     this.#stopped = true;
     this.#offDigests?.();
     this.#off?.();
-    await this.flush();
+    await this.#out.stop();
   }
 
   [Symbol.asyncDispose](): Promise<void> {

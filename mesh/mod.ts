@@ -64,3 +64,5 @@ export {
   ViewSchema,
 } from "./types.ts";
 export type { GossipEvent, Member, MembershipEvent, MemberState, View } from "./types.ts";
+export { Coalescer } from "./coalesce.ts";
+export type { CoalesceClock, CoalescerInit } from "./coalesce.ts";
