@@ -5,7 +5,8 @@
  */
 import { parseBytes } from "../pool/health.ts";
 import { InvalidArgumentError } from "commander";
-import { formatHostPort, parseHostPort } from "../metrics/mod.ts";
+// Leaf modules, not the areas' mod.ts: every command's declaration loads this file.
+import { formatHostPort, parseHostPort } from "../metrics/listen_address.ts";
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -79,5 +80,14 @@ export function bytesOption(value: string): number {
 export function positiveNumberOption(text: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${text}" is not a positive number.`);
+  return n;
+}
+
+/** `--priority P`: an integer, higher first. */
+export function priorityOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || Math.abs(n) > 1_000_000) {
+    throw new InvalidArgumentError(`"${value}" is not an integer between -1000000 and 1000000.`);
+  }
   return n;
 }

@@ -58,7 +58,16 @@ if (forced !== "bun") {
 }
 if (!builder) {
   rmSync(out, { force: true });
-  const r = run(bin("bun"), ["build", "--compile", "--bytecode", "--format=esm", entry, "--outfile", out]);
+  const r = run(bin("bun"), [
+    "build",
+    "--compile",
+    "--bytecode",
+    "--splitting",
+    "--format=esm",
+    entry,
+    "--outfile",
+    out,
+  ]);
   if (!r.ok) {
     console.error(`build: bun build --compile failed:\n${r.output}`);
     process.exit(1);

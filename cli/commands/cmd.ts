@@ -26,7 +26,7 @@ import { connectCommander } from "../commander.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { openSession } from "../session.ts";
-import { asCli, inTask } from "./kv.ts";
+import { asCli, inTask } from "../task_helper.ts";
 
 interface SendOptions {
   condition: string;
@@ -123,7 +123,6 @@ async function recvAsTool(opts: RecvOptions, c: Command, signal: AbortSignal): P
 /** Registers `shoal cmd`. */
 export function registerCmd(program: Command): void {
   const cmd = program.command("cmd")
-    .description("Custom commands between tasks and tools, routed by DDS conditions, with replies")
     .addHelpText(
       "after",
       `

@@ -23,7 +23,7 @@ import { connectCommander } from "../commander.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { openSession } from "../session.ts";
-import { asCli, inTask } from "./kv.ts";
+import { asCli, inTask } from "../task_helper.ts";
 
 interface Opts {
   id?: string;
@@ -215,7 +215,6 @@ function reduction(op: string | undefined): Reduction {
 /** Registers `shoal coll`. */
 export function registerColl(program: Command): void {
   const coll = program.command("coll")
-    .description("Collectives among the topology's tasks: barrier, broadcast, gather, reduce, …")
     .addHelpText(
       "after",
       `

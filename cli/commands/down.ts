@@ -18,7 +18,6 @@ interface DownOptions {
 /** Registers `shoal down`. */
 export function registerDown(program: Command): void {
   program.command("down")
-    .description("Stop the session's agents: SIGTERM, then SIGKILL after the grace period")
     .option("--grace <seconds>", "time agents get to stop cleanly", secondsOption, 10_000)
     .option("--purge", "also delete the session's directory (swarm key, data dirs, logs)")
     .option("--json", "print the result as JSON")

@@ -14,38 +14,12 @@ import {
   listEntries,
   toValue,
 } from "../../agent/mod.ts";
-import {
-  AccessDeniedError,
-  connectTask,
-  type KvResult,
-  type TaskClient,
-  UnauthorizedError,
-  ValueTooLargeError,
-  WaitTimeoutError,
-} from "../../client/mod.ts";
+import { connectTask, type KvResult, type TaskClient } from "../../client/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { openSession } from "../session.ts";
-
-/** True when this process runs as a shoal task. */
-export function inTask(): boolean {
-  return Boolean(process.env.SHOAL_TASK_TOKEN && process.env.SHOAL_SOCKET);
-}
-
-/** Maps task-client errors to CLI errors (exit codes). */
-export async function asCli<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof WaitTimeoutError) throw new DeadlineError(err.message, { cause: err });
-    if (err instanceof AccessDeniedError || err instanceof UnauthorizedError) {
-      throw new CliError(err.message, ExitCode.failure, { cause: err });
-    }
-    if (err instanceof ValueTooLargeError) throw new CliError(err.message, ExitCode.usage, { cause: err });
-    throw err;
-  }
-}
+import { asCli, inTask } from "../task_helper.ts";
 
 function taskClient(): TaskClient {
   if (!inTask()) {
@@ -82,7 +56,6 @@ function toolResult(key: string, entries: KvEntry[]): KvResult {
 /** Registers `shoal kv`. */
 export function registerKv(program: Command): void {
   const kv = program.command("kv")
-    .description("Key-value properties of the running topology (tasks write, tasks and tools read)")
     .addHelpText(
       "after",
       `

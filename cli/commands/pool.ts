@@ -24,13 +24,14 @@ import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { openSession } from "../session.ts";
-import { agentHealthOptions, healthOf, submitAgents } from "./submit.ts";
+import { submitAgents } from "../agents_submit.ts";
+import { agentHealthOptions, healthOf } from "../health_options.ts";
 
 /** Label naming the `shoal pool grow` run that started an agent. */
-export const GROWN_BY_LABEL = "shoal.grown-by";
+const GROWN_BY_LABEL = "shoal.grown-by";
 
 /** An agent's state in the pool. */
-export function agentState(m: Member): "idle" | "busy" | "full" | "unhealthy" | "suspect" | "gone" {
+function agentState(m: Member): "idle" | "busy" | "full" | "unhealthy" | "suspect" | "gone" {
   if (m.state === "dead" || m.state === "left") return "gone";
   if (m.state === "suspect") return "suspect";
   if (m.labels[HEALTH_LABEL]) return "unhealthy";
@@ -39,7 +40,7 @@ export function agentState(m: Member): "idle" | "busy" | "full" | "unhealthy" | 
 }
 
 /** The pool as `shoal pool --json` prints it. */
-export function poolJson(view: PoolView) {
+function poolJson(view: PoolView) {
   const progress = new Map(view.progress.map((p) => [p.id, p]));
   const order = new Map(view.order.map((o) => [o.id, o]));
   const byState: Record<
@@ -162,7 +163,6 @@ interface GrowOptions {
 /** Registers `shoal pool`. */
 export function registerPool(program: Command): void {
   const pool = program.command("pool")
-    .description("The session's shared pool: queued topologies, their share and demand, agents by state")
     .addHelpText(
       "after",
       `

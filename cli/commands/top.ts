@@ -21,7 +21,7 @@ interface TopOptions {
 }
 
 /** A task's row in `shoal top`. */
-export interface TopRow {
+interface TopRow {
   topologyId: string;
   path: string;
   agent: string;
@@ -36,7 +36,6 @@ export interface TopRow {
 /** Registers `shoal top`. */
 export function registerTop(program: Command): void {
   program.command("top")
-    .description("Show the busiest tasks across the mesh by CPU and memory (their whole process trees)")
     .option("--id <id>", "only tasks of this topology")
     .option("-n, --limit <n>", "show this many tasks (0 = all)", intOption(0), 20)
     .addOption(
@@ -100,7 +99,7 @@ async function readAll(node: MeshNode, agents: string[], topologyId?: string): P
 }
 
 /** Rows by CPU over the time between two readings (then by memory). */
-export function busiest(before: TaskUsageResponse[], after: TaskUsageResponse[]): TopRow[] {
+function busiest(before: TaskUsageResponse[], after: TaskUsageResponse[]): TopRow[] {
   const earlier = new Map<string, { cpu: number; at: number }>();
   for (const a of before) {
     for (const t of a.tasks) {

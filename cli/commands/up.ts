@@ -9,8 +9,9 @@ import { CliError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
 import { hostPortOption, intOption, secondsOption } from "../options.ts";
 import { openOrCreateSession } from "../session.ts";
-import { agentRows, printAgents } from "./info.ts";
-import { agentHealthOptions, commandHandlerFor, healthOf, submitAgents } from "./submit.ts";
+import { agentRows, printAgents } from "../agent_table.ts";
+import { commandHandlerFor, submitAgents } from "../agents_submit.ts";
+import { agentHealthOptions, healthOf } from "../health_options.ts";
 
 interface UpOptions {
   minFreeDisk?: number;
@@ -29,7 +30,6 @@ interface UpOptions {
 /** Registers `shoal up`. */
 export function registerUp(program: Command): void {
   program.command("up")
-    .description("Start a mesh of agents in a session (created if needed) and wait until they joined")
     .option("-n, --agents <n>", "number of agents (default 1; ssh: one per configured host)", intOption(1))
     .option("-s, --slots <n>", "task slots per agent", intOption(1), 1)
     .option("--rms <name>", `plug-in that starts the agents (${RMS_NAMES.join(", ")})`, "localhost")
