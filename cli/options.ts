@@ -4,7 +4,7 @@
  * @module
  */
 import { parseBytes } from "../pool/health.ts";
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError, Option } from "commander";
 // Leaf modules, not the areas' mod.ts: every command's declaration loads this file.
 import { formatHostPort, parseHostPort } from "../metrics/listen_address.ts";
 import { accessSync, constants, statSync } from "node:fs";
@@ -31,6 +31,16 @@ export function secondsOption(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a number of seconds.`);
   return Math.round(n * 1000);
+}
+
+/**
+ * A `<seconds>` option: parsed into milliseconds by {@linkcode secondsOption}, with its default given in
+ * milliseconds and shown in seconds (`(default: 30)`, never the 30000 the code holds); `note` follows it.
+ */
+export function secondsFlag(flags: string, description: string, defaultMs?: number, note?: string): Option {
+  const option = new Option(flags, description).argParser(secondsOption);
+  if (defaultMs === undefined) return option;
+  return option.default(defaultMs, `${defaultMs / 1000}${note ? `, ${note}` : ""}`);
 }
 
 /** Collects `key=value` pairs into a record. */

@@ -8,7 +8,7 @@ import { fetchMembers, fetchTasks, fetchTopologies } from "../../agent/mod.ts";
 import type { Member } from "../../mesh/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { DeadlineError } from "../errors.ts";
-import { intOption, secondsOption } from "../options.ts";
+import { intOption, secondsFlag } from "../options.ts";
 import { duration, printJson } from "../format.ts";
 import { warnPartial } from "../partial.ts";
 import { openSession } from "../session.ts";
@@ -28,7 +28,7 @@ export function registerInfo(program: Command): void {
       "wait until the mesh has at least <n> slots in alive agents (DDS dds-info --wait)",
       intOption(1),
     )
-    .option("--timeout <seconds>", "deadline for --wait-slots", secondsOption, 60_000)
+    .addOption(secondsFlag("--timeout <seconds>", "deadline for --wait-slots", 60_000))
     .option(
       "--prometheus-sd [file]",
       "print (or write to <file>) Prometheus file_sd JSON: the metrics endpoint of every alive agent",

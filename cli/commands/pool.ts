@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { hostname } from "node:os";
 import type { Member } from "../../mesh/mod.ts";
 import {
@@ -22,7 +22,7 @@ import { getRms, RMS_NAMES } from "../../rms/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
-import { intOption, secondsOption } from "../options.ts";
+import { intOption, secondsFlag } from "../options.ts";
 import { openSession } from "../session.ts";
 import { submitAgents } from "../agents_submit.ts";
 import { agentHealthOptions, healthOf } from "../health_options.ts";
@@ -224,15 +224,14 @@ Examples:
     .option("--step <n>", "most agents per submission", intOption(1), 1)
     .option("-s, --slots <n>", "task slots per grown agent", intOption(1), 1)
     .addOption(
-      new Option(
+      secondsFlag(
         "--idle-timeout <seconds>",
         "a grown agent holding no lease this long, while nothing is queued, leaves the mesh and exits, ending its job",
-      ).argParser(secondsOption).default(DEFAULT_IDLE_TIMEOUT_MS, "1800, as DDS"),
+        DEFAULT_IDLE_TIMEOUT_MS,
+        "as DDS",
+      ),
     )
-    .addOption(
-      new Option("--interval <seconds>", "how often demand is compared with free slots")
-        .argParser(secondsOption).default(5_000, "5"),
-    )
+    .addOption(secondsFlag("--interval <seconds>", "how often demand is compared with free slots", 5_000))
     .addOption(agentHealthOptions()[0]!)
     .addOption(agentHealthOptions()[1]!)
     .option("--exit-when-idle", "exit once the queue is empty and every grown agent has exited")

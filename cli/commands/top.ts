@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { fetchMembers, fetchTaskUsage, type TaskUsageResponse } from "../../agent/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { ExitCode } from "../errors.ts";
 import { printJson, shortId, table } from "../format.ts";
-import { intOption, secondsOption } from "../options.ts";
+import { intOption, secondsFlag } from "../options.ts";
 import { openSession } from "../session.ts";
 import type { MeshNode } from "../../mesh/mod.ts";
 
@@ -39,8 +39,7 @@ export function registerTop(program: Command): void {
     .option("--id <id>", "only tasks of this topology")
     .option("-n, --limit <n>", "show this many tasks (0 = all)", intOption(0), 20)
     .addOption(
-      new Option("--interval <seconds>", "time between the two readings, and between redraws")
-        .argParser(secondsOption).default(2_000, "2"),
+      secondsFlag("--interval <seconds>", "time between the two readings, and between redraws", 2_000),
     )
     .option("--once", "print one table and exit (the default when stdout is not a terminal)")
     .option(

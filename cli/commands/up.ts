@@ -3,11 +3,11 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { getRms, RMS_NAMES } from "../../rms/mod.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
-import { hostPortOption, intOption, secondsOption } from "../options.ts";
+import { hostPortOption, intOption, secondsFlag } from "../options.ts";
 import { openOrCreateSession } from "../session.ts";
 import { agentRows, printAgents } from "../agent_table.ts";
 import { commandHandlerFor, submitAgents } from "../agents_submit.ts";
@@ -39,10 +39,7 @@ export function registerUp(program: Command): void {
     )
     .option("-g, --group <name>", "group name the agents announce")
     .addOption(
-      new Option("--timeout <seconds>", "give up after this long").argParser(secondsOption).default(
-        30_000,
-        "30",
-      ),
+      secondsFlag("--timeout <seconds>", "give up after this long", 30_000),
     )
     .option(
       "--command-handler <file>",
