@@ -4,8 +4,10 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
-// The version alone, not mesh/mod.ts: `shoal --version` should not load libp2p.
+// Leaf modules, not the areas' mod.ts: `shoal --version` should not load libp2p.
+import { SwarmKeyError } from "../mesh/errors.ts";
 import { SHOAL_VERSION } from "../mesh/version.ts";
+import { SubmitError } from "../rms/errors.ts";
 import { CliError, ExitCode } from "./errors.ts";
 import { brokenPipe, flushStdio } from "./exit_hooks.ts";
 
@@ -196,14 +198,13 @@ export async function run(argv: string[]): Promise<number> {
     }
     const e = err instanceof Error ? err : new Error(String(err));
     process.stderr.write(`shoal: ${e.message}\n`);
-    const failures = (e as { failures?: { host: string; step?: string; reason: string }[] }).failures;
-    for (const f of Array.isArray(failures) ? failures : []) {
+    for (const f of err instanceof SubmitError ? err.failures : []) {
       process.stderr.write(`  ${f.host}${f.step ? ` [${f.step}]` : ""}: ${f.reason}\n`);
     }
     if (debug) process.stderr.write(`${e.stack ?? ""}\n${e.cause ? `cause: ${String(e.cause)}\n` : ""}`);
     if (err instanceof CliError) return err.exitCode;
     if (err instanceof RangeError || err instanceof TypeError) return ExitCode.usage;
-    if (e.name === "SwarmKeyError") return ExitCode.noSession;
+    if (err instanceof SwarmKeyError) return ExitCode.noSession;
     return ExitCode.failure;
   }
 }

@@ -18,7 +18,7 @@ import {
 } from "../../client/mod.ts";
 import { activeRecord } from "../../agent/mod.ts";
 import { COLL_PROTOCOL, type CollOp, CollResponseSchema } from "../../coll/mod.ts";
-import { request } from "../../mesh/mod.ts";
+import { RemoteError, request } from "../../mesh/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
@@ -125,8 +125,8 @@ async function asTool(
       maxBytes: 64 * 1024 * 1024,
     });
   } catch (err) {
-    const e = err as Error & { remoteName?: string };
-    const n = e.remoteName ?? e.name;
+    const e = err as Error;
+    const n = err instanceof RemoteError ? err.remoteName : e.name;
     if (n === "CollectiveFailedError" && /failed: timed out/.test(e.message)) {
       throw new DeadlineError(e.message);
     }
