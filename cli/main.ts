@@ -167,7 +167,12 @@ Exit codes: 0 ok, 1 failed, 2 bad usage, 3 no such session, 4 mesh unreachable, 
   COMMANDS.forEach((c, i) => {
     const register = registers[i];
     if (register) register(program);
-    else program.command(c.name); // named by neither argv nor a help request of its own: never run
+    else {
+      // Not named by argv, so never run: listed by `shoal --help` only.
+      program.command(c.name).action(() => {
+        throw new Error(`Internal error: command "${c.name}" was run but not loaded`);
+      });
+    }
     program.commands.find((cmd) => cmd.name() === c.name)!.description(c.summary);
   });
   // Listed by name alone: a command not loaded does not know its options and arguments.
