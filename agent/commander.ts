@@ -365,7 +365,7 @@ function summarize(
   };
 }
 
-function placementOf(tasks: PlacedTask[]): Record<string, string[]> {
+function placementOf(tasks: readonly PlacedTask[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const t of tasks) (out[t.agent] ??= []).push(t.path);
   return out;
@@ -459,7 +459,7 @@ export async function activateTopology(
   } catch (err) {
     // All or nothing: what did start is stopped again.
     if (err instanceof CommanderError && err.placed.length > 0) {
-      await stopTasks(init, topologyId, { byAgent: placementOf(err.placed as PlacedTask[]), graceMs: 1_000 });
+      await stopTasks(init, topologyId, { byAgent: placementOf(err.placed), graceMs: 1_000 });
     }
     throw err;
   }
@@ -504,7 +504,7 @@ export async function startPaths(
     });
   } catch (err) {
     if (err instanceof CommanderError && err.placed.length > 0) {
-      await stopTasks(init, record.id, { byAgent: placementOf(err.placed as PlacedTask[]), graceMs: 1_000 });
+      await stopTasks(init, record.id, { byAgent: placementOf(err.placed), graceMs: 1_000 });
     }
     throw err;
   }
@@ -742,7 +742,7 @@ export async function recoverTopology(
       });
     } catch (err) {
       if (!(err instanceof CommanderError)) throw err;
-      placed = err.placed as PlacedTask[];
+      placed = [...err.placed];
       reasons.push(err.message);
     }
   }

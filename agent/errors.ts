@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { PlacedTask } from "./commander.ts";
 
 /** A task with the same topology and path is already running on this runner. */
 export class TaskAlreadyRunningError extends Error {
@@ -37,8 +38,9 @@ export class RunnerClosedError extends Error {
 
 /** A commander operation could not be carried out; `placed` lists what had started before it failed. */
 export class CommanderError extends Error {
-  readonly placed: readonly unknown[];
-  constructor(message: string, placed: readonly unknown[] = [], options?: ErrorOptions) {
+  /** Tasks started (and leased) before the failure, with the agent each runs on: the caller stops them. */
+  readonly placed: readonly PlacedTask[];
+  constructor(message: string, placed: readonly PlacedTask[] = [], options?: ErrorOptions) {
     super(message, options);
     this.name = "CommanderError";
     this.placed = placed;

@@ -4,8 +4,9 @@
  * @module
  */
 import { parseBytes } from "../pool/health.ts";
-import { InvalidArgumentError } from "commander";
-import { formatHostPort, parseHostPort } from "../metrics/mod.ts";
+import { InvalidArgumentError, Option } from "commander";
+// Leaf modules, not the areas' mod.ts: every command's declaration loads this file.
+import { formatHostPort, parseHostPort } from "../metrics/listen_address.ts";
 import { accessSync, constants, statSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -30,6 +31,16 @@ export function secondsOption(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a number of seconds.`);
   return Math.round(n * 1000);
+}
+
+/**
+ * A `<seconds>` option: parsed into milliseconds by {@linkcode secondsOption}, with its default given in
+ * milliseconds and shown in seconds (`(default: 30)`, never the 30000 the code holds); `note` follows it.
+ */
+export function secondsFlag(flags: string, description: string, defaultMs?: number, note?: string): Option {
+  const option = new Option(flags, description).argParser(secondsOption);
+  if (defaultMs === undefined) return option;
+  return option.default(defaultMs, `${defaultMs / 1000}${note ? `, ${note}` : ""}`);
 }
 
 /** Collects `key=value` pairs into a record. */
@@ -79,5 +90,14 @@ export function bytesOption(value: string): number {
 export function positiveNumberOption(text: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`"${text}" is not a positive number.`);
+  return n;
+}
+
+/** `--priority P`: an integer, higher first. */
+export function priorityOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || Math.abs(n) > 1_000_000) {
+    throw new InvalidArgumentError(`"${value}" is not an integer between -1000000 and 1000000.`);
+  }
   return n;
 }

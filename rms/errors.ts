@@ -17,6 +17,19 @@ export class AgentStartError extends Error {
   }
 }
 
+/** A pilot stopped at one of its steps (or could not be run: step "connect"); `reason` says why. */
+export class PilotStepError extends Error {
+  /** The step's name, as the pilot reported it (`shoal pilot show` lists them). */
+  readonly step: string;
+  readonly reason: string;
+  constructor(step: string, reason: string, options?: ErrorOptions) {
+    super(reason, options);
+    this.name = "PilotStepError";
+    this.step = step;
+    this.reason = reason;
+  }
+}
+
 /** Too few agents of a submission started; `failures` says which and why. */
 export class SubmitError extends Error {
   readonly failures: AgentFailure[];

@@ -3,7 +3,13 @@
  *
  * @module
  */
-export { AgentStartError, RmsConfigError, RmsToolMissingError, SubmitError } from "./errors.ts";
+export {
+  AgentStartError,
+  PilotStepError,
+  RmsConfigError,
+  RmsToolMissingError,
+  SubmitError,
+} from "./errors.ts";
 export { createLocalhostRms } from "./localhost.ts";
 export { createSshRms } from "./ssh.ts";
 export { createSlurmRms } from "./slurm.ts";

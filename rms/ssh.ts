@@ -15,7 +15,7 @@ import { sha256File, shippableBinary } from "./_binary.ts";
 import { execTool, lastLine } from "./_exec.ts";
 import { mapLimit } from "./_limit.ts";
 import { readConfigFile } from "./config.ts";
-import { RmsConfigError, RmsToolMissingError, SubmitError } from "./errors.ts";
+import { PilotStepError, RmsConfigError, RmsToolMissingError, SubmitError } from "./errors.ts";
 import {
   BIN_SHA_FN,
   parsePilotLine,
@@ -180,8 +180,8 @@ async function runPilot(
     },
   );
   if (report) return report;
-  if (fail) throw Object.assign(new Error(fail.reason), { step: fail.step });
-  throw Object.assign(new Error(sshFailure(host.destination, r, timeoutMs)), { step });
+  if (fail) throw new PilotStepError(fail.step, fail.reason);
+  throw new PilotStepError(step, sshFailure(host.destination, r, timeoutMs));
 }
 
 function connOf(config: SshConfig): Conn {
@@ -393,8 +393,11 @@ export function createSshRms(): RmsPlugin {
           return job;
         } catch (err) {
           if (err instanceof RmsToolMissingError) throw err;
-          const step = (err as { step?: string }).step;
-          fail({ host: hostLabel(plan.host), ...(step ? { step } : {}), reason: (err as Error).message });
+          fail({
+            host: hostLabel(plan.host),
+            ...(err instanceof PilotStepError ? { step: err.step } : {}),
+            reason: (err as Error).message,
+          });
           return undefined;
         }
       };

@@ -2,8 +2,9 @@
  * `deno task build`: makes `dist/shoal`, a single self-contained executable.
  *
  * Tries `deno compile` first (it needs Deno's standalone runtime: cached, given by `DENORT_BIN`, or
- * downloadable) and falls back to `bun build --compile --bytecode`, which works offline. Says which one
- * it used, and records it in `dist/shoal.builder`. `SHOAL_BUILDER=bun|deno` forces one.
+ * downloadable) and falls back to `bun build --compile --bytecode --splitting`, which works offline (the
+ * chunks stay inside the binary; each is read when imported, so a command loads only its own code). Says
+ * which one it used, and records it in `dist/shoal.builder`. `SHOAL_BUILDER=bun|deno` forces one.
  *
  * @module
  */
@@ -58,7 +59,16 @@ if (forced !== "bun") {
 }
 if (!builder) {
   rmSync(out, { force: true });
-  const r = run(bin("bun"), ["build", "--compile", "--bytecode", "--format=esm", entry, "--outfile", out]);
+  const r = run(bin("bun"), [
+    "build",
+    "--compile",
+    "--bytecode",
+    "--splitting",
+    "--format=esm",
+    entry,
+    "--outfile",
+    out,
+  ]);
   if (!r.ok) {
     console.error(`build: bun build --compile failed:\n${r.output}`);
     process.exit(1);
@@ -69,6 +79,6 @@ writeFileSync(`${out}.builder`, `${builder}\n`);
 const mb = (statSync(out).size / 1024 / 1024).toFixed(0);
 console.log(
   `build: wrote dist/shoal (${mb} MB) with ${
-    builder === "deno" ? "deno compile" : "bun build --compile --bytecode"
+    builder === "deno" ? "deno compile" : "bun build --compile --bytecode --splitting"
   }`,
 );

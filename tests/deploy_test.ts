@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { activateTopology, CommanderError, type PlacedTask } from "../agent/mod.ts";
+import { activateTopology, CommanderError } from "../agent/mod.ts";
 import { type RacingCommander, racingCommanders, topologyRecord } from "./_commanders.ts";
 import { watchEvents } from "./_events.ts";
 import {
@@ -290,7 +290,7 @@ Deno.test("deploy: two commanders activating at once never overbook a slot; the 
   const err = lost[0]!;
   assert(err instanceof CommanderError, String(err));
   assert(err.message.startsWith("Cannot place 3 task(s): "), err.message);
-  assertEquals((err.placed as PlacedTask[]).map((t) => [t.agent, t.state]), [[second.id, "running"]]);
+  assertEquals(err.placed.map((t) => [t.agent, t.state]), [[second.id, "running"]]);
   assertEquals(winner.tasks.filter((t) => t.agent === first.id).length, 3);
   assertEquals(grantsOf(first), [[winner.topologyId, 3]]);
   assertEquals(grantsOf(second).sort(), [["A", 1], ["B", 1]]);

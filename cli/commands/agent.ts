@@ -59,7 +59,6 @@ interface AgentOptions {
 /** Registers `shoal agent`. */
 export function registerAgent(program: Command): void {
   program.command("agent")
-    .description("Run an agent in the foreground: join the mesh and offer task slots")
     .option("--data-dir <dir>", "data dir: peer identity, state file, logs (default: the session's)")
     .option("--swarm-key <file>", "swarm key of the mesh (default: the session's)")
     .option("--listen <multiaddr>", "address to listen on (repeatable)", collect, [])

@@ -2,31 +2,22 @@
  * `shoal cmd`: DDS custom commands. `send` routes a command by DDS condition (empty = every task but the
  * sender, a task ID, an exact path, or a regex on the path; `tool`; `agent` or `agent:<peer ID or host>` for
  * agents themselves) and gathers replies; `recv` (inside a task) prints the commands sent to it and can reply.
+ * Outside a task both work as a tool (`../cmd_tool.ts`, loaded only then).
  *
  * @module
  */
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import {
-  activeRecord,
-  AGENT_VERBS,
-  CMD_PROTOCOL,
-  CmdResponseSchema,
-  type CommanderInit,
-  fetchMembers,
-  listenAsTool,
-  matchesAgent,
-  parseCondition,
-  type ToolListener,
-} from "../../agent/mod.ts";
+// Leaf modules, not agent/mod.ts: a task's `shoal cmd send|recv` loads no mesh stack (tools: ../cmd_tool.ts).
+import { AGENT_VERBS } from "../../agent/agent_commands.ts";
+import { parseCondition } from "../../agent/conditions.ts";
 import { connectTask, type ReceivedCommand } from "../../client/mod.ts";
-import { request } from "../../mesh/mod.ts";
-import { connectCommander } from "../commander.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
-import { openSession } from "../session.ts";
-import { asCli, inTask } from "./kv.ts";
+import { textOf } from "../payload_text.ts";
+import type { RecvOptions } from "../cmd_tool.ts";
+import { asCli, inTask } from "../task_helper.ts";
 
 interface SendOptions {
   condition: string;
@@ -35,14 +26,6 @@ interface SendOptions {
   file?: string;
   json?: boolean;
   id?: string;
-}
-
-function textOf(payload: Uint8Array): string | undefined {
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(payload);
-  } catch {
-    return undefined;
-  }
 }
 
 /** How a reply's sender is shown: a task's path, else an agent's host and ID, else the ID. */
@@ -60,70 +43,9 @@ function checkedCondition(condition: string): ReturnType<typeof parseCondition> 
   }
 }
 
-/** Alive agents that `condition` (addressing agents) reaches, as the agent asked knows them. */
-async function agentsMatching(init: CommanderInit, condition: string): Promise<number> {
-  const members = await fetchMembers(init);
-  return members.filter((m) => m.state === "alive" && matchesAgent(condition, { peerId: m.id, host: m.host }))
-    .length;
-}
-
-interface RecvOptions {
-  count: number;
-  timeout?: number;
-  reply?: string;
-  events?: boolean;
-  json?: boolean;
-  id?: string;
-}
-
-/** `shoal cmd recv` outside a task: a light peer hears commands for tools (condition empty or `tool`). */
-async function recvAsTool(opts: RecvOptions, c: Command, signal: AbortSignal): Promise<number> {
-  if (opts.events) {
-    throw new CliError(
-      "--events is for tasks; tools see task ends with `shoal monitor --json`",
-      ExitCode.usage,
-    );
-  }
-  const { session } = c.optsWithGlobals<{ session: string }>();
-  await using cc = await connectCommander(await openSession(session));
-  const topologyId = opts.id ?? (await activeRecord(cc.init)).id;
-  const node = cc.peer.node;
-  const replies: Promise<void>[] = [];
-  let n = 0;
-  const encoder = new TextEncoder();
-  const listener = await new Promise<ToolListener>((resolve) => {
-    const l: ToolListener = listenAsTool(node, topologyId, (cmd) => {
-      if (signal.aborted || (opts.count > 0 && n >= opts.count)) return;
-      const text = textOf(cmd.payload);
-      const data = Buffer.from(cmd.payload).toString("base64");
-      const line = {
-        type: "cmd",
-        id: cmd.id,
-        sender: cmd.sender.id,
-        path: cmd.sender.path,
-        condition: cmd.condition,
-      };
-      process.stdout.write(
-        opts.json
-          ? `${JSON.stringify({ ...line, ...(text !== undefined ? { text } : {}), data })}\n`
-          : `${text ?? data}\n`,
-      );
-      if (opts.reply !== undefined) {
-        replies.push(l.reply(cmd, encoder.encode(opts.reply)).catch(() => {}));
-      }
-      if (opts.count > 0 && ++n >= opts.count) resolve(l);
-    });
-    signal.addEventListener("abort", () => resolve(l), { once: true });
-  });
-  await Promise.all(replies);
-  await listener.close();
-  return n;
-}
-
 /** Registers `shoal cmd`. */
 export function registerCmd(program: Command): void {
   const cmd = program.command("cmd")
-    .description("Custom commands between tasks and tools, routed by DDS conditions, with replies")
     .addHelpText(
       "after",
       `
@@ -197,35 +119,13 @@ and, without --wait-replies, wait for a reply from every alive agent the conditi
           connectTask().cmd.send(payload, { condition: opts.condition, waitReplies: want, timeoutMs })
         );
       } else {
-        const { session } = c.optsWithGlobals<{ session: string }>();
-        await using cc = await connectCommander(await openSession(session));
-        // Agents answer whether or not a topology is active: a command to them carries none.
-        const topologyId = toAgents ? "" : (await activeRecord(cc.init, opts.id)).id;
-        if (toAgents && opts.waitReplies === undefined) {
-          want = await agentsMatching(cc.init, opts.condition);
-          if (want === 0) {
-            throw new CliError(
-              `No alive agent matches condition "${opts.condition}"; \`shoal info\` lists agents' peer IDs and hosts`,
-            );
-          }
-        }
-        const r = await request(cc.peer.node, cc.peer.agent, CMD_PROTOCOL, {
-          topologyId,
-          condition: opts.condition,
-          payload,
-          waitReplies: want,
+        const { sendAsTool } = await import("../cmd_tool.ts");
+        ({ result, want } = await sendAsTool(payload, want, {
+          ...opts,
+          session: c.optsWithGlobals<{ session: string }>().session,
           timeoutMs,
-        }, { schema: CmdResponseSchema, timeoutMs: timeoutMs + 10_000, maxBytes: 256 * 1024 * 1024 });
-        result = {
-          id: r.id,
-          timedOut: r.timedOut,
-          replies: r.replies.map((x) => ({
-            sender: x.sender.id,
-            path: x.sender.path,
-            ...(x.sender.host !== undefined ? { host: x.sender.host } : {}),
-            payload: x.payload,
-          })),
-        };
+          toAgents,
+        }));
       }
       if (opts.json) {
         process.stdout.write(`${
@@ -296,7 +196,8 @@ Examples:
         let n = 0;
         if (!inTask()) {
           try {
-            n = await recvAsTool(opts, c, stop.signal);
+            const { recvAsTool } = await import("../cmd_tool.ts");
+            n = await recvAsTool(opts, c.optsWithGlobals<{ session: string }>().session, stop.signal);
           } finally {
             clearTimeout(timer);
           }

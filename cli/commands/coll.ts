@@ -1,6 +1,7 @@
 /**
  * `shoal coll`: collectives among a topology's tasks (barrier, broadcast, gather, allgather, scatter,
- * reduce, allreduce). Inside a task it talks to the local agent's task API; the result goes to stdout.
+ * reduce, allreduce). Inside a task it talks to the local agent's task API; the result goes to stdout. A tool
+ * (outside a task) takes part through any agent of the session (`../coll_tool.ts`).
  *
  * @module
  */
@@ -16,25 +17,10 @@ import {
   type Reduction,
   TaskApiError,
 } from "../../client/mod.ts";
-import { activeRecord } from "../../agent/mod.ts";
-import { COLL_PROTOCOL, type CollOp, CollResponseSchema } from "../../coll/mod.ts";
-import { request } from "../../mesh/mod.ts";
-import { connectCommander } from "../commander.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
-import { openSession } from "../session.ts";
-import { asCli, inTask } from "./kv.ts";
-
-interface Opts {
-  id?: string;
-  generation?: number;
-  group?: string;
-  timeout?: number;
-  fanout?: number;
-  root?: string;
-  op?: string;
-  json?: boolean;
-}
+import type { CollCliOptions as Opts, ToolCall } from "../coll_tool.ts";
+import { asCli, inTask } from "../task_helper.ts";
 
 const REDUCTIONS = ["sum", "min", "max", "concat"];
 
@@ -71,97 +57,15 @@ function print(r: CollResult, json: boolean | undefined): void {
   }
 }
 
-/** What a tool sends for its place in a collective (outside a task). */
-interface ToolCall {
-  op: CollOp;
-  data?: Uint8Array;
-  parts?: string[];
-  reduce?: string;
-}
-
-const TOOL_WAIT_MS = 100_000;
-
-/** A tool's part: through any agent of the session, which forwards it to the collective's root. */
+/** A tool's part (outside a task), loaded only then: a task's `shoal coll` loads no mesh stack. */
 async function asTool(
   name: string,
   call: ToolCall | "observe",
   opts: Opts,
   cmd: Command,
 ): Promise<CollResult> {
-  const { session } = cmd.optsWithGlobals<{ session: string }>();
-  await using c = await connectCommander(await openSession(session));
-  const topologyId = (await activeRecord(c.init, opts.id)).id;
-  const body = call === "observe"
-    ? {
-      type: "observe",
-      topologyId,
-      name,
-      group: opts.group ?? "all",
-      gen: opts.generation ?? 0,
-      atRoot: false,
-    }
-    : {
-      type: "tool",
-      topologyId,
-      gen: opts.generation ?? 0,
-      by: `tool:${c.peer.node.peerId}`,
-      call: {
-        op: call.op,
-        name,
-        ...(opts.group ? { group: opts.group } : {}),
-        ...(call.reduce ? { reduce: call.reduce } : {}),
-        ...(opts.root ? { root: opts.root } : {}),
-        ...(opts.fanout ? { fanout: opts.fanout } : {}),
-      },
-      timeoutMs: opts.timeout ?? 0,
-      ...(call.data ? { data: call.data } : {}),
-      ...(call.parts ? { parts: call.parts.map((p) => new TextEncoder().encode(p)) } : {}),
-    };
-  let r;
-  try {
-    r = await request(c.peer.node, c.init.via, COLL_PROTOCOL, body, {
-      schema: CollResponseSchema,
-      timeoutMs: (opts.timeout || TOOL_WAIT_MS) + 20_000,
-      maxBytes: 64 * 1024 * 1024,
-    });
-  } catch (err) {
-    const e = err as Error & { remoteName?: string };
-    const n = e.remoteName ?? e.name;
-    if (n === "CollectiveFailedError" && /failed: timed out/.test(e.message)) {
-      throw new DeadlineError(e.message);
-    }
-    if (n === "TimeoutError") throw new DeadlineError(e.message);
-    if (n === "CollectiveGroupError" || n === "CollectiveMismatchError" || n === "RangeError") {
-      throw new CliError(e.message, ExitCode.usage);
-    }
-    throw new CliError(e.message, ExitCode.failure, { cause: err });
-  }
-  const res = r.result;
-  if (!res) throw new CliError(`No result for "${name}"`, ExitCode.failure);
-  const text = (d: Uint8Array) => {
-    try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(d);
-    } catch {
-      return undefined;
-    }
-  };
-  const t = res.data ? text(res.data) : undefined;
-  return {
-    name: res.name,
-    generation: res.generation,
-    op: res.op,
-    size: res.size,
-    ...(res.data ? { data: res.data } : {}),
-    ...(t !== undefined ? { text: t } : {}),
-    ...(res.values
-      ? {
-        values: res.values.map((v) => {
-          const vt = text(v.data);
-          return { path: v.path, data: v.data, ...(vt !== undefined ? { text: vt } : {}) };
-        }),
-      }
-      : {}),
-  };
+  const { collAsTool } = await import("../coll_tool.ts");
+  return await collAsTool(name, call, opts, cmd.optsWithGlobals<{ session: string }>().session);
 }
 
 async function run(
@@ -215,7 +119,6 @@ function reduction(op: string | undefined): Reduction {
 /** Registers `shoal coll`. */
 export function registerColl(program: Command): void {
   const coll = program.command("coll")
-    .description("Collectives among the topology's tasks: barrier, broadcast, gather, reduce, …")
     .addHelpText(
       "after",
       `

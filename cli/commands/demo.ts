@@ -32,7 +32,6 @@ function step(args: string[], env: Record<string, string | undefined>): Promise<
 /** Registers `shoal demo`. */
 export function registerDemo(program: Command): void {
   program.command("demo")
-    .description("Run the embedded sample topology on a local mesh, as a tour, and clean up")
     .option("--agents <n>", "agents to start", "3")
     .option("--slots <n>", "slots per agent", "4")
     .addHelpText(

@@ -1,233 +1,15 @@
 /**
- * `shoal topology activate|update|stop`: the CLI as commander.
+ * `shoal topology activate|update|stop`: the CLI as commander. Declared here; the work, and the mesh stack
+ * it needs, is loaded when one runs (`../topology_deploy.ts`).
  *
  * @module
  */
-import { type Command, InvalidArgumentError, Option } from "commander";
-import { readFile } from "node:fs/promises";
-import {
-  activateTopology,
-  CommanderError,
-  type CommanderInit,
-  type DeployResult,
-  errorText,
-  fetchTopologies,
-  RECONCILE_RULES,
-  type ReconcileRule,
-  stopTopology,
-  updateTopology,
-} from "../../agent/mod.ts";
-import { parseVarOverrides } from "../../topology/mod.ts";
-import { fetchEnvs } from "../../env/mod.ts";
-import { PoolError, type QueueRequest, queueTopology, waitStarted } from "../../pool/mod.ts";
-import { connectCommander } from "../commander.ts";
-import { CliError, ExitCode } from "../errors.ts";
-import { printJson, shortId } from "../format.ts";
-import { secondsOption } from "../options.ts";
-import { startProgress } from "../progress.ts";
-import { warnPartial } from "../partial.ts";
-import { openSession } from "../session.ts";
-import { addVarOption, loadTopologyForCli } from "./topology.ts";
-
-interface DeployOptions {
-  id?: string;
-  reconcile?: ReconcileRule;
-  var: string[];
-  json?: boolean;
-  queue?: boolean;
-  priority?: number;
-  share?: string;
-  wait?: boolean;
-}
-
-/** `--priority P`: an integer, higher first. */
-export function priorityOption(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || Math.abs(n) > 1_000_000) {
-    throw new InvalidArgumentError(`"${value}" is not an integer between -1000000 and 1000000.`);
-  }
-  return n;
-}
-
-async function readSource(file: string, vars: string[]) {
-  await loadTopologyForCli(file, vars); // every error of the file, before the mesh is touched
-  return { file, source: await readFile(file, "utf8"), vars: parseVarOverrides(vars) };
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(2)} s`;
-}
-
-function report(
-  verb: string,
-  r: DeployResult,
-  json: boolean | undefined,
-  extra: Record<string, unknown> = {},
-) {
-  const failed = r.tasks.filter((t) => t.state === "failed");
-  if (json) {
-    printJson({
-      topologyId: r.topologyId,
-      name: r.name,
-      started: r.started,
-      failed: r.failed,
-      stopped: r.stopped,
-      agents: r.agents,
-      elapsedMs: r.elapsedMs,
-      ...extra,
-      tasks: r.tasks.map((t) => ({
-        path: t.path,
-        agent: t.agent,
-        pid: t.pid,
-        state: t.state,
-        reason: t.reason,
-      })),
-    });
-  } else {
-    process.stdout.write(
-      `${verb} "${r.topologyId}": ${r.started} task(s) running on ${r.agents} agent(s)` +
-        `${r.stopped ? `, ${r.stopped} stopped` : ""}${failed.length ? `, ${failed.length} failed` : ""} in ${
-          seconds(r.elapsedMs)
-        }\n`,
-    );
-    for (const t of failed.slice(0, 20)) {
-      process.stdout.write(`  failed: ${t.path} on ${shortId(t.agent)}: ${t.reason ?? "unknown reason"}\n`);
-    }
-    if (failed.length > 20) process.stdout.write(`  … and ${failed.length - 20} more (see \`shoal ps\`)\n`);
-  }
-  if (failed.length) process.exitCode = ExitCode.failure;
-}
-
-/** A progress bar created on the first report, when the total is known. */
-function lazyBar(label: string, json: boolean | undefined) {
-  let bar: ReturnType<typeof startProgress> | undefined;
-  return {
-    update: (done: number, total: number) => {
-      bar ??= startProgress(label, total, { quiet: json ?? false });
-      bar.update(done, total);
-    },
-    stop: () => bar?.stop(),
-  };
-}
-
-/**
- * An environment's topology changes through the environment (its tasks have control modes and states that
- * an update would not know of): `topology update` of one is refused before anything is touched.
- */
-async function refuseEnvironmentTopology(init: CommanderInit, id: string | undefined): Promise<void> {
-  const active = id === undefined ? (await fetchTopologies(init)).filter((r) => r.state === "active") : [];
-  const target = id ?? (active.length === 1 ? active[0]!.id : undefined);
-  if (target === undefined) return; // none or several: updateTopology says what is wrong
-  // Unknown is no: an update that might bypass an environment is not made.
-  const envs = await fetchEnvs(init).catch((err) => {
-    throw new CliError(
-      `Update refused, nothing was touched: cannot tell whether an environment controls topology "${target}" ` +
-        `(${errorText(err)}); try again`,
-      ExitCode.failure,
-      { cause: err },
-    );
-  });
-  const env = envs.find((e) => e.topologyId === target && !e.destroyed);
-  if (!env) return;
-  throw new CliError(
-    `Topology "${target}" belongs to environment "${env.id}" (${env.state}); an update would bypass its ` +
-      `control modes and task states. Change it through the environment: \`shoal env destroy ${env.id}${
-        env.state === "RUNNING" || env.state === "ERROR" ? " --force" : ""
-      }\`, ` +
-      `then \`shoal env create\` with the new file`,
-    ExitCode.usage,
-  );
-}
-
-async function asCli<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof CommanderError) throw new CliError(err.message, ExitCode.failure, { cause: err });
-    throw err;
-  }
-}
-
-/** Options of {@linkcode queueAndWait}. */
-export interface QueueOptions {
-  id?: string;
-  json?: boolean;
-  priority?: number;
-  share?: string;
-  /** False with `--no-wait`. */
-  wait?: boolean;
-}
-
-/**
- * `activate --queue` and `env create --queue`: queue in the pool, then (unless --no-wait) wait until the
- * scheduler started it.
- */
-export async function queueAndWait(
-  session: Awaited<ReturnType<typeof openSession>>,
-  src: { file: string; source: string; vars: Record<string, string> },
-  opts: QueueOptions,
-  env?: QueueRequest["env"],
-): Promise<void> {
-  await using c = await connectCommander(session);
-  const entry = await asPool(() =>
-    queueTopology(c.init, {
-      ...src,
-      ...(opts.id ? { id: opts.id } : {}),
-      ...(opts.priority !== undefined ? { priority: opts.priority } : {}),
-      ...(opts.share ? { share: opts.share } : {}),
-      ...(env ? { env } : {}),
-    })
-  );
-  if (!opts.json) {
-    process.stdout.write(
-      `Queued "${entry.id}" (${entry.tasks} task(s), priority ${entry.priority}, share "${entry.share}")\n`,
-    );
-  }
-  if (opts.wait === false) {
-    if (opts.json) {
-      printJson({ topologyId: entry.id, state: entry.state, priority: entry.priority, tasks: entry.tasks });
-    }
-    return;
-  }
-  let said = "";
-  const began = Date.now();
-  const e = await waitStarted(c.init, entry.id, {
-    onWaiting: (position, waiting) => {
-      const line = `  position ${position ?? "?"}: ${waiting}`;
-      if (line !== said && !opts.json) process.stderr.write(`${line}\n`);
-      said = line;
-    },
-  });
-  if (opts.json) {
-    printJson({
-      topologyId: e.id,
-      state: e.state,
-      priority: e.priority,
-      tasks: e.tasks,
-      waitedMs: (e.startedAt ?? Date.now()) - e.queuedAt,
-      ...(e.reason ? { reason: e.reason } : {}),
-    });
-  } else if (e.state === "cancelled") {
-    process.stdout.write(`"${e.id}" left the queue: ${e.reason ?? "cancelled"}\n`);
-  } else {
-    process.stdout.write(
-      `Started "${e.id}" from the pool after ${
-        seconds((e.startedAt ?? Date.now()) - e.queuedAt)
-      } in the queue` +
-        ` (${seconds(Date.now() - began)} waited here)\n`,
-    );
-  }
-  if (e.state === "cancelled") process.exitCode = ExitCode.failure;
-}
-
-async function asPool<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof PoolError) throw new CliError(err.message, ExitCode.failure, { cause: err });
-    throw err;
-  }
-}
+import { type Command, Option } from "commander";
+// The rules alone, not agent/mod.ts: loading the agent area would cost every `shoal topology …` its time.
+import { RECONCILE_RULES } from "../../agent/reconcile.ts";
+import { priorityOption, secondsOption } from "../options.ts";
+import type { DeployOptions } from "../topology_deploy.ts";
+import { addVarOption } from "../topology_file.ts";
 
 /** Registers the mesh subcommands of `shoal topology`. */
 export function registerDeploy(topology: Command): void {
@@ -271,30 +53,8 @@ Examples:
   $ shoal topology activate topo.xml --id batch7 --queue --share alice --no-wait`,
       ),
   ).action(async (file: string, opts: DeployOptions, cmd: Command) => {
-    const { session: name } = cmd.optsWithGlobals<{ session: string }>();
-    const src = await readSource(file, opts.var);
-    const session = await openSession(name);
-    if (!opts.queue && (opts.priority !== undefined || opts.share !== undefined || opts.wait === false)) {
-      throw new CliError("--priority, --share and --no-wait go with --queue", ExitCode.usage);
-    }
-    if (opts.queue && opts.reconcile !== "keep_replacement") {
-      throw new CliError(
-        "--reconcile does not go with --queue yet (the pool starts it with the default)",
-        ExitCode.usage,
-      );
-    }
-    if (opts.queue) return await queueAndWait(session, src, opts);
-    const bar = lazyBar("Starting tasks", opts.json);
-    await using c = await connectCommander(session, { onProgress: bar.update });
-    const r = await asCli(() =>
-      activateTopology(c.init, {
-        ...src,
-        ...(opts.id ? { id: opts.id } : {}),
-        ...(opts.reconcile !== "keep_replacement" ? { reconcile: opts.reconcile } : {}),
-      })
-    )
-      .finally(bar.stop);
-    report("Activated", r, opts.json);
+    const { activate } = await import("../topology_deploy.ts");
+    await activate(file, opts, cmd.optsWithGlobals<{ session: string }>().session);
   });
 
   addVarOption(
@@ -315,18 +75,8 @@ Examples:
   $ shoal topology update new.xml --id run42 --json`,
       ),
   ).action(async (file: string, opts: DeployOptions, cmd: Command) => {
-    const { session: name } = cmd.optsWithGlobals<{ session: string }>();
-    const src = await readSource(file, opts.var);
-    const bar = lazyBar("Starting added tasks", opts.json);
-    await using c = await connectCommander(await openSession(name), { onProgress: bar.update });
-    await refuseEnvironmentTopology(c.init, opts.id);
-    const r = await asCli(() => updateTopology(c.init, { ...src, ...(opts.id ? { id: opts.id } : {}) }))
-      .finally(bar.stop);
-    if (!opts.json && r.removed.length === 0 && r.added.length === 0) {
-      process.stdout.write(`No changes to "${r.topologyId}"\n`);
-      return;
-    }
-    report("Updated", r, opts.json, { removed: r.removed, added: r.added });
+    const { update } = await import("../topology_deploy.ts");
+    await update(file, opts, cmd.optsWithGlobals<{ session: string }>().session);
   });
 
   topology.command("stop")
@@ -342,20 +92,7 @@ Examples:
   $ shoal topology stop --id run42 --grace 1 --json`,
     )
     .action(async (opts: { id?: string; grace?: number; json?: boolean }, cmd: Command) => {
-      const { session: name } = cmd.optsWithGlobals<{ session: string }>();
-      const bar = lazyBar("Stopping on agents", opts.json);
-      await using c = await connectCommander(await openSession(name), { onProgress: bar.update });
-      const r = await asCli(() =>
-        stopTopology(c.init, opts.id, opts.grace !== undefined ? { graceMs: opts.grace } : {})
-      ).finally(bar.stop);
-      if (opts.json) printJson(r);
-      else {
-        process.stdout.write(
-          `Stopped "${r.topologyId}": ${r.stopped} task(s)${
-            r.killed ? ` (${r.killed} killed after the grace period)` : ""
-          } in ${seconds(r.elapsedMs)}\n`,
-        );
-      }
-      warnPartial(r.unreachable, "their tasks may still run");
+      const { stop } = await import("../topology_deploy.ts");
+      await stop(opts, cmd.optsWithGlobals<{ session: string }>().session);
     });
 }

@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { type CancelResult, getRms } from "../../rms/mod.ts";
 import { printJson } from "../format.ts";
-import { secondsOption } from "../options.ts";
+import { secondsFlag } from "../options.ts";
 import { openSession, purgeSession } from "../session.ts";
 
 interface DownOptions {
@@ -18,8 +18,7 @@ interface DownOptions {
 /** Registers `shoal down`. */
 export function registerDown(program: Command): void {
   program.command("down")
-    .description("Stop the session's agents: SIGTERM, then SIGKILL after the grace period")
-    .option("--grace <seconds>", "time agents get to stop cleanly", secondsOption, 10_000)
+    .addOption(secondsFlag("--grace <seconds>", "time agents get to stop cleanly", 10_000))
     .option("--purge", "also delete the session's directory (swarm key, data dirs, logs)")
     .option("--json", "print the result as JSON")
     .addHelpText(

@@ -30,12 +30,12 @@ import {
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson, table } from "../format.ts";
-import { keyValue } from "../options.ts";
+import { keyValue, priorityOption } from "../options.ts";
 import { startProgress } from "../progress.ts";
 import { openSession } from "../session.ts";
-import { asCli as asTaskCli, inTask } from "./kv.ts";
-import { loadTopologyForCli } from "./topology.ts";
-import { priorityOption, queueAndWait } from "./deploy.ts";
+import { asCli as asTaskCli, inTask } from "../task_helper.ts";
+import { loadTopologyForCli } from "../topology_file.ts";
+import { queueAndWait } from "../pool_queue.ts";
 
 /** A transition's duration: ms below a second. */
 function duration(ms: number): string {
@@ -154,9 +154,6 @@ async function withController<T>(
 /** Registers `shoal env`. */
 export function registerEnv(program: Command): void {
   const env = program.command("env")
-    .description(
-      "Environments: AliECS's state machine (DEPLOY, CONFIGURE, START_ACTIVITY, …) over a topology",
-    )
     .addHelpText(
       "after",
       `

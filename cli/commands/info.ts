@@ -8,83 +8,17 @@ import { fetchMembers, fetchTasks, fetchTopologies } from "../../agent/mod.ts";
 import type { Member } from "../../mesh/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { DeadlineError } from "../errors.ts";
-import { intOption, secondsOption } from "../options.ts";
-import { duration, printJson, shortId, table } from "../format.ts";
+import { intOption, secondsFlag } from "../options.ts";
+import { duration, printJson } from "../format.ts";
 import { warnPartial } from "../partial.ts";
 import { openSession } from "../session.ts";
-import { METRICS_LABEL, prometheusTargets } from "../../metrics/mod.ts";
-import { HEALTH_LABEL } from "../../pool/mod.ts";
+import { agentRows, printAgents } from "../agent_table.ts";
+import { prometheusTargets } from "../../metrics/mod.ts";
 import { rename, writeFile } from "node:fs/promises";
-
-/** An agent as `info --json` prints it. */
-export interface AgentRow {
-  id: string;
-  host: string;
-  state: string;
-  slots: { total: number; free: number };
-  load: number;
-  version: string;
-  uptimeMs: number;
-  /** For dead or departed agents: time since this peer last heard of them. */
-  goneForMs?: number;
-  addrs: string[];
-  group: string;
-  /** The agent's Prometheus endpoint (`HOST:PORT`), when it serves one (`--metrics`). */
-  metrics?: string;
-  /** Why the agent takes no leases now (disk, load: `--min-free-disk`, `--max-load`); absent while it does. */
-  unhealthy?: string;
-}
-
-/** Turns members into rows for JSON output. */
-export function agentRows(members: Member[], now = Date.now()): AgentRow[] {
-  return members.map((m) => ({
-    id: m.id,
-    host: m.host,
-    state: m.state,
-    slots: m.slots,
-    load: m.load,
-    version: m.version,
-    uptimeMs: m.state === "alive" || m.state === "suspect" ? Math.max(0, now - m.startedAt) : 0,
-    ...(m.state === "dead" || m.state === "left" ? { goneForMs: Math.max(0, now - m.lastSeen) } : {}),
-    addrs: m.addrs,
-    group: m.group,
-    ...(m.labels[METRICS_LABEL] ? { metrics: m.labels[METRICS_LABEL] } : {}),
-    ...(m.labels[HEALTH_LABEL] ? { unhealthy: m.labels[HEALTH_LABEL] } : {}),
-  }));
-}
-
-/** Prints members as a table. */
-export function printAgents(members: Member[], now = Date.now()): void {
-  const rows = members.map((m) => [
-    m.id,
-    m.host,
-    m.state,
-    `${m.slots.free}/${m.slots.total}`,
-    m.load.toFixed(2),
-    m.version,
-    m.state === "alive" || m.state === "suspect"
-      ? duration(Math.max(0, now - m.startedAt))
-      : m.lastSeen > 0
-      ? `— (${m.state} ${duration(Math.max(0, now - m.lastSeen))} ago)`
-      : "—",
-  ]);
-  const wide = (process.stdout.columns ?? 120) >= 120;
-  if (!wide) { for (const r of rows) r[0] = shortId(String(r[0])); }
-  process.stdout.write(
-    table(["ID", "HOST", "STATE", "FREE/SLOTS", "LOAD", "VERSION", "UPTIME"], rows) + "\n",
-  );
-  for (const m of members) {
-    const why = m.labels[HEALTH_LABEL];
-    if (why && m.state !== "dead" && m.state !== "left") {
-      process.stdout.write(`${shortId(m.id)} (${m.host}) takes no leases: ${why}\n`);
-    }
-  }
-}
 
 /** Registers `shoal info`. */
 export function registerInfo(program: Command): void {
   program.command("info")
-    .description("Show the session's agents: peer IDs, hosts, states, slots, uptime")
     .option(
       "--json",
       "print JSON: {session, agents: [{id, host, state, slots: {total, free}, ...}], topologies}",
@@ -94,7 +28,7 @@ export function registerInfo(program: Command): void {
       "wait until the mesh has at least <n> slots in alive agents (DDS dds-info --wait)",
       intOption(1),
     )
-    .option("--timeout <seconds>", "deadline for --wait-slots", secondsOption, 60_000)
+    .addOption(secondsFlag("--timeout <seconds>", "deadline for --wait-slots", 60_000))
     .option(
       "--prometheus-sd [file]",
       "print (or write to <file>) Prometheus file_sd JSON: the metrics endpoint of every alive agent",

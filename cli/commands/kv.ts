@@ -1,51 +1,16 @@
 /**
  * `shoal kv`: key-value properties. Inside a task (`SHOAL_TASK_TOKEN` set) it talks to the local agent's
- * task API with DDS's access rules; outside (a tool) it reads through any agent of the session.
+ * task API with DDS's access rules; outside (a tool) it reads through any agent of the session
+ * (`../kv_tool.ts`, loaded only then: a task's `shoal kv put` loads no mesh stack).
  *
  * @module
  */
 import type { Command } from "commander";
 import process from "node:process";
-import {
-  activeRecord,
-  KV_TOPIC,
-  KvBatchSchema,
-  type KvEntry,
-  listEntries,
-  toValue,
-} from "../../agent/mod.ts";
-import {
-  AccessDeniedError,
-  connectTask,
-  type KvResult,
-  type TaskClient,
-  UnauthorizedError,
-  ValueTooLargeError,
-  WaitTimeoutError,
-} from "../../client/mod.ts";
-import { connectCommander } from "../commander.ts";
+import { connectTask, type KvResult, type TaskClient } from "../../client/mod.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
-import { openSession } from "../session.ts";
-
-/** True when this process runs as a shoal task. */
-export function inTask(): boolean {
-  return Boolean(process.env.SHOAL_TASK_TOKEN && process.env.SHOAL_SOCKET);
-}
-
-/** Maps task-client errors to CLI errors (exit codes). */
-export async function asCli<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof WaitTimeoutError) throw new DeadlineError(err.message, { cause: err });
-    if (err instanceof AccessDeniedError || err instanceof UnauthorizedError) {
-      throw new CliError(err.message, ExitCode.failure, { cause: err });
-    }
-    if (err instanceof ValueTooLargeError) throw new CliError(err.message, ExitCode.usage, { cause: err });
-    throw err;
-  }
-}
+import { asCli, inTask } from "../task_helper.ts";
 
 function taskClient(): TaskClient {
   if (!inTask()) {
@@ -70,19 +35,9 @@ interface ReadOptions {
   id?: string;
 }
 
-/** A tool's result for one key: every scope's values, scope named. */
-function toolResult(key: string, entries: KvEntry[]): KvResult {
-  return {
-    key,
-    values: entries.filter((e) => e.key === key && !e.deleted).sort((a, b) => a.path < b.path ? -1 : 1)
-      .map((e) => toValue(e, { withScope: true })),
-  };
-}
-
 /** Registers `shoal kv`. */
 export function registerKv(program: Command): void {
   const kv = program.command("kv")
-    .description("Key-value properties of the running topology (tasks write, tasks and tools read)")
     .addHelpText(
       "after",
       `
@@ -156,20 +111,11 @@ Examples:
         );
         return printResult(r, opts.json);
       }
-      const { session } = cmd.optsWithGlobals<{ session: string }>();
-      await using c = await connectCommander(await openSession(session));
-      const topologyId = (await activeRecord(c.init, opts.id)).id;
-      const deadline = Date.now() + (opts.timeout ?? 3_600_000);
-      while (true) {
-        const r = toolResult(key, await listEntries(c.peer.node, c.peer.agent, { topologyId, key }));
-        if (r.values.length >= want) return printResult(r, opts.json);
-        if (Date.now() >= deadline) {
-          throw new DeadlineError(
-            `Timed out waiting for ${want} value(s) of "${key}" (have ${r.values.length})`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      const { toolGet } = await import("../kv_tool.ts");
+      printResult(
+        await toolGet(key, want, { ...opts, session: cmd.optsWithGlobals<{ session: string }>().session }),
+        opts.json,
+      );
     });
 
   kv.command("watch")
@@ -231,42 +177,12 @@ Examples:
               for await (const r of updates) if (print(r)) break;
             });
           } else {
-            const { session } = cmd.optsWithGlobals<{ session: string }>();
-            await using c = await connectCommander(await openSession(session));
-            const topologyId = (await activeRecord(c.init, opts.id)).id;
-            let from = opts.from ?? null;
-            const last = new Map<string, string>();
-            let first = true;
-            // Re-read as soon as a gossiped batch touches this topology; every 2 s in case gossip was missed.
-            let wake: (() => void) | undefined;
-            c.peer.node.subscribe(KV_TOPIC, KvBatchSchema, (batch) => {
-              if (batch.entries.some((e) => e.topologyId === topologyId)) wake?.();
+            const { toolWatch } = await import("../kv_tool.ts");
+            await toolWatch(prefix, print, {
+              ...opts,
+              session: cmd.optsWithGlobals<{ session: string }>().session,
+              signal: stop.signal,
             });
-            outer: while (!stop.signal.aborted) {
-              const entries = await listEntries(c.peer.node, c.peer.agent, { topologyId, prefix });
-              const fresh = entries.filter((e) => {
-                if (opts.exact && e.key !== prefix) return false;
-                const id = `${e.key}\0${e.scope}\0${e.sender}`;
-                const had = last.get(id);
-                last.set(id, e.version);
-                if (first) return from !== null && e.version > from;
-                return had === undefined || e.version > had;
-              }).sort((a, b) => a.version < b.version ? -1 : 1);
-              first = false;
-              from = null;
-              for (const e of fresh) {
-                if (print({ key: e.key, values: [toValue(e, { withScope: true })] })) break outer;
-              }
-              await new Promise<void>((resolve) => {
-                const t = setTimeout(resolve, 2_000);
-                wake = () => {
-                  clearTimeout(t);
-                  resolve();
-                };
-                stop.signal.addEventListener("abort", wake, { once: true });
-              });
-              wake = undefined;
-            }
           }
         } finally {
           clearTimeout(timer);

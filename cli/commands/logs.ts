@@ -15,7 +15,7 @@ import { connectCommander } from "../commander.ts";
 import { ExitCode } from "../errors.ts";
 import { intOption } from "../options.ts";
 import { openSession } from "../session.ts";
-import { pathRegex } from "./ps.ts";
+import { pathRegex } from "../path_regex.ts";
 
 interface LogsOptions {
   follow?: boolean;
@@ -28,7 +28,6 @@ interface LogsOptions {
 /** Registers `shoal logs`. */
 export function registerLogs(program: Command): void {
   program.command("logs")
-    .description("Show tasks' stdout and stderr from the agents that run them; follow them live with -f")
     .argument("[path-regex]", "only tasks whose runtime path matches", "")
     .option("-f, --follow", "keep printing what the tasks write")
     .option("--id <id>", "only tasks of this topology")

@@ -26,7 +26,6 @@ interface MonitorOptions {
 /** Registers `shoal monitor`. */
 export function registerMonitor(program: Command): void {
   program.command("monitor")
-    .description("Watch the mesh: agents joining, turning suspect, dying, leaving; task and topology events")
     .option("--json", "print one JSON object per line")
     .option("--timeout <seconds>", "stop after this long", secondsOption)
     .option("--count <n>", "stop after this many events", intOption(1))

@@ -19,7 +19,7 @@ import { printJson, table } from "../format.ts";
 import { intOption, keyValue } from "../options.ts";
 import { selfCommand } from "../self_command.ts";
 import { openSession } from "../session.ts";
-import { meshAddrs } from "./submit.ts";
+import { meshAddrs } from "../agents_submit.ts";
 
 interface PilotOptions {
   rms: string;
@@ -100,7 +100,6 @@ pilots.yaml:
 /** Registers `shoal pilot`. */
 export function registerPilot(program: Command): void {
   const pilot = program.command("pilot")
-    .description("Show the pilot (start-up steps) a plug-in runs for a resource type, or its script")
     .addHelpText(
       "after",
       `

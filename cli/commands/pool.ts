@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { hostname } from "node:os";
 import type { Member } from "../../mesh/mod.ts";
 import {
@@ -22,15 +22,16 @@ import { getRms, RMS_NAMES } from "../../rms/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
-import { intOption, secondsOption } from "../options.ts";
+import { intOption, secondsFlag } from "../options.ts";
 import { openSession } from "../session.ts";
-import { agentHealthOptions, healthOf, submitAgents } from "./submit.ts";
+import { submitAgents } from "../agents_submit.ts";
+import { agentHealthOptions, healthOf } from "../health_options.ts";
 
 /** Label naming the `shoal pool grow` run that started an agent. */
-export const GROWN_BY_LABEL = "shoal.grown-by";
+const GROWN_BY_LABEL = "shoal.grown-by";
 
 /** An agent's state in the pool. */
-export function agentState(m: Member): "idle" | "busy" | "full" | "unhealthy" | "suspect" | "gone" {
+function agentState(m: Member): "idle" | "busy" | "full" | "unhealthy" | "suspect" | "gone" {
   if (m.state === "dead" || m.state === "left") return "gone";
   if (m.state === "suspect") return "suspect";
   if (m.labels[HEALTH_LABEL]) return "unhealthy";
@@ -39,7 +40,7 @@ export function agentState(m: Member): "idle" | "busy" | "full" | "unhealthy" | 
 }
 
 /** The pool as `shoal pool --json` prints it. */
-export function poolJson(view: PoolView) {
+function poolJson(view: PoolView) {
   const progress = new Map(view.progress.map((p) => [p.id, p]));
   const order = new Map(view.order.map((o) => [o.id, o]));
   const byState: Record<
@@ -162,7 +163,6 @@ interface GrowOptions {
 /** Registers `shoal pool`. */
 export function registerPool(program: Command): void {
   const pool = program.command("pool")
-    .description("The session's shared pool: queued topologies, their share and demand, agents by state")
     .addHelpText(
       "after",
       `
@@ -224,15 +224,14 @@ Examples:
     .option("--step <n>", "most agents per submission", intOption(1), 1)
     .option("-s, --slots <n>", "task slots per grown agent", intOption(1), 1)
     .addOption(
-      new Option(
+      secondsFlag(
         "--idle-timeout <seconds>",
         "a grown agent holding no lease this long, while nothing is queued, leaves the mesh and exits, ending its job",
-      ).argParser(secondsOption).default(DEFAULT_IDLE_TIMEOUT_MS, "1800, as DDS"),
+        DEFAULT_IDLE_TIMEOUT_MS,
+        "as DDS",
+      ),
     )
-    .addOption(
-      new Option("--interval <seconds>", "how often demand is compared with free slots")
-        .argParser(secondsOption).default(5_000, "5"),
-    )
+    .addOption(secondsFlag("--interval <seconds>", "how often demand is compared with free slots", 5_000))
     .addOption(agentHealthOptions()[0]!)
     .addOption(agentHealthOptions()[1]!)
     .option("--exit-when-idle", "exit once the queue is empty and every grown agent has exited")

@@ -6,24 +6,14 @@
 import type { Command } from "commander";
 import { fetchTasks } from "../../agent/mod.ts";
 import { connectCommander } from "../commander.ts";
-import { CliError, ExitCode } from "../errors.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
 import { warnPartial } from "../partial.ts";
 import { openSession } from "../session.ts";
-
-/** Parses a user regex with a clear error. */
-export function pathRegex(text: string | undefined): RegExp {
-  try {
-    return new RegExp(text ?? "");
-  } catch (err) {
-    throw new CliError(`Invalid path regex "${text}": ${(err as Error).message}`, ExitCode.usage);
-  }
-}
+import { pathRegex } from "../path_regex.ts";
 
 /** Registers `shoal ps`. */
 export function registerPs(program: Command): void {
   program.command("ps")
-    .description("List tasks: path, agent, pid, state, restarts, uptime")
     .argument("[path-regex]", "only tasks whose runtime path matches")
     .option("--id <id>", "only tasks of this topology")
     .option(

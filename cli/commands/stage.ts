@@ -99,7 +99,6 @@ interface PutOptions {
 /** Registers `shoal stage`. */
 export function registerStage(program: Command): void {
   const stage = program.command("stage")
-    .description("Place files on agents (a swarm: agents pull chunks from each other), list and remove them")
     .addHelpText(
       "after",
       `

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { fetchMembers, fetchTaskUsage, type TaskUsageResponse } from "../../agent/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { ExitCode } from "../errors.ts";
 import { printJson, shortId, table } from "../format.ts";
-import { intOption, secondsOption } from "../options.ts";
+import { intOption, secondsFlag } from "../options.ts";
 import { openSession } from "../session.ts";
 import type { MeshNode } from "../../mesh/mod.ts";
 
@@ -21,7 +21,7 @@ interface TopOptions {
 }
 
 /** A task's row in `shoal top`. */
-export interface TopRow {
+interface TopRow {
   topologyId: string;
   path: string;
   agent: string;
@@ -36,12 +36,10 @@ export interface TopRow {
 /** Registers `shoal top`. */
 export function registerTop(program: Command): void {
   program.command("top")
-    .description("Show the busiest tasks across the mesh by CPU and memory (their whole process trees)")
     .option("--id <id>", "only tasks of this topology")
     .option("-n, --limit <n>", "show this many tasks (0 = all)", intOption(0), 20)
     .addOption(
-      new Option("--interval <seconds>", "time between the two readings, and between redraws")
-        .argParser(secondsOption).default(2_000, "2"),
+      secondsFlag("--interval <seconds>", "time between the two readings, and between redraws", 2_000),
     )
     .option("--once", "print one table and exit (the default when stdout is not a terminal)")
     .option(
@@ -100,7 +98,7 @@ async function readAll(node: MeshNode, agents: string[], topologyId?: string): P
 }
 
 /** Rows by CPU over the time between two readings (then by memory). */
-export function busiest(before: TaskUsageResponse[], after: TaskUsageResponse[]): TopRow[] {
+function busiest(before: TaskUsageResponse[], after: TaskUsageResponse[]): TopRow[] {
   const earlier = new Map<string, { cpu: number; at: number }>();
   for (const a of before) {
     for (const t of a.tasks) {

@@ -9,43 +9,18 @@ import {
   diffTopologies,
   expandTopology,
   formatDiff,
-  formatIssues,
   formatTree,
-  loadTopology,
   parseVarOverrides,
-  TopologyValidationError,
   validateFiles,
   viewJson,
 } from "../../topology/mod.ts";
-import { CliError, ExitCode } from "../errors.ts";
+import { ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
-import { collect } from "../options.ts";
-
-/** `--var name=value` on every topology command. */
-export function addVarOption(cmd: Command): Command {
-  return cmd.option("--var <name=value>", "override a topology variable (repeatable)", collect, []);
-}
-
-/** Loads a topology file, turning its issues into one CLI error listing them all. */
-export async function loadTopologyForCli(file: string, vars: string[]) {
-  try {
-    return await loadTopology(file, { vars: parseVarOverrides(vars) });
-  } catch (err) {
-    if (err instanceof TopologyValidationError) {
-      throw new CliError(
-        `Topology "${file}" is invalid (${err.issues.length} issue(s)):\n${formatIssues(err.issues)}`,
-        ExitCode.failure,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
-}
+import { addVarOption, loadTopologyForCli } from "../topology_file.ts";
 
 /** Registers `shoal topology` and its file-only subcommands; returns it for more subcommands. */
 export function registerTopology(program: Command): Command {
   const topology = program.command("topology")
-    .description("Validate, view, compare and (with a mesh) activate DDS topologies")
     .addHelpText(
       "after",
       `

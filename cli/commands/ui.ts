@@ -30,9 +30,6 @@ function who(): string {
 /** Registers `shoal ui`. */
 export function registerUi(program: Command): void {
   program.command("ui")
-    .description(
-      "Serve a live web dashboard of the session: agents, task trees, logs, key-values, commands, environments",
-    )
     .option(
       "--listen <host:port>",
       "where to serve it (port 0 picks a free one; another host than loopback exposes it to the network)",

@@ -3,14 +3,15 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { getRms, RMS_NAMES } from "../../rms/mod.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson } from "../format.ts";
-import { hostPortOption, intOption, secondsOption } from "../options.ts";
+import { hostPortOption, intOption, secondsFlag } from "../options.ts";
 import { openOrCreateSession } from "../session.ts";
-import { agentRows, printAgents } from "./info.ts";
-import { agentHealthOptions, commandHandlerFor, healthOf, submitAgents } from "./submit.ts";
+import { agentRows, printAgents } from "../agent_table.ts";
+import { commandHandlerFor, submitAgents } from "../agents_submit.ts";
+import { agentHealthOptions, healthOf } from "../health_options.ts";
 
 interface UpOptions {
   minFreeDisk?: number;
@@ -29,7 +30,6 @@ interface UpOptions {
 /** Registers `shoal up`. */
 export function registerUp(program: Command): void {
   program.command("up")
-    .description("Start a mesh of agents in a session (created if needed) and wait until they joined")
     .option("-n, --agents <n>", "number of agents (default 1; ssh: one per configured host)", intOption(1))
     .option("-s, --slots <n>", "task slots per agent", intOption(1), 1)
     .option("--rms <name>", `plug-in that starts the agents (${RMS_NAMES.join(", ")})`, "localhost")
@@ -39,10 +39,7 @@ export function registerUp(program: Command): void {
     )
     .option("-g, --group <name>", "group name the agents announce")
     .addOption(
-      new Option("--timeout <seconds>", "give up after this long").argParser(secondsOption).default(
-        30_000,
-        "30",
-      ),
+      secondsFlag("--timeout <seconds>", "give up after this long", 30_000),
     )
     .option(
       "--command-handler <file>",
