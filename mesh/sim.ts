@@ -82,6 +82,30 @@ export interface SimulationInit {
   timing?: Partial<SwimTiming>;
   /** Sees every message sent (delivered or not), and every connection made (`msg` undefined). */
   onSend?: (from: string, to: string, msg: SwimMessage | undefined) => void;
+  /** Members share this machine's CPU (many agents on one host); without it, work takes no time. */
+  cpu?: SimCpu;
+}
+
+/**
+ * A shared CPU: every member's work — handling a message, sending one, a timer, a new connection, its
+ * start-up, its idle background — runs on `cores` servers in arrival order and takes its cost in ms, so that
+ * a machine with more work than cores answers late, as 100 agents on 2 cores do. Costs are measured ones
+ * (`bench/mesh_scale.ts`, the connection micro-bench in the closing note of the scale issue).
+ */
+export interface SimCpu {
+  cores: number;
+  /** Handling one received membership message. */
+  receiveMs: number;
+  /** Sending one. */
+  sendMs: number;
+  /** Running one protocol timer. */
+  timerMs: number;
+  /** Setting up one connection, on each side (pre-shared key, Noise, identify, gossipsub). */
+  linkMs: number;
+  /** A member's start-up before it joins. */
+  startMs: number;
+  /** Background work per member per second (gossipsub heartbeats, other services). */
+  idleMsPerS: number;
 }
 
 /** One simulated member. */
@@ -102,10 +126,64 @@ export class Simulation {
   readonly #init: SimulationInit;
   /** Partition side of each member; members on different sides cannot talk. */
   readonly #side = new Map<string, number>();
+  /** Work waiting per member, members waiting for a core, cores in use. */
+  readonly #jobs = new Map<string, { costMs: number; fn: () => void; queuedAt: number }[]>();
+  readonly #runnable: string[] = [];
+  readonly #running = new Set<string>();
+  readonly #waiting = new Set<string>();
+  #busy = 0;
+  /** The longest any piece of work waited for a core so far (virtual ms). */
+  maxCpuWaitMs = 0;
 
   constructor(init: SimulationInit = {}) {
     this.#init = init;
     this.random = seededRandom(init.seed ?? 1);
+  }
+
+  /**
+   * Runs `fn` as `member`'s work once it had `costMs` of CPU (at once without a CPU model). Each member is
+   * one thread: its work runs in order, and runnable members take turns on the cores (round robin, a job at
+   * a time), as the kernel's fair scheduler shares a machine between processes.
+   */
+  #work(member: string, costMs: number, fn: () => void): void {
+    if (!this.#init.cpu || costMs <= 0) return fn();
+    let jobs = this.#jobs.get(member);
+    if (!jobs) this.#jobs.set(member, jobs = []);
+    jobs.push({ costMs, fn, queuedAt: this.queue.now });
+    this.#ready(member);
+    this.#dispatch();
+  }
+
+  /** Puts a member with work, neither running nor waiting already, in line for a core. */
+  #ready(member: string): void {
+    if (this.#running.has(member) || this.#waiting.has(member)) return;
+    if ((this.#jobs.get(member)?.length ?? 0) === 0) return;
+    this.#waiting.add(member);
+    this.#runnable.push(member);
+  }
+
+  #dispatch(): void {
+    const cores = this.#init.cpu?.cores ?? 0;
+    while (this.#busy < cores && this.#runnable.length > 0) {
+      const member = this.#runnable.shift()!;
+      this.#waiting.delete(member);
+      const job = this.#jobs.get(member)!.shift()!;
+      this.maxCpuWaitMs = Math.max(this.maxCpuWaitMs, this.queue.now - job.queuedAt);
+      this.#busy++;
+      this.#running.add(member);
+      this.queue.push(this.queue.now + job.costMs, () => {
+        this.#busy--;
+        this.#running.delete(member);
+        job.fn();
+        this.#ready(member);
+        this.#dispatch();
+      });
+    }
+  }
+
+  /** Members waiting for a core now. */
+  get runnable(): number {
+    return this.#runnable.length;
   }
 
   get now(): number {
@@ -130,9 +208,18 @@ export class Simulation {
   /** Adds a member that joins through `via` (none for the first). */
   add(id: string, via?: string): Swim {
     const q = this.queue;
+    const cpu = this.#init.cpu;
     const clock: SwimClock = {
       now: () => q.now,
-      setTimeout: (fn, ms) => q.push(q.now + ms, fn),
+      setTimeout: (fn, ms) => {
+        if (!cpu) return q.push(q.now + ms, fn);
+        // The timer is due at its time; its callback runs once the member gets a core.
+        const handle: { dead?: boolean } = {};
+        q.push(q.now + ms, () => {
+          if (!handle.dead) this.#work(id, cpu.timerMs, () => !handle.dead && fn());
+        });
+        return handle;
+      },
       clearTimeout: (h) => {
         if (h) (h as { dead?: boolean }).dead = true;
       },
@@ -141,6 +228,10 @@ export class Simulation {
     const link = (a: SimNode, b: SimNode) => {
       if (a.links.has(b.id)) return;
       this.#init.onSend?.(a.id, b.id, undefined);
+      if (cpu) {
+        this.#work(a.id, cpu.linkMs, () => {});
+        this.#work(b.id, cpu.linkMs, () => {});
+      }
       a.links.add(b.id);
       b.links.add(a.id);
       a.swim.linkUp(b.id, true);
@@ -177,11 +268,15 @@ export class Simulation {
           }
           if (!connected) link(node, target);
           if (this.random() < (this.#init.loss ?? 0)) return;
-          q.push(q.now + this.#latency(), () => {
-            if (target.up && node.up && this.#reachable(id, to)) {
-              target.swim.receive(id, msg);
-            }
-          });
+          const deliver = () =>
+            q.push(q.now + this.#latency(), () => {
+              if (!target.up || !node.up || !this.#reachable(id, to)) return;
+              this.#work(to, cpu?.receiveMs ?? 0, () => {
+                if (target.up && node.up) target.swim.receive(id, msg);
+              });
+            });
+          if (cpu) this.#work(id, cpu.sendMs, deliver);
+          else deliver();
         },
         connect: (to) => {
           const target = this.nodes.get(to);
@@ -204,9 +299,23 @@ export class Simulation {
       },
     });
     this.nodes.set(id, node);
-    node.swim.start();
-    const boot = via ? this.nodes.get(via) : undefined;
-    if (boot) link(node, boot);
+    const begin = () => {
+      if (!node.up) return;
+      node.swim.start();
+      const boot = via ? this.nodes.get(via) : undefined;
+      if (boot) link(node, boot);
+      if (cpu?.idleMsPerS) {
+        // Background work: a second's worth every second, at a random phase.
+        const idle = () => {
+          if (!node.up) return;
+          this.#work(id, cpu.idleMsPerS, () => {});
+          q.push(q.now + 1_000, idle);
+        };
+        q.push(q.now + 1_000 * this.random(), idle);
+      }
+    };
+    if (cpu) this.#work(id, cpu.startMs, begin);
+    else begin();
     return node.swim;
   }
 

@@ -109,3 +109,42 @@ Deno.test("swim sim: behind a cut, a member linked to nobody on this side is fou
     assert(ms <= 60_000, `seed ${seed}: not every member dead across the cut after 60 s`);
   }
 });
+
+/** Measured costs of an agent's work in Bun through libp2p (see `SimCpu`). */
+const AGENT_CPU = { receiveMs: 0.5, sendMs: 0.5, timerMs: 0.2, linkMs: 22, startMs: 250, idleMsPerS: 3 };
+
+Deno.test("swim sim: 100 members starting at once on a shared 2-core machine form with no false death", () => {
+  for (const cores of [2, 1]) {
+    const sim = new Simulation({ seed: 7, cpu: { cores, ...AGENT_CPU } });
+    const formed = sim.form(100, { staggerMs: 50, timeoutMs: 300_000 });
+    assert(formed < 300_000, `${cores} core(s): formed after ${formed} ms`);
+    assert(
+      sim.maxCpuWaitMs > 5_000,
+      `${cores} core(s): the machine was starved (${sim.maxCpuWaitMs} ms waits)`,
+    );
+    sim.run(60_000);
+    const dead = sim.events.filter((e) => e.type === "agent:dead");
+    assertEquals(dead.length, 0, `${cores} core(s): false deaths of ${[...new Set(dead.map((e) => e.id))]}`);
+  }
+});
+
+Deno.test("swim sim: a starved member waits longer before it calls another dead on timeouts alone", () => {
+  // The first three members are every joiner's bootstrap (the hub shape bootstrap.ts now avoids): they
+  // starve, and the others' timeouts would make them dead; the suspecters' own lag stretches suspicion.
+  const run = (scaled: boolean) => {
+    const sim = new Simulation({
+      seed: 7,
+      cpu: { cores: 2, ...AGENT_CPU },
+      ...(scaled ? {} : { timing: { awarenessMax: 0 } }),
+    });
+    for (let i = 0; i < 100; i++) {
+      sim.add(`n${i}`, i ? `n${Math.floor(sim.random() * Math.min(i, 3))}` : undefined);
+      sim.run(50);
+    }
+    sim.run(120_000);
+    return sim.events.filter((e) => e.type === "agent:dead").length;
+  };
+  const without = run(false);
+  const withLag = run(true);
+  assert(withLag < without, `dead events: ${withLag} with local health, ${without} without`);
+});

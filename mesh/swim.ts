@@ -419,13 +419,11 @@ export class Swim {
     const s = this.table.state(id);
     if (!s || s.state !== "suspect") return;
     const expected = Math.min(this.#t.indirectChecks, Math.max(0, this.table.size - 2));
-    const timeout = suspicionTimeout(
-      this.#t,
-      this.table.size,
-      confirmations,
-      expected,
-      this.#refused.has(id),
-    );
+    const refused = this.#refused.has(id);
+    // A starved member's own clock runs late (Lifeguard's local health): it waits longer before it
+    // calls anyone dead on timeouts alone. A refused connection is proof whatever the load.
+    const timeout = suspicionTimeout(this.#t, this.table.size, confirmations, expected, refused) *
+      (refused ? 1 : 1 + this.#awareness);
     const left = Math.max(0, s.since + timeout - this.#clock.now());
     this.#disarmSuspicion(id, true);
     this.#suspicionTimers.set(

@@ -121,13 +121,14 @@ export function createLocalhostRms(): RmsPlugin {
         emit({ type: "agent:started", job: first });
       }
       const seeds = req.session.bootstrap.length ? req.session.bootstrap : jobs[0]!.addrs ?? [];
-      // A few at a time, each joining through the first agent and two others already up: started all at
-      // once, 100 agents made a 2-core machine thrash for a minute and all joined through one peer.
+      // A few at a time, each given the first agent and up to 8 others already up, of which its bootstrap
+      // dials 3 at random: started all at once, 100 agents made a 2-core machine thrash for a minute, and
+      // all joining through the first agent made it the hub of the start-up (starved, it was declared dead).
       const failed: Error[] = [];
       const worker = async () => {
         while (next < req.count && !req.signal?.aborted) {
           const index = next++;
-          const others = [randomItem(jobs), randomItem(jobs)].flatMap((j) => j?.addrs ?? []);
+          const others = Array.from({ length: 8 }, () => randomItem(jobs)).flatMap((j) => j?.addrs ?? []);
           try {
             const job = await startOne(req, index, [...new Set([...seeds, ...others])]);
             jobs.push(job);
