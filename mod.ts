@@ -12,6 +12,7 @@
  */
 export * from "./mesh/mod.ts";
 export * from "./agent/mod.ts";
+export * from "./commander/mod.ts";
 export * from "./rms/mod.ts";
 export * from "./topology/mod.ts";
 export * from "./client/mod.ts";

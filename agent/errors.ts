@@ -3,8 +3,6 @@
  *
  * @module
  */
-import type { PlacedTask } from "./commander.ts";
-
 /** A task with the same topology and path is already running on this runner. */
 export class TaskAlreadyRunningError extends Error {
   readonly topologyId: string;
@@ -33,16 +31,5 @@ export class RunnerClosedError extends Error {
   constructor(options?: ErrorOptions) {
     super("The task runner is closed; create a new one to start tasks", options);
     this.name = "RunnerClosedError";
-  }
-}
-
-/** A commander operation could not be carried out; `placed` lists what had started before it failed. */
-export class CommanderError extends Error {
-  /** Tasks started (and leased) before the failure, with the agent each runs on: the caller stops them. */
-  readonly placed: readonly PlacedTask[];
-  constructor(message: string, placed: readonly PlacedTask[] = [], options?: ErrorOptions) {
-    super(message, options);
-    this.name = "CommanderError";
-    this.placed = placed;
   }
 }

@@ -5,8 +5,8 @@
  */
 import type { Membership, MeshNode } from "../mesh/mod.ts";
 import { createAgentMetrics, type MetricsServer, startMetricsServer } from "../metrics/mod.ts";
-import type { TaskRunner } from "./runner.ts";
-import type { SlotTable } from "./slots.ts";
+import type { TaskRunner } from "./runner/mod.ts";
+import type { SlotTable } from "./leases/mod.ts";
 import type { Talk } from "./talk.ts";
 
 /** Starts the metrics endpoint of an agent on `listen` (`HOST:PORT`, port 0 picks one). */

@@ -6,15 +6,15 @@
  * @module
  */
 import { EVENTS_TOPIC, GossipEventSchema, type Membership, type MeshNode } from "../mesh/mod.ts";
-import { expandRecord } from "./commander.ts";
-import { CustomCommands, type TaskPlaces } from "./custom_commands.ts";
-import type { DesiredState } from "./desired_state.ts";
-import { formatVersion } from "./hlc.ts";
-import { KvReplication } from "./kv_replication.ts";
-import { KvStore } from "./kv_store.ts";
-import type { TopologyRecord } from "./protocols.ts";
-import type { TaskRunner } from "./runner.ts";
-import { startTaskApi, type TaskApi } from "./task_api.ts";
+import { expandRecord } from "../commander/mod.ts";
+import { CustomCommands, type TaskPlaces } from "./commands/mod.ts";
+import type { DesiredState } from "./desired/mod.ts";
+import { formatVersion } from "./kv/mod.ts";
+import { KvReplication } from "./kv/mod.ts";
+import { KvStore } from "./kv/mod.ts";
+import type { TopologyRecord } from "./wire/mod.ts";
+import type { TaskRunner } from "./runner/mod.ts";
+import { startTaskApi, type TaskApi } from "./task_api/mod.ts";
 
 /** What {@linkcode startTalk} needs. */
 export interface TalkInit {

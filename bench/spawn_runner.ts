@@ -16,8 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { createLogger } from "../agent/log.ts";
-import { createTaskRunner } from "../agent/runner.ts";
-import type { TaskSpec } from "../agent/types.ts";
+import { createTaskRunner } from "../agent/runner/mod.ts";
+import type { TaskSpec } from "../agent/wire/mod.ts";
 
 const TASKS = Number(process.env.SHOAL_BENCH_TASKS ?? 1000);
 const ROUNDS = Number(process.env.SHOAL_BENCH_ROUNDS ?? 3);

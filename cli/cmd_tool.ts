@@ -7,15 +7,13 @@
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import {
-  activeRecord,
   CMD_PROTOCOL,
   CmdResponseSchema,
-  type CommanderInit,
-  fetchMembers,
   listenAsTool,
   matchesAgent,
   type ToolListener,
 } from "../agent/mod.ts";
+import { activeRecord, type CommanderInit, fetchMembers } from "../commander/mod.ts";
 import { request } from "../mesh/mod.ts";
 import { connectCommander } from "./commander.ts";
 import { CliError, ExitCode } from "./errors.ts";

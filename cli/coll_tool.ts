@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { activeRecord } from "../agent/mod.ts";
+import { activeRecord } from "../commander/mod.ts";
 import type { CollResult } from "../client/mod.ts";
 import { COLL_PROTOCOL, type CollOp, CollResponseSchema } from "../coll/mod.ts";
 import { RemoteError, request } from "../mesh/mod.ts";

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { CommanderInit } from "../agent/mod.ts";
+import type { CommanderInit } from "../commander/mod.ts";
 import { connectLightPeer, type LightPeer } from "./light_peer.ts";
 import type { Session } from "./session.ts";
 

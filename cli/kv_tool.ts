@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { activeRecord, KV_TOPIC, KvBatchSchema, type KvEntry, listEntries, toValue } from "../agent/mod.ts";
+import { KV_TOPIC, KvBatchSchema, type KvEntry, listEntries, toValue } from "../agent/mod.ts";
+import { activeRecord } from "../commander/mod.ts";
 import type { KvResult } from "../client/mod.ts";
 import { connectCommander } from "./commander.ts";
 import { DeadlineError } from "./errors.ts";

@@ -4,6 +4,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
+import { type ReconcileRule } from "../agent/mod.ts";
 import {
   activateTopology,
   CommanderError,
@@ -11,10 +12,9 @@ import {
   type DeployResult,
   errorText,
   fetchTopologies,
-  type ReconcileRule,
   stopTopology,
   updateTopology,
-} from "../agent/mod.ts";
+} from "../commander/mod.ts";
 import { fetchEnvs } from "../env/mod.ts";
 import { parseVarOverrides } from "../topology/mod.ts";
 import { connectCommander } from "./commander.ts";

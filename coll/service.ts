@@ -25,9 +25,9 @@ import {
   type SwimClock,
 } from "../mesh/mod.ts";
 import type { Logger } from "../agent/log.ts";
-import type { TopologyRecord } from "../agent/protocols.ts";
-import type { RunnerEvent } from "../agent/types.ts";
-import { expandRecord } from "../agent/commander.ts";
+import type { TopologyRecord } from "../agent/wire/mod.ts";
+import type { RunnerEvent } from "../agent/wire/mod.ts";
+import { expandRecord } from "../commander/mod.ts";
 import { contribution, mergeAll, resultFor } from "./combine.ts";
 import { CollectiveFailedError, CollectiveGroupError, CollectiveMismatchError } from "./errors.ts";
 import { type GroupTask, normaliseGroup, selectMembers, toolPlaces } from "./group.ts";

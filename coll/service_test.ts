@@ -1,6 +1,6 @@
 import { createLogger } from "../agent/log.ts";
-import type { TopologyRecord } from "../agent/protocols.ts";
-import type { RunnerEvent } from "../agent/types.ts";
+import type { TopologyRecord } from "../agent/wire/mod.ts";
+import type { RunnerEvent } from "../agent/wire/mod.ts";
 import { createMeshNode, createSwarmKey, EventHub, startMembership } from "../mesh/mod.ts";
 import { assert, assertEquals, assertStringIncludes } from "../tests/_assert.ts";
 import { CollectiveFailedError, CollectiveMismatchError } from "./errors.ts";

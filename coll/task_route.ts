@@ -12,7 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { TaskRoute } from "../agent/task_api.ts";
+import type { TaskRoute } from "../agent/task_api/mod.ts";
 import { CollectiveFailedError, CollectiveGroupError, CollectiveMismatchError } from "./errors.ts";
 import type { CollService } from "./service.ts";
 import { COLL_OPS, type CollOp, type MemberResult, type ReduceOp } from "./types.ts";

@@ -17,7 +17,7 @@ import {
   stopPaths,
   stopTopology,
   type TopologySource,
-} from "../agent/mod.ts";
+} from "../commander/mod.ts";
 import { request } from "../mesh/mod.ts";
 import { EnvConflictError, EnvEventRefusedError, EnvNotFoundError, EnvTransitionError } from "./errors.ts";
 import { classify, DEFAULT_HOOK_TIMEOUT_MS, type EnvFile, timeoutFor } from "./file.ts";

@@ -9,17 +9,13 @@
 import { basename } from "node:path";
 import { lpStream } from "@libp2p/utils";
 import {
-  type CommanderInit,
-  errorText,
   LogChunkSchema,
   LOGS_PROTOCOL,
-  type PlacedTask,
-  startPaths,
-  stopPaths,
   TASKS_PROTOCOL,
   TasksResponseSchema,
   type TaskStatus,
 } from "../agent/mod.ts";
+import { type CommanderInit, errorText, type PlacedTask, startPaths, stopPaths } from "../commander/mod.ts";
 import { decode, encode, request } from "../mesh/mod.ts";
 
 /** A hook's outcome: its exit code (null when it did not run to the end) and why it failed. */

@@ -6,7 +6,8 @@
  * @module
  */
 import { lpStream } from "@libp2p/utils";
-import { CMD_PROTOCOL, CmdResponseSchema, type CommanderInit, TRANSITION_MARKER } from "../agent/mod.ts";
+import { CMD_PROTOCOL, CmdResponseSchema, TRANSITION_MARKER } from "../agent/mod.ts";
+import { type CommanderInit } from "../commander/mod.ts";
 import { decode, encode, request } from "../mesh/mod.ts";
 import { ENV_TRANSITION_PROTOCOL, EnvTransitionFrameSchema } from "./protocols.ts";
 import type { EnvEvent, EnvRecord } from "./types.ts";

@@ -21,8 +21,8 @@ import {
   request,
 } from "../mesh/mod.ts";
 import type { Logger } from "../agent/log.ts";
-import type { RunnerEvent } from "../agent/types.ts";
-import type { CustomCommands } from "../agent/custom_commands.ts";
+import type { RunnerEvent } from "../agent/wire/mod.ts";
+import type { CustomCommands } from "../agent/commands/mod.ts";
 import {
   ENV_PROTOCOL,
   ENV_TRANSITION_PROTOCOL,

@@ -6,7 +6,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { parseVersion } from "../agent/hlc.ts";
+import { parseVersion } from "../agent/kv/mod.ts";
 import type { MetricsSources } from "./types.ts";
 
 /** Seconds from opening a task's log files to its process being spawned. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { request } from "../mesh/mod.ts";
-import { type CommanderInit, expandRecord, fetchMembers } from "../agent/commander.ts";
+import { type CommanderInit, expandRecord, fetchMembers } from "../commander/mod.ts";
 import type { Member } from "../mesh/mod.ts";
 import { PoolError } from "./errors.ts";
 import {

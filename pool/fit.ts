@@ -6,7 +6,7 @@
  */
 import type { Member } from "../mesh/mod.ts";
 import { type AgentSlots, type ExpandedTopology, placeTasks } from "../topology/mod.ts";
-import { expandRecord } from "../agent/commander.ts";
+import { expandRecord } from "../commander/mod.ts";
 import type { QueueEntry } from "./protocols.ts";
 
 /** Alive members as placement's agents, with their free (or, with `all`, total) slots. */

@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "../tests/_assert.ts";
 import type { Member } from "../mesh/mod.ts";
-import { expandRecord } from "../agent/commander.ts";
+import { expandRecord } from "../commander/mod.ts";
 import { agentSlots, fitsOn } from "./fit.ts";
 
 function member(

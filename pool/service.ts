@@ -16,10 +16,10 @@ import {
   type Membership,
   type MeshNode,
 } from "../mesh/mod.ts";
-import { activateTopology, type CommanderInit, errorText } from "../agent/commander.ts";
-import type { DesiredState } from "../agent/desired_state.ts";
+import { activateTopology, type CommanderInit, errorText } from "../commander/mod.ts";
+import type { DesiredState } from "../agent/desired/mod.ts";
 import type { Logger } from "../agent/log.ts";
-import type { RunnerEvent } from "../agent/types.ts";
+import type { RunnerEvent } from "../agent/wire/mod.ts";
 import { type Clock, REAL_CLOCK } from "./clock.ts";
 import { agentSlots, Expansions, fitsOn } from "./fit.ts";
 import {

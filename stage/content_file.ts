@@ -8,7 +8,7 @@
  */
 import { chmod, open, readFile, rename, rm, stat, truncate } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import type { ContentCache } from "../agent/_content_cache.ts";
+import type { ContentCache } from "../agent/runner/mod.ts";
 import { Bitmap } from "./bitmap.ts";
 import { chunkCount } from "./manifest.ts";
 import type { Content } from "./types.ts";

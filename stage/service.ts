@@ -12,7 +12,7 @@ import type { Stream } from "@libp2p/interface";
 import { lpStream } from "@libp2p/utils";
 import { decode, encode, handleRequests, type MeshNode } from "../mesh/mod.ts";
 // Directly, not through agent/mod.ts: the agent wires this service (a cycle otherwise).
-import { ContentCache } from "../agent/_content_cache.ts";
+import { ContentCache } from "../agent/runner/mod.ts";
 import type { Logger } from "../agent/log.ts";
 import { ContentFile } from "./content_file.ts";
 import { StageCacheFullError, UnknownStageError } from "./errors.ts";

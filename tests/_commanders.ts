@@ -6,8 +6,9 @@
  * @module
  */
 import type { Stream } from "@libp2p/interface";
-import { type CommanderInit, fetchTopologies, type TopologyRecord } from "../agent/mod.ts";
-import { LEASE_PROTOCOL } from "../agent/protocols.ts";
+import { type TopologyRecord } from "../agent/mod.ts";
+import { type CommanderInit, fetchTopologies } from "../commander/mod.ts";
+import { LEASE_PROTOCOL } from "../agent/wire/mod.ts";
 import { createMeshNode, MeshNode, readSwarmKey } from "../mesh/mod.ts";
 import { PIPE_PROTOCOL } from "../mesh/_rpc_pipe.ts";
 import type { TestAgent, TestMesh } from "./_harness.ts";

@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { activateTopology, CommanderError } from "../agent/mod.ts";
+import { activateTopology, CommanderError } from "../commander/mod.ts";
 import { type RacingCommander, racingCommanders, topologyRecord } from "./_commanders.ts";
 import { watchEvents } from "./_events.ts";
 import {

@@ -4,8 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { putTopology } from "../agent/mod.ts";
-import { TOPOLOGIES_PROTOCOL, TopologiesResponseSchema } from "../agent/protocols.ts";
+import { putTopology } from "../commander/mod.ts";
+import { TOPOLOGIES_PROTOCOL, TopologiesResponseSchema } from "../agent/wire/mod.ts";
 import { createMeshNode, request, writeSwarmKey } from "../mesh/mod.ts";
 import { assertEquals } from "./_assert.ts";
 import { createHome, spawnAgent } from "./_harness.ts";

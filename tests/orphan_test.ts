@@ -6,8 +6,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { putTopology } from "../agent/mod.ts";
-import { LEASE_PROTOCOL, LeaseResponseSchema } from "../agent/protocols.ts";
+import { putTopology } from "../commander/mod.ts";
+import { LEASE_PROTOCOL, LeaseResponseSchema } from "../agent/wire/mod.ts";
 import { createMeshNode, request, writeSwarmKey } from "../mesh/mod.ts";
 import { topologyRecord } from "./_commanders.ts";
 import {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { CommanderInit } from "../agent/mod.ts";
+import type { CommanderInit } from "../commander/mod.ts";
 import {
   aggregateTaskStates,
   allowedEvents,

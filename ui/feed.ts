@@ -8,10 +8,6 @@
 import {
   CMD_PROTOCOL,
   CmdResponseSchema,
-  type CommanderInit,
-  fetchMembers,
-  fetchTasks,
-  fetchTopologies,
   KV_TOPIC,
   KvBatchSchema,
   type KvEntry,
@@ -25,6 +21,7 @@ import {
   type TopologyRecord,
   TopologyRecordSchema,
 } from "../agent/mod.ts";
+import { type CommanderInit, fetchMembers, fetchTasks, fetchTopologies } from "../commander/mod.ts";
 import { lpStream } from "@libp2p/utils";
 import {
   decode,

@@ -10,8 +10,8 @@ import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import process from "node:process";
 // Leaf modules, not agent/mod.ts: a task's `shoal cmd send|recv` loads no mesh stack (tools: ../cmd_tool.ts).
-import { AGENT_VERBS } from "../../agent/agent_commands.ts";
-import { parseCondition } from "../../agent/conditions.ts";
+import { AGENT_VERBS } from "../../agent/commands/mod.ts";
+import { parseCondition } from "../../agent/commands/mod.ts";
 import { connectTask, type ReceivedCommand } from "../../client/mod.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";

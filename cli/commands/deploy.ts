@@ -6,7 +6,7 @@
  */
 import { type Command, Option } from "commander";
 // The rules alone, not agent/mod.ts: loading the agent area would cost every `shoal topology …` its time.
-import { RECONCILE_RULES } from "../../agent/reconcile.ts";
+import { RECONCILE_RULES } from "../../agent/desired/mod.ts";
 import { priorityOption, secondsOption } from "../options.ts";
 import type { DeployOptions } from "../topology_deploy.ts";
 import { addVarOption } from "../topology_file.ts";

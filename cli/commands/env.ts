@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import process from "node:process";
 import { connectTask } from "../../client/mod.ts";
-import { CommanderError } from "../../agent/mod.ts";
+import { CommanderError } from "../../commander/mod.ts";
 import {
   aggregateTaskStates,
   controlEnvironment,

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { fetchMembers, fetchTasks, fetchTopologies } from "../../agent/mod.ts";
+import { fetchMembers, fetchTasks, fetchTopologies } from "../../commander/mod.ts";
 import type { Member } from "../../mesh/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { DeadlineError } from "../errors.ts";

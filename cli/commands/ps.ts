@@ -4,7 +4,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { fetchTasks } from "../../agent/mod.ts";
+import { fetchTasks } from "../../commander/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { duration, printJson, shortId, table } from "../format.ts";
 import { warnPartial } from "../partial.ts";

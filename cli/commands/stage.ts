@@ -7,7 +7,7 @@
  */
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
-import { fetchMembers } from "../../agent/mod.ts";
+import { fetchMembers } from "../../commander/mod.ts";
 import type { Member } from "../../mesh/mod.ts";
 import {
   type AgentPut,

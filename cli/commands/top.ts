@@ -4,7 +4,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { fetchMembers, fetchTaskUsage, type TaskUsageResponse } from "../../agent/mod.ts";
+import { fetchTaskUsage, type TaskUsageResponse } from "../../agent/mod.ts";
+import { fetchMembers } from "../../commander/mod.ts";
 import { connectCommander } from "../commander.ts";
 import { ExitCode } from "../errors.ts";
 import { printJson, shortId, table } from "../format.ts";

@@ -1,0 +1,39 @@
+/**
+ * Catch-up when a peer comes back from the dead — a partition healed, or a false death refuted. Gossip
+ * sent while it was away is never replayed, and the digest comparison on probes needs the same peer twice
+ * before it pulls (`desired_sync.ts`); a healed half would learn the other half's newer topology records
+ * only after several probe rounds, while duplicate tasks keep running. So on each dead → alive transition
+ * this agent pulls that peer's topology records and exchanges key-values with it at once; the peer does
+ * the same towards us, so both directions are covered. Nothing periodic: one exchange per return.
+ *
+ * @module
+ */
+import type { Membership } from "../../mesh/mod.ts";
+import type { DesiredState } from "../desired/mod.ts";
+import type { KvReplication } from "./kv_replication.ts";
+import type { Logger } from "../log.ts";
+
+/** Syncs records and key-values with peers that return; returns a function that stops. */
+export function syncOnReturn(
+  init: { membership: Membership; desired: DesiredState; replication?: KvReplication; log: Logger },
+): () => void {
+  const { membership, desired, log } = init;
+  const gone = new Set<string>();
+  return membership.events.on((e) => {
+    if (e.type === "agent:dead" || e.type === "agent:left") {
+      gone.add(e.id);
+      return;
+    }
+    if ((e.type !== "agent:alive" && e.type !== "agent:joined") || !gone.delete(e.id)) return;
+    const signal = AbortSignal.timeout(10_000);
+    desired.syncFrom(e.id, { signal }).then((n) => {
+      if (n > 0) {
+        log.info("pulled topology records from a peer back from the dead", { from: e.id, records: n });
+      }
+      // Failing here leaves the digest sync (desired_sync.ts) to find the difference at the next probe.
+    }).catch(() => {});
+    init.replication?.syncWith(e.id, { signal }).then((n) => {
+      if (n > 0) log.info("synced key-values with a peer back from the dead", { from: e.id, entries: n });
+    }).catch(() => {});
+  });
+}
