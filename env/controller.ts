@@ -22,8 +22,8 @@ import { request } from "../mesh/mod.ts";
 import { EnvConflictError, EnvEventRefusedError, EnvNotFoundError, EnvTransitionError } from "./errors.ts";
 import { classify, DEFAULT_HOOK_TIMEOUT_MS, type EnvFile, timeoutFor } from "./file.ts";
 import { allowedEvents, isEnvEvent, nextState, taskStateFor } from "./fsm.ts";
-import { planTransition } from "./hooks.ts";
-import { runHookTasks } from "./hook_tasks.ts";
+import { type PlanStep, planTransition } from "./hooks.ts";
+import { type HookResult, runHookStep } from "./hook_tasks.ts";
 import { ENV_PROTOCOL, type EnvRequest, type EnvResponse, EnvResponseSchema } from "./protocols.ts";
 import { sendTransition, type TaskAnswer } from "./send_transition.ts";
 import { arbiterOf } from "./service.ts";
@@ -42,7 +42,7 @@ export interface ControlResult {
   transition: EnvTransition;
   answers: TaskAnswer[];
   /** Hooks run, in order, with their outcome. */
-  hooks: { path: string; trigger: string; ok: boolean; code: number | null; ms: number; error?: string }[];
+  hooks: HookResult[];
   /** Failures of non-critical tasks and hooks: reported, the environment went on. */
   warnings: string[];
 }
@@ -107,6 +107,17 @@ async function put(init: EnvControllerInit, arbiter: string, record: EnvRecord):
   return res.record as EnvRecord;
 }
 
+/** Each group of hooks: its longest hook, and the round trips of starting and dropping them. */
+function hookBudgetOf(plan: PlanStep<{ rule: ControlRule }>[]): number {
+  return plan.reduce(
+    (sum, s) =>
+      s.kind === "hooks"
+        ? sum + 10_000 + Math.max(...s.hooks.map((h) => h.rule.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS))
+        : sum,
+    0,
+  );
+}
+
 function hooksOf(record: EnvRecord, paths: string[]): { path: string; rule: ControlRule; trigger: string }[] {
   return classify(record.control, paths).hooks.map((h) => ({ ...h, trigger: h.rule.trigger! }));
 }
@@ -149,29 +160,81 @@ export async function createEnvironment(
     createdAt: now,
     updatedAt: now,
   };
-  const deadline = now + timeoutFor(env.control, "DEPLOY") + 60_000;
+  // DEPLOY's hooks in AliECS's order: before_DEPLOY, leave_STANDBY, the tasks starting, enter_DEPLOYED,
+  // after_DEPLOY. Hooks are the topology's tasks, so one before the tasks needs the topology active first.
+  const paths = expanded.tasks.map((t) => t.path);
+  const plan = planTransition(hooksOf(record, paths), "DEPLOY", "STANDBY", "DEPLOYED");
+  const deadline = now + timeoutFor(env.control, "DEPLOY") + hookBudgetOf(plan) + 60_000;
   let rec = await claim(init, arbiter, existing?.epoch ?? 0, {
     ...record,
     controller: { by, peer: init.node.peerId, event: "DEPLOY", startedAt: now, deadline },
   });
   const deployed = (p: string) => tasks[p]?.mode === "direct" || tasks[p]?.mode === "none";
-  try {
-    init.onPhase?.("Starting tasks", 0, Object.keys(tasks).length);
-    await activateTopology(
-      {
-        ...init,
-        onProgress: (d, t) => init.onPhase?.("Starting tasks", d, t),
-      },
-      { ...env.topology, id },
-      { only: deployed, ...(env.hold ? { hold: true } : {}) },
-    );
-  } catch (err) {
-    const reason = `DEPLOY failed: ${(err as Error).message}`;
-    await finish(init, arbiter, rec, "DEPLOY", "ERROR", now, reason, rec.tasks).catch(() => {});
-    throw new EnvTransitionError(reason, "ERROR", { cause: err });
+  const deployedPaths = Object.keys(tasks).filter(deployed);
+  const warnings: string[] = [];
+  const hookResults: HookResult[] = [];
+  const hookEnv = (trigger: string): Record<string, string> => ({
+    SHOAL_ENV_ID: id,
+    SHOAL_ENV_EVENT: "DEPLOY",
+    SHOAL_ENV_FROM: "STANDBY",
+    SHOAL_ENV_TO: "DEPLOYED",
+    SHOAL_ENV_TRIGGER: trigger,
+    SHOAL_RUN_NUMBER: "",
+  });
+  const hooksFirst = plan[0]?.kind === "hooks";
+  let fatal: string | undefined;
+  for (const s of plan) {
+    if (fatal) break;
+    if (s.kind === "hooks") {
+      if (s === plan[0]) {
+        // The topology's record without its tasks yet, so that its hooks can be placed and run.
+        try {
+          await activateTopology(init, { ...env.topology, id }, { only: () => false });
+        } catch (err) {
+          fatal = `DEPLOY failed: ${(err as Error).message}`;
+          break;
+        }
+      }
+      fatal = await runHookStep(init, id, s, {
+        env: hookEnv,
+        results: hookResults,
+        warnings,
+        defaultTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS,
+        event: "DEPLOY",
+        ...(init.onPhase ? { onPhase: init.onPhase } : {}),
+      });
+      continue;
+    }
+    try {
+      const onPhase = (d: number, t: number) => init.onPhase?.("Starting tasks", d, t);
+      init.onPhase?.("Starting tasks", 0, deployedPaths.length);
+      if (hooksFirst) {
+        await startPaths({ ...init, onProgress: onPhase }, id, deployedPaths, env.hold ? { hold: true } : {});
+      } else {
+        await activateTopology(
+          { ...init, onProgress: onPhase },
+          { ...env.topology, id },
+          { only: deployed, ...(env.hold ? { hold: true } : {}) },
+        );
+      }
+    } catch (err) {
+      fatal = `DEPLOY failed: ${(err as Error).message}`;
+    }
   }
-  rec = await finish(init, arbiter, rec, "DEPLOY", "DEPLOYED", now, undefined, rec.tasks);
-  return { record: rec, transition: rec.history.at(-1)!, answers: [], hooks: [], warnings: [] };
+  const outcome = finish(init, arbiter, rec, "DEPLOY", fatal ? "ERROR" : "DEPLOYED", now, fatal, rec.tasks);
+  rec = fatal ? await outcome.catch(() => rec) : await outcome;
+  const result = { record: rec, transition: rec.history.at(-1)!, answers: [], hooks: hookResults, warnings };
+  if (fatal) {
+    const err = new EnvTransitionError(
+      fatal.startsWith("DEPLOY failed")
+        ? fatal
+        : `DEPLOY of "${id}" failed, the environment is in ERROR: ${fatal}`,
+      "ERROR",
+    );
+    (err as EnvTransitionError & { result?: ControlResult }).result = result;
+    throw err;
+  }
+  return result;
 }
 
 async function finish(
@@ -237,14 +300,7 @@ export async function controlEnvironment(
   const plan = planTransition(hooks, event, cur.state, to);
   const taskTimeout = timeoutFor(cur.control, event);
   const startedAt = Date.now();
-  // Each group of hooks: its longest hook, and the round trips of starting and dropping them.
-  const hookBudget = plan.reduce(
-    (sum, s) =>
-      s.kind === "hooks"
-        ? sum + 10_000 + Math.max(...s.hooks.map((h) => h.rule.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS))
-        : sum,
-    0,
-  );
+  const hookBudget = hookBudgetOf(plan);
   // Past this the arbiter calls the controller lost; basic tasks starting get a little more.
   const deadline = startedAt + taskTimeout + hookBudget + 10_000;
   let rec = await claim(init, arbiter, cur.epoch, {
@@ -271,32 +327,14 @@ export async function controlEnvironment(
     if (fatal) break;
     if (s.kind === "hooks") {
       // Hooks are the topology's tasks: their agents run them (the controller needs none of their files).
-      const t0 = Date.now();
-      const trigger = `${s.moment}${s.weight > 0 ? `+${s.weight}` : s.weight < 0 ? s.weight : ""}`;
-      const rules = new Map(s.hooks.map((h) => [h.path, h.rule]));
-      init.onPhase?.(`${event}: ${trigger} hooks`, 0, s.hooks.length);
-      const outcomes = await runHookTasks(init, rec.topologyId, s.hooks.map((h) => h.path), {
-        env: hookEnv(trigger),
-        timeoutMs: (p) => rules.get(p)?.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
+      fatal = await runHookStep(init, rec.topologyId, s, {
+        env: hookEnv,
+        results: hookResults,
+        warnings,
+        defaultTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS,
+        event,
+        ...(init.onPhase ? { onPhase: init.onPhase } : {}),
       });
-      const ms = Date.now() - t0;
-      const results = s.hooks.map((h) => ({ h, r: outcomes.get(h.path) ?? { code: null }, ms }));
-      for (const { h, r, ms } of results) {
-        const ok = r.code === 0;
-        hookResults.push({
-          path: h.path,
-          trigger: h.trigger,
-          ok,
-          code: r.code,
-          ms,
-          ...(r.error ? { error: r.error } : {}),
-        });
-        if (ok) continue;
-        const why = `Hook "${h.path}" (${h.trigger}) failed: ${r.error}`;
-        if (h.rule.critical) fatal ??= why;
-        else warnings.push(why);
-      }
-      init.onPhase?.(`${event}: ${trigger} hooks`, s.hooks.length, s.hooks.length);
       continue;
     }
     // The tasks' own transition.
@@ -454,4 +492,42 @@ export async function destroyEnvironment(
   );
   const next = await finish(init, arbiter, rec, "EXIT", "DONE", startedAt, undefined, tasks);
   return await put(init, arbiter, { ...next, destroyed: true, updatedAt: Date.now() });
+}
+
+/**
+ * Stops an environment's topology from outside the environment (`shoal topology stop --force`): its tasks
+ * end without a transition, so the environment goes to ERROR with that reason, as AliECS puts an
+ * environment whose tasks died under it; from there `shoal env destroy --force` ends it.
+ */
+export async function stopEnvironmentTopology(
+  init: EnvControllerInit,
+  id: string,
+  options: { graceMs?: number } = {},
+): Promise<{ record: EnvRecord; stop: Awaited<ReturnType<typeof stopTopology>> }> {
+  const arbiter = await findArbiter(init);
+  const cur = await fetchEnv(init, id, arbiter);
+  const startedAt = Date.now();
+  const rec = await claim(init, arbiter, cur.epoch, {
+    ...cur,
+    controller: {
+      by: init.by,
+      peer: init.node.peerId,
+      event: "GO_ERROR",
+      startedAt,
+      deadline: startedAt + 120_000,
+    },
+  });
+  const stop = await stopTopology(init, rec.topologyId, options);
+  const reason = `Topology stopped outside the environment (shoal topology stop --force by ${init.by}); ` +
+    `destroy it with \`shoal env destroy ${id} --force\``;
+  const tasks = Object.fromEntries(
+    Object.entries(rec.tasks).map(([p, t]) => [
+      p,
+      t.state === "INVARIANT"
+        ? t
+        : { ...t, state: "ERROR" as const, reason: "stopped outside the environment" },
+    ]),
+  );
+  const record = await finish(init, arbiter, rec, "GO_ERROR", "ERROR", startedAt, reason, tasks);
+  return { record, stop };
 }

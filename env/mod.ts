@@ -38,6 +38,7 @@ export {
   fetchEnv,
   fetchEnvs,
   findArbiter,
+  stopEnvironmentTopology,
 } from "./controller.ts";
 export { sendTransition } from "./send_transition.ts";
 export type { TaskAnswer } from "./send_transition.ts";
