@@ -16,13 +16,15 @@ import {
   startPaths,
   stopPaths,
   stopTopology,
+  type TopologyRecord,
   type TopologySource,
 } from "../agent/mod.ts";
 import { request } from "../mesh/mod.ts";
 import { EnvConflictError, EnvEventRefusedError, EnvNotFoundError, EnvTransitionError } from "./errors.ts";
 import { classify, DEFAULT_HOOK_TIMEOUT_MS, type EnvFile, timeoutFor } from "./file.ts";
 import { allowedEvents, isEnvEvent, nextState, taskStateFor } from "./fsm.ts";
-import { type PlanStep, planTransition } from "./hooks.ts";
+import { hookBudgetOf } from "./deadline.ts";
+import { planTransition } from "./hooks.ts";
 import { type HookResult, runHookStep } from "./hook_tasks.ts";
 import { ENV_PROTOCOL, type EnvRequest, type EnvResponse, EnvResponseSchema } from "./protocols.ts";
 import { sendTransition, type TaskAnswer } from "./send_transition.ts";
@@ -101,21 +103,29 @@ async function claim(
   return res.record as EnvRecord;
 }
 
-async function put(init: EnvControllerInit, arbiter: string, record: EnvRecord): Promise<EnvRecord> {
-  const res = await envRequest(init, arbiter, { op: "put", record });
-  if (!res.ok || !res.record) throw new EnvConflictError(res.reason ?? "Lost control of the environment");
-  return res.record as EnvRecord;
-}
-
-/** Each group of hooks: its longest hook, and the round trips of starting and dropping them. */
-function hookBudgetOf(plan: PlanStep<{ rule: ControlRule }>[]): number {
-  return plan.reduce(
-    (sum, s) =>
-      s.kind === "hooks"
-        ? sum + 10_000 + Math.max(...s.hooks.map((h) => h.rule.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS))
-        : sum,
-    0,
-  );
+async function take(
+  init: EnvControllerInit,
+  arbiter: string,
+  id: string,
+  event: EnvEvent,
+): Promise<{ record: EnvRecord; topology?: TopologyRecord }> {
+  const res = await envRequest(init, arbiter, { op: "take", id, event, by: init.by, peer: init.node.peerId });
+  if (res.ok && res.record) {
+    return {
+      record: res.record as EnvRecord,
+      ...(res.topology ? { topology: res.topology as TopologyRecord } : {}),
+    };
+  }
+  if (res.live) {
+    const live = res.live.map((x) => `"${x}"`).join(", ") || "none";
+    throw new EnvNotFoundError(
+      `No environment "${id}" (environments: ${live}); create one with \`shoal env create FILE\``,
+    );
+  }
+  if (res.refused) {
+    throw new EnvEventRefusedError(id, res.refused.state, event, allowedEvents(res.refused.state));
+  }
+  throw new EnvConflictError(res.reason ?? "The environment was claimed meanwhile");
 }
 
 function hooksOf(record: EnvRecord, paths: string[]): { path: string; rule: ControlRule; trigger: string }[] {
@@ -246,6 +256,7 @@ async function finish(
   startedAt: number,
   reason: string | undefined,
   tasks: Record<string, EnvTask>,
+  options: { destroyed?: boolean } = {},
 ): Promise<EnvRecord> {
   const now = Date.now();
   const entry: EnvTransition = {
@@ -261,17 +272,32 @@ async function finish(
       ? { runNumber: rec.runNumber }
       : {}),
   };
+  // Only what changed travels; the arbiter applies it to its record and says the version it made.
+  const changed: Record<string, EnvTask> = {};
+  for (const [p, t] of Object.entries(tasks)) if (rec.tasks[p] !== t) changed[p] = t;
+  const res = await envRequest(init, arbiter, {
+    op: "patch",
+    id: rec.id,
+    epoch: rec.epoch,
+    state: to,
+    tasks: changed,
+    entry,
+    reason: reason ?? null,
+    ...(options.destroyed ? { destroyed: true } : {}),
+  });
+  if (!res.ok || !res.head) throw new EnvConflictError(res.reason ?? "Lost control of the environment");
   const next: EnvRecord = {
     ...rec,
     state: to,
-    tasks,
+    tasks: { ...rec.tasks, ...changed },
     controller: null,
     history: [...rec.history, entry].slice(-100),
-    updatedAt: now,
+    ...res.head,
+    ...(options.destroyed ? { destroyed: true } : {}),
   };
   if (reason) next.reason = reason;
   else delete next.reason;
-  return await put(init, arbiter, next);
+  return next;
 }
 
 /** Applies `event` to environment `id`, in AliECS's order; throws when refused or when it sent it to ERROR. */
@@ -282,33 +308,25 @@ export async function controlEnvironment(
   args: Record<string, string> = {},
 ): Promise<ControlResult> {
   const arbiter = await findArbiter(init);
-  const cur = await fetchEnv(init, id, arbiter);
-  if (!isEnvEvent(eventName) || eventName === "DEPLOY" && cur.state !== "STANDBY") {
+  if (!isEnvEvent(eventName)) {
+    const cur = await fetchEnv(init, id, arbiter);
     throw new EnvEventRefusedError(id, cur.state, eventName, allowedEvents(cur.state));
   }
   const event = eventName;
-  const to = nextState(cur.state, event);
-  if (!to) throw new EnvEventRefusedError(id, cur.state, event, allowedEvents(cur.state));
-  // Hooks are tasks of the topology that the record's task states leave out: only an environment that has
-  // hook rules needs the topology's paths (reading and expanding it took 0.1 s of 1,000 tasks' CONFIGURE).
-  const topo = cur.control.rules.some((r) => r.mode === "hook")
-    ? (await fetchTopologies(init)).find((r) => r.id === cur.topologyId)
-    : undefined;
-  const expanded = topo ? expandRecord(topo) : undefined;
+  // One round trip takes it: the arbiter checks the state allows the event, sets the deadline, allocates a
+  // run number for START_ACTIVITY, and sends the topology along when hooks need its paths.
+  const taken = await take(init, arbiter, id, event);
+  let rec = taken.record;
+  const cur = rec;
+  const to = nextState(cur.state, event)!;
+  const expanded = taken.topology ? expandRecord(taken.topology) : undefined;
   const paths = expanded ? expanded.tasks.map((t) => t.path) : Object.keys(cur.tasks);
-  const hooks = hooksOf(cur, paths);
-  const plan = planTransition(hooks, event, cur.state, to);
+  const plan = planTransition(hooksOf(cur, paths), event, cur.state, to);
   const taskTimeout = timeoutFor(cur.control, event);
-  const startedAt = Date.now();
-  const hookBudget = hookBudgetOf(plan);
-  // Past this the arbiter calls the controller lost; basic tasks starting get a little more.
-  const deadline = startedAt + taskTimeout + hookBudget + 10_000;
-  let rec = await claim(init, arbiter, cur.epoch, {
-    ...cur,
-    controller: { by: init.by, peer: init.node.peerId, event, startedAt, deadline },
-  }, event === "START_ACTIVITY");
+  const startedAt = rec.controller?.startedAt ?? Date.now();
   const runNumber = rec.runNumber;
-  const tasks: Record<string, EnvTask> = structuredClone(rec.tasks);
+  // Every change below replaces a task's object: a shallow copy keeps `rec.tasks` as it was, for the delta.
+  const tasks: Record<string, EnvTask> = { ...rec.tasks };
   const warnings: string[] = [];
   const hookResults: ControlResult["hooks"] = [];
   let answers: TaskAnswer[] = [];
@@ -490,8 +508,7 @@ export async function destroyEnvironment(
   const tasks = Object.fromEntries(
     Object.entries(rec.tasks).map(([p, t]) => [p, { ...t, state: "DONE" as const }]),
   );
-  const next = await finish(init, arbiter, rec, "EXIT", "DONE", startedAt, undefined, tasks);
-  return await put(init, arbiter, { ...next, destroyed: true, updatedAt: Date.now() });
+  return await finish(init, arbiter, rec, "EXIT", "DONE", startedAt, undefined, tasks, { destroyed: true });
 }
 
 /**

@@ -33,6 +33,8 @@ import {
   type EnvTransitionFrame,
   EnvTransitionRequestSchema,
 } from "./protocols.ts";
+import { transitionDeadline } from "./deadline.ts";
+import { nextState } from "./fsm.ts";
 import { EnvRecords } from "./records.ts";
 import type { EnvRecord, EnvTransition } from "./types.ts";
 
@@ -47,6 +49,8 @@ export interface EnvServiceInit {
   commands?: Pick<CustomCommands, "send">;
   /** Where the highest run number handed out here is kept. */
   dataDir: string;
+  /** The topology records this agent holds: a `take` of an environment with hooks answers with its own. */
+  topology?: (id: string) => unknown;
   /** How often the arbiter looks for lost controllers (default 1 s). */
   checkIntervalMs?: number;
 }
@@ -129,11 +133,12 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     }
   };
 
-  const accept = async (after: EnvRecord): Promise<EnvRecord> => {
+  const accept = (after: EnvRecord): Promise<EnvRecord> => {
     const before = records.get(after.id);
-    await records.put(after);
+    // Merged here and now; the gossip of it goes on after the answer (versions order the replicas).
+    void records.put(after);
     publishChanges(before, after);
-    return after;
+    return Promise.resolve(after);
   };
 
   /** The arbiter sends `cur` to ERROR under a new epoch. */
@@ -182,6 +187,8 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       if (t) tasks[req.path] = { ...t, state: "ERROR", reason: req.message };
       return { ok: true, record: await force(cur, reason, { tasks }, `task:${req.path}`) };
     }
+    if (req.op === "take") return await take(req);
+    if (req.op === "patch") return await patch(req);
     const rec = req.record as EnvRecord;
     const cur = records.get(rec.id);
     if (req.op === "claim") {
@@ -220,6 +227,69 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       };
     }
     return { ok: true, record: await accept({ ...rec, seq: cur.seq + 1, updatedAt: Date.now() }) };
+  };
+
+  /** Why `cur` cannot be taken now (busy, destroyed), or undefined. */
+  const busy = (cur: EnvRecord): EnvResponse | undefined => {
+    if (cur.controller && cur.controller.deadline > Date.now()) {
+      return {
+        ok: false,
+        reason: `Environment "${cur.id}" is busy: ${cur.controller.event} asked by ${cur.controller.by}`,
+      };
+    }
+    if (cur.destroyed) return { ok: false, reason: `Environment "${cur.id}" was destroyed` };
+    return undefined;
+  };
+
+  const take = async (req: Extract<EnvRequest, { op: "take" }>): Promise<EnvResponse> => {
+    const cur = records.get(req.id);
+    if (!cur || cur.destroyed) {
+      const live = records.records().filter((r) => !r.destroyed).map((r) => r.id);
+      return { ok: false, reason: `No environment "${req.id}"`, live };
+    }
+    const to = nextState(cur.state, req.event);
+    if (!to || req.event === "DEPLOY") return { ok: false, reason: "refused", refused: { state: cur.state } };
+    const no = busy(cur);
+    if (no) return no;
+    const startedAt = Date.now();
+    const deadline = transitionDeadline(cur.control, req.event, cur.state, to, startedAt);
+    const next: EnvRecord = {
+      ...cur,
+      epoch: cur.epoch + 1,
+      seq: 0,
+      controller: { by: req.by, peer: req.peer, event: req.event, startedAt, deadline },
+      ...(req.event === "START_ACTIVITY" ? { runNumber: nextRun() } : {}),
+      updatedAt: startedAt,
+    };
+    const hooks = cur.control.rules.some((r) => r.mode === "hook");
+    const topology = hooks ? init.topology?.(cur.topologyId) : undefined;
+    return { ok: true, record: await accept(next), ...(topology ? { topology } : {}) };
+  };
+
+  const patch = async (req: Extract<EnvRequest, { op: "patch" }>): Promise<EnvResponse> => {
+    const cur = records.get(req.id);
+    if (!cur || cur.epoch !== req.epoch) {
+      return {
+        ok: false,
+        reason: `Lost control of environment "${req.id}": it moved on to epoch ${cur?.epoch ?? 0} (${
+          cur?.state ?? "unknown"
+        }${cur?.reason ? `: ${cur.reason}` : ""})`,
+      };
+    }
+    const next: EnvRecord = {
+      ...cur,
+      state: req.state,
+      tasks: { ...cur.tasks, ...req.tasks },
+      controller: null,
+      history: [...cur.history, req.entry as EnvTransition].slice(-100),
+      seq: cur.seq + 1,
+      updatedAt: Date.now(),
+      ...(req.destroyed ? { destroyed: true } : {}),
+    };
+    if (req.reason !== null) next.reason = req.reason;
+    else delete next.reason;
+    await accept(next);
+    return { ok: true, head: { epoch: next.epoch, seq: next.seq, updatedAt: next.updatedAt } };
   };
 
   await handleRequests(node, ENV_PROTOCOL, {
