@@ -19,11 +19,12 @@ import {
   type TopologyRecord,
   type TopologySource,
 } from "../agent/mod.ts";
-import { request } from "../mesh/mod.ts";
+import { type Member, request } from "../mesh/mod.ts";
 import { EnvConflictError, EnvEventRefusedError, EnvNotFoundError, EnvTransitionError } from "./errors.ts";
 import { classify, DEFAULT_HOOK_TIMEOUT_MS, type EnvFile, timeoutFor } from "./file.ts";
 import { allowedEvents, isEnvEvent, nextState, taskStateFor } from "./fsm.ts";
 import { hookBudgetOf } from "./deadline.ts";
+import { roomNeeded, roomWarning } from "./room.ts";
 import { planTransition } from "./hooks.ts";
 import { type HookResult, runHookStep } from "./hook_tasks.ts";
 import { ENV_PROTOCOL, type EnvRequest, type EnvResponse, EnvResponseSchema } from "./protocols.ts";
@@ -63,7 +64,15 @@ async function envRequest(init: CommanderInit, peer: string, req: EnvRequest): P
  * of it (a light peer may not be connected to it yet, nor know its addresses).
  */
 export async function findArbiter(init: CommanderInit): Promise<string> {
+  return (await findArbiterIn(init)).arbiter;
+}
+
+async function findArbiterIn(init: CommanderInit): Promise<{ arbiter: string; members: Member[] }> {
   const members = await fetchMembers(init);
+  return { arbiter: arbiterIn(init, members), members };
+}
+
+function arbiterIn(init: CommanderInit, members: Member[]): string {
   const id = arbiterOf(members);
   if (!id || id === init.via) return init.via;
   const addr = members.find((m) => m.id === id)?.addrs.find((a) => !a.includes("/0.0.0.0/"));
@@ -144,7 +153,7 @@ export async function createEnvironment(
 ): Promise<ControlResult> {
   const expanded = expandRecord(env.topology);
   const id = env.id ?? expanded.name.replace(/[^A-Za-z0-9#@~_-]/g, "_");
-  const arbiter = await findArbiter(init);
+  const { arbiter, members } = await findArbiterIn(init);
   const existing = (await fetchEnvs(init, arbiter)).find((r) => r.id === id);
   if (existing && !existing.destroyed) {
     throw new EnvConflictError(
@@ -182,6 +191,11 @@ export async function createEnvironment(
   const deployed = (p: string) => tasks[p]?.mode === "direct" || tasks[p]?.mode === "none";
   const deployedPaths = Object.keys(tasks).filter(deployed);
   const warnings: string[] = [];
+  // Hooks and basic tasks lease slots later: say so now if the mesh will not have them (the pool's queue
+  // counts the whole topology instead).
+  const free = members.filter((m) => m.state === "alive").reduce((n, m) => n + m.slots.free, 0);
+  const room = env.hold ? undefined : roomWarning(roomNeeded(tasks, hooksOf(record, paths)), free);
+  if (room) warnings.push(room);
   const hookResults: HookResult[] = [];
   const hookEnv = (trigger: string): Record<string, string> => ({
     SHOAL_ENV_ID: id,

@@ -609,3 +609,40 @@ true`,
   assertEquals(states(env)["main/D_0"], "ERROR");
   assertEquals((await mesh.run(["env", "destroy", "r", "--force"])).code, 0);
 });
+
+Deno.test("env: a hook needs a slot: create on a mesh that will have none left says so, and the hook then fails to start", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 1 });
+  const on = script(mesh, "on.sh", "true");
+  writeTopology(
+    mesh.home.dir,
+    "s.xml",
+    `<topology name="s">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <decltask name="H"><exe reachable="true">true</exe></decltask>
+  <main name="main"><task>D</task><task>H</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "s.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({
+      topology: "s.xml",
+      control: [{ tasks: "main/D_0", mode: "direct" }, {
+        tasks: "main/H_0",
+        mode: "hook",
+        trigger: "before_CONFIGURE",
+      }],
+    }),
+  );
+  const created = await mesh.run(["env", "create", envFile], { timeoutMs: 60_000 });
+  assertEquals(created.code, 0, created.stderr);
+  assertStringIncludes(
+    created.stdout,
+    "warning: Hooks and basic tasks take up to 1 slot(s) while they run, beyond the 1 of DEPLOY, and 0 will be free",
+  );
+  const failed = await mesh.run(["env", "control", "s", "-e", "CONFIGURE"], { timeoutMs: 60_000 });
+  assertEquals(failed.code, 1, failed.stderr);
+  assertStringIncludes(failed.stderr, 'Hook "main/H_0" (before_CONFIGURE) failed: did not start');
+  assertEquals((await show(mesh, "s")).state, "ERROR");
+  assertEquals((await mesh.run(["env", "destroy", "s", "--force"])).code, 0);
+});
