@@ -25,6 +25,7 @@ import { classify, DEFAULT_HOOK_TIMEOUT_MS, type EnvFile, timeoutFor } from "./f
 import { allowedEvents, isEnvEvent, nextState, taskStateFor } from "./fsm.ts";
 import { hookBudgetOf } from "./deadline.ts";
 import { roomNeeded, roomWarning } from "./room.ts";
+import { taskDelta } from "./task_delta.ts";
 import { planTransition } from "./hooks.ts";
 import { type HookResult, runHookStep } from "./hook_tasks.ts";
 import { ENV_PROTOCOL, type EnvRequest, type EnvResponse, EnvResponseSchema } from "./protocols.ts";
@@ -287,13 +288,13 @@ async function finish(
       : {}),
   };
   // Only what changed travels; the arbiter applies it to its record and says the version it made.
-  const changed: Record<string, EnvTask> = {};
-  for (const [p, t] of Object.entries(tasks)) if (rec.tasks[p] !== t) changed[p] = t;
+  const { bulk, changed } = taskDelta(rec.tasks, tasks);
   const res = await envRequest(init, arbiter, {
     op: "patch",
     id: rec.id,
     epoch: rec.epoch,
     state: to,
+    ...(bulk ? { bulk } : {}),
     tasks: changed,
     entry,
     reason: reason ?? null,
@@ -303,7 +304,7 @@ async function finish(
   const next: EnvRecord = {
     ...rec,
     state: to,
-    tasks: { ...rec.tasks, ...changed },
+    tasks,
     controller: null,
     history: [...rec.history, entry].slice(-100),
     ...res.head,

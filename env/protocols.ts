@@ -102,6 +102,8 @@ export const EnvRequestSchema = v.variant("op", [
     id: Name,
     epoch: Int,
     state: State,
+    /** Every task of these modes takes this state (its reason dropped), before `tasks` apply. */
+    bulk: v.optional(v.object({ modes: v.array(Mode), state: TaskState })),
     tasks: v.record(v.string(), TaskSchema),
     entry: TransitionSchema,
     reason: v.nullable(Text),

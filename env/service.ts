@@ -26,6 +26,7 @@ import type { CustomCommands } from "../agent/custom_commands.ts";
 import {
   ENV_PROTOCOL,
   ENV_TRANSITION_PROTOCOL,
+  EnvRecordSchema,
   type EnvRequest,
   EnvRequestSchema,
   type EnvResponse,
@@ -36,6 +37,7 @@ import {
 import { transitionDeadline } from "./deadline.ts";
 import { nextState } from "./fsm.ts";
 import { EnvRecords } from "./records.ts";
+import * as v from "valibot";
 import type { EnvRecord, EnvTransition } from "./types.ts";
 
 /** What {@linkcode startEnvService} needs. */
@@ -133,11 +135,23 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     }
   };
 
-  const accept = (after: EnvRecord): Promise<EnvRecord> => {
+  const accept = (after: EnvRecord, options: { claimed?: boolean } = {}): Promise<EnvRecord> => {
     const before = records.get(after.id);
-    // Merged here and now; the gossip of it goes on after the answer (versions order the replicas).
-    void records.put(after);
-    publishChanges(before, after);
+    if (!records.merge(after)) return Promise.resolve(after);
+    // Merged here and now; its gossip and events (encoding 1,000 tasks' worth) go out after the answer,
+    // which the controller waits for (versions order the replicas whatever arrives first).
+    setTimeout(() => {
+      if (options.claimed && before) {
+        // A take changes the claim alone: peers apply it to the record they hold (`claimedOn`) rather
+        // than decode every task again; one that held another version catches up by digest.
+        const { epoch, seq, controller, runNumber, updatedAt } = after;
+        const base = { seq: before.seq, updatedAt: before.updatedAt };
+        const claim = { envId: after.id, base, epoch, seq, controller, runNumber, updatedAt };
+        void node.publish(EVENTS_TOPIC, { type: "env:claimed", at: Date.now(), by: node.peerId, ...claim })
+          .catch(() => {});
+      } else void records.announce(after);
+      publishChanges(before, after);
+    }, 0);
     return Promise.resolve(after);
   };
 
@@ -263,7 +277,7 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     };
     const hooks = cur.control.rules.some((r) => r.mode === "hook");
     const topology = hooks ? init.topology?.(cur.topologyId) : undefined;
-    return { ok: true, record: await accept(next), ...(topology ? { topology } : {}) };
+    return { ok: true, record: await accept(next, { claimed: true }), ...(topology ? { topology } : {}) };
   };
 
   const patch = async (req: Extract<EnvRequest, { op: "patch" }>): Promise<EnvResponse> => {
@@ -276,10 +290,20 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
         }${cur?.reason ? `: ${cur.reason}` : ""})`,
       };
     }
+    const tasks = { ...cur.tasks };
+    if (req.bulk) {
+      const modes = new Set<string>(req.bulk.modes);
+      for (const [p, t] of Object.entries(tasks)) {
+        if (!modes.has(t.mode)) continue;
+        const { reason: _, ...rest } = t;
+        tasks[p] = { ...rest, state: req.bulk.state };
+      }
+    }
+    Object.assign(tasks, req.tasks);
     const next: EnvRecord = {
       ...cur,
       state: req.state,
-      tasks: { ...cur.tasks, ...req.tasks },
+      tasks,
       controller: null,
       history: [...cur.history, req.entry as EnvTransition].slice(-100),
       seq: cur.seq + 1,
@@ -350,6 +374,7 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
   };
   const offLocal = init.taskEvents.on((e) => onExit(e as unknown as Record<string, unknown>));
   const offGossip = node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
+    if (msg.type === "env:claimed") return claimedOn(records, msg);
     if (msg.type === "batch" && Array.isArray(msg.events)) {
       for (const e of msg.events as Record<string, unknown>[]) onExit(e);
     } else onExit(msg);
@@ -438,4 +463,30 @@ async function serveTransitions(node: MeshNode, commands: Pick<CustomCommands, "
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
   }, { maxInboundStreams: 256 });
+}
+
+/**
+ * Applies an `env:claimed` event — the arbiter granted a take: a new epoch, the controller and its deadline,
+ * perhaps a run number — to the record held here, when that is the version it was granted on (the epoch
+ * before, same seq and time). Anything else is left to the digest rounds, which pull the arbiter's record.
+ */
+function claimedOn(records: EnvRecords, e: Record<string, unknown>): void {
+  const ClaimSchema = v.object({
+    envId: v.string(),
+    base: v.object({ seq: v.number(), updatedAt: v.number() }),
+    epoch: v.number(),
+    seq: v.number(),
+    controller: EnvRecordSchema.entries.controller,
+    runNumber: v.nullable(v.number()),
+    updatedAt: v.number(),
+  });
+  const c = v.safeParse(ClaimSchema, e);
+  if (!c.success) return;
+  const cur = records.get(c.output.envId);
+  const { envId: _, base, ...change } = c.output;
+  // Only on the very version it was granted on: the digest compares versions, not contents.
+  if (!cur || cur.epoch !== change.epoch - 1 || cur.seq !== base.seq || cur.updatedAt !== base.updatedAt) {
+    return;
+  }
+  records.merge({ ...cur, ...change });
 }
