@@ -26,7 +26,6 @@ import type { CustomCommands } from "../agent/custom_commands.ts";
 import {
   ENV_PROTOCOL,
   ENV_TRANSITION_PROTOCOL,
-  EnvRecordSchema,
   type EnvRequest,
   EnvRequestSchema,
   type EnvResponse,
@@ -36,8 +35,7 @@ import {
 } from "./protocols.ts";
 import { transitionDeadline } from "./deadline.ts";
 import { nextState } from "./fsm.ts";
-import { EnvRecords } from "./records.ts";
-import * as v from "valibot";
+import { applyClaim, EnvRecords } from "./records.ts";
 import type { EnvRecord, EnvTransition } from "./types.ts";
 
 /** What {@linkcode startEnvService} needs. */
@@ -465,28 +463,10 @@ async function serveTransitions(node: MeshNode, commands: Pick<CustomCommands, "
   }, { maxInboundStreams: 256 });
 }
 
-/**
- * Applies an `env:claimed` event — the arbiter granted a take: a new epoch, the controller and its deadline,
- * perhaps a run number — to the record held here, when that is the version it was granted on (the epoch
- * before, same seq and time). Anything else is left to the digest rounds, which pull the arbiter's record.
- */
+/** Applies an `env:claimed` event to the record held here (see {@linkcode applyClaim}). */
 function claimedOn(records: EnvRecords, e: Record<string, unknown>): void {
-  const ClaimSchema = v.object({
-    envId: v.string(),
-    base: v.object({ seq: v.number(), updatedAt: v.number() }),
-    epoch: v.number(),
-    seq: v.number(),
-    controller: EnvRecordSchema.entries.controller,
-    runNumber: v.nullable(v.number()),
-    updatedAt: v.number(),
-  });
-  const c = v.safeParse(ClaimSchema, e);
-  if (!c.success) return;
-  const cur = records.get(c.output.envId);
-  const { envId: _, base, ...change } = c.output;
-  // Only on the very version it was granted on: the digest compares versions, not contents.
-  if (!cur || cur.epoch !== change.epoch - 1 || cur.seq !== base.seq || cur.updatedAt !== base.updatedAt) {
-    return;
-  }
-  records.merge({ ...cur, ...change });
+  const id = typeof e.envId === "string" ? e.envId : undefined;
+  const cur = id === undefined ? undefined : records.get(id);
+  const next = cur && applyClaim(cur, e);
+  if (next) records.merge(next);
 }
