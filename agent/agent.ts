@@ -368,6 +368,7 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
     taskEvents: runner.events,
     log,
     dataDir: init.dataDir,
+    topology: (id) => desired.get(id),
   });
   const pool = await startPoolService({
     node,

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { hostname, userInfo } from "node:os";
 import type { CommanderInit } from "../commander/mod.ts";
 import { connectLightPeer, type LightPeer } from "./light_peer.ts";
 import type { Session } from "./session.ts";
@@ -29,4 +30,13 @@ export async function connectCommander(
     },
     [Symbol.asyncDispose]: () => peer[Symbol.asyncDispose](),
   };
+}
+
+/** Who this CLI acts as in environments' histories: `user@host`. */
+export function whoAmI(): string {
+  let user = "user";
+  try {
+    user = userInfo().username;
+  } catch { /* no passwd entry */ }
+  return `${user}@${hostname()}`;
 }

@@ -15,9 +15,15 @@ import {
   stopTopology,
   updateTopology,
 } from "../commander/mod.ts";
-import { fetchEnvs } from "../env/mod.ts";
+import {
+  EnvConflictError,
+  EnvNotFoundError,
+  type EnvRecord,
+  fetchEnvs,
+  stopEnvironmentTopology,
+} from "../env/mod.ts";
 import { parseVarOverrides } from "../topology/mod.ts";
-import { connectCommander } from "./commander.ts";
+import { connectCommander, whoAmI } from "./commander.ts";
 import { CliError, ExitCode } from "./errors.ts";
 import { printJson, shortId } from "./format.ts";
 import { warnPartial } from "./partial.ts";
@@ -96,30 +102,58 @@ function lazyBar(label: string, json: boolean | undefined) {
 }
 
 /**
- * An environment's topology changes through the environment (its tasks have control modes and states that
- * an update would not know of): `topology update` of one is refused before anything is touched.
+ * The live environment that runs topology `id` (or the only active topology), if any. Unknown is not
+ * "none": an operation that might bypass an environment is refused before anything is touched.
  */
-async function refuseEnvironmentTopology(init: CommanderInit, id: string | undefined): Promise<void> {
+async function environmentOf(
+  init: CommanderInit,
+  id: string | undefined,
+  what: string,
+): Promise<EnvRecord | undefined> {
   const active = id === undefined ? (await fetchTopologies(init)).filter((r) => r.state === "active") : [];
   const target = id ?? (active.length === 1 ? active[0]!.id : undefined);
-  if (target === undefined) return; // none or several: updateTopology says what is wrong
-  // Unknown is no: an update that might bypass an environment is not made.
+  if (target === undefined) return undefined; // none or several: the operation says what is wrong
   const envs = await fetchEnvs(init).catch((err) => {
     throw new CliError(
-      `Update refused, nothing was touched: cannot tell whether an environment controls topology "${target}" ` +
-        `(${errorText(err)}); try again`,
+      `${what} refused, nothing was touched: cannot tell whether an environment controls topology ` +
+        `"${target}" (${errorText(err)}); try again`,
       ExitCode.failure,
       { cause: err },
     );
   });
-  const env = envs.find((e) => e.topologyId === target && !e.destroyed);
+  return envs.find((e) => e.topologyId === target && !e.destroyed && e.state !== "DONE");
+}
+
+/**
+ * An environment's topology changes through the environment (its tasks have control modes and states that
+ * an update would not know of): `topology update` of one is refused before anything is touched.
+ */
+async function refuseEnvironmentTopology(init: CommanderInit, id: string | undefined): Promise<void> {
+  const env = await environmentOf(init, id, "Update");
   if (!env) return;
   throw new CliError(
-    `Topology "${target}" belongs to environment "${env.id}" (${env.state}); an update would bypass its ` +
-      `control modes and task states. Change it through the environment: \`shoal env destroy ${env.id}${
+    `Topology "${env.topologyId}" belongs to environment "${env.id}" (${env.state}); an update would bypass ` +
+      `its control modes and task states. Change it through the environment: \`shoal env destroy ${env.id}${
         env.state === "RUNNING" || env.state === "ERROR" ? " --force" : ""
-      }\`, ` +
-      `then \`shoal env create\` with the new file`,
+      }\`, then \`shoal env create\` with the new file`,
+    ExitCode.usage,
+  );
+}
+
+/** `topology stop` of an environment's topology: refused, as an update is, unless forced. */
+function refuseEnvironmentStop(env: EnvRecord): never {
+  const end = env.state === "RUNNING"
+    ? `\`shoal env control ${env.id} -e STOP_ACTIVITY\`, then \`-e EXIT\``
+    : env.state === "ERROR"
+    ? `\`shoal env destroy ${env.id} --force\``
+    : `\`shoal env control ${env.id} -e EXIT\``;
+  throw new CliError(
+    `Topology "${env.topologyId}" belongs to environment "${env.id}" (${env.state}); stopping it would ` +
+      `leave the environment without its tasks. End it through the environment: ${end}, or ` +
+      `\`shoal env destroy ${env.id}${
+        env.state === "RUNNING" || env.state === "ERROR" ? " --force" : ""
+      }\`; ` +
+      `or stop it anyway with --force (the environment goes to ERROR)`,
     ExitCode.usage,
   );
 }
@@ -128,7 +162,9 @@ async function asCli<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof CommanderError) throw new CliError(err.message, ExitCode.failure, { cause: err });
+    if (err instanceof CommanderError || err instanceof EnvConflictError || err instanceof EnvNotFoundError) {
+      throw new CliError(err.message, ExitCode.failure, { cause: err });
+    }
     throw err;
   }
 }
@@ -177,20 +213,27 @@ export async function update(file: string, opts: DeployOptions, name: string): P
 
 /** `shoal topology stop`. */
 export async function stop(
-  opts: { id?: string; grace?: number; json?: boolean },
+  opts: { id?: string; grace?: number; force?: boolean; json?: boolean },
   name: string,
 ): Promise<void> {
   const bar = lazyBar("Stopping on agents", opts.json);
   await using c = await connectCommander(await openSession(name), { onProgress: bar.update });
-  const r = await asCli(() =>
-    stopTopology(c.init, opts.id, opts.grace !== undefined ? { graceMs: opts.grace } : {})
-  ).finally(bar.stop);
+  const env = await environmentOf(c.init, opts.id, "Stop");
+  if (env && !opts.force) refuseEnvironmentStop(env);
+  const grace = opts.grace !== undefined ? { graceMs: opts.grace } : {};
+  const r = await asCli(async () => {
+    if (!env) return { ...(await stopTopology(c.init, opts.id, grace)) };
+    const init = { ...c.init, by: `${whoAmI()} (${c.peer.node.peerId.slice(-8)})` };
+    const out = await stopEnvironmentTopology(init, env.id, grace);
+    return { ...out.stop, environment: { id: out.record.id, state: out.record.state } };
+  }).finally(bar.stop);
   if (opts.json) printJson(r);
   else {
+    const envNote = "environment" in r ? `; environment "${r.environment.id}" is ${r.environment.state}` : "";
     process.stdout.write(
       `Stopped "${r.topologyId}": ${r.stopped} task(s)${
         r.killed ? ` (${r.killed} killed after the grace period)` : ""
-      } in ${seconds(r.elapsedMs)}\n`,
+      } in ${seconds(r.elapsedMs)}${envNote}\n`,
     );
   }
   warnPartial(r.unreachable, "their tasks may still run");

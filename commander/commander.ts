@@ -489,7 +489,7 @@ export async function startPaths(
   init: CommanderInit,
   id: string,
   paths: string[],
-  options: { extraEnv?: Record<string, string> } = {},
+  options: { extraEnv?: Record<string, string>; hold?: boolean } = {},
 ): Promise<PlacedTask[]> {
   if (paths.length === 0) return [];
   const record = await activeRecord(init, id);
@@ -501,6 +501,7 @@ export async function startPaths(
       epoch: record.epoch,
       progress,
       ...(options.extraEnv ? { extraEnv: options.extraEnv } : {}),
+      ...(options.hold ? { hold: true } : {}),
     });
   } catch (err) {
     if (err instanceof CommanderError && err.placed.length > 0) {

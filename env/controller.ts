@@ -18,12 +18,16 @@ import {
   stopTopology,
   type TopologySource,
 } from "../commander/mod.ts";
-import { request } from "../mesh/mod.ts";
+import type { TopologyRecord } from "../agent/mod.ts";
+import { type Member, request } from "../mesh/mod.ts";
 import { EnvConflictError, EnvEventRefusedError, EnvNotFoundError, EnvTransitionError } from "./errors.ts";
 import { classify, DEFAULT_HOOK_TIMEOUT_MS, type EnvFile, timeoutFor } from "./file.ts";
 import { allowedEvents, isEnvEvent, nextState, taskStateFor } from "./fsm.ts";
+import { hookBudgetOf } from "./deadline.ts";
+import { roomNeeded, roomWarning } from "./room.ts";
+import { taskDelta } from "./task_delta.ts";
 import { planTransition } from "./hooks.ts";
-import { runHookTasks } from "./hook_tasks.ts";
+import { type HookResult, runHookStep } from "./hook_tasks.ts";
 import { ENV_PROTOCOL, type EnvRequest, type EnvResponse, EnvResponseSchema } from "./protocols.ts";
 import { sendTransition, type TaskAnswer } from "./send_transition.ts";
 import { arbiterOf } from "./service.ts";
@@ -42,7 +46,7 @@ export interface ControlResult {
   transition: EnvTransition;
   answers: TaskAnswer[];
   /** Hooks run, in order, with their outcome. */
-  hooks: { path: string; trigger: string; ok: boolean; code: number | null; ms: number; error?: string }[];
+  hooks: HookResult[];
   /** Failures of non-critical tasks and hooks: reported, the environment went on. */
   warnings: string[];
 }
@@ -61,7 +65,15 @@ async function envRequest(init: CommanderInit, peer: string, req: EnvRequest): P
  * of it (a light peer may not be connected to it yet, nor know its addresses).
  */
 export async function findArbiter(init: CommanderInit): Promise<string> {
+  return (await findArbiterIn(init)).arbiter;
+}
+
+async function findArbiterIn(init: CommanderInit): Promise<{ arbiter: string; members: Member[] }> {
   const members = await fetchMembers(init);
+  return { arbiter: arbiterIn(init, members), members };
+}
+
+function arbiterIn(init: CommanderInit, members: Member[]): string {
   const id = arbiterOf(members);
   if (!id || id === init.via) return init.via;
   const addr = members.find((m) => m.id === id)?.addrs.find((a) => !a.includes("/0.0.0.0/"));
@@ -101,10 +113,29 @@ async function claim(
   return res.record as EnvRecord;
 }
 
-async function put(init: EnvControllerInit, arbiter: string, record: EnvRecord): Promise<EnvRecord> {
-  const res = await envRequest(init, arbiter, { op: "put", record });
-  if (!res.ok || !res.record) throw new EnvConflictError(res.reason ?? "Lost control of the environment");
-  return res.record as EnvRecord;
+async function take(
+  init: EnvControllerInit,
+  arbiter: string,
+  id: string,
+  event: EnvEvent,
+): Promise<{ record: EnvRecord; topology?: TopologyRecord }> {
+  const res = await envRequest(init, arbiter, { op: "take", id, event, by: init.by, peer: init.node.peerId });
+  if (res.ok && res.record) {
+    return {
+      record: res.record as EnvRecord,
+      ...(res.topology ? { topology: res.topology as TopologyRecord } : {}),
+    };
+  }
+  if (res.live) {
+    const live = res.live.map((x) => `"${x}"`).join(", ") || "none";
+    throw new EnvNotFoundError(
+      `No environment "${id}" (environments: ${live}); create one with \`shoal env create FILE\``,
+    );
+  }
+  if (res.refused) {
+    throw new EnvEventRefusedError(id, res.refused.state, event, allowedEvents(res.refused.state));
+  }
+  throw new EnvConflictError(res.reason ?? "The environment was claimed meanwhile");
 }
 
 function hooksOf(record: EnvRecord, paths: string[]): { path: string; rule: ControlRule; trigger: string }[] {
@@ -123,7 +154,7 @@ export async function createEnvironment(
 ): Promise<ControlResult> {
   const expanded = expandRecord(env.topology);
   const id = env.id ?? expanded.name.replace(/[^A-Za-z0-9#@~_-]/g, "_");
-  const arbiter = await findArbiter(init);
+  const { arbiter, members } = await findArbiterIn(init);
   const existing = (await fetchEnvs(init, arbiter)).find((r) => r.id === id);
   if (existing && !existing.destroyed) {
     throw new EnvConflictError(
@@ -149,29 +180,86 @@ export async function createEnvironment(
     createdAt: now,
     updatedAt: now,
   };
-  const deadline = now + timeoutFor(env.control, "DEPLOY") + 60_000;
+  // DEPLOY's hooks in AliECS's order: before_DEPLOY, leave_STANDBY, the tasks starting, enter_DEPLOYED,
+  // after_DEPLOY. Hooks are the topology's tasks, so one before the tasks needs the topology active first.
+  const paths = expanded.tasks.map((t) => t.path);
+  const plan = planTransition(hooksOf(record, paths), "DEPLOY", "STANDBY", "DEPLOYED");
+  const deadline = now + timeoutFor(env.control, "DEPLOY") + hookBudgetOf(plan) + 60_000;
   let rec = await claim(init, arbiter, existing?.epoch ?? 0, {
     ...record,
     controller: { by, peer: init.node.peerId, event: "DEPLOY", startedAt: now, deadline },
   });
   const deployed = (p: string) => tasks[p]?.mode === "direct" || tasks[p]?.mode === "none";
-  try {
-    init.onPhase?.("Starting tasks", 0, Object.keys(tasks).length);
-    await activateTopology(
-      {
-        ...init,
-        onProgress: (d, t) => init.onPhase?.("Starting tasks", d, t),
-      },
-      { ...env.topology, id },
-      { only: deployed, ...(env.hold ? { hold: true } : {}) },
-    );
-  } catch (err) {
-    const reason = `DEPLOY failed: ${(err as Error).message}`;
-    await finish(init, arbiter, rec, "DEPLOY", "ERROR", now, reason, rec.tasks).catch(() => {});
-    throw new EnvTransitionError(reason, "ERROR", { cause: err });
+  const deployedPaths = Object.keys(tasks).filter(deployed);
+  const warnings: string[] = [];
+  // Hooks and basic tasks lease slots later: say so now if the mesh will not have them (the pool's queue
+  // counts the whole topology instead).
+  const free = members.filter((m) => m.state === "alive").reduce((n, m) => n + m.slots.free, 0);
+  const room = env.hold ? undefined : roomWarning(roomNeeded(tasks, hooksOf(record, paths)), free);
+  if (room) warnings.push(room);
+  const hookResults: HookResult[] = [];
+  const hookEnv = (trigger: string): Record<string, string> => ({
+    SHOAL_ENV_ID: id,
+    SHOAL_ENV_EVENT: "DEPLOY",
+    SHOAL_ENV_FROM: "STANDBY",
+    SHOAL_ENV_TO: "DEPLOYED",
+    SHOAL_ENV_TRIGGER: trigger,
+    SHOAL_RUN_NUMBER: "",
+  });
+  const hooksFirst = plan[0]?.kind === "hooks";
+  let fatal: string | undefined;
+  for (const s of plan) {
+    if (fatal) break;
+    if (s.kind === "hooks") {
+      if (s === plan[0]) {
+        // The topology's record without its tasks yet, so that its hooks can be placed and run.
+        try {
+          await activateTopology(init, { ...env.topology, id }, { only: () => false });
+        } catch (err) {
+          fatal = `DEPLOY failed: ${(err as Error).message}`;
+          break;
+        }
+      }
+      fatal = await runHookStep(init, id, s, {
+        env: hookEnv,
+        results: hookResults,
+        warnings,
+        defaultTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS,
+        event: "DEPLOY",
+        ...(init.onPhase ? { onPhase: init.onPhase } : {}),
+      });
+      continue;
+    }
+    try {
+      const onPhase = (d: number, t: number) => init.onPhase?.("Starting tasks", d, t);
+      init.onPhase?.("Starting tasks", 0, deployedPaths.length);
+      if (hooksFirst) {
+        await startPaths({ ...init, onProgress: onPhase }, id, deployedPaths, env.hold ? { hold: true } : {});
+      } else {
+        await activateTopology(
+          { ...init, onProgress: onPhase },
+          { ...env.topology, id },
+          { only: deployed, ...(env.hold ? { hold: true } : {}) },
+        );
+      }
+    } catch (err) {
+      fatal = `DEPLOY failed: ${(err as Error).message}`;
+    }
   }
-  rec = await finish(init, arbiter, rec, "DEPLOY", "DEPLOYED", now, undefined, rec.tasks);
-  return { record: rec, transition: rec.history.at(-1)!, answers: [], hooks: [], warnings: [] };
+  const outcome = finish(init, arbiter, rec, "DEPLOY", fatal ? "ERROR" : "DEPLOYED", now, fatal, rec.tasks);
+  rec = fatal ? await outcome.catch(() => rec) : await outcome;
+  const result = { record: rec, transition: rec.history.at(-1)!, answers: [], hooks: hookResults, warnings };
+  if (fatal) {
+    const err = new EnvTransitionError(
+      fatal.startsWith("DEPLOY failed")
+        ? fatal
+        : `DEPLOY of "${id}" failed, the environment is in ERROR: ${fatal}`,
+      "ERROR",
+    );
+    (err as EnvTransitionError & { result?: ControlResult }).result = result;
+    throw err;
+  }
+  return result;
 }
 
 async function finish(
@@ -183,6 +271,7 @@ async function finish(
   startedAt: number,
   reason: string | undefined,
   tasks: Record<string, EnvTask>,
+  options: { destroyed?: boolean } = {},
 ): Promise<EnvRecord> {
   const now = Date.now();
   const entry: EnvTransition = {
@@ -198,17 +287,32 @@ async function finish(
       ? { runNumber: rec.runNumber }
       : {}),
   };
+  // Only what changed travels; the arbiter applies it to its record and says the version it made.
+  const { bulk, changed } = taskDelta(rec.tasks, tasks);
+  const res = await envRequest(init, arbiter, {
+    op: "patch",
+    id: rec.id,
+    epoch: rec.epoch,
+    state: to,
+    ...(bulk ? { bulk } : {}),
+    tasks: changed,
+    entry,
+    reason: reason ?? null,
+    ...(options.destroyed ? { destroyed: true } : {}),
+  });
+  if (!res.ok || !res.head) throw new EnvConflictError(res.reason ?? "Lost control of the environment");
   const next: EnvRecord = {
     ...rec,
     state: to,
     tasks,
     controller: null,
     history: [...rec.history, entry].slice(-100),
-    updatedAt: now,
+    ...res.head,
+    ...(options.destroyed ? { destroyed: true } : {}),
   };
   if (reason) next.reason = reason;
   else delete next.reason;
-  return await put(init, arbiter, next);
+  return next;
 }
 
 /** Applies `event` to environment `id`, in AliECS's order; throws when refused or when it sent it to ERROR. */
@@ -219,40 +323,25 @@ export async function controlEnvironment(
   args: Record<string, string> = {},
 ): Promise<ControlResult> {
   const arbiter = await findArbiter(init);
-  const cur = await fetchEnv(init, id, arbiter);
-  if (!isEnvEvent(eventName) || eventName === "DEPLOY" && cur.state !== "STANDBY") {
+  if (!isEnvEvent(eventName)) {
+    const cur = await fetchEnv(init, id, arbiter);
     throw new EnvEventRefusedError(id, cur.state, eventName, allowedEvents(cur.state));
   }
   const event = eventName;
-  const to = nextState(cur.state, event);
-  if (!to) throw new EnvEventRefusedError(id, cur.state, event, allowedEvents(cur.state));
-  // Hooks are tasks of the topology that the record's task states leave out: only an environment that has
-  // hook rules needs the topology's paths (reading and expanding it took 0.1 s of 1,000 tasks' CONFIGURE).
-  const topo = cur.control.rules.some((r) => r.mode === "hook")
-    ? (await fetchTopologies(init)).find((r) => r.id === cur.topologyId)
-    : undefined;
-  const expanded = topo ? expandRecord(topo) : undefined;
+  // One round trip takes it: the arbiter checks the state allows the event, sets the deadline, allocates a
+  // run number for START_ACTIVITY, and sends the topology along when hooks need its paths.
+  const taken = await take(init, arbiter, id, event);
+  let rec = taken.record;
+  const cur = rec;
+  const to = nextState(cur.state, event)!;
+  const expanded = taken.topology ? expandRecord(taken.topology) : undefined;
   const paths = expanded ? expanded.tasks.map((t) => t.path) : Object.keys(cur.tasks);
-  const hooks = hooksOf(cur, paths);
-  const plan = planTransition(hooks, event, cur.state, to);
+  const plan = planTransition(hooksOf(cur, paths), event, cur.state, to);
   const taskTimeout = timeoutFor(cur.control, event);
-  const startedAt = Date.now();
-  // Each group of hooks: its longest hook, and the round trips of starting and dropping them.
-  const hookBudget = plan.reduce(
-    (sum, s) =>
-      s.kind === "hooks"
-        ? sum + 10_000 + Math.max(...s.hooks.map((h) => h.rule.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS))
-        : sum,
-    0,
-  );
-  // Past this the arbiter calls the controller lost; basic tasks starting get a little more.
-  const deadline = startedAt + taskTimeout + hookBudget + 10_000;
-  let rec = await claim(init, arbiter, cur.epoch, {
-    ...cur,
-    controller: { by: init.by, peer: init.node.peerId, event, startedAt, deadline },
-  }, event === "START_ACTIVITY");
+  const startedAt = rec.controller?.startedAt ?? Date.now();
   const runNumber = rec.runNumber;
-  const tasks: Record<string, EnvTask> = structuredClone(rec.tasks);
+  // Every change below replaces a task's object: a shallow copy keeps `rec.tasks` as it was, for the delta.
+  const tasks: Record<string, EnvTask> = { ...rec.tasks };
   const warnings: string[] = [];
   const hookResults: ControlResult["hooks"] = [];
   let answers: TaskAnswer[] = [];
@@ -271,32 +360,14 @@ export async function controlEnvironment(
     if (fatal) break;
     if (s.kind === "hooks") {
       // Hooks are the topology's tasks: their agents run them (the controller needs none of their files).
-      const t0 = Date.now();
-      const trigger = `${s.moment}${s.weight > 0 ? `+${s.weight}` : s.weight < 0 ? s.weight : ""}`;
-      const rules = new Map(s.hooks.map((h) => [h.path, h.rule]));
-      init.onPhase?.(`${event}: ${trigger} hooks`, 0, s.hooks.length);
-      const outcomes = await runHookTasks(init, rec.topologyId, s.hooks.map((h) => h.path), {
-        env: hookEnv(trigger),
-        timeoutMs: (p) => rules.get(p)?.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
+      fatal = await runHookStep(init, rec.topologyId, s, {
+        env: hookEnv,
+        results: hookResults,
+        warnings,
+        defaultTimeoutMs: DEFAULT_HOOK_TIMEOUT_MS,
+        event,
+        ...(init.onPhase ? { onPhase: init.onPhase } : {}),
       });
-      const ms = Date.now() - t0;
-      const results = s.hooks.map((h) => ({ h, r: outcomes.get(h.path) ?? { code: null }, ms }));
-      for (const { h, r, ms } of results) {
-        const ok = r.code === 0;
-        hookResults.push({
-          path: h.path,
-          trigger: h.trigger,
-          ok,
-          code: r.code,
-          ms,
-          ...(r.error ? { error: r.error } : {}),
-        });
-        if (ok) continue;
-        const why = `Hook "${h.path}" (${h.trigger}) failed: ${r.error}`;
-        if (h.rule.critical) fatal ??= why;
-        else warnings.push(why);
-      }
-      init.onPhase?.(`${event}: ${trigger} hooks`, s.hooks.length, s.hooks.length);
       continue;
     }
     // The tasks' own transition.
@@ -452,6 +523,43 @@ export async function destroyEnvironment(
   const tasks = Object.fromEntries(
     Object.entries(rec.tasks).map(([p, t]) => [p, { ...t, state: "DONE" as const }]),
   );
-  const next = await finish(init, arbiter, rec, "EXIT", "DONE", startedAt, undefined, tasks);
-  return await put(init, arbiter, { ...next, destroyed: true, updatedAt: Date.now() });
+  return await finish(init, arbiter, rec, "EXIT", "DONE", startedAt, undefined, tasks, { destroyed: true });
+}
+
+/**
+ * Stops an environment's topology from outside the environment (`shoal topology stop --force`): its tasks
+ * end without a transition, so the environment goes to ERROR with that reason, as AliECS puts an
+ * environment whose tasks died under it; from there `shoal env destroy --force` ends it.
+ */
+export async function stopEnvironmentTopology(
+  init: EnvControllerInit,
+  id: string,
+  options: { graceMs?: number } = {},
+): Promise<{ record: EnvRecord; stop: Awaited<ReturnType<typeof stopTopology>> }> {
+  const arbiter = await findArbiter(init);
+  const cur = await fetchEnv(init, id, arbiter);
+  const startedAt = Date.now();
+  const rec = await claim(init, arbiter, cur.epoch, {
+    ...cur,
+    controller: {
+      by: init.by,
+      peer: init.node.peerId,
+      event: "GO_ERROR",
+      startedAt,
+      deadline: startedAt + 120_000,
+    },
+  });
+  const stop = await stopTopology(init, rec.topologyId, options);
+  const reason = `Topology stopped outside the environment (shoal topology stop --force by ${init.by}); ` +
+    `destroy it with \`shoal env destroy ${id} --force\``;
+  const tasks = Object.fromEntries(
+    Object.entries(rec.tasks).map(([p, t]) => [
+      p,
+      t.state === "INVARIANT"
+        ? t
+        : { ...t, state: "ERROR" as const, reason: "stopped outside the environment" },
+    ]),
+  );
+  const record = await finish(init, arbiter, rec, "GO_ERROR", "ERROR", startedAt, reason, tasks);
+  return { record, stop };
 }

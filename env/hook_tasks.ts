@@ -119,3 +119,69 @@ async function lastStderrLine(
     return undefined;
   }
 }
+
+/** A hook as a transition's plan holds it. */
+export interface PlannedHook {
+  path: string;
+  trigger: string;
+  rule: { critical: boolean; timeoutMs?: number };
+}
+
+/** A hook's outcome as a transition reports it. */
+export interface HookResult {
+  path: string;
+  trigger: string;
+  ok: boolean;
+  code: number | null;
+  ms: number;
+  error?: string;
+}
+
+/**
+ * Runs one step of a transition's plan — the hooks of one moment and weight, together — and sorts their
+ * outcomes: `results` in order, `warnings` for non-critical failures; returns the first critical failure.
+ */
+export async function runHookStep(
+  init: CommanderInit,
+  topologyId: string,
+  step: { moment: string; weight: number; hooks: PlannedHook[] },
+  options: {
+    env: (trigger: string) => Record<string, string>;
+    results: HookResult[];
+    warnings: string[];
+    defaultTimeoutMs: number;
+    onPhase?: (what: string, done: number, total: number) => void;
+    event: string;
+  },
+): Promise<string | undefined> {
+  const t0 = Date.now();
+  const w = step.weight;
+  const trigger = `${step.moment}${w > 0 ? `+${w}` : w < 0 ? w : ""}`;
+  const rules = new Map(step.hooks.map((h) => [h.path, h.rule]));
+  const phase = `${options.event}: ${trigger} hooks`;
+  options.onPhase?.(phase, 0, step.hooks.length);
+  const outcomes = await runHookTasks(init, topologyId, step.hooks.map((h) => h.path), {
+    env: options.env(trigger),
+    timeoutMs: (p) => rules.get(p)?.timeoutMs ?? options.defaultTimeoutMs,
+  });
+  const ms = Date.now() - t0;
+  let fatal: string | undefined;
+  for (const h of step.hooks) {
+    const r = outcomes.get(h.path) ?? { code: null };
+    const ok = r.code === 0;
+    options.results.push({
+      path: h.path,
+      trigger: h.trigger,
+      ok,
+      code: r.code,
+      ms,
+      ...(r.error ? { error: r.error } : {}),
+    });
+    if (ok) continue;
+    const why = `Hook "${h.path}" (${h.trigger}) failed: ${r.error}`;
+    if (h.rule.critical) fatal ??= why;
+    else options.warnings.push(why);
+  }
+  options.onPhase?.(phase, step.hooks.length, step.hooks.length);
+  return fatal;
+}

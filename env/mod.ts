@@ -38,12 +38,13 @@ export {
   fetchEnv,
   fetchEnvs,
   findArbiter,
+  stopEnvironmentTopology,
 } from "./controller.ts";
 export { sendTransition } from "./send_transition.ts";
 export type { TaskAnswer } from "./send_transition.ts";
 export type { ControlResult, EnvControllerInit } from "./controller.ts";
 export { arbiterOf, highestRun, startEnvService } from "./service.ts";
 export type { EnvService, EnvServiceInit } from "./service.ts";
-export { EnvRecords, newerEnv } from "./records.ts";
+export { applyClaim, EnvRecords, newerEnv } from "./records.ts";
 export { ENV_PROTOCOL, ENV_TOPIC, EnvRecordSchema } from "./protocols.ts";
 export type * from "./types.ts";

@@ -20,6 +20,23 @@ const State = v.picklist(["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR
 const Event = v.picklist(ENV_EVENTS);
 const TaskState = v.picklist(["STANDBY", "CONFIGURED", "RUNNING", "ERROR", "DONE", "INVARIANT"]);
 const Mode = v.picklist(["direct", "basic", "hook", "none"]);
+const TaskSchema = v.object({
+  state: TaskState,
+  mode: Mode,
+  critical: v.boolean(),
+  reason: v.optional(Text),
+});
+const TransitionSchema = v.object({
+  event: Event,
+  from: State,
+  to: State,
+  ok: v.boolean(),
+  by: Name,
+  startedAt: v.number(),
+  ms: v.number(),
+  reason: v.optional(Text),
+  runNumber: v.optional(Int),
+});
 
 /** An environment record as it travels. */
 export const EnvRecordSchema = v.object({
@@ -40,10 +57,7 @@ export const EnvRecordSchema = v.object({
     })),
     timeoutsMs: v.record(v.string(), Int),
   }),
-  tasks: v.record(
-    v.string(),
-    v.object({ state: TaskState, mode: Mode, critical: v.boolean(), reason: v.optional(Text) }),
-  ),
+  tasks: v.record(v.string(), TaskSchema),
   controller: v.nullable(v.object({
     by: Name,
     peer: Name,
@@ -51,17 +65,7 @@ export const EnvRecordSchema = v.object({
     startedAt: v.number(),
     deadline: v.number(),
   })),
-  history: v.array(v.object({
-    event: Event,
-    from: State,
-    to: State,
-    ok: v.boolean(),
-    by: Name,
-    startedAt: v.number(),
-    ms: v.number(),
-    reason: v.optional(Text),
-    runNumber: v.optional(Int),
-  })),
+  history: v.array(TransitionSchema),
   reason: v.optional(Text),
   destroyed: v.boolean(),
   createdAt: v.number(),
@@ -83,6 +87,28 @@ export const EnvRequestSchema = v.variant("op", [
   }),
   /** Write within the epoch one holds. */
   v.object({ op: v.literal("put"), record: EnvRecordSchema }),
+  /**
+   * Take the environment for `event` in one round trip: granted when its state allows the event and no
+   * live controller holds it; the arbiter sets the controller and its deadline (a new epoch, a run number
+   * for START_ACTIVITY) and answers with the record and, when it has hooks, its topology record.
+   */
+  v.object({ op: v.literal("take"), id: Name, event: Event, by: Name, peer: Name }),
+  /**
+   * The outcome of a transition, within the epoch one holds: only what changed — the state, the tasks whose
+   * state changed, the history entry — applied to the arbiter's record (the controller is let go).
+   */
+  v.object({
+    op: v.literal("patch"),
+    id: Name,
+    epoch: Int,
+    state: State,
+    /** Every task of these modes takes this state (its reason dropped), before `tasks` apply. */
+    bulk: v.optional(v.object({ modes: v.array(Mode), state: TaskState })),
+    tasks: v.record(v.string(), TaskSchema),
+    entry: TransitionSchema,
+    reason: v.nullable(Text),
+    destroyed: v.optional(v.boolean()),
+  }),
   /** A task raised GO_ERROR (sent by its agent to the arbiter). */
   v.object({ op: v.literal("task-error"), topologyId: Name, path: Name, message: Text }),
 ]);
@@ -95,6 +121,14 @@ export const EnvResponseSchema = v.object({
   reason: v.optional(Text),
   record: v.optional(EnvRecordSchema),
   records: v.optional(v.array(EnvRecordSchema)),
+  /** `patch`: the record's new version, which the controller applies to its copy. */
+  head: v.optional(v.object({ epoch: Int, seq: Int, updatedAt: v.number() })),
+  /** `take` of an environment with hooks: its topology record (the hooks' paths come from it). */
+  topology: v.optional(v.unknown()),
+  /** `take` refused because the state does not allow the event. */
+  refused: v.optional(v.object({ state: State })),
+  /** `take` of an unknown environment: the live ones. */
+  live: v.optional(v.array(Name)),
 });
 /** A response of {@linkcode ENV_PROTOCOL}. */
 export type EnvResponse = v.InferOutput<typeof EnvResponseSchema>;

@@ -50,3 +50,28 @@ export class EnvRecords extends Replicated<EnvRecord> {
 export function parseEnvRecord(x: unknown): EnvRecord {
   return v.parse(EnvRecordSchema, x) as EnvRecord;
 }
+
+const ClaimSchema = v.object({
+  envId: v.string(),
+  base: v.object({ seq: v.number(), updatedAt: v.number() }),
+  epoch: v.number(),
+  seq: v.number(),
+  controller: EnvRecordSchema.entries.controller,
+  runNumber: v.nullable(v.number()),
+  updatedAt: v.number(),
+});
+
+/**
+ * `cur` with an `env:claimed` event applied — the arbiter granted a take: a new epoch, the controller and
+ * its deadline, perhaps a run number — when `cur` is the very version it was granted on (the epoch before,
+ * same seq and time); undefined otherwise, left to the digest rounds, which pull the arbiter's record (the
+ * digest compares versions, not contents, so a claim applied to another version would never be repaired).
+ */
+export function applyClaim(cur: EnvRecord, e: unknown): EnvRecord | undefined {
+  const c = v.safeParse(ClaimSchema, e);
+  if (!c.success) return undefined;
+  const { envId, base, ...change } = c.output;
+  if (envId !== cur.id || cur.epoch !== change.epoch - 1) return undefined;
+  if (cur.seq !== base.seq || cur.updatedAt !== base.updatedAt) return undefined;
+  return { ...cur, ...change };
+}

@@ -33,7 +33,9 @@ import {
   type EnvTransitionFrame,
   EnvTransitionRequestSchema,
 } from "./protocols.ts";
-import { EnvRecords } from "./records.ts";
+import { transitionDeadline } from "./deadline.ts";
+import { nextState } from "./fsm.ts";
+import { applyClaim, EnvRecords } from "./records.ts";
 import type { EnvRecord, EnvTransition } from "./types.ts";
 
 /** What {@linkcode startEnvService} needs. */
@@ -47,6 +49,8 @@ export interface EnvServiceInit {
   commands?: Pick<CustomCommands, "send">;
   /** Where the highest run number handed out here is kept. */
   dataDir: string;
+  /** The topology records this agent holds: a `take` of an environment with hooks answers with its own. */
+  topology?: (id: string) => unknown;
   /** How often the arbiter looks for lost controllers (default 1 s). */
   checkIntervalMs?: number;
 }
@@ -129,11 +133,24 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     }
   };
 
-  const accept = async (after: EnvRecord): Promise<EnvRecord> => {
+  const accept = (after: EnvRecord, options: { claimed?: boolean } = {}): Promise<EnvRecord> => {
     const before = records.get(after.id);
-    await records.put(after);
-    publishChanges(before, after);
-    return after;
+    if (!records.merge(after)) return Promise.resolve(after);
+    // Merged here and now; its gossip and events (encoding 1,000 tasks' worth) go out after the answer,
+    // which the controller waits for (versions order the replicas whatever arrives first).
+    setTimeout(() => {
+      if (options.claimed && before) {
+        // A take changes the claim alone: peers apply it to the record they hold (`claimedOn`) rather
+        // than decode every task again; one that held another version catches up by digest.
+        const { epoch, seq, controller, runNumber, updatedAt } = after;
+        const base = { seq: before.seq, updatedAt: before.updatedAt };
+        const claim = { envId: after.id, base, epoch, seq, controller, runNumber, updatedAt };
+        void node.publish(EVENTS_TOPIC, { type: "env:claimed", at: Date.now(), by: node.peerId, ...claim })
+          .catch(() => {});
+      } else void records.announce(after);
+      publishChanges(before, after);
+    }, 0);
+    return Promise.resolve(after);
   };
 
   /** The arbiter sends `cur` to ERROR under a new epoch. */
@@ -182,6 +199,8 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       if (t) tasks[req.path] = { ...t, state: "ERROR", reason: req.message };
       return { ok: true, record: await force(cur, reason, { tasks }, `task:${req.path}`) };
     }
+    if (req.op === "take") return await take(req);
+    if (req.op === "patch") return await patch(req);
     const rec = req.record as EnvRecord;
     const cur = records.get(rec.id);
     if (req.op === "claim") {
@@ -220,6 +239,79 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       };
     }
     return { ok: true, record: await accept({ ...rec, seq: cur.seq + 1, updatedAt: Date.now() }) };
+  };
+
+  /** Why `cur` cannot be taken now (busy, destroyed), or undefined. */
+  const busy = (cur: EnvRecord): EnvResponse | undefined => {
+    if (cur.controller && cur.controller.deadline > Date.now()) {
+      return {
+        ok: false,
+        reason: `Environment "${cur.id}" is busy: ${cur.controller.event} asked by ${cur.controller.by}`,
+      };
+    }
+    if (cur.destroyed) return { ok: false, reason: `Environment "${cur.id}" was destroyed` };
+    return undefined;
+  };
+
+  const take = async (req: Extract<EnvRequest, { op: "take" }>): Promise<EnvResponse> => {
+    const cur = records.get(req.id);
+    if (!cur || cur.destroyed) {
+      const live = records.records().filter((r) => !r.destroyed).map((r) => r.id);
+      return { ok: false, reason: `No environment "${req.id}"`, live };
+    }
+    const to = nextState(cur.state, req.event);
+    if (!to || req.event === "DEPLOY") return { ok: false, reason: "refused", refused: { state: cur.state } };
+    const no = busy(cur);
+    if (no) return no;
+    const startedAt = Date.now();
+    const deadline = transitionDeadline(cur.control, req.event, cur.state, to, startedAt);
+    const next: EnvRecord = {
+      ...cur,
+      epoch: cur.epoch + 1,
+      seq: 0,
+      controller: { by: req.by, peer: req.peer, event: req.event, startedAt, deadline },
+      ...(req.event === "START_ACTIVITY" ? { runNumber: nextRun() } : {}),
+      updatedAt: startedAt,
+    };
+    const hooks = cur.control.rules.some((r) => r.mode === "hook");
+    const topology = hooks ? init.topology?.(cur.topologyId) : undefined;
+    return { ok: true, record: await accept(next, { claimed: true }), ...(topology ? { topology } : {}) };
+  };
+
+  const patch = async (req: Extract<EnvRequest, { op: "patch" }>): Promise<EnvResponse> => {
+    const cur = records.get(req.id);
+    if (!cur || cur.epoch !== req.epoch) {
+      return {
+        ok: false,
+        reason: `Lost control of environment "${req.id}": it moved on to epoch ${cur?.epoch ?? 0} (${
+          cur?.state ?? "unknown"
+        }${cur?.reason ? `: ${cur.reason}` : ""})`,
+      };
+    }
+    const tasks = { ...cur.tasks };
+    if (req.bulk) {
+      const modes = new Set<string>(req.bulk.modes);
+      for (const [p, t] of Object.entries(tasks)) {
+        if (!modes.has(t.mode)) continue;
+        const { reason: _, ...rest } = t;
+        tasks[p] = { ...rest, state: req.bulk.state };
+      }
+    }
+    Object.assign(tasks, req.tasks);
+    const next: EnvRecord = {
+      ...cur,
+      state: req.state,
+      tasks,
+      controller: null,
+      history: [...cur.history, req.entry as EnvTransition].slice(-100),
+      seq: cur.seq + 1,
+      updatedAt: Date.now(),
+      ...(req.destroyed ? { destroyed: true } : {}),
+    };
+    if (req.reason !== null) next.reason = req.reason;
+    else delete next.reason;
+    await accept(next);
+    return { ok: true, head: { epoch: next.epoch, seq: next.seq, updatedAt: next.updatedAt } };
   };
 
   await handleRequests(node, ENV_PROTOCOL, {
@@ -280,6 +372,7 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
   };
   const offLocal = init.taskEvents.on((e) => onExit(e as unknown as Record<string, unknown>));
   const offGossip = node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
+    if (msg.type === "env:claimed") return claimedOn(records, msg);
     if (msg.type === "batch" && Array.isArray(msg.events)) {
       for (const e of msg.events as Record<string, unknown>[]) onExit(e);
     } else onExit(msg);
@@ -368,4 +461,12 @@ async function serveTransitions(node: MeshNode, commands: Pick<CustomCommands, "
       stream.abort(err instanceof Error ? err : new Error(String(err)));
     }
   }, { maxInboundStreams: 256 });
+}
+
+/** Applies an `env:claimed` event to the record held here (see {@linkcode applyClaim}). */
+function claimedOn(records: EnvRecords, e: Record<string, unknown>): void {
+  const id = typeof e.envId === "string" ? e.envId : undefined;
+  const cur = id === undefined ? undefined : records.get(id);
+  const next = cur && applyClaim(cur, e);
+  if (next) records.merge(next);
 }

@@ -76,6 +76,11 @@ export class Replicated<T extends { id: string }, R extends v.GenericSchema = v.
     return true;
   }
 
+  /** Gossips `record` as it is (merged before; receivers ignore it if they hold a newer one). */
+  async announce(record: T): Promise<void> {
+    await this.#node.publish(this.#init.topic, record).catch(() => {});
+  }
+
   /** Merges and gossips. */
   async put(record: T): Promise<boolean> {
     const newer = this.merge(record);

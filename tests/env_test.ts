@@ -75,12 +75,13 @@ for await (const t of connectTask().transitions()) {
   <decltask name="Sh"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${onTransition}</exe></decltask>
   <decltask name="Ts"><exe reachable="true">${bun} run ${ts}</exe></decltask>
   <decltask name="Basic"><exe reachable="true">sh -c 'echo "basic $SHOAL_RUN_NUMBER" &gt;&gt; ${log}; exec sleep 600'</exe></decltask>
-  <decltask name="Plain"><exe reachable="true">sleep 600</exe></decltask>
+  <decltask name="Plain"><exe reachable="true">sh -c 'echo "plain started" &gt;&gt; ${log}; exec sleep 600'</exe></decltask>
   ${hook("HookA")}${hook("HookB")}${hook("HookC")}${hook("HookD")}${hook("HookE")}${hook("HookF")}${
       hook("HookG")
-    }
+    }${hook("HookH")}${hook("HookI")}${hook("HookJ")}${hook("HookK")}${hook("HookL")}
   <main name="main">
     <task>Sh</task><task>Ts</task><task>Basic</task><task>Plain</task>
+    <task>HookH</task><task>HookI</task><task>HookJ</task><task>HookK</task><task>HookL</task>
     <task>HookA</task><task>HookB</task><task>HookC</task><task>HookD</task><task>HookE</task><task>HookF</task><task>HookG</task>
   </main>
 </topology>`,
@@ -101,11 +102,30 @@ for await (const t of connectTask().transitions()) {
         { tasks: "main/HookE_0", mode: "hook", trigger: "leave_DEPLOYED" },
         { tasks: "main/HookF_0", mode: "hook", trigger: "before_START_ACTIVITY" },
         { tasks: "main/HookG_0", mode: "hook", trigger: "after_EXIT" },
+        { tasks: "main/HookH_0", mode: "hook", trigger: "after_DEPLOY" },
+        { tasks: "main/HookI_0", mode: "hook", trigger: "enter_DEPLOYED" },
+        { tasks: "main/HookJ_0", mode: "hook", trigger: "leave_STANDBY" },
+        { tasks: "main/HookK_0", mode: "hook", trigger: "before_DEPLOY" },
+        { tasks: "main/HookL_0", mode: "hook", trigger: "before_DEPLOY-3" },
       ],
     }),
   );
   const created = await mesh.run(["env", "create", envFile, "--json"], { timeoutMs: 60_000 });
   assertEquals(created.code, 0, created.stderr);
+  // DEPLOY's hooks in AliECS's order, by weight; the tasks start between leave_STANDBY and enter_DEPLOYED.
+  const deploy = lines(log);
+  assertEquals(deploy, [
+    "hook HookL before_DEPLOY-3 ",
+    "hook HookK before_DEPLOY ",
+    "hook HookJ leave_STANDBY ",
+    "plain started",
+    "hook HookI enter_DEPLOYED ",
+    "hook HookH after_DEPLOY ",
+  ]);
+  assertEquals(
+    JSON.parse(created.stdout).hooks.map((h: { path: string; ok: boolean }) => `${h.path}:${h.ok}`),
+    ["main/HookL_0:true", "main/HookK_0:true", "main/HookJ_0:true", "main/HookI_0:true", "main/HookH_0:true"],
+  );
   let env = await show(mesh, "cycle");
   assertEquals(env.state, "DEPLOYED");
   assertEquals(states(env), {
@@ -131,7 +151,7 @@ for await (const t of connectTask().transitions()) {
   assertEquals(env.state, "CONFIGURED");
   assertEquals(env.taskState, "CONFIGURED");
   // Hooks in AliECS's order, by weight; the tasks between leave_ and enter_.
-  const cfg = lines(log);
+  const cfg = lines(log).slice(deploy.length);
   assertEquals(cfg.slice(0, 2), ["hook HookB before_CONFIGURE-10 ", "hook HookA before_CONFIGURE+5 "]);
   assertEquals(cfg[2], "hook HookE leave_DEPLOYED ");
   assertEquals(cfg.slice(3, 5).sort(), ["sh CONFIGURE  TPC", "ts CONFIGURE "]);
@@ -224,7 +244,7 @@ Deno.test("env: hooks run as the topology's tasks on an agent; a failing critica
   );
   assertEquals((await mesh.run(["env", "create", envFile])).code, 0);
   const hookTasks = async () => (await ps(mesh)).filter((t) => /Check|Where|Slow/.test(t.path));
-  assertEquals(await hookTasks(), [], "hooks do not run at DEPLOY");
+  assertEquals(await hookTasks(), [], "hooks of other moments do not run at DEPLOY");
 
   // The critical hook fails: CONFIGURE stops there, the direct task never saw it.
   const failed = await mesh.run(["env", "control", "h", "-e", "CONFIGURE"], { timeoutMs: 90_000 });
@@ -261,6 +281,40 @@ Deno.test("env: hooks run as the topology's tasks on an agent; a failing critica
   // Every hook left the placement once it ended.
   assertEquals((await hookTasks()).filter((t) => t.state === "running"), []);
   assertEquals((await mesh.run(["env", "destroy", "h", "--force"])).code, 0);
+
+  // A critical DEPLOY hook that fails aborts the DEPLOY: ERROR with its reason, no task started.
+  const noDisk = script(mesh, "no-disk.sh", `echo "no disk on /data" >&2; exit 5`);
+  writeTopology(
+    mesh.home.dir,
+    "d.xml",
+    `<topology name="d">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <decltask name="Check"><exe reachable="true">${noDisk}</exe></decltask>
+  <main name="main"><task>D</task><task>Check</task></main>
+</topology>`,
+  );
+  const deployFile = join(mesh.home.dir, "d.env.json");
+  Deno.writeTextFileSync(
+    deployFile,
+    JSON.stringify({
+      topology: "d.xml",
+      control: [
+        { tasks: "main/D_0", mode: "direct" },
+        { tasks: "main/Check_0", mode: "hook", trigger: "before_DEPLOY" },
+      ],
+    }),
+  );
+  const refused = await mesh.run(["env", "create", deployFile], { timeoutMs: 60_000 });
+  assertEquals(refused.code, 1, refused.stderr);
+  assertStringIncludes(
+    refused.stderr,
+    'DEPLOY of "d" failed, the environment is in ERROR: Hook "main/Check_0" (before_DEPLOY) failed: exit code 5: no disk on /data',
+  );
+  const d = await show(mesh, "d");
+  assertEquals([d.state, d.lastTransition?.event, d.lastTransition?.ok], ["ERROR", "DEPLOY", false]);
+  assertStringIncludes(d.reason ?? "", "no disk on /data");
+  assertEquals((await ps(mesh)).filter((t) => t.path === "main/D_0" && t.state === "running"), []);
+  assertEquals((await mesh.run(["env", "destroy", "d", "--force"])).code, 0);
 });
 
 /** `shoal args… --session` on a terminal (util-linux `script`): what the terminal showed, escapes removed. */
@@ -447,6 +501,27 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
   assertEquals(bare.code, 2, bare.stderr);
   assertStringIncludes(bare.stderr, 'Topology "c" belongs to environment "c" (RUNNING)');
   assertEquals((await show(mesh, "c")).state, "RUNNING");
+  // Stopping it is refused the same way, named or not; with --force its tasks stop and it goes to ERROR.
+  for (const args of [["--id", "c"], []]) {
+    const stop = await mesh.run(["topology", "stop", ...args]);
+    assertEquals(stop.code, 2, stop.stderr);
+    assertStringIncludes(
+      stop.stderr,
+      'Topology "c" belongs to environment "c" (RUNNING); stopping it would leave the environment without its ' +
+        "tasks. End it through the environment: `shoal env control c -e STOP_ACTIVITY`, then `-e EXIT`, or " +
+        "`shoal env destroy c --force`; or stop it anyway with --force",
+    );
+  }
+  assertEquals((await show(mesh, "c")).state, "RUNNING");
+  assertEquals((await ps(mesh)).filter((t) => t.state === "running").length, 2, "nothing was stopped");
+  const forced = await mesh.run(["topology", "stop", "--id", "c", "--force", "--grace", "1"]);
+  assertEquals(forced.code, 0, forced.stderr);
+  assertStringIncludes(forced.stdout, 'environment "c" is ERROR');
+  env = await show(mesh, "c");
+  assertEquals([env.state, env.lastTransition?.event], ["ERROR", "GO_ERROR"]);
+  assertStringIncludes(env.reason ?? "", "Topology stopped outside the environment");
+  assertEquals(states(env), { "main/D_0": "ERROR", "main/Helper_0": "ERROR" });
+  assertEquals((await ps(mesh)).filter((t) => t.state === "running"), []);
   assertEquals((await mesh.run(["env", "destroy", "c", "--force"])).code, 0);
 });
 
@@ -533,4 +608,41 @@ true`,
   assertEquals(env.reason, 'Task "main/D_0" raised GO_ERROR: link down on CRU 3');
   assertEquals(states(env)["main/D_0"], "ERROR");
   assertEquals((await mesh.run(["env", "destroy", "r", "--force"])).code, 0);
+});
+
+Deno.test("env: a hook needs a slot: create on a mesh that will have none left says so, and the hook then fails to start", async () => {
+  await using mesh = await startMesh({ agents: 1, slots: 1 });
+  const on = script(mesh, "on.sh", "true");
+  writeTopology(
+    mesh.home.dir,
+    "s.xml",
+    `<topology name="s">
+  <decltask name="D"><exe reachable="true">${SHOAL_BIN} env transitions --exec ${on}</exe></decltask>
+  <decltask name="H"><exe reachable="true">true</exe></decltask>
+  <main name="main"><task>D</task><task>H</task></main>
+</topology>`,
+  );
+  const envFile = join(mesh.home.dir, "s.env.json");
+  Deno.writeTextFileSync(
+    envFile,
+    JSON.stringify({
+      topology: "s.xml",
+      control: [{ tasks: "main/D_0", mode: "direct" }, {
+        tasks: "main/H_0",
+        mode: "hook",
+        trigger: "before_CONFIGURE",
+      }],
+    }),
+  );
+  const created = await mesh.run(["env", "create", envFile], { timeoutMs: 60_000 });
+  assertEquals(created.code, 0, created.stderr);
+  assertStringIncludes(
+    created.stdout,
+    "warning: Hooks and basic tasks take up to 1 slot(s) while they run, beyond the 1 of DEPLOY, and 0 will be free",
+  );
+  const failed = await mesh.run(["env", "control", "s", "-e", "CONFIGURE"], { timeoutMs: 60_000 });
+  assertEquals(failed.code, 1, failed.stderr);
+  assertStringIncludes(failed.stderr, 'Hook "main/H_0" (before_CONFIGURE) failed: did not start');
+  assertEquals((await show(mesh, "s")).state, "ERROR");
+  assertEquals((await mesh.run(["env", "destroy", "s", "--force"])).code, 0);
 });

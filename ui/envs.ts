@@ -10,6 +10,7 @@ import type { CommanderInit } from "../commander/mod.ts";
 import {
   aggregateTaskStates,
   allowedEvents,
+  applyClaim,
   controlEnvironment,
   type ControlResult,
   ENV_TOPIC,
@@ -123,7 +124,16 @@ export class EnvFeed {
   onEvent(e: Record<string, unknown>): boolean {
     if (typeof e.envId !== "string" || this.#stopped) return false;
     const have = this.#records.get(e.envId);
-    const known = have && (
+    if (e.type === "env:claimed") {
+      // A take travels as this event, not as a record: applied to the copy held here when it can be.
+      const next = have && applyClaim(have, e);
+      if (next) {
+        this.#merge(next);
+        return false;
+      }
+      if (have && have.epoch >= Number(e.epoch)) return false;
+    }
+    const known = have && e.type !== "env:claimed" && (
       e.type === "env:state"
         ? have.state === e.state && have.runNumber === (e.runNumber ?? null)
         : e.type === "task:state"

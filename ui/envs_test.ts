@@ -115,3 +115,20 @@ Deno.test("ui envs: an event the held record already shows fetches nothing; unse
   assertEquals(t.emitted.at(-1)?.state, "RUNNING");
   t.f.stop();
 });
+
+Deno.test("ui envs: a take's env:claimed event shows the transition in progress on the held record; on another version it fetches", async () => {
+  const t = feed(() => [record()]);
+  await t.f.list();
+  const controller = { by: "me@here", peer: "p", event: "RESET" as const, startedAt: 5, deadline: 99 };
+  const claim = { type: "env:claimed", envId: "readout", controller, runNumber: null, seq: 0 };
+  assertEquals(t.f.onEvent({ ...claim, base: { seq: 1, updatedAt: 2 }, epoch: 4, updatedAt: 5 }), false);
+  assertEquals(t.emitted.at(-1)?.controller, controller);
+  assertEquals(t.emitted.at(-1)?.epoch, 4);
+  assertEquals(t.fetches(), 1);
+  // Granted on a version this copy never held: the arbiter's record is fetched.
+  const next = t.nextFetch();
+  assertEquals(t.f.onEvent({ ...claim, base: { seq: 7, updatedAt: 9 }, epoch: 6, updatedAt: 10 }), true);
+  await next;
+  assertEquals(t.fetches(), 2);
+  t.f.stop();
+});

@@ -83,15 +83,20 @@ Examples:
     .description("Stop every task of an active topology and all their child processes")
     .option("--id <id>", "topology to stop (default: the only active one)")
     .option("--grace <seconds>", "time between SIGTERM and SIGKILL (default 5, as DDS)", secondsOption)
-    .option("--json", "print {topologyId, stopped, killed, unreachable, elapsedMs}")
+    .option("--force", "stop an environment's topology anyway: the environment goes to ERROR")
+    .option("--json", "print {topologyId, stopped, killed, unreachable, elapsedMs, environment?}")
     .addHelpText(
       "after",
       `
+An environment's topology is refused (exit code 2): end it with \`shoal env control ID -e EXIT\` or
+\`shoal env destroy ID\`. With --force its tasks stop and the environment goes to ERROR ("topology stopped
+outside the environment"); \`shoal env destroy ID --force\` then forgets it.
+
 Examples:
   $ shoal topology stop
   $ shoal topology stop --id run42 --grace 1 --json`,
     )
-    .action(async (opts: { id?: string; grace?: number; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { id?: string; grace?: number; force?: boolean; json?: boolean }, cmd: Command) => {
       const { stop } = await import("../topology_deploy.ts");
       await stop(opts, cmd.optsWithGlobals<{ session: string }>().session);
     });

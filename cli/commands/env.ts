@@ -7,7 +7,6 @@
 import type { Command } from "commander";
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { hostname, userInfo } from "node:os";
 import process from "node:process";
 import { connectTask } from "../../client/mod.ts";
 import { CommanderError } from "../../commander/mod.ts";
@@ -27,7 +26,7 @@ import {
   fetchEnvs,
   parseEnvFile,
 } from "../../env/mod.ts";
-import { connectCommander } from "../commander.ts";
+import { connectCommander, whoAmI } from "../commander.ts";
 import { CliError, ExitCode } from "../errors.ts";
 import { printJson, table } from "../format.ts";
 import { keyValue, priorityOption } from "../options.ts";
@@ -42,13 +41,7 @@ function duration(ms: number): string {
   return ms < 1_000 ? `${Math.round(ms)} ms` : `${(ms / 1_000).toFixed(2)} s`;
 }
 
-function who(): string {
-  let user = "user";
-  try {
-    user = userInfo().username;
-  } catch { /* no passwd entry */ }
-  return `${user}@${hostname()}`;
-}
+const who = whoAmI;
 
 async function asCli<T>(fn: () => Promise<T>): Promise<T> {
   try {
