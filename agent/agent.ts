@@ -345,12 +345,13 @@ export async function startAgent(init: AgentInit): Promise<Agent> {
       }).catch(() => {});
     },
   });
-  // Load travels when it changed noticeably, not every second.
+  // Load travels when it changed noticeably, not every second, and lazily: it is for people to read, and
+  // every agent of a host sees it change at the same moment.
   const loadTimer = setInterval(() => {
     const now = currentLoad();
     if (Math.abs(now - load) < Math.max(0.5, load * 0.25)) return;
     load = now;
-    membership.announce();
+    membership.announce({ lazy: true });
   }, 10_000);
   loadTimer.unref?.();
   const desired = new DesiredState(node);

@@ -10,6 +10,8 @@ import type { MemberUpdate } from "./swim_types.ts";
 interface Item {
   update: MemberUpdate;
   transmits: number;
+  /** Rides along on messages sent anyway (probes, acks, rounds for other news); schedules nothing. */
+  lazy: boolean;
 }
 
 /** A transmit-limited queue of member updates. */
@@ -18,16 +20,30 @@ export class BroadcastQueue {
   /** `#buckets[k]` holds the items sent `k` times. */
   readonly #buckets: Set<Item>[] = [];
 
+  #eager = 0;
+
   /** Number of queued updates. */
   get size(): number {
     return this.#byMember.size;
   }
 
-  /** Queues `update`, replacing any queued update about the same member. */
-  push(update: MemberUpdate): void {
+  /** Number of queued updates that are worth a gossip round of their own (not `lazy`). */
+  get eager(): number {
+    return this.#eager;
+  }
+
+  /**
+   * Queues `update`, replacing any queued update about the same member. A `lazy` update (news nobody waits
+   * for, such as a changed load figure) is only piggybacked; replacing an eager one keeps it eager.
+   */
+  push(update: MemberUpdate, lazy = false): void {
     const old = this.#byMember.get(update.id);
-    if (old) this.#buckets[old.transmits]?.delete(old);
-    const item = { update, transmits: 0 };
+    if (old) {
+      this.#buckets[old.transmits]?.delete(old);
+      if (!old.lazy) this.#eager--;
+    }
+    const item = { update, transmits: 0, lazy: lazy && (old?.lazy ?? true) };
+    if (!item.lazy) this.#eager++;
     this.#byMember.set(update.id, item);
     (this.#buckets[0] ??= new Set()).add(item);
   }
@@ -44,8 +60,11 @@ export class BroadcastQueue {
         bucket.delete(item);
         out.push(item.update);
         item.transmits++;
-        if (item.transmits >= limit) this.#byMember.delete(item.update.id);
-        else moved.push(item);
+        if (item.transmits < limit) moved.push(item);
+        else {
+          this.#byMember.delete(item.update.id);
+          if (!item.lazy) this.#eager--;
+        }
       }
     }
     for (const item of moved) (this.#buckets[item.transmits] ??= new Set()).add(item);

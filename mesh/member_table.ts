@@ -246,6 +246,21 @@ export class MemberTable {
     }));
   }
 
+  /**
+   * Whether `u` tells nothing new of an alive member but its load figure: news nobody waits for, passed on
+   * lazily (see `BroadcastQueue.push`).
+   */
+  isLoadOnly(u: MemberUpdate): boolean {
+    const m = this.#members.get(u.id);
+    if (!m || m.state !== "alive" || u.st !== "alive" || !u.meta) return false;
+    if (u.addrs && u.addrs.join(" ") !== m.addrs.join(" ")) return false;
+    const a = m.meta;
+    const b = u.meta;
+    return a.host === b.host && a.version === b.version && a.startedAt === b.startedAt && a.gpus === b.gpus &&
+      a.group === b.group && a.slots.total === b.slots.total && a.slots.free === b.slots.free &&
+      JSON.stringify(a.labels) === JSON.stringify(b.labels);
+  }
+
   /** One member as the view shows it. */
   get(id: string): Member | undefined {
     const m = this.#members.get(id);

@@ -66,6 +66,7 @@ export class Membership implements AsyncDisposable {
   readonly #digestSources = new Map<string, () => string>();
   #startedAt = Date.now();
   #soon: ReturnType<typeof setTimeout> | undefined;
+  #soonLazy = false;
   #lightView: Member[] = [];
   #stopped = false;
   /** Connections opened and closed (to any peer, tools included) since start. */
@@ -174,13 +175,15 @@ export class Membership implements AsyncDisposable {
 
   /**
    * Announces this agent's changed figures soon (e.g. free slots). Calls within a short window share one
-   * update: a thousand tasks ending at once must not become a thousand gossip messages.
+   * update: a thousand tasks ending at once must not become a thousand gossip messages. A `lazy` change
+   * (the load figure, for people to read) rides on messages sent anyway instead of gossip rounds of its own.
    */
-  announce(): void {
+  announce(options: { lazy?: boolean } = {}): void {
     if (!this.#swim || this.#stopped) return;
+    this.#soonLazy = (this.#soon === undefined || this.#soonLazy) && options.lazy === true;
     this.#soon ??= setTimeout(() => {
       this.#soon = undefined;
-      if (!this.#stopped) this.#swim?.update(this.#meta(), this.#node.addresses());
+      if (!this.#stopped) this.#swim?.update(this.#meta(), this.#node.addresses(), this.#soonLazy);
     }, 100);
   }
 

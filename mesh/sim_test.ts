@@ -148,3 +148,26 @@ Deno.test("swim sim: a starved member waits longer before it calls another dead 
   const withLag = run(true);
   assert(withLag < without, `dead events: ${withLag} with local health, ${without} without`);
 });
+
+Deno.test("swim sim: a load figure changing on all 100 members at once rides along, costs no rounds, and reaches all", () => {
+  const rate = (lazy: boolean) => {
+    const sim = new Simulation({ seed: 12 });
+    sim.form(100);
+    sim.run(10_000);
+    const sent = sim.sent();
+    for (let load = 1; load <= 3; load++) {
+      for (const n of sim.nodes.values()) n.swim.update({ load }, undefined, lazy);
+      sim.run(10_000);
+    }
+    const perSecond = (sim.sent() - sent) / 100 / 30;
+    const ids = [...sim.nodes.keys()];
+    const known = () =>
+      [...sim.nodes.values()].every((n) => ids.every((id) => n.swim.table.get(id)?.load === 3));
+    return { perSecond, spread: until(sim, known, 120_000) };
+  };
+  const lazy = rate(true);
+  const eager = rate(false);
+  assert(lazy.perSecond < 2, `lazy: ${lazy.perSecond} messages per member per second`);
+  assert(lazy.perSecond < eager.perSecond * 0.8, `lazy ${lazy.perSecond}/s, eager ${eager.perSecond}/s`);
+  assert(lazy.spread < 120_000, `every member knew every load after ${lazy.spread} ms more`);
+});

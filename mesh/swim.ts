@@ -122,6 +122,8 @@ export class Swim {
   #srtt: number | undefined;
   #rttvar = 0;
   #ticks = 0;
+  /** Random members are probed until then (see `randomProbesAfterDeathMs`). */
+  #wideUntil = Number.NEGATIVE_INFINITY;
   #joinSyncAt = -Infinity;
   /** When the pending gossip round runs. */
   #gossipAt = 0;
@@ -172,8 +174,12 @@ export class Swim {
     );
   }
 
-  /** Announces a change of what this member says of itself (e.g. free slots). */
-  update(meta: Partial<MemberMeta>, addrs?: string[]): void {
+  /**
+   * Announces a change of what this member says of itself (e.g. free slots). A `lazy` change (one nobody
+   * waits for, such as the load figure) only rides on messages sent anyway and on push-pulls: all agents of
+   * a host see their load change at once, and a gossip round each would keep every queue busy.
+   */
+  update(meta: Partial<MemberMeta>, addrs?: string[], lazy = false): void {
     this.#meta = { ...this.#meta, ...meta };
     const now = this.#clock.now();
     const self = this.table.setSelf(
@@ -182,7 +188,7 @@ export class Swim {
       this.#meta,
       now,
     );
-    this.#broadcast(self);
+    this.#broadcast(self, false, lazy);
   }
 
   /**
@@ -347,11 +353,12 @@ export class Swim {
   #applyAll(updates: MemberUpdate[], fromSync: boolean): void {
     const now = this.#clock.now();
     for (const u of updates) {
+      const lazy = this.table.isLoadOnly(u);
       const r = this.table.apply(u, now, fromSync);
       for (const e of r.events) this.#init.onEvent?.(e);
       if (r.rebroadcast) {
         const v: MemberUpdate = fromSync && u.st === "dead" ? { ...u, st: "suspect" } : u;
-        this.#broadcast(v, v.st === "dead" || v.st === "left");
+        this.#broadcast(v, v.st === "dead" || v.st === "left", lazy);
       }
       if (r.suspicion) this.#armSuspicion(r.suspicion.id, r.suspicion.inc, r.suspicion.confirmations);
       if (r.refute) {
@@ -362,6 +369,9 @@ export class Swim {
       if (r.events.some((e) => e.type === "agent:alive" || e.type === "agent:joined")) {
         this.#disarmSuspicion(u.id);
         this.#revived.delete(u.id);
+      }
+      if (r.events.some((e) => e.type === "agent:dead")) {
+        this.#wideUntil = now + this.#t.randomProbesAfterDeathMs;
       }
       if (r.events.some((e) => e.type === "agent:dead" || e.type === "agent:left")) {
         this.#disarmSuspicion(u.id);
@@ -378,8 +388,9 @@ export class Swim {
    * `urgentGossipMs` rather than at the next round, so that failures reach everyone in ~log N hops of
    * latency while joins and slot changes share the slower rounds.
    */
-  #broadcast(u: MemberUpdate, urgent = false): void {
-    this.#queue.push(u);
+  #broadcast(u: MemberUpdate, urgent = false, lazy = false): void {
+    this.#queue.push(u, lazy);
+    if (this.#queue.eager === 0) return;
     const now = this.#clock.now();
     const delay = urgent ? this.#t.urgentGossipMs : this.#t.gossipIntervalMs;
     if (this.#timers.gossip !== undefined) {
@@ -399,7 +410,7 @@ export class Swim {
       if (g.length === 0) break;
       this.#send(peer, { t: "gossip", g });
     }
-    if (this.#queue.size > 0) {
+    if (this.#queue.eager > 0) {
       this.#gossipAt = this.#clock.now() + this.#t.gossipIntervalMs;
       this.#timers.gossip = this.#clock.setTimeout(() => this.#gossip(), this.#t.gossipIntervalMs);
     }
@@ -500,9 +511,10 @@ export class Swim {
       const next = this.#probeOrder.pop()!;
       if (this.#links.has(next)) target = next;
     }
-    // Now and then a random member rather than a link: one linked to none of us would otherwise go unprobed
-    // (and, behind a partition, never be found dead by this side). It costs a connection, so it is rare.
-    if (++this.#ticks % this.#t.randomProbeEvery === 0) {
+    // For a while after a death, now and then a random member rather than a link: behind a partition, one
+    // linked to none of this side would otherwise never be found dead here. It costs a connection, so
+    // only then (a death is what a partition looks like from either side).
+    if (now < this.#wideUntil && ++this.#ticks % this.#t.randomProbeEvery === 0) {
       const other = this.table.live.pick(this.#random);
       if (other && !this.#links.has(other)) target = other;
     }

@@ -64,13 +64,19 @@ export interface SwimTiming {
   /** Dead and left members are forgotten (and no longer retried) after this long. */
   forgetAfterMs: number;
   /**
-   * One probe in this many goes to a random member rather than a link, so that a member none of this side
-   * links to is still found dead behind a partition (memberlist probes every member in turn; it has UDP).
-   * A probe to an unlinked member costs a new connection, about 17 ms of CPU on each side here, so it is
-   * rare: with 8 (every 16 s) each member is probed by a random one about every 16 s. (30 was tried: with
+   * While random probes are on (after a death, see below), one probe in this many goes to a random member
+   * rather than a link, so that a member none of this side links to is still found dead behind a partition
+   * (memberlist probes every member in turn; it has UDP). A probe to an unlinked member costs a new
+   * connection, about 17 ms of CPU on each side here, so it is rare: with 8, one every 16 s. (30 was tried: with
    * 4–10 links, a 3|3 cut in network namespaces then left an unlinked member undetected for over a minute.)
    */
   randomProbeEvery: number;
+  /**
+   * Random members are probed only this long after this member learnt of a death: a probe to an unlinked
+   * member costs a connection, and one every 16 s was 40 % of an idle agent's CPU at N = 50 (11.1 → 6.7 ms/s
+   * without). A partition shows itself on each side as the deaths of the members linked across it.
+   */
+  randomProbesAfterDeathMs: number;
   /** Keep at least this many links to other agents (dial more below). */
   linksLow: number;
   /** Keep at most this many links (close the excess, oldest first). */
@@ -104,6 +110,7 @@ export const DEFAULT_TIMING: Readonly<SwimTiming> = Object.freeze({
   reconnectIntervalMs: 3_000,
   forgetAfterMs: 30 * 60_000,
   randomProbeEvery: 8,
+  randomProbesAfterDeathMs: 120_000,
   linksLow: 6,
   linksHigh: 16,
   maxGossipItems: 256,
