@@ -1,59 +1,73 @@
 /**
- * The shoal agent: the daemon on every node. It joins the mesh, announces its slots and keeps a
- * membership view; later areas hang the task runner and the task API on it.
+ * The shoal agent: the daemon on every node. `startAgent` builds its parts (`mesh/startable.ts`) in
+ * dependency order from the narrow collaborators each needs, starts them in that order and stops them in
+ * reverse; the parts themselves live in the sub-areas, `parts.ts` and `services.ts`.
  *
  * @module
  */
-import { hostname, loadavg } from "node:os";
+import { hostname } from "node:os";
 import {
+  Bootstrap,
   createMeshNode,
   DEFAULT_TIMING,
-  EVENTS_TOPIC,
   loadOrCreateIdentity,
-  type Membership,
+  Membership,
   type MeshNode,
-  SHOAL_VERSION,
-  startBootstrap,
-  startMembership,
+  type Service,
+  type Startable,
+  startable,
+  startAll,
+  stopAll,
 } from "../mesh/mod.ts";
-import type { Bootstrap } from "../mesh/mod.ts";
-import { DesiredState } from "./desired/mod.ts";
+import { ClaimTable, DesiredState } from "./desired/mod.ts";
 import { EventBatcher } from "./event_batcher.ts";
-import { type Failover, startFailover } from "./desired/mod.ts";
-import { ClaimTable, serveClaims } from "./desired/mod.ts";
 import type { Logger } from "./log.ts";
-import { startLogService } from "./runner/mod.ts";
 import { createTaskRunner, type TaskRunner } from "./runner/mod.ts";
 import { SlotTable } from "./leases/mod.ts";
-import { writeStateFile } from "./state_file.ts";
-import type { OrphanLeases } from "./leases/mod.ts";
-import { startTaskService } from "./leases/mod.ts";
-import { syncDesiredOnDigest } from "./desired/mod.ts";
-import { syncOnReturn } from "./kv/mod.ts";
-import type { KvReplication } from "./kv/mod.ts";
 import type { KvStore } from "./kv/mod.ts";
 import type { TaskApi } from "./task_api/mod.ts";
-import { startTalk, type Talk } from "./talk.ts";
-import { type AgentCommands, agentStatus, startAgentCommands } from "./commands/mod.ts";
-import { METRICS_LABEL, type MetricsServer } from "../metrics/mod.ts";
-import { serveAgentMetrics } from "./metrics.ts";
-import { startTaskUsageService } from "./runner/mod.ts";
-// Not through env/mod.ts: that also exports the controller, which imports this area (a cycle).
-import { type EnvService, startEnvService } from "../env/service.ts";
-import { collRoute, type CollService, startCollService } from "../coll/mod.ts";
-// Not through stage/mod.ts: that also exports the tools' client; the service is what an agent runs.
-import { stageDir, type StageService, startStageService } from "../stage/service.ts";
-import { createStageFetcher } from "../stage/declared.ts";
-// Not through pool/mod.ts either, for the same reason.
+import type { Talk } from "./talk.ts";
+import type { MetricsServer } from "../metrics/mod.ts";
+import type { EnvService } from "../env/service.ts";
+import type { CollService } from "../coll/mod.ts";
+import { stageDir, type StageService } from "../stage/service.ts";
+import type { HealthOptions } from "../pool/health.ts";
+import { IDLE_TIMEOUT_LABEL } from "../pool/idle.ts";
+import type { PoolService } from "../pool/service.ts";
 import {
-  HEALTH_LABEL,
-  healthFromLabels,
-  HealthMonitor,
-  type HealthOptions,
-  systemProbe,
-} from "../pool/health.ts";
-import { IDLE_TIMEOUT_LABEL, IdleWatch } from "../pool/idle.ts";
-import { type PoolService, startPoolService } from "../pool/service.ts";
+  createHealthPart,
+  createIdlePart,
+  createJoinSyncPart,
+  createLoadPart,
+  createPresencePart,
+  createSelfAnnouncement,
+  createStateFilePart,
+  type IdlePart,
+  type JoinSource,
+  type StateFilePart,
+} from "./parts.ts";
+import {
+  createAgentCommandsPart,
+  createClaimsPart,
+  createCollPart,
+  createDesiredPart,
+  createDesiredSyncPart,
+  createEnvPart,
+  createEventsPart,
+  createFailoverPart,
+  createHealSyncPart,
+  createLogServicePart,
+  createMembershipPart,
+  createMetricsPart,
+  createNodePart,
+  createPoolPart,
+  createRunnerPart,
+  createStagePart,
+  createTalkPart,
+  createTaskServicePart,
+  createUsagePart,
+  pickDefined,
+} from "./services.ts";
 
 /** Options for {@linkcode startAgent}. */
 export interface AgentInit {
@@ -110,6 +124,26 @@ export interface AgentInit {
   idleTimeoutMs?: number;
 }
 
+/** What an {@linkcode Agent} is made of, built by {@linkcode startAgent}. */
+interface AgentParts {
+  node: MeshNode;
+  membership: Membership;
+  bootstrap: Bootstrap;
+  runner: TaskRunner;
+  slots: SlotTable;
+  desired: DesiredState;
+  talk: Service<Talk>;
+  env: Service<EnvService>;
+  coll: Service<CollService>;
+  stage: Service<StageService>;
+  pool: Service<PoolService>;
+  idle: IdlePart;
+  metrics: Service<MetricsServer> | undefined;
+  stateFile: StateFilePart;
+  /** Every part, in start order. */
+  all: Startable[];
+}
+
 /** A running agent. */
 export class Agent implements AsyncDisposable {
   readonly node: MeshNode;
@@ -121,7 +155,6 @@ export class Agent implements AsyncDisposable {
   readonly kv: KvStore;
   /** The Unix-socket API of this agent's tasks. */
   readonly taskApi: TaskApi;
-  readonly #talk: Talk;
   /** Environments (AliECS state machine) replicated here. */
   readonly env: EnvService;
   /** Collectives among this agent's tasks and along the tree of agents. */
@@ -130,69 +163,31 @@ export class Agent implements AsyncDisposable {
   readonly stage: StageService;
   /** The pool's queue and, on the scheduler, its scheduling. */
   readonly pool: PoolService;
-  /** Why this agent takes no leases now (undefined: it does). */
-  get unhealthy(): string | undefined {
-    return this.slots.refusing;
-  }
   /** Resolves when the agent has been idle past its idle timeout (never without one). */
   readonly idle: Promise<void>;
-  readonly #agentCommands: AgentCommands;
-  readonly #events: EventBatcher;
-  readonly #orphans: OrphanLeases | undefined;
-  readonly #bootstrap: Bootstrap;
-  readonly #init: AgentInit;
-  readonly #startedAt: number;
-  readonly #onStop: (() => void) | undefined;
   /** The Prometheus endpoint, when started with `metrics`. */
   readonly metrics: MetricsServer | undefined;
+  readonly #parts: AgentParts;
+  readonly #log: Logger;
   #stopping: Promise<void> | undefined;
 
-  constructor(
-    init: AgentInit,
-    parts: {
-      node: MeshNode;
-      membership: Membership;
-      bootstrap: Bootstrap;
-      runner: TaskRunner;
-      slots: SlotTable;
-      desired: DesiredState;
-      talk: Talk;
-      env: EnvService;
-      coll: CollService;
-      stage: StageService;
-      pool: PoolService;
-      idle: Promise<void>;
-      agentCommands: AgentCommands;
-      /** The coalesced event publisher: flushed last, after the tasks' exits were queued. */
-      events: EventBatcher;
-      orphans?: OrphanLeases;
-      metrics?: MetricsServer;
-      startedAt: number;
-      /** Called first when the agent stops. */
-      onStop?: () => void;
-    },
-  ) {
-    this.#onStop = parts.onStop;
-    this.#init = init;
+  /** Takes parts that {@linkcode startAll} started. */
+  constructor(parts: AgentParts, log: Logger) {
+    this.#parts = parts;
+    this.#log = log;
     this.node = parts.node;
     this.membership = parts.membership;
-    this.#bootstrap = parts.bootstrap;
     this.runner = parts.runner;
     this.slots = parts.slots;
     this.desired = parts.desired;
-    this.kv = parts.talk.kv;
-    this.taskApi = parts.talk.taskApi;
-    this.#talk = parts.talk;
-    this.env = parts.env;
-    this.coll = parts.coll;
-    this.stage = parts.stage;
-    this.pool = parts.pool;
-    this.idle = parts.idle;
-    this.#agentCommands = parts.agentCommands;
-    this.#events = parts.events;
-    this.#orphans = parts.orphans;
-    this.#startedAt = parts.startedAt;
-    this.metrics = parts.metrics;
+    this.kv = parts.talk.get().kv;
+    this.taskApi = parts.talk.get().taskApi;
+    this.env = parts.env.get();
+    this.coll = parts.coll.get();
+    this.stage = parts.stage.get();
+    this.pool = parts.pool.get();
+    this.idle = parts.idle.idle;
+    this.metrics = parts.metrics?.get();
   }
 
   /** This agent's peer ID. */
@@ -200,52 +195,29 @@ export class Agent implements AsyncDisposable {
     return this.node.peerId;
   }
 
+  /** Why this agent takes no leases now (undefined: it does). */
+  get unhealthy(): string | undefined {
+    return this.slots.refusing;
+  }
+
   /** Resolves once the agent reached the mesh. */
   get joined(): Promise<void> {
-    return this.#bootstrap.joined;
+    return this.#parts.bootstrap.joined;
   }
 
   /** Writes `agent.json` for tools on this host. */
-  async writeState(status: "running" | "stopped"): Promise<void> {
-    await writeStateFile(this.#init.dataDir, {
-      peerId: this.id,
-      pid: process.pid,
-      addrs: this.node.addresses(),
-      startedAt: this.#startedAt,
-      joined: this.#bootstrap.isJoined,
-      status,
-      version: SHOAL_VERSION,
-    });
+  writeState(status: "running" | "stopped"): Promise<void> {
+    return this.#parts.stateFile.write(status);
   }
 
-  /** Leaves the mesh and closes every connection. Idempotent. */
+  /** Stops every part in reverse start order (tasks first, events last); leaves the mesh. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      this.#init.log.info("agent stopping", { id: this.id });
-      this.#onStop?.();
-      this.#bootstrap.stop();
-      this.#orphans?.close();
-      const tasks = await this.runner.stopAll().catch((err) => {
-        this.#init.log.error("stopping tasks failed", { err });
-        return { stopped: 0, killed: 0 };
-      });
-      if (tasks.stopped + tasks.killed > 0) this.#init.log.info("tasks stopped", { ...tasks });
-      this.desired.stop();
-      this.env.stop();
-      this.coll.stop();
-      await this.stage.stop();
-      this.pool.stop();
-      this.#agentCommands.close();
-      await this.metrics?.close();
-      await this.#talk.stop();
-      await this.#events.stop();
-      // Best effort: the membership's leave that follows is what peers act on.
-      await this.node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: this.id })
-        .catch(() => {});
-      await this.membership.stop();
-      await this.node.stop();
-      await this.writeState("stopped").catch(() => {});
-      this.#init.log.info("agent stopped", { id: this.id });
+      this.#log.info("agent stopping", { id: this.id });
+      await stopAll(this.#parts.all, {
+        onStopError: (part, err) => this.#log.error("a part failed to stop", { part, err }),
+      }).catch(() => {/* each failure was logged */});
+      this.#log.info("agent stopped", { id: this.id });
     })();
     return this.#stopping;
   }
@@ -257,353 +229,221 @@ export class Agent implements AsyncDisposable {
 
 /** Starts an agent; it keeps trying to reach its bootstrap peers in the background. */
 export async function startAgent(init: AgentInit): Promise<Agent> {
+  const node = await createAgentNode(init);
+  const parts = buildParts(init, node);
+  await startAll(parts.all);
+  return new Agent(parts, init.log);
+}
+
+/** The mesh node, with its malformed-message and stream-error logging. */
+async function createAgentNode(init: AgentInit): Promise<MeshNode> {
   const log = init.log;
-  const privateKey = await loadOrCreateIdentity(init.dataDir);
-  const node = await createMeshNode({
+  const reason = (err: unknown) => err instanceof Error ? err.message : err;
+  return await createMeshNode({
     swarmKey: init.swarmKey,
-    privateKey,
+    privateKey: await loadOrCreateIdentity(init.dataDir),
     listen: init.listen ?? ["/ip4/0.0.0.0/tcp/0"],
     onMalformed: (what, err) => {
       // A request that never came within the deadline is a timeout, not a malformed message.
       const name = (err as Error | undefined)?.name;
       if (name === "TimeoutError" || name === "AbortError") {
         log.warn("request timed out before it was read", { on: what, reason: (err as Error).message });
-      } else {log.warn("dropped malformed message", {
-          on: what,
-          reason: err instanceof Error ? err.message : err,
-        });}
+      } else log.warn("dropped malformed message", { on: what, reason: reason(err) });
     },
-    onStreamError: (what, err) =>
-      log.warn("could not answer on a stream", {
-        on: what,
-        reason: err instanceof Error ? err.message : err,
-      }),
+    onStreamError: (what, err) => log.warn("could not answer on a stream", { on: what, reason: reason(err) }),
   });
-  const slots = new SlotTable(init.slots ?? 1);
+}
+
+/** The agent's collaborators that own no lifecycle, the state file, membership and bootstrap. */
+function buildCore(init: AgentInit, node: MeshNode) {
+  const log = init.log;
   const host = init.host ?? hostname();
+  const slots = new SlotTable(init.slots ?? 1);
   const runner = createTaskRunner({
     workDir: init.dataDir,
     log,
     env: { SHOAL_STAGE: stageDir(init.dataDir) },
-    ...(init.taskGraceMs !== undefined ? { graceMs: init.taskGraceMs } : {}),
+    ...pickDefined({ graceMs: init.taskGraceMs }, "graceMs"),
   });
-  const ref: { agent?: Agent } = {};
-  let idleWatch: IdleWatch | undefined;
-  let load = currentLoad();
-  let metricsAddress: string | undefined;
-  const membership = await startMembership({
-    node,
-    ...(init.probeIntervalMs
-      ? {
-        timing: {
-          probeIntervalMs: init.probeIntervalMs,
-          probeTimeoutMs: Math.min(DEFAULT_TIMING.probeTimeoutMs, init.probeIntervalMs / 2),
-        },
-      }
-      : {}),
-    self: () => ({
-      host,
-      slots: { total: slots.total, free: slots.offered },
-      version: SHOAL_VERSION,
-      load,
-      ...(init.gpus ? { gpus: init.gpus } : {}),
-      ...(init.labels || metricsAddress || slots.refusing
-        ? {
-          labels: {
-            ...init.labels,
-            ...(metricsAddress ? { [METRICS_LABEL]: metricsAddress } : {}),
-            ...(slots.refusing ? { [HEALTH_LABEL]: slots.refusing } : {}),
-          },
-        }
-        : {}),
-      ...(init.group ? { group: init.group } : {}),
-    }),
-  });
-  membership.events.on((e) => log.info(e.type, { peer: e.id, host: e.host }));
-  // Its own options win over what the plug-in that started it passed in labels.
-  const fromLabels = healthFromLabels(init.labels);
-  if (fromLabels.bad.length) {
-    log.warn("ignoring health labels that are not numbers", { labels: fromLabels.bad });
-  }
-  const health = new HealthMonitor(systemProbe(init.dataDir), {
-    ...fromLabels.options,
-    ...init.health,
-    onUnreadable: (why) =>
-      log.warn("cannot read the data disk's free space; --min-free-disk not checked", { why }),
-    onChange: (reason) => {
-      slots.refusing = reason;
-      if (reason) log.warn("taking no leases", { reason });
-      else log.info("taking leases again");
-      membership.announce();
-      void node.publish(EVENTS_TOPIC, {
-        type: reason ? "agent:unhealthy" : "agent:healthy",
-        at: Date.now(),
-        by: node.peerId,
-        host,
-        ...(reason ? { reason } : {}),
-        // The event is for monitors; the membership update above is what placement uses.
-      }).catch(() => {});
-    },
-  });
-  // Load travels when it changed noticeably, not every second, and lazily: it is for people to read, and
-  // every agent of a host sees it change at the same moment.
-  const loadTimer = setInterval(() => {
-    const now = currentLoad();
-    if (Math.abs(now - load) < Math.max(0.5, load * 0.25)) return;
-    load = now;
-    membership.announce({ lazy: true });
-  }, 10_000);
-  loadTimer.unref?.();
-  const desired = new DesiredState(node);
-  await desired.start();
-  syncDesiredOnDigest({ node, membership, desired, log });
-  const events = new EventBatcher(node);
-  const claims = new ClaimTable();
-  await serveClaims({ node, desired, claims, members: () => membership.members() });
-  const fo: { failover?: Failover } = {};
-  const talk = await startTalk({ node, membership, desired, runner, host });
-  const env = await startEnvService({
-    node,
-    membership,
-    commands: talk.commands,
-    taskEvents: runner.events,
-    log,
-    dataDir: init.dataDir,
-    topology: (id) => desired.get(id),
-  });
-  const pool = await startPoolService({
-    node,
-    membership,
-    desired,
-    taskEvents: runner.events,
-    log,
-    sessionId: init.sessionId ?? "",
-    envRecords: env.records,
-  });
-  talk.taskApi.onGoError = (task, message) => env.taskError(task.topologyId, task.path, message);
-  const coll = await startCollService({ node, membership, records: desired, taskEvents: runner.events, log });
-  talk.taskApi.routes.set("coll", collRoute(coll));
-  const unsyncReturn = syncOnReturn({ membership, desired, replication: talk.replication, log });
-  const startedAt = Date.now();
-  const agentCommands = startAgentCommands({
-    commands: talk.commands,
-    log,
-    peerId: node.peerId,
-    host,
-    status: () =>
-      agentStatus({
-        peerId: node.peerId,
-        host,
-        version: SHOAL_VERSION,
-        startedAt,
-        load: currentLoad,
-        slots,
-        tasks: () => runner.list(),
-        members: () => membership.members(),
-        peers: () => node.connectedPeers().length,
-        swim: () => ({
-          links: membership.swim?.links().length ?? 0,
-          probeTimeoutMs: membership.swim?.probeTimeoutMs ?? 0,
-          ...(membership.swim?.counters ?? { sent: 0, received: 0 }),
-          connections: membership.connectionCounts,
-        }),
-        ...(init.group ? { group: init.group } : {}),
-        ...(init.labels ? { labels: init.labels } : {}),
-        ...(init.gpus ? { gpus: init.gpus } : {}),
-        ...(init.logFile ? { logFile: init.logFile } : {}),
-        ...(init.commandHandler ? { commandHandler: init.commandHandler } : {}),
-      }),
-    ...(init.logFile ? { logFile: init.logFile } : {}),
-    ...(init.commandHandler ? { handler: init.commandHandler } : {}),
-    ...(init.commandTimeoutMs !== undefined ? { handlerTimeoutMs: init.commandTimeoutMs } : {}),
-  });
-  const stage = await startStageService({
-    node,
-    workDir: init.dataDir,
-    host,
-    log,
-    ...(init.stageCacheMaxBytes !== undefined ? { cacheMaxBytes: init.stageCacheMaxBytes } : {}),
-  });
-  const declared = createStageFetcher({ node, stage });
-  const service = await startTaskService({
-    node,
-    runner,
-    slots,
-    events,
-    log,
-    host,
-    taskApi: talk.taskApi,
-    onSlotsChanged: () => {
-      idleWatch?.touch();
-      membership.announce();
-    },
-    desired,
-    minority: () => fo.failover?.minority() ?? [],
-    staged: {
-      path: (ref, mode) => stage.contentPath(ref.id, mode),
-      hold: (owner, refs) => stage.hold(owner, refs),
-      release: (owner) => stage.release(owner),
-      use: (owner, names) => stage.use(owner, names),
-      present: (name, source) => declared.present(name, source),
-      fetch: (name, source) => declared.fetch(name, source),
-    },
-    ...(init.orphanGraceMs !== undefined ? { orphanGraceMs: init.orphanGraceMs } : {}),
-  });
-  const orphans = service.orphans;
-  const idleMs = init.idleTimeoutMs ?? (Number(init.labels?.[IDLE_TIMEOUT_LABEL]) || undefined);
-  const idle = new Promise<void>((resolve) => {
-    if (!idleMs) return;
-    idleWatch = new IdleWatch({
-      timeoutMs: idleMs,
-      // Not idle while a topology waits in the queue: an agent grown for it would otherwise leave while
-      // the rest of the room it waits for is still joining, and be submitted again.
-      busy: () => slots.free < slots.total || pool.hasWaiting(),
-      onIdle: (ms) => {
-        log.info("idle past the idle timeout; leaving the mesh", { idleMs: ms, timeoutMs: idleMs });
-        resolve();
-      },
-    });
-  });
-  fo.failover = startFailover({
-    node,
-    membership,
-    desired,
-    claims,
-    events,
-    log,
-    host,
-    sessionId: init.sessionId ?? "",
-    stopLocal: (topologyId) => service.stopLocal(topologyId),
-    holdsTasks: (topologyId) => slots.leased(topologyId).length > 0,
-    missingHere: (r) => (r.placement[node.peerId] ?? []).filter((p) => !slots.wasLeased(r.id, p)),
-    ...(init.lostAfterMs !== undefined ? { lostAfterMs: init.lostAfterMs } : {}),
-    ...(init.stopOnMinorityAfterMs !== undefined
-      ? { stopOnMinorityAfterMs: init.stopOnMinorityAfterMs }
-      : {}),
-  });
-  await startLogService({ node, runner, workDir: init.dataDir });
-  await startTaskUsageService({ node, runner, host });
-  const metrics = init.metrics !== undefined
-    ? await serveAgentMetrics(init.metrics, { node, membership, runner, slots, talk })
-    : undefined;
-  if (metrics) {
-    metricsAddress = metrics.address;
-    membership.announceNow();
-  }
-  const bootstrap = startBootstrap({
+  const self = createSelfAnnouncement({ host, slots, ...pickDefined(init, "gpus", "group", "labels") });
+  const membership = new Membership({ node, self: self.info, ...membershipTiming(init.probeIntervalMs) });
+  const bootstrap = new Bootstrap({
     node,
     addrs: init.bootstrap ?? [],
-    onJoined: () => {
-      log.info("joined the mesh", { peers: node.connectedPeers().length });
-      void ref.agent?.writeState("running").catch((err) =>
-        log.warn("could not write the state file; `shoal info` may show this agent as starting", {
-          reason: (err as Error).message,
-        })
-      );
-      void syncOnJoin(node, desired, log);
-      void syncKvOnJoin(node, talk.replication, log);
-      void syncEnvOnJoin(node, env, log);
-      void syncPoolOnJoin(node, pool, log);
-    },
+    onJoined: () => log.info("joined the mesh", { peers: node.connectedPeers().length }),
     onRetry: (errors, next) =>
       log.warn("cannot reach any bootstrap peer yet; retrying", {
         in: `${next}ms`,
         first: `${errors[0]?.addr}: ${errors[0]?.error}`,
       }),
   });
-  const agent = new Agent(init, {
+  const startedAt = Date.now();
+  const stateFile = createStateFilePart({ dataDir: init.dataDir, node, bootstrap, startedAt, log });
+  const desired = new DesiredState(node);
+  const events = new EventBatcher(node);
+  const claims = new ClaimTable();
+  return {
     node,
+    log,
+    host,
+    slots,
+    runner,
+    self,
     membership,
     bootstrap,
-    runner,
-    slots,
-    desired,
-    talk,
-    env,
-    coll,
-    stage,
-    pool,
-    idle,
-    agentCommands,
-    events,
-    ...(orphans ? { orphans } : {}),
-    ...(metrics ? { metrics } : {}),
     startedAt,
-    onStop: () => {
-      clearInterval(loadTimer);
-      health[Symbol.dispose]();
-      idleWatch?.[Symbol.dispose]();
-      fo.failover?.close();
-      unsyncReturn();
-      service.close();
+    stateFile,
+    desired,
+    events,
+    claims,
+  };
+}
+type Core = ReturnType<typeof buildCore>;
+
+/** Every part of the agent, built in dependency order; `all` is that order (the start order). */
+function buildParts(init: AgentInit, node: MeshNode): AgentParts {
+  const core = buildCore(init, node);
+  const { log, host, slots, runner, membership, bootstrap, desired, events, startedAt } = core;
+  const talk = createTalkPart({ node, membership, desired, runner, host });
+  const metrics = init.metrics === undefined
+    ? undefined
+    : createMetricsPart({ listen: init.metrics, node, membership, runner, slots, talk, self: core.self });
+  const options = pickDefined(
+    init,
+    "group",
+    "labels",
+    "gpus",
+    "logFile",
+    "commandHandler",
+    "commandTimeoutMs",
+  );
+  const agentCommands = createAgentCommandsPart({
+    options,
+    ...{ node, membership, runner, slots, talk, host, startedAt, log },
+  });
+  const rooms = buildRooms(init, core, talk);
+  const tasks = buildTaskParts(init, core, { talk, stage: rooms.stage, pool: rooms.pool });
+  const joinSync = createJoinSyncPart({ node, bootstrap, sources: joinSources(core, talk, rooms), log });
+  const all: Startable[] = [
+    core.stateFile,
+    createNodePart(node),
+    createMembershipPart({ membership, log }),
+    createPresencePart({ node, host, slots: slots.total, log }),
+    createEventsPart(events),
+    talk,
+    ...(metrics ? [metrics] : []),
+    agentCommands,
+    rooms.stage,
+    rooms.env,
+    rooms.pool,
+    rooms.coll,
+    ...rooms.records,
+    ...tasks.all,
+    joinSync,
+    startable({ name: "bootstrap", start: () => bootstrap.start(), stop: () => bootstrap.stop() }),
+  ];
+  return { ...core, talk, ...rooms, idle: tasks.idle, metrics, all };
+}
+
+/** Staging, environments, the pool, collectives, and the replicated topology records with their syncs. */
+function buildRooms(init: AgentInit, core: Core, talk: Service<Talk>) {
+  const { node, log, host, membership, desired, runner } = core;
+  const stage = createStagePart({
+    node,
+    workDir: init.dataDir,
+    host,
+    log,
+    ...pickDefined({ cacheMaxBytes: init.stageCacheMaxBytes }, "cacheMaxBytes"),
+  });
+  const env = createEnvPart({ node, membership, talk, runner, log, dataDir: init.dataDir, desired });
+  const sessionId = init.sessionId ?? "";
+  const pool = createPoolPart({ node, membership, desired, runner, log, sessionId, env });
+  const coll = createCollPart({ node, membership, desired, runner, log, talk });
+  const records = [
+    createDesiredPart(desired),
+    createClaimsPart({ node, desired, claims: core.claims, membership }),
+    createDesiredSyncPart({ node, membership, desired, log }),
+  ];
+  return { stage, env, pool, coll, records };
+}
+
+/** The runner, leases and what watches them: health, load, idle, logs, usage, heal sync, failover. */
+function buildTaskParts(
+  init: AgentInit,
+  core: Core,
+  deps: { talk: Service<Talk>; stage: Service<StageService>; pool: Service<PoolService> },
+) {
+  const { node, log, host, slots, runner, membership, desired, events, claims } = core;
+  const idleMs = init.idleTimeoutMs ?? (Number(init.labels?.[IDLE_TIMEOUT_LABEL]) || undefined);
+  // Not idle while a topology waits in the queue: an agent grown for it would otherwise leave while the
+  // rest of the room it waits for is still joining, and be submitted again.
+  const busy = () => slots.free < slots.total || deps.pool.get().hasWaiting();
+  const idle = createIdlePart({ timeoutMs: idleMs, busy, log });
+  const onSlotsChanged = () => {
+    idle.touch();
+    membership.announce();
+  };
+  const failover = createFailoverPart({
+    ...{ node, membership, desired, claims, events, runner, slots, onSlotsChanged, log, host },
+    sessionId: init.sessionId ?? "",
+    ...pickDefined(init, "lostAfterMs", "stopOnMinorityAfterMs"),
+  });
+  const health = createHealthPart({
+    ...{ dataDir: init.dataDir, slots, membership, node, host, log },
+    ...pickDefined(init, "labels", "health"),
+  });
+  const leases = createTaskServicePart({
+    ...{ node, runner, slots, events, log, host, desired, onSlotsChanged, failover },
+    ...{ talk: deps.talk, stage: deps.stage },
+    ...pickDefined(init, "orphanGraceMs"),
+  });
+  const all: Startable[] = [
+    createRunnerPart({ runner, log }),
+    health,
+    createLoadPart({ self: core.self, membership }),
+    idle,
+    leases,
+    createLogServicePart({ node, runner, workDir: init.dataDir }),
+    createUsagePart({ node, runner, host }),
+    createHealSyncPart({ membership, desired, talk: deps.talk, log }),
+    failover,
+  ];
+  return { idle, all };
+}
+
+/** What pulls from the first connected peer once the agent joined. */
+function joinSources(
+  core: Core,
+  talk: Service<Talk>,
+  rooms: { env: Service<EnvService>; pool: Service<PoolService> },
+): JoinSource[] {
+  return [
+    {
+      message: "synced topologies on join",
+      field: "records",
+      syncFrom: (p, o) => core.desired.syncFrom(p, o),
     },
-  });
-  ref.agent = agent;
-  await agent.writeState("running");
-  log.info("agent listening", {
-    id: agent.id,
-    addrs: node.addresses().join(","),
-    slots: slots.total,
-    host,
-    ...(metrics ? { metrics: metrics.address } : {}),
-  });
-  void node.publish(EVENTS_TOPIC, {
-    type: "agent:started",
-    at: Date.now(),
-    by: agent.id,
-    host,
-    slots: slots.total,
-  })
-    // For monitors only: the membership's join is what peers act on.
-    .catch(() => {});
-  return agent;
+    {
+      message: "synced key-values on join",
+      field: "entries",
+      syncFrom: (p, o) => talk.get().replication.syncWith(p, o),
+    },
+    {
+      message: "synced environments on join",
+      field: "records",
+      syncFrom: (p, o) => rooms.env.get().records.syncFrom(p, o),
+    },
+    {
+      message: "synced the pool's queue on join",
+      field: "entries",
+      syncFrom: (p, o) => rooms.pool.get().records.syncFrom(p, o),
+    },
+  ];
 }
 
-/** The 1-minute load average, to two decimals. */
-function currentLoad(): number {
-  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
-}
-
-/** Pulls the desired state from the first connected peer that serves it (light peers do not). */
-async function syncOnJoin(node: MeshNode, desired: DesiredState, log: Logger): Promise<void> {
-  for (const peer of node.connectedPeers()) {
-    try {
-      const n = await desired.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
-      if (n > 0) log.info("synced topologies on join", { from: peer, records: n });
-      return;
-    } catch { /* try the next peer */ }
-  }
-}
-
-/** Pulls (and pushes) key-value state from the first connected agent that serves it. */
-async function syncKvOnJoin(node: MeshNode, replication: KvReplication, log: Logger): Promise<void> {
-  for (const peer of node.connectedPeers()) {
-    try {
-      const n = await replication.syncWith(peer, { signal: AbortSignal.timeout(10_000) });
-      if (n > 0) log.info("synced key-values on join", { from: peer, entries: n });
-      return;
-    } catch { /* try the next peer */ }
-  }
-}
-
-/** Pulls environment records from the first connected agent that serves them. */
-async function syncEnvOnJoin(node: MeshNode, env: EnvService, log: Logger): Promise<void> {
-  for (const peer of node.connectedPeers()) {
-    try {
-      const n = await env.records.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
-      if (n > 0) log.info("synced environments on join", { from: peer, records: n });
-      return;
-    } catch { /* try the next peer */ }
-  }
-}
-
-/** Pulls the pool's queue from the first connected agent that serves it. */
-async function syncPoolOnJoin(node: MeshNode, pool: PoolService, log: Logger): Promise<void> {
-  for (const peer of node.connectedPeers()) {
-    try {
-      const n = await pool.records.syncFrom(peer, { signal: AbortSignal.timeout(10_000) });
-      if (n > 0) log.info("synced the pool's queue on join", { from: peer, entries: n });
-      return;
-    } catch { /* try the next peer */ }
-  }
+/** The membership timing for a probe period other than the default. */
+function membershipTiming(probeIntervalMs: number | undefined) {
+  if (!probeIntervalMs) return {};
+  const probeTimeoutMs = Math.min(DEFAULT_TIMING.probeTimeoutMs, probeIntervalMs / 2);
+  return { timing: { probeIntervalMs, probeTimeoutMs } };
 }

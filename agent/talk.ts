@@ -26,7 +26,7 @@ export interface TalkInit {
   host: string;
 }
 
-/** The running parts; `stop()` closes them in order. */
+/** The running parts; `stop()` closes them in order (idempotent). */
 export interface Talk {
   kv: KvStore;
   replication: KvReplication;
@@ -90,14 +90,14 @@ export async function startTalk(init: TalkInit): Promise<Talk> {
     if (r.state === "stopped") kv.dropTopology(r.id, formatVersion({ wall: r.updatedAt, counter: 999_999 }));
   };
   desired.records().forEach(dropStopped);
-  desired.changes.on(dropStopped);
-  runner.events.on((e) => {
+  const offs = [desired.changes.on(dropStopped)];
+  offs.push(runner.events.on((e) => {
     if (e.type !== "task:exited" || e.willRestart) return;
     const { topologyId, path, id, code, signal } = e;
     taskApi.taskDone({ type: "task:done", topologyId, path, id, code, signal });
-  });
+  }));
   // Other agents' tasks: their exits arrive in the batched event gossip.
-  node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
+  offs.push(node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
     const list = msg.type === "batch" && Array.isArray(msg.events) ? msg.events : [];
     for (const e of list as Record<string, unknown>[]) {
       if (e.type !== "task:exited" || e.willRestart || typeof e.topologyId !== "string") continue;
@@ -110,17 +110,21 @@ export async function startTalk(init: TalkInit): Promise<Talk> {
         signal: typeof e.signal === "string" ? e.signal : null,
       });
     }
-  });
+  }));
+  let stopping: Promise<void> | undefined;
   return {
     kv,
     replication,
     commands,
     taskApi,
-    async stop() {
-      // Stopping: a socket that fails to close is gone with the process.
-      await taskApi.close().catch(() => {});
-      await commands.stop();
-      await replication.stop();
+    stop() {
+      return stopping ??= (async () => {
+        for (const off of offs) off();
+        // Stopping: a socket that fails to close is gone with the process.
+        await taskApi.close().catch(() => {});
+        await commands.stop();
+        await replication.stop();
+      })();
     },
   };
 }

@@ -66,3 +66,5 @@ export {
 export type { GossipEvent, Member, MembershipEvent, MemberState, View } from "./types.ts";
 export { Coalescer } from "./coalesce.ts";
 export type { CoalesceClock, CoalescerInit } from "./coalesce.ts";
+export { service, startable, startAll, stopAll, StopError } from "./startable.ts";
+export type { LifecycleOptions, Service, Startable } from "./startable.ts";

@@ -7,7 +7,6 @@
 export { ClaimTable, serveClaims } from "./claims.ts";
 export { DesiredState } from "./desired_state.ts";
 export { syncDesiredOnDigest } from "./desired_sync.ts";
-export { startFailover } from "./failover.ts";
-export type { Failover } from "./failover.ts";
+export { Failover, startFailover } from "./failover.ts";
 export { RECONCILE_RULES, startReconciler } from "./reconcile.ts";
 export type { ReconcileRule } from "./reconcile.ts";

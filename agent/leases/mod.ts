@@ -7,4 +7,5 @@
 export { OrphanLeases } from "./orphan_leases.ts";
 export { SlotTable } from "./slots.ts";
 export type { LeaseResult } from "./slots.ts";
-export { startTaskService } from "./task_service.ts";
+export { startTaskService, stopLocalTasks } from "./task_service.ts";
+export type { TaskService, TaskServiceInit } from "./task_service.ts";

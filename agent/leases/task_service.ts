@@ -86,19 +86,33 @@ export interface TaskService {
   close(): void;
 }
 
+/**
+ * Stops tasks here and frees their slots (all of the topology when `paths` is absent). Failover's
+ * self-fencing uses it too, without the task service.
+ */
+export async function stopLocalTasks(
+  parts: Pick<TaskServiceInit, "runner" | "slots" | "onSlotsChanged">,
+  topologyId: string,
+  options: { paths?: string[]; graceMs?: number } = {},
+): Promise<StopResult> {
+  const { runner, slots } = parts;
+  const filter = { topologyId, ...(options.paths ? { paths: options.paths } : {}) };
+  const result = await runner.stop(filter, options.graceMs !== undefined ? { graceMs: options.graceMs } : {});
+  runner.forget(filter);
+  if (slots.release(topologyId, options.paths) > 0) parts.onSlotsChanged();
+  return result;
+}
+
 /** Serves the lease, stop and tasks protocols on the agent, and reconciles its tasks with the records. */
 export async function startTaskService(init: TaskServiceInit): Promise<TaskService> {
   const { node, runner, slots, log } = init;
   const me = node.peerId;
 
-  /** Stops tasks here and frees their slots (all of the topology when `paths` is absent). */
-  const stopLocal = async (topologyId: string, paths?: string[], graceMs?: number): Promise<StopResult> => {
-    const filter = { topologyId, ...(paths ? { paths } : {}) };
-    const result = await runner.stop(filter, graceMs !== undefined ? { graceMs } : {});
-    runner.forget(filter);
-    if (slots.release(topologyId, paths) > 0) init.onSlotsChanged();
-    return result;
-  };
+  const stopLocal = (topologyId: string, paths?: string[], graceMs?: number): Promise<StopResult> =>
+    stopLocalTasks(init, topologyId, {
+      ...(paths ? { paths } : {}),
+      ...(graceMs !== undefined ? { graceMs } : {}),
+    });
   const orphans = init.desired
     ? new OrphanLeases({
       node,
