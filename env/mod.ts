@@ -46,5 +46,7 @@ export type { ControlResult, EnvControllerInit } from "./controller.ts";
 export { arbiterOf, highestRun, startEnvService } from "./service.ts";
 export type { EnvService, EnvServiceInit } from "./service.ts";
 export { applyClaim, EnvRecords, newerEnv } from "./records.ts";
+export { expandTaskStates, taskStateEvents } from "./task_events.ts";
+export type { TaskStateEvent } from "./task_events.ts";
 export { ENV_PROTOCOL, ENV_TOPIC, EnvRecordSchema } from "./protocols.ts";
 export type * from "./types.ts";

@@ -92,7 +92,15 @@ export const EnvRequestSchema = v.variant("op", [
    * live controller holds it; the arbiter sets the controller and its deadline (a new epoch, a run number
    * for START_ACTIVITY) and answers with the record and, when it has hooks, its topology record.
    */
-  v.object({ op: v.literal("take"), id: Name, event: Event, by: Name, peer: Name }),
+  v.object({
+    op: v.literal("take"),
+    id: Name,
+    event: Event,
+    by: Name,
+    peer: Name,
+    /** Sent on by an agent that is not the arbiter: decided where it arrives, never sent on again. */
+    forwarded: v.optional(v.boolean()),
+  }),
   /**
    * The outcome of a transition, within the epoch one holds: only what changed — the state, the tasks whose
    * state changed, the history entry — applied to the arbiter's record (the controller is let go).
@@ -129,6 +137,8 @@ export const EnvResponseSchema = v.object({
   refused: v.optional(v.object({ state: State })),
   /** `take` of an unknown environment: the live ones. */
   live: v.optional(v.array(Name)),
+  /** `take` sent on to the arbiter by the agent asked: where to send the `patch` (peer ID or multiaddr). */
+  arbiter: v.optional(Text),
 });
 /** A response of {@linkcode ENV_PROTOCOL}. */
 export type EnvResponse = v.InferOutput<typeof EnvResponseSchema>;

@@ -36,6 +36,7 @@ import {
 import { transitionDeadline } from "./deadline.ts";
 import { nextState } from "./fsm.ts";
 import { applyClaim, EnvRecords } from "./records.ts";
+import { taskStateEvents } from "./task_events.ts";
 import type { EnvRecord, EnvTransition } from "./types.ts";
 
 /** What {@linkcode startEnvService} needs. */
@@ -85,6 +86,19 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
   records.start(membership);
   const runFile = join(init.dataDir, "env-run-number");
   const isArbiter = () => arbiterOf(membership.members()) === node.peerId;
+  /** The arbiter as a dialable target: its multiaddr when this agent knows one, else its peer ID. */
+  const arbiterTarget = (): string => {
+    const members = membership.members();
+    const arbiter = arbiterOf(members) ?? node.peerId;
+    const addr = members.find((m) => m.id === arbiter)?.addrs.find((a) => !a.includes("/0.0.0.0/"));
+    return !addr ? arbiter : addr.includes("/p2p/") ? addr : `${addr}/p2p/${arbiter}`;
+  };
+  const toArbiter = async (req: EnvRequest, timeoutMs = 10_000): Promise<EnvResponse> =>
+    await request(node, arbiterTarget(), ENV_PROTOCOL, req, {
+      schema: EnvResponseSchema,
+      maxBytes: 64 * 1024 * 1024,
+      timeoutMs,
+    }) as EnvResponse;
 
   const nextRun = (): number => {
     let stored = 0;
@@ -116,18 +130,8 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
         ...(after.reason ? { reason: after.reason } : {}),
       });
     }
-    for (const [path, t] of Object.entries(after.tasks)) {
-      const was = before?.tasks[path];
-      if (was?.state === t.state && was?.reason === t.reason) continue;
-      events.push({
-        type: "task:state",
-        at,
-        envId: after.id,
-        path,
-        state: t.state,
-        ...(t.reason ? { reason: t.reason } : {}),
-      });
-    }
+    // One event per group of tasks that reached a state together (see task_events.ts).
+    events.push(...taskStateEvents(after.id, before?.tasks, after.tasks, at));
     if (events.length) {
       void node.publish(EVENTS_TOPIC, { type: "batch", at, by: node.peerId, events }).catch(() => {});
     }
@@ -199,7 +203,13 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       if (t) tasks[req.path] = { ...t, state: "ERROR", reason: req.message };
       return { ok: true, record: await force(cur, reason, { tasks }, `task:${req.path}`) };
     }
-    if (req.op === "take") return await take(req);
+    if (req.op === "take") {
+      // A controller asks the agent it talks to, which sends it on to the arbiter: one round trip from the
+      // controller instead of asking for the members first. The answer says where to send the patch.
+      if (req.forwarded || isArbiter()) return await take(req);
+      const target = arbiterTarget();
+      return { ...await toArbiter({ ...req, forwarded: true }, 15_000), arbiter: target };
+    }
     if (req.op === "patch") return await patch(req);
     const rec = req.record as EnvRecord;
     const cur = records.get(rec.id);
@@ -381,15 +391,8 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
   return {
     records,
     async taskError(topologyId, path, message) {
-      const members = membership.members();
-      const arbiter = arbiterOf(members) ?? node.peerId;
-      if (arbiter === node.peerId) return await handle({ op: "task-error", topologyId, path, message });
-      const addr = members.find((m) => m.id === arbiter)?.addrs.find((a) => !a.includes("/0.0.0.0/"));
-      const target = !addr ? arbiter : addr.includes("/p2p/") ? addr : `${addr}/p2p/${arbiter}`;
-      return await request(node, target, ENV_PROTOCOL, { op: "task-error", topologyId, path, message }, {
-        schema: EnvResponseSchema,
-        timeoutMs: 10_000,
-      }) as EnvResponse;
+      if (isArbiter()) return await handle({ op: "task-error", topologyId, path, message });
+      return await toArbiter({ op: "task-error", topologyId, path, message });
     },
     stop() {
       clearInterval(timer);

@@ -18,7 +18,10 @@ interface ShownEnv {
   reason: string | null;
   taskState: string;
   controller: unknown;
-  lastTransition: { event: string; ok: boolean; by: string; ms: number } | null;
+  lastTransition:
+    | { event: string; ok: boolean; by: string; ms: number; startedAt: number; reason?: string }
+    | null;
+  history: { event: string; ok: boolean }[];
   tasks: { path: string; state: string; mode: string; reason?: string }[];
 }
 
@@ -31,7 +34,10 @@ async function show(mesh: TestMesh, id: string, agent?: string): Promise<ShownEn
 async function control(mesh: TestMesh, id: string, event: string, ...args: string[]) {
   const r = await mesh.run(["env", "control", id, "-e", event, "--json", ...args], { timeoutMs: 90_000 });
   assertEquals(r.code, 0, `${event}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as ShownEnv & { answers: { path: string; ok: boolean }[] };
+  return JSON.parse(r.stdout) as ShownEnv & {
+    answers: { path: string; ok: boolean }[];
+    transition: NonNullable<ShownEnv["lastTransition"]>;
+  };
 }
 
 function states(env: ShownEnv): Record<string, string> {
@@ -402,7 +408,26 @@ Deno.test("env: a task failing CONFIGURE sends it to ERROR; RECOVER brings it to
   assertEquals([env.state, states(env)["main/D_0"]], ["DEPLOYED", "STANDBY"]);
   env = await control(mesh, "f", "CONFIGURE");
   assertEquals(env.state, "CONFIGURED");
-  assertEquals((await mesh.run(["env", "destroy", "f"])).code, 0);
+  // A GO_ERROR that reached ERROR succeeded: the control's answer and the replicated history agree, and
+  // the history says why.
+  const go = await control(mesh, "f", "GO_ERROR", "--arg", "reason=beam dump");
+  assertEquals([go.state, go.transition.event, go.transition.ok], ["ERROR", "GO_ERROR", true]);
+  const shown = await show(mesh, "f");
+  const last = shown.lastTransition!;
+  assertEquals([last.event, last.ok, last.startedAt, last.reason], [
+    "GO_ERROR",
+    true,
+    go.transition.startedAt,
+    go.transition.reason,
+  ]);
+  assertStringIncludes(last.reason ?? "", "GO_ERROR asked by");
+  assertStringIncludes(last.reason ?? "", "beam dump");
+  assertEquals(
+    shown.history.filter((h) => h.event === "CONFIGURE").map((h) => h.ok),
+    [false, true],
+    "the failed CONFIGURE is recorded as failed",
+  );
+  assertEquals((await mesh.run(["env", "destroy", "f", "--force"])).code, 0);
 });
 
 Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUNNING; a critical one sends it to ERROR; RECOVER restarts it", async () => {
@@ -466,6 +491,11 @@ Deno.test("env: a non-critical crash during RUNNING is reported and it stays RUN
     ["DEPLOY:true", "CONFIGURE:true", "START_ACTIVITY:true", "GO_ERROR:true"],
   );
   assert(seen.some((e) => e.type === "task:state" && e.path === "main/Helper_0" && e.state === "ERROR"));
+  // A transition's task states travel as one event per state; the monitor shows one per task.
+  assert(seen.every((e) => e.type !== "task:state" || (typeof e.path === "string" && !("paths" in e))));
+  for (const path of ["main/D_0", "main/Helper_0"]) {
+    assert(seen.some((e) => e.type === "task:state" && e.path === path && e.state === "CONFIGURED"), path);
+  }
   // RECOVER starts the crashed direct task again (a new process) and stops the basic one with the run.
   const crashedPid = (await ps(mesh)).find((t) => t.path === "main/D_0")?.pid;
   env = await control(mesh, "c", "RECOVER");

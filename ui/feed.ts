@@ -37,6 +37,7 @@ import {
 } from "../mesh/mod.ts";
 import { METRICS_LABEL } from "../metrics/mod.ts";
 import { EnvFeed, type EnvView } from "./envs.ts";
+import { expandTaskStates } from "../env/mod.ts";
 
 /** What the feed pushes to pages. */
 export type FeedMessage =
@@ -127,7 +128,8 @@ export class Feed implements AsyncDisposable {
       const list = e.type === "batch" && Array.isArray(e.events)
         ? e.events as Record<string, unknown>[]
         : [e];
-      for (const inner of list) {
+      // An environment's task states come one event per state: the page lists one per task.
+      for (const inner of list.flatMap((x) => expandTaskStates(x))) {
         this.messages.emit({ kind: "event", event: { by: e.by, ...inner } });
         this.envs.onEvent(inner);
       }

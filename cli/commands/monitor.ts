@@ -6,6 +6,7 @@
  */
 import type { Command } from "commander";
 import { EVENTS_TOPIC, GossipEventSchema, startMembership } from "../../mesh/mod.ts";
+import { expandTaskStates } from "../../env/mod.ts";
 import { ExitCode } from "../errors.ts";
 import { shortId } from "../format.ts";
 import { connectLightPeer } from "../light_peer.ts";
@@ -62,10 +63,12 @@ Examples:
       await using membership = await startMembership({ node: peer.node });
       membership.events.on(print);
       peer.node.subscribe(EVENTS_TOPIC, GossipEventSchema, (e) => {
-        // Agents coalesce task events into batches; tools see one line per event.
-        if (e.type === "batch" && Array.isArray(e.events)) {
-          for (const inner of e.events as { type: string; at: number }[]) print({ by: e.by, ...inner });
-        } else print(e);
+        // Agents coalesce task events into batches, and an environment's task states into one event per
+        // state: tools see one line per event and task.
+        const each = e.type === "batch" && Array.isArray(e.events)
+          ? (e.events as { type: string; at: number }[]).map((inner) => ({ by: e.by, ...inner }))
+          : [e];
+        for (const one of each) for (const x of expandTaskStates(one)) print(x);
       });
       const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
       process.once("SIGINT", () => {
