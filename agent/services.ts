@@ -190,17 +190,18 @@ export function createEnvPart(
   });
 }
 
+/** What a room over the replicated records and the task events needs (the pool, collectives). */
+interface RoomInit {
+  node: MeshNode;
+  membership: Membership;
+  desired: DesiredState;
+  runner: Pick<TaskRunner, "events">;
+  log: Logger;
+}
+
 /** The pool's queue and scheduling. */
 export function createPoolPart(
-  init: {
-    node: MeshNode;
-    membership: Membership;
-    desired: DesiredState;
-    runner: Pick<TaskRunner, "events">;
-    log: Logger;
-    sessionId: string;
-    env: Service<EnvService>;
-  },
+  init: RoomInit & { sessionId: string; env: Service<EnvService> },
 ): Service<PoolService> {
   const { node, membership, desired, log, sessionId } = init;
   return service("pool", () =>
@@ -216,16 +217,7 @@ export function createPoolPart(
 }
 
 /** Collectives; registers their route in the task API while running. */
-export function createCollPart(
-  init: {
-    node: MeshNode;
-    membership: Membership;
-    desired: DesiredState;
-    runner: Pick<TaskRunner, "events">;
-    log: Logger;
-    talk: Service<Talk>;
-  },
-): Service<CollService> {
+export function createCollPart(init: RoomInit & { talk: Service<Talk> }): Service<CollService> {
   const { node, membership, desired, log } = init;
   return service("collectives", async () => {
     const coll = await startCollService({
