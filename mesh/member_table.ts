@@ -247,12 +247,27 @@ export class MemberTable {
   }
 
   /**
+   * The part of {@linkcode updates} that tells the sender of `theirs` (a push-pull's whole view) something:
+   * members it does not list, or lists at an older incarnation or in another state. Each incarnation of a
+   * member has one meta, so an entry equal in both is news to nobody; answering a push-pull with only
+   * these keeps a periodic exchange between two members that agree near empty instead of N entries.
+   */
+  updatesFor(theirs: readonly MemberUpdate[]): MemberUpdate[] {
+    const known = new Map<string, MemberUpdate>();
+    for (const u of theirs) known.set(u.id, u);
+    return this.updates().filter((u) => {
+      const t = known.get(u.id);
+      return !t || t.inc < u.inc || (t.inc === u.inc && t.st !== u.st);
+    });
+  }
+
+  /**
    * Whether `u` tells nothing new of an alive member but its load figure: news nobody waits for, passed on
    * lazily (see `BroadcastQueue.push`).
    */
   isLoadOnly(u: MemberUpdate): boolean {
     const m = this.#members.get(u.id);
-    if (!m || m.state !== "alive" || u.st !== "alive" || !u.meta) return false;
+    if (!m || m.state !== "alive" || u.st !== "alive" || !u.meta || u.inc <= m.inc) return false;
     if (u.addrs && u.addrs.join(" ") !== m.addrs.join(" ")) return false;
     const a = m.meta;
     const b = u.meta;

@@ -97,3 +97,19 @@ Deno.test("membership: dead and left members are forgotten after the delay, in o
   t.forget(1_020, 1_000);
   assertEquals(t.members().map((m) => m.id), ["me"]);
 });
+
+Deno.test("membership: a push-pull answer carries only what the asker lacks, holds older or in another state", () => {
+  const t = table();
+  t.apply(alive("a", 5), 0);
+  t.apply(alive("b", 3), 0);
+  t.apply(alive("c", 1), 0);
+  t.apply({ id: "c", inc: 1, st: "suspect", from: "x" }, 1);
+  const mine = t.updates();
+  assertEquals(t.updatesFor(mine), [], "two members that agree exchange nothing");
+  const theirs = [alive("a", 5), alive("b", 2), alive("c", 1)];
+  assertEquals(t.updatesFor(theirs).map((u) => [u.id, u.inc, u.st]).sort(), [
+    ["b", 3, "alive"],
+    ["c", 1, "suspect"],
+    ["me", 100, "alive"],
+  ]);
+});

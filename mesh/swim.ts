@@ -287,14 +287,14 @@ export class Swim {
       case "ping":
         this.#answeredWhileDead(from, now);
         this.table.heard(from, now);
-        this.#applyAll(msg.g, false);
+        this.#applyAll(msg.g, false, from);
         if (msg.d) this.#init.onDigests?.(from, msg.d);
-        this.#send(from, { t: "ack", seq: msg.seq, g: this.#piggyback(), ...this.#digests() });
+        this.#send(from, { t: "ack", seq: msg.seq, g: this.#piggyback(from), ...this.#digests() });
         return;
       case "ack": {
         this.#answeredWhileDead(from, now);
         this.table.heard(from, now);
-        this.#applyAll(msg.g, false);
+        this.#applyAll(msg.g, false, from);
         if (msg.d) this.#init.onDigests?.(from, msg.d);
         const probe = this.#probes.get(msg.seq);
         if (probe && probe.target === from) {
@@ -326,13 +326,16 @@ export class Swim {
         return;
       }
       case "gossip":
-        this.#applyAll(msg.g, false);
+        this.#applyAll(msg.g, false, from);
         return;
       case "sync":
         this.table.heard(from, now);
-        // Answer with our view as it was, before merging theirs, so each side learns the other's news.
-        if (msg.reply) this.#send(from, { t: "sync", members: this.table.updates(), reply: false });
-        this.#applyAll(msg.members, true);
+        // Answer with our view as it was, before merging theirs, so each side learns the other's news: only
+        // what theirs lacks (their view came whole; what both hold alike is news to neither).
+        if (msg.reply) {
+          this.#send(from, { t: "sync", members: this.table.updatesFor(msg.members), reply: false });
+        }
+        this.#applyAll(msg.members, true, from);
         if (!this.#links.has(from) && this.table.state(from)) this.#links.set(from, now);
         return;
       case "unlink":
@@ -350,15 +353,17 @@ export class Swim {
     this.#send(from, { t: "sync", members: this.table.updates(), reply: true });
   }
 
-  #applyAll(updates: MemberUpdate[], fromSync: boolean): void {
+  /** Applies updates heard `from` a peer (left out for this member's own findings). */
+  #applyAll(updates: MemberUpdate[], fromSync: boolean, from?: string): void {
     const now = this.#clock.now();
     for (const u of updates) {
       const lazy = this.table.isLoadOnly(u);
       const r = this.table.apply(u, now, fromSync);
+      if (from !== undefined && !r.rebroadcast) this.#queue.heard(u, from);
       for (const e of r.events) this.#init.onEvent?.(e);
       if (r.rebroadcast) {
         const v: MemberUpdate = fromSync && u.st === "dead" ? { ...u, st: "suspect" } : u;
-        this.#broadcast(v, v.st === "dead" || v.st === "left", lazy);
+        this.#broadcast(v, v.st === "dead" || v.st === "left", lazy, from);
       }
       if (r.suspicion) this.#armSuspicion(r.suspicion.id, r.suspicion.inc, r.suspicion.confirmations);
       if (r.refute) {
@@ -388,8 +393,8 @@ export class Swim {
    * `urgentGossipMs` rather than at the next round, so that failures reach everyone in ~log N hops of
    * latency while joins and slot changes share the slower rounds.
    */
-  #broadcast(u: MemberUpdate, urgent = false, lazy = false): void {
-    this.#queue.push(u, lazy);
+  #broadcast(u: MemberUpdate, urgent = false, lazy = false, from?: string): void {
+    this.#queue.push(u, lazy, from);
     if (this.#queue.eager === 0) return;
     const now = this.#clock.now();
     const delay = urgent ? this.#t.urgentGossipMs : this.#t.gossipIntervalMs;
@@ -406,8 +411,8 @@ export class Swim {
     if (this.#stopped || this.#queue.size === 0) return;
     const limit = retransmitLimit(this.#t, this.table.size);
     for (const peer of this.#pickLinks(this.#t.gossipFanout, undefined)) {
-      const g = this.#queue.take(this.#t.maxGossipItems, limit);
-      if (g.length === 0) break;
+      const g = this.#queue.take(this.#t.maxGossipItems, limit, peer);
+      if (g.length === 0) continue; // that link holds all of it
       this.#send(peer, { t: "gossip", g });
     }
     if (this.#queue.eager > 0) {
@@ -416,9 +421,9 @@ export class Swim {
     }
   }
 
-  #piggyback(): MemberUpdate[] {
+  #piggyback(to: string): MemberUpdate[] {
     if (this.#queue.size === 0) return [];
-    return this.#queue.take(this.#t.maxPiggyback, retransmitLimit(this.#t, this.table.size));
+    return this.#queue.take(this.#t.maxPiggyback, retransmitLimit(this.#t, this.table.size), to);
   }
 
   #digests(): { d?: Record<string, string> } {
@@ -565,7 +570,7 @@ export class Swim {
       (h) => (probe.timer = h),
     );
     this.#probes.set(seq, probe);
-    this.#send(target, { t: "ping", seq, g: this.#piggyback(), ...this.#digests() });
+    this.#send(target, { t: "ping", seq, g: this.#piggyback(target), ...this.#digests() });
   }
 
   #indirect(seq: number, probe: Probe): void {
