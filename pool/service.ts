@@ -92,9 +92,15 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
   const reserved = new Map<string, { n: number; viewFree: number }>();
   const everFitsCache = new Map<string, { sig: string; fits: boolean }>();
   let last: Decision | undefined;
-  // Worked out on membership events, so a tick of a non-scheduler costs O(1).
-  let scheduler = schedulerOf(membership.members());
-  const isScheduler = () => scheduler === me;
+  // Worked out again after membership events, once for all the events of a batch (a push-pull brings N
+  // joins at once): a tick of a non-scheduler costs O(1), a batch O(N).
+  let scheduler: string | undefined;
+  let schedulerStale = true;
+  const isScheduler = () => {
+    if (schedulerStale) scheduler = schedulerOf(membership.members());
+    schedulerStale = false;
+    return scheduler === me;
+  };
   /** Entries queued or starting: the tick does nothing while there are none. */
   const pending = new Set<string>();
 
@@ -369,7 +375,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
       schedule();
     }),
     membership.events.on(() => {
-      scheduler = schedulerOf(membership.members());
+      schedulerStale = true;
       schedule();
     }),
     desired.changes.on((r) => {
