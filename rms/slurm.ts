@@ -182,211 +182,269 @@ export function createSlurmRms(): RmsPlugin {
       const config = checkConfig(req.config);
       return await renderSlurmPilot(req, config, config.sharedDir ?? join(req.session.dir, "slurm"));
     },
-    async submit(req: SubmitRequest): Promise<AgentJob[]> {
-      if (!Number.isInteger(req.count) || req.count < 1) {
-        throw new RangeError(`Agent count "${req.count}" < 1`);
-      }
-      const config = checkConfig(req.config);
-      const min = req.minCount ?? req.count;
-      if (min < 1 || min > req.count) {
-        throw new RangeError(
-          `Minimum agent count "${min}" is not between 1 and the agent count ${req.count}`,
-        );
-      }
-      const bin = config.slurmBin;
-      const emit = req.onEvent ?? (() => {});
-      const startTimeoutS = config.startTimeout ?? 60;
-      const queueTimeoutMs = (config.queueTimeout ?? 300) * 1000;
-      const perNode = config.agentsPerNode ?? 1;
-      const dir = join(config.sharedDir ?? join(req.session.dir, "slurm"), Date.now().toString(36));
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(dir, "pilot.sh"), await renderSlurmPilot(req, config, dir), { mode: 0o700 });
-      writeFileSync(
-        join(dir, "batch.sh"),
-        [
-          "#!/bin/bash",
-          "# shoal: one pilot per task; a failed pilot does not take the others down.",
-          `exec srun --kill-on-bad-exit=0 --output=${shellQuote(dir)}/pilot-%j-%t.out ` +
-          `--error=${shellQuote(dir)}/pilot-%j-%t.err bash ${shellQuote(dir)}/pilot.sh`,
-        ].join("\n") + "\n",
-        { mode: 0o700 },
-      );
-
-      const nodesMax = Math.ceil(req.count / perNode);
-      const nodesMin = Math.ceil(min / perNode);
-      const args = [
-        "--parsable",
-        `--job-name=shoal-${req.session.name}`,
-        `--nodes=${nodesMin === nodesMax ? nodesMax : `${nodesMin}-${nodesMax}`}`,
-        `--ntasks-per-node=${perNode}`,
-        ...(perNode > 1 && min === req.count ? [`--ntasks=${req.count}`] : []),
-        `--output=${dir}/batch-%j.out`,
-        `--chdir=${dir}`,
-        ...(config.partition ? [`--partition=${config.partition}`] : []),
-        ...(config.account ? [`--account=${config.account}`] : []),
-        ...(config.time ? [`--time=${config.time}`] : []),
-        ...(config.sbatchArgs ?? []),
-        join(dir, "batch.sh"),
-      ];
-      const sb = await slurmTool("sbatch", bin, args, 60_000);
-      if (sb.code !== 0) {
-        const failure = {
-          host: hostname(),
-          reason: `sbatch failed: ${lastLine(sb.stderr) || `exit code ${sb.code}`}`,
-        };
-        emit({ type: "agent:failed", failure });
-        throw new SubmitError(failure.reason, [failure]);
-      }
-      const jobId = sb.stdout.trim().split(";")[0]!;
-      emit({ type: "job:submitted", id: jobId, agents: req.count });
-
-      // Wait for every task's report (or failure), the job's end, or a deadline.
-      const submitted = Date.now();
-      let runningSince: number | undefined;
-      let lastQueue = 0;
-      let queue: { state: string; reason: string } | undefined = { state: "PENDING", reason: "" };
-      let tasks = new Map<number, TaskOutcome>();
-      let giveUp: string | undefined;
-      const announced = new Set<number>();
-      const jobs: AgentJob[] = [];
-      while (true) {
-        tasks = readPilotOutputs(dir, jobId);
-        for (const [t, o] of tasks) {
-          if (!o.report || announced.has(t)) continue;
-          announced.add(t);
-          const job: AgentJob = {
-            rms: "slurm",
-            id: `${jobId}:${t}`,
-            host: o.report.host,
-            peerId: o.report.agent.peerId,
-            addrs: o.report.agent.addrs,
-            submittedAt: submitted,
-            remote: {
-              jobId,
-              task: t,
-              dataDir: o.report.dataDir,
-              ...(bin ? { slurmBin: bin } : {}),
-            } satisfies SlurmRemote,
-          };
-          jobs.push(job);
-          emit({ type: "agent:started", job });
-        }
-        const expected = [...tasks.values()].find((o) => o.report)?.report?.tasks;
-        const settled = [...tasks.values()].filter((o) => o.report || o.fail).length;
-        if (expected !== undefined && settled >= expected) break;
-        if (Date.now() - lastQueue >= 1_000) {
-          lastQueue = Date.now();
-          queue = (await queueStates([jobId], bin)).get(jobId);
-          if (queue && !["PENDING", "CONFIGURING"].includes(queue.state)) runningSince ??= Date.now();
-          if (!queue) break; // the job ended
-        }
-        if (req.signal?.aborted) {
-          giveUp = "the submission was interrupted";
-          break;
-        }
-        if (!runningSince && Date.now() - submitted > queueTimeoutMs) {
-          giveUp = `job ${jobId} did not start within ${queueTimeoutMs / 1000} s (${queue?.state ?? "gone"}${
-            queue?.reason && queue.reason !== "None" ? `, reason: ${queue.reason}` : ""
-          })`;
-          break;
-        }
-        if (runningSince && Date.now() - runningSince > (startTimeoutS * 2 + 30) * 1000) {
-          giveUp = `the pilots of job ${jobId} did not all report within ${startTimeoutS * 2 + 30} s`;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 200));
-      }
-
-      const failures: AgentFailure[] = [];
-      const fail = (f: AgentFailure) => {
-        failures.push(f);
-        emit({ type: "agent:failed", failure: f });
-      };
-      for (const [t, o] of [...tasks].sort((a, b) => a[0] - b[0])) {
-        if (o.report) continue;
-        const reason = o.fail?.reason ?? giveUp ?? (o.errTail ||
-          `the pilot ended during step "${o.step ?? "start"}"`);
-        fail({
-          host: `task ${t} of job ${jobId}`,
-          job: `${jobId}:${t}`,
-          step: o.fail?.step ?? o.step ?? "start",
-          reason,
-        });
-      }
-      if (jobs.length + failures.length < min) {
-        const missing = min - jobs.length - failures.length;
-        const reason = giveUp ??
-          (tail(join(dir, `batch-${jobId}.out`)) || `job ${jobId} ended before its pilots reported`);
-        for (let i = 0; i < missing; i++) fail({ host: hostname(), job: jobId, reason });
-      }
-      if (giveUp && jobs.length < min) await slurmTool("scancel", bin, [jobId]);
-      if (jobs.length < min) {
-        if (!giveUp) await slurmTool("scancel", bin, [jobId]);
-        throw new SubmitError(
-          `Only ${jobs.length} of ${req.count} agents started in Slurm job ${jobId} (at least ${min} needed): ${
-            failures[0]?.reason ?? ""
-          }`,
-          failures,
-        );
-      }
-      return jobs;
-    },
-
-    async status(jobs: AgentJob[]): Promise<JobStatus[]> {
-      const byBin = Map.groupBy(jobs, (j) => remoteOf(j).slurmBin ?? "");
-      const out = new Map<string, JobStatus>();
-      for (const [bin, group] of byBin) {
-        let states: Map<string, { state: string; reason: string }> | undefined;
-        let detail = "";
-        try {
-          states = await queueStates([...new Set(group.map((j) => remoteOf(j).jobId))], bin || undefined);
-        } catch (err) {
-          detail = (err as Error).message;
-        }
-        for (const job of group) {
-          const q = states?.get(remoteOf(job).jobId);
-          const state: JobStatus["state"] = !states
-            ? "unknown"
-            : !q
-            ? "exited"
-            : ["PENDING", "CONFIGURING"].includes(q.state)
-            ? "pending"
-            : "running";
-          out.set(job.id, { id: job.id, state, ...(detail ? { detail } : q ? { detail: q.state } : {}) });
-        }
-      }
-      return jobs.map((j) => out.get(j.id)!);
-    },
-
-    async cancel(jobs: AgentJob[], options: CancelOptions = {}): Promise<CancelResult[]> {
-      const graceMs = options.graceMs ?? 10_000;
-      const out = new Map<string, CancelResult>();
-      const byJob = Map.groupBy(jobs, (j) => `${remoteOf(j).slurmBin ?? ""}\0${remoteOf(j).jobId}`);
-      await Promise.all([...byJob.values()].map(async (group) => {
-        const { jobId, slurmBin: bin } = remoteOf(group[0]!);
-        const set = (r: Omit<CancelResult, "id">) => group.forEach((j) => out.set(j.id, { id: j.id, ...r }));
-        try {
-          if (!(await queueStates([jobId], bin)).has(jobId)) return set({ outcome: "gone" });
-          const sc = await slurmTool("scancel", bin, [jobId]);
-          if (sc.code !== 0) {
-            return set({ outcome: "failed", detail: `scancel ${jobId}: ${lastLine(sc.stderr)}` });
-          }
-          const deadline = Date.now() + graceMs;
-          while (Date.now() < deadline && !options.signal?.aborted) {
-            if (!(await queueStates([jobId], bin)).has(jobId)) return set({ outcome: "terminated" });
-            await new Promise((r) => setTimeout(r, 200));
-          }
-          await slurmTool("scancel", bin, ["--signal=KILL", "--full", jobId]);
-          const hard = Date.now() + 10_000;
-          while (Date.now() < hard && (await queueStates([jobId], bin)).has(jobId)) {
-            await new Promise((r) => setTimeout(r, 200));
-          }
-          set({ outcome: "killed" });
-        } catch (err) {
-          set({ outcome: "failed", detail: (err as Error).message });
-        }
-      }));
-      return jobs.map((j) => out.get(j.id)!);
-    },
+    submit: submitSlurm,
+    status: slurmStatus,
+    cancel: cancelSlurm,
   };
+}
+
+/** One submission: its config, the minimum that must start, its job directory and its events. */
+interface SlurmSubmission {
+  req: SubmitRequest;
+  config: SlurmConfig;
+  min: number;
+  dir: string;
+  emit: NonNullable<SubmitRequest["onEvent"]>;
+}
+
+/** What the submitter saw of a job's pilots when it stopped waiting. */
+interface PilotsSeen {
+  tasks: Map<number, TaskOutcome>;
+  jobs: AgentJob[];
+  /** Why the submitter stopped waiting early, if it did. */
+  giveUp?: string;
+}
+
+async function submitSlurm(req: SubmitRequest): Promise<AgentJob[]> {
+  if (!Number.isInteger(req.count) || req.count < 1) {
+    throw new RangeError(`Agent count "${req.count}" < 1`);
+  }
+  const config = checkConfig(req.config);
+  const min = req.minCount ?? req.count;
+  if (min < 1 || min > req.count) {
+    throw new RangeError(
+      `Minimum agent count "${min}" is not between 1 and the agent count ${req.count}`,
+    );
+  }
+  const dir = join(config.sharedDir ?? join(req.session.dir, "slurm"), Date.now().toString(36));
+  const sub: SlurmSubmission = { req, config, min, dir, emit: req.onEvent ?? (() => {}) };
+  await writeJobFiles(sub);
+  const jobId = await sbatch(sub);
+  const seen = await waitForPilots(sub, jobId);
+  const failures = pilotFailures(sub, jobId, seen);
+  const { jobs, giveUp } = seen;
+  const bin = config.slurmBin;
+  if (giveUp && jobs.length < min) await slurmTool("scancel", bin, [jobId]);
+  if (jobs.length < min) {
+    if (!giveUp) await slurmTool("scancel", bin, [jobId]);
+    throw new SubmitError(
+      `Only ${jobs.length} of ${req.count} agents started in Slurm job ${jobId} (at least ${min} needed): ${
+        failures[0]?.reason ?? ""
+      }`,
+      failures,
+    );
+  }
+  return jobs;
+}
+
+/** The job directory: the pilot script and the batch script that `srun`s it once per task. */
+async function writeJobFiles({ req, config, dir }: SlurmSubmission): Promise<void> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, "pilot.sh"), await renderSlurmPilot(req, config, dir), { mode: 0o700 });
+  writeFileSync(
+    join(dir, "batch.sh"),
+    [
+      "#!/bin/bash",
+      "# shoal: one pilot per task; a failed pilot does not take the others down.",
+      `exec srun --kill-on-bad-exit=0 --output=${shellQuote(dir)}/pilot-%j-%t.out ` +
+      `--error=${shellQuote(dir)}/pilot-%j-%t.err bash ${shellQuote(dir)}/pilot.sh`,
+    ].join("\n") + "\n",
+    { mode: 0o700 },
+  );
+}
+
+/** Submits the batch job; its Slurm job ID. */
+async function sbatch(sub: SlurmSubmission): Promise<string> {
+  const { req, config, min, dir, emit } = sub;
+  const perNode = config.agentsPerNode ?? 1;
+  const nodesMax = Math.ceil(req.count / perNode);
+  const nodesMin = Math.ceil(min / perNode);
+  const args = [
+    "--parsable",
+    `--job-name=shoal-${req.session.name}`,
+    `--nodes=${nodesMin === nodesMax ? nodesMax : `${nodesMin}-${nodesMax}`}`,
+    `--ntasks-per-node=${perNode}`,
+    ...(perNode > 1 && min === req.count ? [`--ntasks=${req.count}`] : []),
+    `--output=${dir}/batch-%j.out`,
+    `--chdir=${dir}`,
+    ...(config.partition ? [`--partition=${config.partition}`] : []),
+    ...(config.account ? [`--account=${config.account}`] : []),
+    ...(config.time ? [`--time=${config.time}`] : []),
+    ...(config.sbatchArgs ?? []),
+    join(dir, "batch.sh"),
+  ];
+  const sb = await slurmTool("sbatch", config.slurmBin, args, 60_000);
+  if (sb.code !== 0) {
+    const failure = {
+      host: hostname(),
+      reason: `sbatch failed: ${lastLine(sb.stderr) || `exit code ${sb.code}`}`,
+    };
+    emit({ type: "agent:failed", failure });
+    throw new SubmitError(failure.reason, [failure]);
+  }
+  const jobId = sb.stdout.trim().split(";")[0]!;
+  emit({ type: "job:submitted", id: jobId, agents: req.count });
+  return jobId;
+}
+
+/** Waits for every task's report (or failure), the job's end, or a deadline; announces each agent that starts. */
+async function waitForPilots(sub: SlurmSubmission, jobId: string): Promise<PilotsSeen> {
+  const { req, config, dir, emit } = sub;
+  const bin = config.slurmBin;
+  const startTimeoutS = config.startTimeout ?? 60;
+  const queueTimeoutMs = (config.queueTimeout ?? 300) * 1000;
+  const submitted = Date.now();
+  let runningSince: number | undefined;
+  let lastQueue = 0;
+  let queue: { state: string; reason: string } | undefined = { state: "PENDING", reason: "" };
+  let tasks = new Map<number, TaskOutcome>();
+  const announced = new Set<number>();
+  const jobs: AgentJob[] = [];
+  const seen = (giveUp?: string): PilotsSeen => ({ tasks, jobs, ...(giveUp ? { giveUp } : {}) });
+  while (true) {
+    tasks = readPilotOutputs(dir, jobId);
+    for (const [t, o] of tasks) {
+      if (!o.report || announced.has(t)) continue;
+      announced.add(t);
+      const job = agentJob(jobId, t, o.report, { submittedAt: submitted, bin });
+      jobs.push(job);
+      emit({ type: "agent:started", job });
+    }
+    const expected = [...tasks.values()].find((o) => o.report)?.report?.tasks;
+    const settled = [...tasks.values()].filter((o) => o.report || o.fail).length;
+    if (expected !== undefined && settled >= expected) return seen();
+    if (Date.now() - lastQueue >= 1_000) {
+      lastQueue = Date.now();
+      queue = (await queueStates([jobId], bin)).get(jobId);
+      if (queue && !["PENDING", "CONFIGURING"].includes(queue.state)) runningSince ??= Date.now();
+      if (!queue) return seen(); // the job ended
+    }
+    if (req.signal?.aborted) return seen("the submission was interrupted");
+    if (!runningSince && Date.now() - submitted > queueTimeoutMs) {
+      return seen(
+        `job ${jobId} did not start within ${queueTimeoutMs / 1000} s (${queue?.state ?? "gone"}${
+          queue?.reason && queue.reason !== "None" ? `, reason: ${queue.reason}` : ""
+        })`,
+      );
+    }
+    if (runningSince && Date.now() - runningSince > (startTimeoutS * 2 + 30) * 1000) {
+      return seen(`the pilots of job ${jobId} did not all report within ${startTimeoutS * 2 + 30} s`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The agent that task `t` of job `jobId` reported. */
+function agentJob(
+  jobId: string,
+  t: number,
+  report: NonNullable<TaskOutcome["report"]>,
+  options: { submittedAt: number; bin: string | undefined },
+): AgentJob {
+  const { bin } = options;
+  return {
+    rms: "slurm",
+    id: `${jobId}:${t}`,
+    host: report.host,
+    peerId: report.agent.peerId,
+    addrs: report.agent.addrs,
+    submittedAt: options.submittedAt,
+    remote: {
+      jobId,
+      task: t,
+      dataDir: report.dataDir,
+      ...(bin ? { slurmBin: bin } : {}),
+    } satisfies SlurmRemote,
+  };
+}
+
+/** A failure for each task that did not report, and for each missing one the minimum still needs; each emitted. */
+function pilotFailures(sub: SlurmSubmission, jobId: string, seen: PilotsSeen): AgentFailure[] {
+  const { min, dir, emit } = sub;
+  const { tasks, jobs, giveUp } = seen;
+  const failures: AgentFailure[] = [];
+  const fail = (f: AgentFailure) => {
+    failures.push(f);
+    emit({ type: "agent:failed", failure: f });
+  };
+  for (const [t, o] of [...tasks].sort((a, b) => a[0] - b[0])) {
+    if (o.report) continue;
+    const reason = o.fail?.reason ?? giveUp ?? (o.errTail ||
+      `the pilot ended during step "${o.step ?? "start"}"`);
+    fail({
+      host: `task ${t} of job ${jobId}`,
+      job: `${jobId}:${t}`,
+      step: o.fail?.step ?? o.step ?? "start",
+      reason,
+    });
+  }
+  if (jobs.length + failures.length < min) {
+    const missing = min - jobs.length - failures.length;
+    const reason = giveUp ??
+      (tail(join(dir, `batch-${jobId}.out`)) || `job ${jobId} ended before its pilots reported`);
+    for (let i = 0; i < missing; i++) fail({ host: hostname(), job: jobId, reason });
+  }
+  return failures;
+}
+
+async function slurmStatus(jobs: AgentJob[]): Promise<JobStatus[]> {
+  const byBin = Map.groupBy(jobs, (j) => remoteOf(j).slurmBin ?? "");
+  const out = new Map<string, JobStatus>();
+  for (const [bin, group] of byBin) {
+    let states: Map<string, { state: string; reason: string }> | undefined;
+    let detail = "";
+    try {
+      states = await queueStates([...new Set(group.map((j) => remoteOf(j).jobId))], bin || undefined);
+    } catch (err) {
+      detail = (err as Error).message;
+    }
+    for (const job of group) {
+      const q = states?.get(remoteOf(job).jobId);
+      const state: JobStatus["state"] = !states
+        ? "unknown"
+        : !q
+        ? "exited"
+        : ["PENDING", "CONFIGURING"].includes(q.state)
+        ? "pending"
+        : "running";
+      out.set(job.id, { id: job.id, state, ...(detail ? { detail } : q ? { detail: q.state } : {}) });
+    }
+  }
+  return jobs.map((j) => out.get(j.id)!);
+}
+
+async function cancelSlurm(jobs: AgentJob[], options: CancelOptions = {}): Promise<CancelResult[]> {
+  const out = new Map<string, CancelResult>();
+  const byJob = Map.groupBy(jobs, (j) => `${remoteOf(j).slurmBin ?? ""}\0${remoteOf(j).jobId}`);
+  await Promise.all([...byJob.values()].map(async (group) => {
+    const r = await cancelJob(remoteOf(group[0]!), options);
+    group.forEach((j) => out.set(j.id, { id: j.id, ...r }));
+  }));
+  return jobs.map((j) => out.get(j.id)!);
+}
+
+/** Cancels one Slurm job: scancel, then after the grace time scancel with KILL. */
+async function cancelJob(
+  { jobId, slurmBin: bin }: SlurmRemote,
+  options: CancelOptions,
+): Promise<Omit<CancelResult, "id">> {
+  const graceMs = options.graceMs ?? 10_000;
+  try {
+    if (!(await queueStates([jobId], bin)).has(jobId)) return { outcome: "gone" };
+    const sc = await slurmTool("scancel", bin, [jobId]);
+    if (sc.code !== 0) return { outcome: "failed", detail: `scancel ${jobId}: ${lastLine(sc.stderr)}` };
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && !options.signal?.aborted) {
+      if (!(await queueStates([jobId], bin)).has(jobId)) return { outcome: "terminated" };
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await slurmTool("scancel", bin, ["--signal=KILL", "--full", jobId]);
+    const hard = Date.now() + 10_000;
+    while (Date.now() < hard && (await queueStates([jobId], bin)).has(jobId)) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { outcome: "killed" };
+  } catch (err) {
+    return { outcome: "failed", detail: (err as Error).message };
+  }
 }

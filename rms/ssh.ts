@@ -115,7 +115,11 @@ async function runRemote(
   return r;
 }
 
-/** Checks the remote binary by hash and copies it when it differs; returns whether it copied. */
+/**
+ * Checks the remote binary by hash and copies it when it differs; returns whether it copied.
+ *
+ * @throws {PilotStepError} at step "stage-binary" when the host cannot be reached or the copy fails.
+ */
 async function stageBinary(
   conn: Conn,
   host: SshHost,
@@ -133,7 +137,9 @@ async function stageBinary(
       ...(signal ? { signal } : {}),
     },
   );
-  if (probe.code !== 0) throw new Error(sshFailure(host.destination, probe, probeMs));
+  if (probe.code !== 0) {
+    throw new PilotStepError("stage-binary", sshFailure(host.destination, probe, probeMs));
+  }
   if (probe.stdout.split(/\s/)[0] === binary.sha256) return false;
   const part = `${dir}/shoal.part.$$`;
   const copy = await runRemote(
@@ -145,7 +151,10 @@ async function stageBinary(
     { input: { file: binary.file }, timeoutMs: 600_000, ...(signal ? { signal } : {}) },
   );
   if (copy.code !== 0) {
-    throw new Error(`Copying the shoal binary failed: ${sshFailure(host.destination, copy, 600_000)}`);
+    throw new PilotStepError(
+      "stage-binary",
+      `Copying the shoal binary failed: ${sshFailure(host.destination, copy, 600_000)}`,
+    );
   }
   return true;
 }
@@ -285,211 +294,272 @@ export function createSshRms(): RmsPlugin {
     defaultCount(config: RmsConfig | undefined): number {
       return sshHosts(checkConfig(config)).reduce((n, h) => n + h.agents, 0);
     },
-    async submit(req: SubmitRequest): Promise<AgentJob[]> {
-      if (!Number.isInteger(req.count) || req.count < 1) {
-        throw new RangeError(`Agent count "${req.count}" < 1`);
-      }
-      const config = checkConfig(req.config);
-      const conn = connOf(config);
-      const hosts = sshHosts(config);
-      const { steps } = pilotStepsFor("ssh", "detach", req, config);
-      const file = shippableBinary(req.self, config.binary, "ssh");
-      const binary = { file, sha256: await sha256File(file) };
-      const swarmKey = await readFile(req.session.swarmKeyFile, "utf8");
-      const startTimeoutS = config.startTimeout ?? 60;
-      const emit = req.onEvent ?? (() => {});
-      const stamp = Date.now().toString(36);
-      const slotsOf = hosts.flatMap((h) => Array.from({ length: h.agents }, () => h));
-      const plans: Plan[] = Array.from({ length: req.count }, (_, i) => {
-        const host = slotsOf[i % slotsOf.length]!;
-        return { host, slots: host.slots ?? req.slots, name: `${host.id}-${stamp}-${i}` };
-      });
-
-      // Stage the binary once per distinct host (destination, options, work dir).
-      const hostKey = (h: SshHost) => JSON.stringify([h.destination, h.options, h.workDir]);
-      const distinct = [...new Map(plans.map((p) => [hostKey(p.host), p.host])).values()];
-      const staged = new Map<string, Error | undefined>();
-      await mapLimit(distinct, 16, async (host) => {
-        const started = performance.now();
-        try {
-          const copied = await stageBinary(conn, host, binary, req.signal);
-          staged.set(hostKey(host), undefined);
-          emit({
-            type: "binary:staged",
-            host: host.destination,
-            copied,
-            ms: Math.round(performance.now() - started),
-          });
-        } catch (err) {
-          if (err instanceof RmsToolMissingError) throw err;
-          staged.set(hostKey(host), err as Error);
-        }
-      });
-
-      const jobs: AgentJob[] = [];
-      const failures: AgentFailure[] = [];
-      const fail = (f: AgentFailure) => {
-        failures.push(f);
-        emit({ type: "agent:failed", failure: f });
-      };
-      const start = async (plan: Plan, bootstrap: string[]): Promise<AgentJob | undefined> => {
-        const stageError = staged.get(hostKey(plan.host));
-        if (stageError) {
-          fail({ host: hostLabel(plan.host), step: "stage-binary", reason: stageError.message });
-          return undefined;
-        }
-        const script = renderPilot({
-          mode: "detach",
-          steps,
-          swarmKey,
-          vars: {
-            SHOAL_SESSION: req.session.name,
-            SHOAL_SESSION_ID: req.session.id,
-            SHOAL_AGENT_NAME: plan.name,
-            SHOAL_SLOTS: String(plan.slots),
-            SHOAL_GROUP: req.group ?? "",
-            SHOAL_HOST: "",
-            SHOAL_LABELS: Object.entries(req.labels ?? {}).map(([k, val]) => `${k}=${val}`).join("\n"),
-            SHOAL_COMMAND_HANDLER: req.commandHandler ?? "",
-            SHOAL_METRICS: req.metrics ?? "",
-            SHOAL_LISTEN: plan.host.listen ?? "/ip4/0.0.0.0/tcp/0",
-            SHOAL_BOOTSTRAP: bootstrap.join(" "),
-            SHOAL_BIN_SHA256: binary.sha256,
-            SHOAL_BIN_SOURCE: "",
-            SHOAL_FOUNDER_OUTPUT: "",
-            SHOAL_START_TIMEOUT: String(startTimeoutS),
-            SHOAL_EXPECT_OS: unameOs(),
-            SHOAL_EXPECT_ARCH: unameArch(),
-          },
-          rawVars: {
-            SHOAL_WORK_DIR: shellPath(plan.host.workDir),
-            SHOAL_BIN: '"$SHOAL_WORK_DIR/bin/shoal"',
-            SHOAL_DATA_DIR: `"$SHOAL_WORK_DIR/sessions/"${shellQuote(req.session.name)}/${
-              shellQuote(plan.name)
-            }`,
-          },
-          ...(config.env ? { env: config.env } : {}),
-        });
-        const timeoutMs = (conn.connectTimeout + startTimeoutS + 30) * 1000;
-        try {
-          const report = await runPilot(conn, plan.host, plan.name, script, timeoutMs, req.signal);
-          const job: AgentJob = {
-            rms: "ssh",
-            id: `${plan.host.id}:${report.agent.pid}`,
-            host: report.host,
-            peerId: report.agent.peerId,
-            addrs: report.agent.addrs,
-            submittedAt: Date.now(),
-            remote: {
-              destination: plan.host.destination,
-              options: plan.host.options,
-              dataDir: report.dataDir,
-              pid: report.agent.pid,
-              ...(config.ssh ? { ssh: config.ssh } : {}),
-            } satisfies SshRemote,
-          };
-          jobs.push(job);
-          emit({ type: "agent:started", job });
-          return job;
-        } catch (err) {
-          if (err instanceof RmsToolMissingError) throw err;
-          fail({
-            host: hostLabel(plan.host),
-            ...(err instanceof PilotStepError ? { step: err.step } : {}),
-            reason: (err as Error).message,
-          });
-          return undefined;
-        }
-      };
-
-      let bootstrap = req.session.bootstrap;
-      let rest = plans;
-      if (bootstrap.length === 0) {
-        // The first agent that starts founds the mesh; the others bootstrap to it.
-        while (rest.length > 0 && bootstrap.length === 0) {
-          const founder = await start(rest[0]!, []);
-          rest = rest.slice(1);
-          if (founder) bootstrap = founder.addrs ?? [];
-        }
-      }
-      const byHost = Map.groupBy(rest, (p) => hostKey(p.host));
-      await Promise.all(
-        [...byHost.values()].map((group) =>
-          mapLimit(group, PER_HOST_PARALLEL, (plan) => start(plan, bootstrap))
-        ),
-      );
-      const min = req.minCount ?? 1;
-      if (jobs.length < min) {
-        if (jobs.length > 0) await this.cancel(jobs, { graceMs: 2_000 });
-        throw new SubmitError(
-          `Only ${jobs.length} of ${req.count} agents started over ssh (at least ${min} needed): ${
-            failures.map((f) => `${f.host}: ${f.reason}`).join("; ")
-          }`,
-          failures,
-        );
-      }
-      return jobs;
-    },
-
-    async status(jobs: AgentJob[], options: { signal?: AbortSignal } = {}): Promise<JobStatus[]> {
-      const out = new Map<string, JobStatus>();
-      await Promise.all([...groupByTarget(jobs).values()].map(async ({ remote, jobs: group }) => {
-        const conn = { ...DEFAULT_CONN, ...(remote.ssh ? { ssh: remote.ssh } : {}) };
-        const rs = group.map(remoteOf);
-        const script = [
-          ALIVE_FN,
-          ...rs.map((r) =>
-            `if alive ${r.pid} ${
-              shellQuote(r.dataDir)
-            }; then echo "${r.pid} running"; else echo "${r.pid} exited"; fi`
-          ),
-        ].join("\n");
-        const r = await runRemote(conn, remote, "bash -s", {
-          input: script,
-          timeoutMs: (conn.connectTimeout + 20) * 1000,
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-        const states = new Map(r.stdout.split("\n").map((l) => l.split(" ") as [string, string]));
-        for (const job of group) {
-          const state = r.code === 0 ? states.get(String(remoteOf(job).pid)) : undefined;
-          out.set(
-            job.id,
-            state === "running" || state === "exited" ? { id: job.id, state } : {
-              id: job.id,
-              state: "unknown",
-              detail: sshFailure(remote.destination, r, (conn.connectTimeout + 20) * 1000),
-            },
-          );
-        }
-      }));
-      return jobs.map((j) => out.get(j.id)!);
-    },
-
-    async cancel(jobs: AgentJob[], options: CancelOptions = {}): Promise<CancelResult[]> {
-      const graceMs = options.graceMs ?? 10_000;
-      const out = new Map<string, CancelResult>();
-      await Promise.all([...groupByTarget(jobs).values()].map(async ({ remote, jobs: group }) => {
-        const conn = { ...DEFAULT_CONN, ...(remote.ssh ? { ssh: remote.ssh } : {}) };
-        const timeoutMs = graceMs + (conn.connectTimeout + 20) * 1000;
-        const r = await runRemote(conn, remote, "bash -s", {
-          input: cancelScript(group, graceMs),
-          timeoutMs,
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-        const outcomes = new Map(r.stdout.split("\n").map((l) => l.split(" ") as [string, string]));
-        for (const job of group) {
-          const o = r.code === 0 ? outcomes.get(String(remoteOf(job).pid)) : undefined;
-          out.set(
-            job.id,
-            o === "terminated" || o === "killed" || o === "gone" ? { id: job.id, outcome: o } : {
-              id: job.id,
-              outcome: "failed",
-              detail: `${remote.destination}: ${sshFailure(remote.destination, r, timeoutMs)}`,
-            },
-          );
-        }
-      }));
-      return jobs.map((j) => out.get(j.id)!);
-    },
+    submit: submitSsh,
+    status: sshStatus,
+    cancel: cancelSsh,
   };
+}
+
+/** One submission: what every agent's start shares, and what the starts gathered so far. */
+interface SshSubmission {
+  req: SubmitRequest;
+  config: SshConfig;
+  conn: Conn;
+  steps: ReturnType<typeof pilotStepsFor>["steps"];
+  binary: { file: string; sha256: string };
+  swarmKey: string;
+  startTimeoutS: number;
+  emit: NonNullable<SubmitRequest["onEvent"]>;
+  /** Per distinct host (see {@linkcode hostKey}): why staging the binary failed, or `undefined`. */
+  staged: Map<string, PilotStepError | undefined>;
+  jobs: AgentJob[];
+  failures: AgentFailure[];
+}
+
+/** A host as far as staging the binary goes: destination, options and work dir. */
+function hostKey(h: SshHost): string {
+  return JSON.stringify([h.destination, h.options, h.workDir]);
+}
+
+async function submitSsh(req: SubmitRequest): Promise<AgentJob[]> {
+  if (!Number.isInteger(req.count) || req.count < 1) {
+    throw new RangeError(`Agent count "${req.count}" < 1`);
+  }
+  const config = checkConfig(req.config);
+  const file = shippableBinary(req.self, config.binary, "ssh");
+  const sub: SshSubmission = {
+    req,
+    config,
+    conn: connOf(config),
+    steps: pilotStepsFor("ssh", "detach", req, config).steps,
+    binary: { file, sha256: await sha256File(file) },
+    swarmKey: await readFile(req.session.swarmKeyFile, "utf8"),
+    startTimeoutS: config.startTimeout ?? 60,
+    emit: req.onEvent ?? (() => {}),
+    staged: new Map(),
+    jobs: [],
+    failures: [],
+  };
+  const plans = planAgents(req, sshHosts(config));
+  await stageBinaries(sub, plans);
+  await startPlanned(sub, plans);
+  const { jobs, failures } = sub;
+  const min = req.minCount ?? 1;
+  if (jobs.length < min) {
+    if (jobs.length > 0) await cancelSsh(jobs, { graceMs: 2_000 });
+    throw new SubmitError(
+      `Only ${jobs.length} of ${req.count} agents started over ssh (at least ${min} needed): ${
+        failures.map((f) => `${f.host}: ${f.reason}`).join("; ")
+      }`,
+      failures,
+    );
+  }
+  return jobs;
+}
+
+/** The agents to start, spread over the hosts' agent counts in turn. */
+function planAgents(req: SubmitRequest, hosts: SshHost[]): Plan[] {
+  const stamp = Date.now().toString(36);
+  const slotsOf = hosts.flatMap((h) => Array.from({ length: h.agents }, () => h));
+  return Array.from({ length: req.count }, (_, i) => {
+    const host = slotsOf[i % slotsOf.length]!;
+    return { host, slots: host.slots ?? req.slots, name: `${host.id}-${stamp}-${i}` };
+  });
+}
+
+/** Starts the planned agents: a founder first when the session has no bootstrap yet, then the rest per host. */
+async function startPlanned(sub: SshSubmission, plans: Plan[]): Promise<void> {
+  let bootstrap = sub.req.session.bootstrap;
+  let rest = plans;
+  if (bootstrap.length === 0) {
+    // The first agent that starts founds the mesh; the others bootstrap to it.
+    while (rest.length > 0 && bootstrap.length === 0) {
+      const founder = await startOne(sub, rest[0]!, []);
+      rest = rest.slice(1);
+      if (founder) bootstrap = founder.addrs ?? [];
+    }
+  }
+  const byHost = Map.groupBy(rest, (p) => hostKey(p.host));
+  await Promise.all(
+    [...byHost.values()].map((group) =>
+      mapLimit(group, PER_HOST_PARALLEL, (plan) => startOne(sub, plan, bootstrap))
+    ),
+  );
+}
+
+/** Stages the binary once per distinct host of `plans`, recording each host's failure in `sub.staged`. */
+async function stageBinaries(sub: SshSubmission, plans: Plan[]): Promise<void> {
+  const distinct = [...new Map(plans.map((p) => [hostKey(p.host), p.host])).values()];
+  await mapLimit(distinct, 16, async (host) => {
+    const started = performance.now();
+    try {
+      const copied = await stageBinary(sub.conn, host, sub.binary, sub.req.signal);
+      sub.staged.set(hostKey(host), undefined);
+      sub.emit({
+        type: "binary:staged",
+        host: host.destination,
+        copied,
+        ms: Math.round(performance.now() - started),
+      });
+    } catch (err) {
+      if (err instanceof RmsToolMissingError) throw err;
+      sub.staged.set(
+        hostKey(host),
+        err instanceof PilotStepError
+          ? err
+          : new PilotStepError("stage-binary", (err as Error).message, { cause: err }),
+      );
+    }
+  });
+}
+
+/** Records an agent that did not start, and tells the caller. */
+function fail(sub: SshSubmission, f: AgentFailure): void {
+  sub.failures.push(f);
+  sub.emit({ type: "agent:failed", failure: f });
+}
+
+/** Starts one planned agent; its job, or `undefined` after recording why it did not start. */
+async function startOne(
+  sub: SshSubmission,
+  plan: Plan,
+  bootstrap: string[],
+): Promise<AgentJob | undefined> {
+  const stageError = sub.staged.get(hostKey(plan.host));
+  if (stageError) {
+    fail(sub, { host: hostLabel(plan.host), step: stageError.step, reason: stageError.message });
+    return undefined;
+  }
+  const { conn, config, req } = sub;
+  const timeoutMs = (conn.connectTimeout + sub.startTimeoutS + 30) * 1000;
+  const script = sshPilotScript(sub, plan, bootstrap);
+  try {
+    const report = await runPilot(conn, plan.host, plan.name, script, timeoutMs, req.signal);
+    const job: AgentJob = {
+      rms: "ssh",
+      id: `${plan.host.id}:${report.agent.pid}`,
+      host: report.host,
+      peerId: report.agent.peerId,
+      addrs: report.agent.addrs,
+      submittedAt: Date.now(),
+      remote: {
+        destination: plan.host.destination,
+        options: plan.host.options,
+        dataDir: report.dataDir,
+        pid: report.agent.pid,
+        ...(config.ssh ? { ssh: config.ssh } : {}),
+      } satisfies SshRemote,
+    };
+    sub.jobs.push(job);
+    sub.emit({ type: "agent:started", job });
+    return job;
+  } catch (err) {
+    if (err instanceof RmsToolMissingError) throw err;
+    fail(sub, {
+      host: hostLabel(plan.host),
+      ...(err instanceof PilotStepError ? { step: err.step } : {}),
+      reason: (err as Error).message,
+    });
+    return undefined;
+  }
+}
+
+/** The pilot script of one planned agent. */
+function sshPilotScript(sub: SshSubmission, plan: Plan, bootstrap: string[]): string {
+  const { req, config } = sub;
+  return renderPilot({
+    mode: "detach",
+    steps: sub.steps,
+    swarmKey: sub.swarmKey,
+    vars: {
+      SHOAL_SESSION: req.session.name,
+      SHOAL_SESSION_ID: req.session.id,
+      SHOAL_AGENT_NAME: plan.name,
+      SHOAL_SLOTS: String(plan.slots),
+      SHOAL_GROUP: req.group ?? "",
+      SHOAL_HOST: "",
+      SHOAL_LABELS: Object.entries(req.labels ?? {}).map(([k, val]) => `${k}=${val}`).join("\n"),
+      SHOAL_COMMAND_HANDLER: req.commandHandler ?? "",
+      SHOAL_METRICS: req.metrics ?? "",
+      SHOAL_LISTEN: plan.host.listen ?? "/ip4/0.0.0.0/tcp/0",
+      SHOAL_BOOTSTRAP: bootstrap.join(" "),
+      SHOAL_BIN_SHA256: sub.binary.sha256,
+      SHOAL_BIN_SOURCE: "",
+      SHOAL_FOUNDER_OUTPUT: "",
+      SHOAL_START_TIMEOUT: String(sub.startTimeoutS),
+      SHOAL_EXPECT_OS: unameOs(),
+      SHOAL_EXPECT_ARCH: unameArch(),
+    },
+    rawVars: {
+      SHOAL_WORK_DIR: shellPath(plan.host.workDir),
+      SHOAL_BIN: '"$SHOAL_WORK_DIR/bin/shoal"',
+      SHOAL_DATA_DIR: `"$SHOAL_WORK_DIR/sessions/"${shellQuote(req.session.name)}/${shellQuote(plan.name)}`,
+    },
+    ...(config.env ? { env: config.env } : {}),
+  });
+}
+
+/** Connection settings for a job's later calls: the defaults, with the ssh the job was started with. */
+function connFor(remote: SshRemote): Conn {
+  return { ...DEFAULT_CONN, ...(remote.ssh ? { ssh: remote.ssh } : {}) };
+}
+
+async function sshStatus(jobs: AgentJob[], options: { signal?: AbortSignal } = {}): Promise<JobStatus[]> {
+  const out = new Map<string, JobStatus>();
+  await Promise.all([...groupByTarget(jobs).values()].map(async ({ remote, jobs: group }) => {
+    const conn = connFor(remote);
+    const script = [
+      ALIVE_FN,
+      ...group.map(remoteOf).map((r) =>
+        `if alive ${r.pid} ${
+          shellQuote(r.dataDir)
+        }; then echo "${r.pid} running"; else echo "${r.pid} exited"; fi`
+      ),
+    ].join("\n");
+    const r = await runRemote(conn, remote, "bash -s", {
+      input: script,
+      timeoutMs: (conn.connectTimeout + 20) * 1000,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const states = new Map(r.stdout.split("\n").map((l) => l.split(" ") as [string, string]));
+    for (const job of group) {
+      const state = r.code === 0 ? states.get(String(remoteOf(job).pid)) : undefined;
+      out.set(
+        job.id,
+        state === "running" || state === "exited" ? { id: job.id, state } : {
+          id: job.id,
+          state: "unknown",
+          detail: sshFailure(remote.destination, r, (conn.connectTimeout + 20) * 1000),
+        },
+      );
+    }
+  }));
+  return jobs.map((j) => out.get(j.id)!);
+}
+
+async function cancelSsh(jobs: AgentJob[], options: CancelOptions = {}): Promise<CancelResult[]> {
+  const graceMs = options.graceMs ?? 10_000;
+  const out = new Map<string, CancelResult>();
+  await Promise.all([...groupByTarget(jobs).values()].map(async ({ remote, jobs: group }) => {
+    const conn = connFor(remote);
+    const timeoutMs = graceMs + (conn.connectTimeout + 20) * 1000;
+    const r = await runRemote(conn, remote, "bash -s", {
+      input: cancelScript(group, graceMs),
+      timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const outcomes = new Map(r.stdout.split("\n").map((l) => l.split(" ") as [string, string]));
+    for (const job of group) {
+      const o = r.code === 0 ? outcomes.get(String(remoteOf(job).pid)) : undefined;
+      out.set(
+        job.id,
+        o === "terminated" || o === "killed" || o === "gone" ? { id: job.id, outcome: o } : {
+          id: job.id,
+          outcome: "failed",
+          detail: `${remote.destination}: ${sshFailure(remote.destination, r, timeoutMs)}`,
+        },
+      );
+    }
+  }));
+  return jobs.map((j) => out.get(j.id)!);
 }

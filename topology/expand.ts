@@ -9,6 +9,8 @@ import type {
   AssetDecl,
   CollectionDecl,
   ExpandedTopology,
+  GroupDecl,
+  PropertyDecl,
   RequirementDecl,
   RuntimeCollection,
   RuntimeProperty,
@@ -58,41 +60,70 @@ const PLACEHOLDER_SPLIT = /(%taskIndex%|%collectionIndex%)/;
 export function expandTopology(topology: Topology, options: ValidateOptions = {}): ExpandedTopology {
   const issues = validateTopology(topology, options);
   if (issues.length) throw new TopologyValidationError(issues);
+  const taskTpl = taskTemplates(topology);
+  const expansion = new Expansion(
+    taskTpl,
+    collectionTemplates(topology, taskTpl),
+    options.file ?? "<topology>",
+  );
+  const main = topology.main;
+  expansion.container("main", { name: "main", n: 1, tasks: main.tasks, collections: main.collections });
+  for (const g of main.groups) expansion.container(`main/${g.name}`, g);
+  return { name: topology.name, topology, tasks: expansion.tasks, collections: expansion.collections };
+}
 
-  const lookup = <T extends { name: string }>(items: T[]) => new Map(items.map((i) => [i.name, i] as const));
-  const reqs = lookup(topology.requirements);
-  const props = lookup(topology.properties);
-  const trigs = lookup(topology.triggers);
-  const assets = lookup(topology.assets);
-  const pick = <T>(map: Map<string, T>, names: string[]) => names.map((n) => map.get(n) as T);
+function byName<T extends { name: string }>(items: T[]): Map<string, T> {
+  return new Map(items.map((i) => [i.name, i] as const));
+}
 
-  const taskTpl = new Map<string, TaskTemplate>();
+/** The named entries of `map`, which validation has already checked exist. */
+function pick<T>(map: Map<string, T>, names: string[]): T[] {
+  return names.map((n) => map.get(n) as T);
+}
+
+/** One template per declared task: everything its runtime tasks share, hashed once. */
+function taskTemplates(topology: Topology): Map<string, TaskTemplate> {
+  const reqs = byName(topology.requirements);
+  const props = byName(topology.properties);
+  const trigs = byName(topology.triggers);
+  const assets = byName(topology.assets);
+  const out = new Map<string, TaskTemplate>();
   for (const decl of topology.tasks) {
-    if (taskTpl.has(decl.name)) continue;
-    // DDS keeps a task's properties in a std::map: sorted by name, the first declaration of a name wins.
-    const seen = new Map<string, RuntimeProperty>();
-    for (const p of decl.properties) {
-      if (!seen.has(p.name)) {
-        seen.set(p.name, { name: p.name, access: p.access, scope: props.get(p.name)?.scope ?? "global" });
-      }
-    }
-    const tpl = {
+    if (out.has(decl.name)) continue;
+    const base = {
       decl,
       requirements: pick(reqs, decl.requirements),
-      properties: [...seen.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+      properties: taskProperties(decl, props),
       triggers: pick(trigs, decl.triggers),
       assets: pick(assets, decl.assets),
-      crc: undefined as unknown as Crc64Suffix,
-      hashString: "",
       exeParts: PLACEHOLDER_RE.test(decl.exe) ? decl.exe.split(PLACEHOLDER_SPLIT) : null,
     };
-    tpl.hashString = taskHashString(tpl);
-    tpl.crc = new Crc64Suffix(encoder.encode(tpl.hashString));
-    taskTpl.set(decl.name, tpl);
+    const hashString = taskHashString(base);
+    out.set(decl.name, { ...base, hashString, crc: new Crc64Suffix(encoder.encode(hashString)) });
   }
-  const collTpl = new Map<string, CollectionTemplate>();
+  return out;
+}
+
+/** DDS keeps a task's properties in a std::map: sorted by name, the first declaration of a name wins. */
+function taskProperties(decl: TaskDecl, props: Map<string, PropertyDecl>): RuntimeProperty[] {
+  const seen = new Map<string, RuntimeProperty>();
+  for (const p of decl.properties) {
+    if (!seen.has(p.name)) {
+      seen.set(p.name, { name: p.name, access: p.access, scope: props.get(p.name)?.scope ?? "global" });
+    }
+  }
+  return [...seen.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** One template per declared collection: its tasks' path suffixes and its hash, computed once. */
+function collectionTemplates(
+  topology: Topology,
+  taskTpl: Map<string, TaskTemplate>,
+): Map<string, CollectionTemplate> {
+  const reqs = byName(topology.requirements);
+  const out = new Map<string, CollectionTemplate>();
   for (const decl of topology.collections) {
-    if (collTpl.has(decl.name)) continue;
+    if (out.has(decl.name)) continue;
     const counters = new Map<string, number>();
     const entries: CollectionTemplate["entries"] = [];
     const requirements = pick(reqs, decl.requirements);
@@ -106,46 +137,87 @@ export function expandTopology(topology: Topology, options: ValidateOptions = {}
         hashString += tpl.hashString + "|";
       }
     }
-    collTpl.set(decl.name, { decl, requirements, entries, crc: new Crc64Suffix(encoder.encode(hashString)) });
+    out.set(decl.name, { decl, requirements, entries, crc: new Crc64Suffix(encoder.encode(hashString)) });
+  }
+  return out;
+}
+
+/** The runtime tasks and collections of one expansion, filled container by container. */
+class Expansion {
+  readonly tasks: RuntimeTask[] = [];
+  readonly collections: RuntimeCollection[] = [];
+  #ids = new Set<string>();
+  #taskTpl: Map<string, TaskTemplate>;
+  #collTpl: Map<string, CollectionTemplate>;
+  #file: string;
+
+  constructor(taskTpl: Map<string, TaskTemplate>, collTpl: Map<string, CollectionTemplate>, file: string) {
+    this.#taskTpl = taskTpl;
+    this.#collTpl = collTpl;
+    this.#file = file;
   }
 
-  const tasks: RuntimeTask[] = [];
-  const collections: RuntimeCollection[] = [];
-  const ids = new Set<string>();
-  const unique = (id: string, path: string) => {
-    if (ids.has(id)) {
-      throw new TopologyValidationError([{
-        file: options.file ?? "<topology>",
-        line: 0,
-        column: 0,
-        name: path,
-        message: `Two runtime elements get the same ID; the second is "${path}"`,
-        hint: "Rename a task, collection or group in this path.",
-      }]);
+  /** `group.n` instances of the group's tasks and collections under `base` (main is a group of one). */
+  container(base: string, group: GroupDecl): void {
+    const { name: groupName, n, tasks: taskNames, collections: collNames } = group;
+    if (taskNames.length === 0 && collNames.length === 0) return;
+    const taskCounters = new Map<string, number>();
+    const collCounters = new Map<string, number>();
+    for (let g = 0; g < n; g++) {
+      for (const name of taskNames) {
+        const index = taskCounters.get(name) ?? 0;
+        taskCounters.set(name, index + 1);
+        this.#task(
+          this.#taskTpl.get(name) as TaskTemplate,
+          `${base}/${name}_${index}`,
+          index,
+          groupName,
+          null,
+        );
+      }
+      for (const name of collNames) {
+        const index = collCounters.get(name) ?? 0;
+        collCounters.set(name, index + 1);
+        this.#collection(
+          this.#collTpl.get(name) as CollectionTemplate,
+          `${base}/${name}_${index}`,
+          index,
+          groupName,
+        );
+      }
     }
-    ids.add(id);
-  };
-  const makeTask = (
+  }
+
+  #collection(tpl: CollectionTemplate, path: string, index: number, groupName: string): void {
+    const id = tpl.crc.decimalWithPrefix(path);
+    this.#unique(id, path);
+    const coll: RuntimeCollection = {
+      path,
+      id,
+      name: tpl.decl.name,
+      index,
+      groupName,
+      requirements: tpl.requirements,
+      tasks: new Array<RuntimeTask>(tpl.entries.length),
+    };
+    this.collections.push(coll);
+    for (let k = 0; k < tpl.entries.length; k++) {
+      const e = tpl.entries[k] as CollectionTemplate["entries"][number];
+      coll.tasks[k] = this.#task(e.tpl, path + e.suffix, e.index, groupName, coll);
+    }
+  }
+
+  // Positional on purpose: this runs once per runtime task, and an options object would be one more allocation.
+  #task(
     tpl: TaskTemplate,
     path: string,
     index: number,
     groupName: string,
     coll: RuntimeCollection | null,
-  ): RuntimeTask => {
+  ): RuntimeTask {
     const id = tpl.crc.decimalWithPrefix(path);
-    unique(id, path);
+    this.#unique(id, path);
     const d = tpl.decl;
-    let exe = d.exe;
-    const parts = tpl.exeParts;
-    if (parts) {
-      // Concatenation keeps the common text shared (a rope) instead of copying the whole line per task.
-      exe = parts[0] as string;
-      for (let i = 1; i < parts.length; i += 2) {
-        const p = parts[i];
-        exe += (p === "%taskIndex%" ? String(index) : coll ? String(coll.index) : p) +
-          (parts[i + 1] as string);
-      }
-    }
     const task: RuntimeTask = {
       path,
       id,
@@ -155,7 +227,7 @@ export function expandTopology(topology: Topology, options: ValidateOptions = {}
       collectionPath: coll ? coll.path : null,
       collectionName: coll ? coll.name : null,
       groupName,
-      exe,
+      exe: tpl.exeParts ? substituteExe(tpl.exeParts, index, coll) : d.exe,
       exeReachable: d.exeReachable,
       env: d.env,
       envReachable: d.envReachable,
@@ -164,55 +236,34 @@ export function expandTopology(topology: Topology, options: ValidateOptions = {}
       triggers: tpl.triggers,
       assets: tpl.assets,
     };
-    tasks.push(task);
+    this.tasks.push(task);
     return task;
-  };
+  }
 
-  const expandContainer = (
-    base: string,
-    groupName: string,
-    n: number,
-    taskNames: string[],
-    collNames: string[],
-  ) => {
-    if (taskNames.length === 0 && collNames.length === 0) return;
-    const taskCounters = new Map<string, number>();
-    const collCounters = new Map<string, number>();
-    for (let g = 0; g < n; g++) {
-      for (const name of taskNames) {
-        const index = taskCounters.get(name) ?? 0;
-        taskCounters.set(name, index + 1);
-        makeTask(taskTpl.get(name) as TaskTemplate, `${base}/${name}_${index}`, index, groupName, null);
-      }
-      for (const name of collNames) {
-        const tpl = collTpl.get(name) as CollectionTemplate;
-        const index = collCounters.get(name) ?? 0;
-        collCounters.set(name, index + 1);
-        const path = `${base}/${name}_${index}`;
-        const id = tpl.crc.decimalWithPrefix(path);
-        unique(id, path);
-        const coll: RuntimeCollection = {
-          path,
-          id,
-          name,
-          index,
-          groupName,
-          requirements: tpl.requirements,
-          tasks: new Array<RuntimeTask>(tpl.entries.length),
-        };
-        collections.push(coll);
-        for (let k = 0; k < tpl.entries.length; k++) {
-          const e = tpl.entries[k] as CollectionTemplate["entries"][number];
-          coll.tasks[k] = makeTask(e.tpl, path + e.suffix, e.index, groupName, coll);
-        }
-      }
+  #unique(id: string, path: string): void {
+    if (this.#ids.has(id)) {
+      throw new TopologyValidationError([{
+        file: this.#file,
+        line: 0,
+        column: 0,
+        name: path,
+        message: `Two runtime elements get the same ID; the second is "${path}"`,
+        hint: "Rename a task, collection or group in this path.",
+      }]);
     }
-  };
+    this.#ids.add(id);
+  }
+}
 
-  const main = topology.main;
-  expandContainer("main", "main", 1, main.tasks, main.collections);
-  for (const g of main.groups) expandContainer(`main/${g.name}`, g.name, g.n, g.tasks, g.collections);
-  return { name: topology.name, topology, tasks, collections };
+/** The exe with its placeholders (odd entries of `parts`) filled in; outside a collection `%collectionIndex%` stays. */
+function substituteExe(parts: string[], index: number, coll: RuntimeCollection | null): string {
+  // Concatenation keeps the common text shared (a rope) instead of copying the whole line per task.
+  let exe = parts[0] as string;
+  for (let i = 1; i < parts.length; i += 2) {
+    const p = parts[i];
+    exe += (p === "%taskIndex%" ? String(index) : coll ? String(coll.index) : p) + (parts[i + 1] as string);
+  }
+  return exe;
 }
 
 function requirementHash(r: RequirementDecl): string {

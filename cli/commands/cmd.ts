@@ -16,7 +16,7 @@ import { connectTask, type ReceivedCommand } from "../../client/mod.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
 import { intOption, secondsOption } from "../options.ts";
 import { textOf } from "../payload_text.ts";
-import type { RecvOptions } from "../cmd_tool.ts";
+import type { RecvOptions, SendResult } from "../cmd_tool.ts";
 import { asCli, inTask } from "../task_helper.ts";
 
 interface SendOptions {
@@ -67,6 +67,11 @@ Examples:
   $ shoal cmd recv --count 1 --reply pong                           # inside a task`,
     );
 
+  registerSend(cmd);
+  registerRecv(cmd);
+}
+
+function registerSend(cmd: Command): void {
   cmd.command("send")
     .description("Send a command; with --wait-replies, print the replies")
     .addHelpText(
@@ -102,63 +107,67 @@ and, without --wait-replies, wait for a reply from every alive agent the conditi
       'print {"id", "timedOut", "replies": [{"sender", "path", "host", "text", "data"}]} (data: base64; host: agents)',
     )
     .option("--id <id>", "topology (tools only; default the only active one)")
-    .action(async (words: string[], opts: SendOptions, c: Command) => {
-      const payload = opts.file
-        ? new Uint8Array(readFileSync(opts.file))
-        : new TextEncoder().encode(words.join(" "));
-      const toAgents = checkedCondition(opts.condition).kind === "agents";
-      let want = opts.waitReplies ?? 0;
-      const timeoutMs = opts.timeout ?? 30_000;
-      let result: {
-        id: string;
-        timedOut: boolean;
-        replies: { sender: string; path: string; host?: string; payload: Uint8Array }[];
-      };
-      if (inTask()) {
-        result = await asCli(() =>
-          connectTask().cmd.send(payload, { condition: opts.condition, waitReplies: want, timeoutMs })
-        );
-      } else {
-        const { sendAsTool } = await import("../cmd_tool.ts");
-        ({ result, want } = await sendAsTool(payload, want, {
-          ...opts,
-          session: c.optsWithGlobals<{ session: string }>().session,
-          timeoutMs,
-          toAgents,
-        }));
-      }
-      if (opts.json) {
-        process.stdout.write(`${
-          JSON.stringify({
-            id: result.id,
-            timedOut: result.timedOut,
-            replies: result.replies.map((r) => {
-              const t = textOf(r.payload);
-              return {
-                sender: r.sender,
-                path: r.path,
-                ...(r.host !== undefined ? { host: r.host } : {}),
-                ...(t !== undefined ? { text: t } : {}),
-                data: Buffer.from(r.payload).toString("base64"),
-              };
-            }),
-          })
-        }\n`);
-      } else {
-        for (const r of result.replies) {
-          const body = textOf(r.payload) ?? Buffer.from(r.payload).toString("base64");
-          // A multi-line reply (a log, a handler's report) starts on its own line.
-          const multi = body.replace(/\n$/, "").includes("\n");
-          process.stdout.write(`${senderLabel(r)}:${multi ? "\n" : " "}${body.replace(/\n$/, "")}\n`);
-        }
-      }
-      if (result.timedOut) {
-        throw new DeadlineError(
-          `Got ${result.replies.length} of ${want} replies within ${timeoutMs / 1000} s`,
-        );
-      }
-    });
+    .action(send);
+}
 
+async function send(words: string[], opts: SendOptions, c: Command): Promise<void> {
+  const payload = opts.file
+    ? new Uint8Array(readFileSync(opts.file))
+    : new TextEncoder().encode(words.join(" "));
+  const toAgents = checkedCondition(opts.condition).kind === "agents";
+  let want = opts.waitReplies ?? 0;
+  const timeoutMs = opts.timeout ?? 30_000;
+  let result: SendResult;
+  if (inTask()) {
+    result = await asCli(() =>
+      connectTask().cmd.send(payload, { condition: opts.condition, waitReplies: want, timeoutMs })
+    );
+  } else {
+    const { sendAsTool } = await import("../cmd_tool.ts");
+    ({ result, want } = await sendAsTool(payload, want, {
+      ...opts,
+      session: c.optsWithGlobals<{ session: string }>().session,
+      timeoutMs,
+      toAgents,
+    }));
+  }
+  printReplies(result, opts.json);
+  if (result.timedOut) {
+    throw new DeadlineError(
+      `Got ${result.replies.length} of ${want} replies within ${timeoutMs / 1000} s`,
+    );
+  }
+}
+
+function printReplies(result: SendResult, json: boolean | undefined): void {
+  if (json) {
+    process.stdout.write(`${
+      JSON.stringify({
+        id: result.id,
+        timedOut: result.timedOut,
+        replies: result.replies.map((r) => {
+          const t = textOf(r.payload);
+          return {
+            sender: r.sender,
+            path: r.path,
+            ...(r.host !== undefined ? { host: r.host } : {}),
+            ...(t !== undefined ? { text: t } : {}),
+            data: Buffer.from(r.payload).toString("base64"),
+          };
+        }),
+      })
+    }\n`);
+    return;
+  }
+  for (const r of result.replies) {
+    const body = textOf(r.payload) ?? Buffer.from(r.payload).toString("base64");
+    // A multi-line reply (a log, a handler's report) starts on its own line.
+    const multi = body.replace(/\n$/, "").includes("\n");
+    process.stdout.write(`${senderLabel(r)}:${multi ? "\n" : " "}${body.replace(/\n$/, "")}\n`);
+  }
+}
+
+function registerRecv(cmd: Command): void {
   cmd.command("recv")
     .description(
       "Print commands sent to this task (or, outside a task, to tools), optionally replying to each",
@@ -184,80 +193,76 @@ Examples:
       'print {"type": "cmd", "id", "sender", "path", "condition", "text", "data"} per command',
     )
     .option("--id <id>", "topology (tools only; default the only active one)")
-    .action(
-      async (opts: RecvOptions, c: Command) => {
-        const stop = new AbortController();
-        process.once("SIGINT", () => {
-          process.exitCode = ExitCode.interrupted;
-          stop.abort();
-        });
-        process.once("SIGTERM", () => stop.abort());
-        const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
-        let n = 0;
-        if (!inTask()) {
-          try {
-            const { recvAsTool } = await import("../cmd_tool.ts");
-            n = await recvAsTool(opts, c.optsWithGlobals<{ session: string }>().session, stop.signal);
-          } finally {
-            clearTimeout(timer);
-          }
-          if (opts.count > 0 && n < opts.count && opts.timeout !== undefined) {
-            throw new DeadlineError(
-              `Received ${n} of ${opts.count} command(s) within ${opts.timeout / 1000} s`,
-            );
-          }
-          return;
-        }
-        const task = connectTask();
-        try {
-          await asCli(async () => {
-            // Replies go out while the next commands are read (the client coalesces them); a failed one
-            // ends the loop, and every reply is settled before this returns.
-            const replying = new Set<Promise<void>>();
-            let replyError: unknown;
-            const items = task.cmd.listen({
-              signal: stop.signal,
-              ...(opts.events ? { events: true } : {}),
-              ...(opts.count > 0 && !opts.events ? { max: opts.count } : {}),
-            });
-            for await (const item of items) {
-              if (item.type === "task:done") {
-                process.stdout.write(
-                  `${
-                    opts.json ? JSON.stringify(item) : `task:done ${item.path} ${item.code ?? item.signal}`
-                  }\n`,
-                );
-                if (opts.count > 0 && ++n >= opts.count) break;
-                continue;
-              }
-              const c: ReceivedCommand = item;
-              if (opts.json) {
-                const { payload, ...rest } = c;
-                process.stdout.write(
-                  `${JSON.stringify({ ...rest, data: Buffer.from(payload).toString("base64") })}\n`,
-                );
-              } else process.stdout.write(`${c.text ?? Buffer.from(c.payload).toString("base64")}\n`);
-              if (opts.reply !== undefined) {
-                const p: Promise<void> = task.cmd.reply(c.id, opts.reply)
-                  .catch((err) => void (replyError ??= err))
-                  .finally(() => replying.delete(p));
-                replying.add(p);
-                if (replying.size >= 1024) await Promise.race(replying);
-                if (replyError !== undefined) throw replyError;
-              }
-              if (opts.count > 0 && ++n >= opts.count) break;
-            }
-            await Promise.all(replying);
-            if (replyError !== undefined) throw replyError;
-          });
-        } finally {
-          clearTimeout(timer);
-        }
-        if (opts.count > 0 && n < opts.count && opts.timeout !== undefined) {
-          throw new DeadlineError(
-            `Received ${n} of ${opts.count} command(s) within ${opts.timeout / 1000} s`,
-          );
-        }
-      },
+    .action(recv);
+}
+
+async function recv(opts: RecvOptions, c: Command): Promise<void> {
+  const stop = new AbortController();
+  process.once("SIGINT", () => {
+    process.exitCode = ExitCode.interrupted;
+    stop.abort();
+  });
+  process.once("SIGTERM", () => stop.abort());
+  const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
+  let n = 0;
+  try {
+    if (inTask()) n = await recvInTask(opts, stop.signal);
+    else {
+      const { recvAsTool } = await import("../cmd_tool.ts");
+      n = await recvAsTool(opts, c.optsWithGlobals<{ session: string }>().session, stop.signal);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (opts.count > 0 && n < opts.count && opts.timeout !== undefined) {
+    throw new DeadlineError(
+      `Received ${n} of ${opts.count} command(s) within ${opts.timeout / 1000} s`,
     );
+  }
+}
+
+/** Prints the commands sent to this task (and its topology's task-done events with `--events`); how many. */
+async function recvInTask(opts: RecvOptions, signal: AbortSignal): Promise<number> {
+  const task = connectTask();
+  let n = 0;
+  await asCli(async () => {
+    // Replies go out while the next commands are read (the client coalesces them); a failed one
+    // ends the loop, and every reply is settled before this returns.
+    const replying = new Set<Promise<void>>();
+    let replyError: unknown;
+    const items = task.cmd.listen({
+      signal,
+      ...(opts.events ? { events: true } : {}),
+      ...(opts.count > 0 && !opts.events ? { max: opts.count } : {}),
+    });
+    for await (const item of items) {
+      if (item.type === "task:done") {
+        process.stdout.write(
+          `${opts.json ? JSON.stringify(item) : `task:done ${item.path} ${item.code ?? item.signal}`}\n`,
+        );
+        if (opts.count > 0 && ++n >= opts.count) break;
+        continue;
+      }
+      printReceived(item, opts.json);
+      if (opts.reply !== undefined) {
+        const p: Promise<void> = task.cmd.reply(item.id, opts.reply)
+          .catch((err) => void (replyError ??= err))
+          .finally(() => replying.delete(p));
+        replying.add(p);
+        if (replying.size >= 1024) await Promise.race(replying);
+        if (replyError !== undefined) throw replyError;
+      }
+      if (opts.count > 0 && ++n >= opts.count) break;
+    }
+    await Promise.all(replying);
+    if (replyError !== undefined) throw replyError;
+  });
+  return n;
+}
+
+function printReceived(c: ReceivedCommand, json: boolean | undefined): void {
+  if (json) {
+    const { payload, ...rest } = c;
+    process.stdout.write(`${JSON.stringify({ ...rest, data: Buffer.from(payload).toString("base64") })}\n`);
+  } else process.stdout.write(`${c.text ?? Buffer.from(c.payload).toString("base64")}\n`);
 }

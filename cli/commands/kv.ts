@@ -35,6 +35,15 @@ interface ReadOptions {
   id?: string;
 }
 
+interface WatchOptions {
+  exact?: boolean;
+  from?: string;
+  count?: number;
+  timeout?: number;
+  json?: boolean;
+  id?: string;
+}
+
 /** Registers `shoal kv`. */
 export function registerKv(program: Command): void {
   const kv = program.command("kv")
@@ -52,6 +61,13 @@ Examples:
   $ shoal kv get TaskIndexProperty --session s1 --id Tutorial1`,
     );
 
+  registerPut(kv);
+  registerDel(kv);
+  registerGet(kv);
+  registerWatch(kv);
+}
+
+function registerPut(kv: Command): void {
   kv.command("put")
     .description("Write this task's value of a property")
     .addHelpText(
@@ -68,7 +84,9 @@ Examples:
       const r = await asCli(() => taskClient().kv.put(key, value));
       if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
+}
 
+function registerDel(kv: Command): void {
   kv.command("del")
     .description("Delete this task's value of a property (leaves a tombstone)")
     .addHelpText(
@@ -83,7 +101,9 @@ Examples:
       const r = await asCli(() => taskClient().kv.delete(key));
       if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     });
+}
 
+function registerGet(kv: Command): void {
   kv.command("get")
     .description("Print every writer's current value of a property, one per line")
     .addHelpText(
@@ -100,24 +120,29 @@ Examples:
     .option("--timeout <seconds>", "give up waiting after this long (exit code 5)", secondsOption)
     .option("--json", 'print {"key", "values": [{"value", "sender", "path", "version"}]}')
     .option("--id <id>", "topology (tools only; default the only active one)")
-    .action(async (key: string, opts: ReadOptions, cmd: Command) => {
-      const want = opts.waitCount ?? (opts.wait ? 1 : 0);
-      if (inTask()) {
-        const r = await asCli(() =>
-          connectTask().kv.get(key, {
-            ...(want ? { waitCount: want } : {}),
-            ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
-          })
-        );
-        return printResult(r, opts.json);
-      }
-      const { toolGet } = await import("../kv_tool.ts");
-      printResult(
-        await toolGet(key, want, { ...opts, session: cmd.optsWithGlobals<{ session: string }>().session }),
-        opts.json,
-      );
-    });
+    .action(get);
+}
 
+/** `shoal kv get`: through the task API inside a task, else as a tool. */
+async function get(key: string, opts: ReadOptions, cmd: Command): Promise<void> {
+  const want = opts.waitCount ?? (opts.wait ? 1 : 0);
+  if (inTask()) {
+    const r = await asCli(() =>
+      connectTask().kv.get(key, {
+        ...(want ? { waitCount: want } : {}),
+        ...(opts.timeout !== undefined ? { timeoutMs: opts.timeout } : {}),
+      })
+    );
+    return printResult(r, opts.json);
+  }
+  const { toolGet } = await import("../kv_tool.ts");
+  printResult(
+    await toolGet(key, want, { ...opts, session: cmd.optsWithGlobals<{ session: string }>().session }),
+    opts.json,
+  );
+}
+
+function registerWatch(kv: Command): void {
   kv.command("watch")
     .description("Print each update of properties as it happens (one line each)")
     .addHelpText(
@@ -139,57 +164,47 @@ Examples:
     )
     .option("--json", 'print {"key", "values": [{"value", "sender", "path", "version"}]} per update')
     .option("--id <id>", "topology (tools only; default the only active one)")
-    .action(
-      async (
-        prefix: string,
-        opts: {
-          exact?: boolean;
-          from?: string;
-          count?: number;
-          timeout?: number;
-          json?: boolean;
-          id?: string;
-        },
-        cmd: Command,
-      ) => {
-        const stop = new AbortController();
-        process.once("SIGINT", () => {
-          process.exitCode = ExitCode.interrupted;
-          stop.abort();
-        });
-        process.once("SIGTERM", () => stop.abort());
-        const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
-        let seen = 0;
-        const print = (r: KvResult) => {
-          const v = r.values[0]!;
-          if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-          else process.stdout.write(`${r.key}\t${v.path}\t${v.deleted ? "(deleted)" : v.value}\n`);
-          return ++seen >= (opts.count ?? Infinity);
-        };
-        try {
-          if (inTask()) {
-            const updates = connectTask().kv.watch({
-              ...(opts.exact ? { key: prefix } : { prefix }),
-              ...(opts.from !== undefined ? { from: opts.from } : {}),
-              signal: stop.signal,
-            });
-            await asCli(async () => {
-              for await (const r of updates) if (print(r)) break;
-            });
-          } else {
-            const { toolWatch } = await import("../kv_tool.ts");
-            await toolWatch(prefix, print, {
-              ...opts,
-              session: cmd.optsWithGlobals<{ session: string }>().session,
-              signal: stop.signal,
-            });
-          }
-        } finally {
-          clearTimeout(timer);
-        }
-        if (opts.count !== undefined && seen < opts.count && opts.timeout !== undefined) {
-          throw new DeadlineError(`Saw ${seen} of ${opts.count} update(s) within ${opts.timeout / 1000} s`);
-        }
-      },
-    );
+    .action(watch);
+}
+
+/** `shoal kv watch`: until `--count` updates, `--timeout`, or SIGINT/SIGTERM. */
+async function watch(prefix: string, opts: WatchOptions, cmd: Command): Promise<void> {
+  const stop = new AbortController();
+  process.once("SIGINT", () => {
+    process.exitCode = ExitCode.interrupted;
+    stop.abort();
+  });
+  process.once("SIGTERM", () => stop.abort());
+  const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
+  let seen = 0;
+  const print = (r: KvResult) => {
+    const v = r.values[0]!;
+    if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else process.stdout.write(`${r.key}\t${v.path}\t${v.deleted ? "(deleted)" : v.value}\n`);
+    return ++seen >= (opts.count ?? Infinity);
+  };
+  try {
+    if (inTask()) {
+      const updates = connectTask().kv.watch({
+        ...(opts.exact ? { key: prefix } : { prefix }),
+        ...(opts.from !== undefined ? { from: opts.from } : {}),
+        signal: stop.signal,
+      });
+      await asCli(async () => {
+        for await (const r of updates) if (print(r)) break;
+      });
+    } else {
+      const { toolWatch } = await import("../kv_tool.ts");
+      await toolWatch(prefix, print, {
+        ...opts,
+        session: cmd.optsWithGlobals<{ session: string }>().session,
+        signal: stop.signal,
+      });
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  if (opts.count !== undefined && seen < opts.count && opts.timeout !== undefined) {
+    throw new DeadlineError(`Saw ${seen} of ${opts.count} update(s) within ${opts.timeout / 1000} s`);
+  }
 }
