@@ -64,17 +64,20 @@ export class BroadcastQueue {
   }
 
   /**
-   * Up to `max` updates for `to` (any peer when left out), least sent first; each counts as sent once and
-   * leaves after `limit` sends. Updates `to` is known to hold count as sent to it but are not returned.
+   * The `max` least sent updates, each counted as sent once (an update leaves after `limit` sends), minus
+   * those `to` is known to hold: they count as sent to it but are not returned. Which updates are counted
+   * does not depend on `to`, so knowing holders saves bytes without spending transmits faster: counting
+   * past `max` for a peer that holds everything would use up every queued update's sends on one message.
    */
   take(max: number, limit: number, to?: string): MemberUpdate[] {
     const out: MemberUpdate[] = [];
     const moved: Item[] = [];
-    for (let k = 0; k < this.#buckets.length && out.length < max; k++) {
+    let counted = 0;
+    for (let k = 0; k < this.#buckets.length && counted < max; k++) {
       const bucket = this.#buckets[k];
       if (!bucket) continue;
       for (const item of bucket) {
-        if (out.length >= max) break;
+        if (counted++ >= max) break;
         bucket.delete(item);
         if (to === undefined || !item.knownBy.has(to)) {
           out.push(item.update);

@@ -57,3 +57,11 @@ Deno.test("broadcast queue: an eager update replacing a lazy one is eager; lazy 
   q.take(8, 1);
   assertEquals(q.eager, 0);
 });
+
+Deno.test("broadcast queue: a send to a peer that holds everything spends no more transmits than any other", () => {
+  const q = new BroadcastQueue();
+  for (const id of ["a", "b", "c", "d"]) q.push(up(id), false, "p");
+  assertEquals(q.take(2, 2, "p"), [], "p holds all four");
+  assertEquals(ids(q.take(8, 2, "r")).sort(), ["a", "b", "c", "d"], "only two were counted for p");
+  assertEquals(q.size, 2, "the two counted twice left; the other two have one send left");
+});
