@@ -228,8 +228,13 @@ export async function submitAgents(session: Session, opts: SubmitAgentsOptions):
         // Each round costs the agents a view each; a quarter second is quick enough for a person.
         await new Promise((r) => setTimeout(r, 250));
       }
+      const partial = alive < expected.size
+        ? `Only ${alive} of ${expected.size} started agents joined the mesh`
+        : `All ${alive} started agents joined the mesh, but ${
+          jobs.filter((j) => j.addrs?.length).length - satisfied.size
+        } of them did not yet see all ${expected.size} alive`;
       throw new DeadlineError(
-        `Only ${alive} of ${expected.size} started agents joined the mesh within ${opts.timeout / 1000} s; ` +
+        `${partial} within ${opts.timeout / 1000} s; ` +
           `see their logs (\`agent.log\` in each agent's data dir). They keep running, recorded in the ` +
           `session: \`shoal down\` stops them`,
       );
