@@ -519,7 +519,10 @@ export class Swim {
     // For a while after a death, now and then a random member rather than a link: behind a partition, one
     // linked to none of this side would otherwise never be found dead here. It costs a connection, so
     // only then (a death is what a partition looks like from either side).
-    if (now < this.#wideUntil && ++this.#ticks % this.#t.randomProbeEvery === 0) {
+    if (
+      now < this.#wideUntil && ++this.#ticks % this.#t.randomProbeEvery === 0 &&
+      this.#random() < this.#deadShare()
+    ) {
       const other = this.table.live.pick(this.#random);
       if (other && !this.#links.has(other)) target = other;
     }
@@ -688,13 +691,24 @@ export class Swim {
 
   #reconnect(): void {
     if (this.#stopped) return;
-    // A ping is cheap; a dead member that answers it gets our whole view (`#answeredWhileDead`).
-    const peer = this.table.dead.pick(this.#random);
+    // A dead member that answers the ping gets our whole view (`#answeredWhileDead`). The ping needs a new
+    // connection, so only with the dead share's probability (Serf's reconnect): the alive members together
+    // try each dead one about once per interval, whatever N, rather than N times.
+    const peer = this.#random() < this.#deadShare() ? this.table.dead.pick(this.#random) : undefined;
     if (peer) this.#send(peer, { t: "ping", seq: ++this.#seq, g: [] });
     this.#timers.reconnect = this.#clock.setTimeout(
       () => this.#reconnect(),
       this.#jitter(this.#t.reconnectIntervalMs),
     );
+  }
+
+  /**
+   * Dead members per live one (at most 1): the chance that this member spends a connection on a dead or
+   * unlinked member this round. Both sides of a partition into halves see about as many dead as alive and
+   * try every round; one false death among 100 costs the mesh one try per round, not 99.
+   */
+  #deadShare(): number {
+    return Math.min(1, this.table.dead.size / Math.max(1, this.table.live.size));
   }
 
   /** Up to `n` random links other than `except`. */
