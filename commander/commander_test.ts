@@ -1,9 +1,12 @@
 import {
+  LEASE_COMMIT_PROTOCOL,
   LEASE_PROTOCOL,
+  LeaseCommitRequestSchema,
   LeaseRequestSchema,
   type LeaseResponse,
   STOP_PROTOCOL,
   StopRequestSchema,
+  type TaskStatus,
   TOPOLOGIES_PROTOCOL,
   TopologiesRequestSchema,
   type TopologyRecord,
@@ -43,6 +46,8 @@ interface FakeAgent {
   /** The epoch of every lease request, in order. */
   epochs: number[];
   stops: { topologyId: string; paths?: string[] }[];
+  /** Commits and releases of held leases, in order. */
+  commits: { hold: string; commit: boolean }[];
 }
 
 async function startAgents(free: number[], policies: LeasePolicy[] = []) {
@@ -60,6 +65,7 @@ async function startAgents(free: number[], policies: LeasePolicy[] = []) {
       leases: [],
       epochs: [],
       stops: [],
+      commits: [],
     });
   }
   const member = (a: FakeAgent): Member => ({
@@ -91,17 +97,28 @@ async function startAgents(free: number[], policies: LeasePolicy[] = []) {
           return { granted: false, agent: a.node.peerId, reason: "no free slots", free: 0 };
         }
         a.free -= req.tasks.length;
-        return {
-          granted: true,
-          agent: a.node.peerId,
-          tasks: req.tasks.map((t) => ({
-            topologyId: req.topologyId,
-            path: t.path,
-            id: t.id,
-            state: "running" as const,
-            restarts: 0,
-          })),
-        };
+        const tasks = req.tasks.map((t) => ({
+          topologyId: req.topologyId,
+          path: t.path,
+          id: t.id,
+          state: "running" as const,
+          restarts: 0,
+        }));
+        if (!req.hold) return { granted: true, agent: a.node.peerId, tasks };
+        const hold = `${a.host}-${n}`;
+        holds.set(hold, tasks);
+        return { granted: true, agent: a.node.peerId, tasks: [], hold };
+      },
+    });
+    const holds = new Map<string, TaskStatus[]>();
+    await handleRequests(a.node, LEASE_COMMIT_PROTOCOL, {
+      schema: LeaseCommitRequestSchema,
+      handler: (req) => {
+        a.commits.push({ hold: req.hold, commit: req.commit });
+        const tasks = holds.get(req.hold) ?? [];
+        holds.delete(req.hold);
+        if (!req.commit) a.free += tasks.length;
+        return { ok: true, agent: a.node.peerId, tasks: req.commit ? tasks : [] };
       },
     });
     await handleRequests(a.node, STOP_PROTOCOL, {
@@ -159,9 +176,9 @@ Deno.test("commander: tasks an agent refuses are placed again on another agent",
   const res = await activateTopology(m.init, source(2), {});
   assertEquals(res.tasks.map((t) => t.agent), [b.node.peerId, b.node.peerId]);
   assertEquals(res.started, 2);
-  const asked = [...a.leases, ...b.leases].flat().sort();
-  assert(asked.length >= 2, "every task was asked for");
-  assertEquals(a.leases.length, 1, "the refusing agent is left out once its view shows no room");
+  assertEquals(a.leases, [pathsOf(2)], "asked once: then its view shows no room");
+  assertEquals(b.leases, [pathsOf(2)], "the refused tasks, re-placed");
+  assertEquals([a.epochs, b.epochs], [[1], [1]]);
   assertEquals(m.records.get("t")?.placement, { [b.node.peerId]: pathsOf(2) });
   assertEquals(m.records.get("t")?.epoch, 1);
 });
@@ -169,14 +186,10 @@ Deno.test("commander: tasks an agent refuses are placed again on another agent",
 Deno.test("commander: an agent whose lease request fails is not asked again, even if the view still shows room", async () => {
   await using m = await startAgents([4, 4], [() => "fail"]);
   const [a, b] = m.agents as [FakeAgent, FakeAgent];
-  // Room for all on either: the plan first puts some on the failing one.
+  // Room for all on either: the plan fills the agents in view order, so the failing one is asked first.
   const res = await activateTopology(m.init, source(3), {});
-  if (a.leases.length === 0) {
-    // The plan chose the healthy agent straight away: nothing to re-place, which this test is not about.
-    assertEquals(res.tasks.length, 3);
-    return;
-  }
-  assertEquals(a.leases.length, 1, "the failed agent is dead to this operation");
+  assertEquals(a.leases, [pathsOf(3)], "asked once: the failed agent is dead to this operation");
+  assertEquals(b.leases, [pathsOf(3)]);
   assertEquals(a.free, 4, "the view still offered its slots");
   assertEquals(res.tasks.map((t) => t.path).sort(), pathsOf(3));
   assert(res.tasks.every((t) => t.agent === b.node.peerId));
@@ -336,4 +349,35 @@ Deno.test("commander: each re-placement waits longer (100 ms more each time) and
   assertEquals(a.leases.length, 3);
   assertEquals(res.tasks.map((t) => t.path), ["main/g/T_0"]);
   assertEquals(m.records.get("t")?.placement, { [a.node.peerId]: ["main/g/T_0"] });
+});
+
+Deno.test("commander: with hold, every agent holds its lease first and the tasks start only once all are granted", async () => {
+  await using m = await startAgents([1, 1]);
+  const [a, b] = m.agents as [FakeAgent, FakeAgent];
+  const res = await activateTopology(m.init, source(2), { hold: true });
+  assertEquals([a.commits, b.commits], [[{ hold: "h0-0", commit: true }], [{ hold: "h1-0", commit: true }]]);
+  // Held in the order the agents answered: compared by path.
+  assertEquals(res.tasks.map((t) => [t.agent, t.path]).sort((x, y) => x[1]! < y[1]! ? -1 : 1), [
+    [a.node.peerId, "main/g/T_0"],
+    [b.node.peerId, "main/g/T_1"],
+  ]);
+  assertEquals(m.records.get("t")?.placement, {
+    [a.node.peerId]: ["main/g/T_0"],
+    [b.node.peerId]: ["main/g/T_1"],
+  });
+});
+
+Deno.test("commander: with hold, a topology that does not fit starts nothing: the held leases are released", async () => {
+  await using m = await startAgents([1, 1], [() => "grant", () => "fail"]);
+  const [a, b] = m.agents as [FakeAgent, FakeAgent];
+  const err = await assertRejects(
+    () => activateTopology(m.init, source(2), { hold: true }),
+    CommanderError,
+  );
+  assertStringIncludes(err.message, `the lease request to agent ${b.node.peerId} failed`);
+  assertEquals(err.placed, [], "nothing ran, even briefly");
+  assertEquals(a.commits, [{ hold: "h0-0", commit: false }]);
+  assertEquals(a.free, 1, "its slot is free again");
+  assertEquals([a.stops, b.stops], [[], []], "nothing to stop");
+  assertEquals(m.puts, []);
 });
