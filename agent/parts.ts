@@ -119,7 +119,11 @@ export function createStateFilePart(
     afterStart: () => write("running"),
     async stop() {
       stopping = true;
-      await write("stopped").catch(() => {});
+      await write("stopped").catch((err) =>
+        init.log.warn("could not write the state file; `shoal info` may show this stopped agent as running", {
+          reason: (err as Error).message,
+        })
+      );
     },
   });
 }
@@ -152,11 +156,13 @@ export function createPresencePart(
         host,
         slots: init.slots,
       })
+        // A monitor that misses it still sees the agent join the view.
         .catch(() => {});
     },
     async stop() {
       // Best effort: the membership's leave that follows is what peers act on.
       await node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: node.peerId })
+        // A monitor that misses it still sees the agent leave the view.
         .catch(() => {});
     },
   });
@@ -227,6 +233,7 @@ export function createHealthPart(
             by: node.peerId,
             host,
             ...(reason ? { reason } : {}),
+            // Lost only for monitors: the state is in the membership update, and logged above.
           }).catch(() => {});
         },
       });

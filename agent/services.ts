@@ -390,6 +390,7 @@ export function createLogServicePart(
   return startable({
     name: "log service",
     start: () => startLogService(init),
+    // Stopping: a node already stopped has no handlers left to remove.
     stop: () => init.node.libp2p.unhandle(LOGS_PROTOCOL).catch(() => {}),
   });
 }
@@ -399,6 +400,7 @@ export function createUsagePart(init: { node: MeshNode; runner: TaskRunner; host
   return startable({
     name: "task usage",
     start: () => startTaskUsageService(init),
+    // Stopping: a node already stopped has no handlers left to remove.
     stop: () => init.node.libp2p.unhandle(TASK_USAGE_PROTOCOL).catch(() => {}),
   });
 }

@@ -38,6 +38,7 @@ export function writeStateFile(dataDir: string, state: AgentStateFile): Promise<
   writing.set(file, next);
   void next.finally(() => {
     if (writing.get(file) === next) writing.delete(file);
+    // The caller gets this write's failure from `next`; the tidy-up chain must not report it a second time.
   }).catch(() => {});
   return next;
 }

@@ -125,7 +125,13 @@ export async function recvAsTool(opts: RecvOptions, session: string, signal: Abo
           : `${text ?? data}\n`,
       );
       if (opts.reply !== undefined) {
-        replies.push(l.reply(cmd, encoder.encode(opts.reply)).catch(() => {}));
+        replies.push(
+          l.reply(cmd, encoder.encode(opts.reply)).catch((err) => {
+            process.stderr.write(
+              `shoal: the reply to command ${cmd.id} was not sent: ${(err as Error).message}\n`,
+            );
+          }),
+        );
       }
       if (opts.count > 0 && ++n >= opts.count) resolve(l);
     });

@@ -48,6 +48,8 @@ export interface CommanderInit {
   /** Progress of long operations: `done` of `total` tasks. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
+  /** Waits before a re-placement (default a timer of `ms`; unit tests pass a fake clock's). */
+  delay?: (ms: number) => Promise<void>;
 }
 
 /** A task as it ended up after an operation. */
@@ -67,6 +69,8 @@ export interface DeployResult {
   stopped: number;
   elapsedMs: number;
 }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function opts(init: CommanderInit, timeoutMs = 30_000) {
   return { timeoutMs, ...(init.signal ? { signal: init.signal } : {}) };
@@ -285,7 +289,7 @@ async function leaseLoop(
   const failures = new Map<string, string>();
   for (let attempt = 0; remaining.size > 0; attempt++) {
     // Refused leases mean our view of free slots was stale: give the membership updates a moment.
-    if (attempt > 0) await new Promise((r) => setTimeout(r, 100 * attempt));
+    if (attempt > 0) await (init.delay ?? sleep)(100 * attempt);
     const view = attempt === 0 && ctx.members ? ctx.members : await fetchMembers(init);
     const members = view.filter((m) => !dead.has(m.id));
     const plan = placeTasks(

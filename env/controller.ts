@@ -232,6 +232,7 @@ export async function controlEnvironment(
   const warnings: string[] = [];
   const results: HookResult[] = [];
   const ran = await runPlan(init, cur, plan, { event, to, args, tasks, warnings, results });
+  // Its tasks were stopped by the EXIT step; a topology stopped meanwhile (by hand) makes this throw.
   if (ran.exited) await stopTopology(init, cur.topologyId).catch(() => {});
   if (event !== "GO_ERROR" && event !== "EXIT") {
     for (const [p, t] of Object.entries(tasks)) {
@@ -319,6 +320,7 @@ export async function destroyEnvironment(
   }
   const startedAt = Date.now();
   const rec = await claimFor(init, arbiter, cur, "EXIT", startedAt);
+  // Best effort on the way out: a topology stopped already (by hand) throws here, and is what was wanted.
   if (rec.state !== "DONE") await stopTopology(init, rec.topologyId).catch(() => {});
   const tasks = Object.fromEntries(
     Object.entries(rec.tasks).map(([p, t]) => [p, { ...t, state: "DONE" as const }]),

@@ -113,6 +113,7 @@ async function lastStderrLine(
       const chunk = decode(frame.subarray(), LogChunkSchema, { what: LOGS_PROTOCOL, maxBytes: 1024 * 1024 });
       if (chunk.file === file) text += new TextDecoder().decode(chunk.data);
     }
+    // The log is read: a close that fails (the agent hung up first) loses nothing.
     await stream.close().catch(() => {});
     return text.trim().split("\n").at(-1) || undefined;
   } catch {

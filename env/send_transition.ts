@@ -105,6 +105,7 @@ async function streamTransition(
       replies.push(...frame.answers);
       onAnswer?.(replies.length, want);
     }
+    // Every answer is in: a close that fails (the peer hung up first) loses nothing.
     await stream.close({ signal }).catch(() => {});
   } catch (err) {
     stream.abort(err instanceof Error ? err : new Error(String(err)));

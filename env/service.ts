@@ -133,6 +133,7 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     // One event per group of tasks that reached a state together (see task_events.ts).
     events.push(...taskStateEvents(after.id, before?.tasks, after.tasks, at));
     if (events.length) {
+      // Events are for monitors; the records themselves reach peers by gossip or digest sync.
       void node.publish(EVENTS_TOPIC, { type: "batch", at, by: node.peerId, events }).catch(() => {});
     }
   };
@@ -150,6 +151,7 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
         const base = { seq: before.seq, updatedAt: before.updatedAt };
         const claim = { envId: after.id, base, epoch, seq, controller, runNumber, updatedAt };
         void node.publish(EVENTS_TOPIC, { type: "env:claimed", at: Date.now(), by: node.peerId, ...claim })
+          // A peer that misses the claim catches up by digest, as one holding another version does.
           .catch(() => {});
       } else void records.announce(after);
       publishChanges(before, after);
@@ -345,6 +347,7 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
         r,
         `Controller lost during ${r.controller.event} (${r.controller.by}): its deadline passed; tasks may ` +
           `have applied it in part — RECOVER, then go on`,
+        // `force` merges here at once and gossips later: what it returns has nothing left to fail.
       ).catch(() => {});
     }
   }, init.checkIntervalMs ?? 1_000);
@@ -374,9 +377,11 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       : `exited with code ${code}`;
     const tasks = { ...cur.tasks, [e.path]: { ...t, state: "ERROR" as const, reason: `crashed: ${how}` } };
     if (t.critical && cur.state !== "ERROR") {
+      // `force` and `accept` merge here at once; their gossip failures are the digest sync's to repair.
       void force(cur, `Critical task "${e.path}" ${how} in ${cur.state}`, { tasks }).catch(() => {});
     } else {
       log.warn("non-critical environment task crashed", { env: cur.id, path: e.path, how });
+      // As above: merged here at once, gossip repaired by the digest sync.
       void accept({ ...cur, seq: cur.seq + 1, tasks, updatedAt: Date.now() }).catch(() => {});
     }
   };
@@ -431,6 +436,7 @@ async function serveTransitions(node: MeshNode, commands: Pick<CustomCommands, "
     let timer: ReturnType<typeof setTimeout> | undefined;
     let writing = Promise.resolve();
     const write = (frame: EnvTransitionFrame) => {
+      // A write fails only when the caller went away: it has no one left to answer.
       writing = writing.then(() => lp.write(encode(frame))).catch(() => {});
       return writing;
     };

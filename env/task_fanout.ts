@@ -47,6 +47,7 @@ export async function runTasksStep(init: EnvControllerInit, s: TasksStep): Promi
     fatal = await startBasic(init, s, basic);
   } else if (basic.length && (event === "STOP_ACTIVITY" || event === "RECOVER" || event === "GO_ERROR")) {
     if (s.rec.state === "RUNNING" || event === "RECOVER") {
+      // Unreachable agents stop these tasks themselves once the record no longer places them there.
       await stopPaths(init, s.rec.topologyId, basic).catch(() => {});
     }
     for (const p of basic) tasks[p] = { ...tasks[p]!, state: taskStateFor(s.to) };

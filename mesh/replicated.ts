@@ -78,6 +78,7 @@ export class Replicated<T extends { id: string }, R extends v.GenericSchema = v.
 
   /** Gossips `record` as it is (merged before; receivers ignore it if they hold a newer one). */
   async announce(record: T): Promise<void> {
+    // Peers that miss the gossip get the record from the digest sync.
     await this.#node.publish(this.#init.topic, record).catch(() => {});
   }
 

@@ -152,6 +152,7 @@ export class ContentFile {
     this.#opening = undefined;
     // Closing after a failure or at the end: every written chunk was synced and recorded before.
     await fh?.close().catch(() => {});
+    // Likewise for the chunk log.
     await log?.close().catch(() => {});
   }
 

@@ -24,10 +24,13 @@ export function syncDesiredOnDigest(
     desired: DesiredState;
     log: Logger;
     minIntervalMs?: number;
+    /** The clock `minIntervalMs` is measured on (default `Date.now`; unit tests pass a fake one). */
+    now?: () => number;
   },
 ): () => void {
   const { membership, desired, log } = init;
   const minInterval = init.minIntervalMs ?? 5_000;
+  const now = init.now ?? (() => Date.now());
   const differing = new Map<string, number>();
   const lastPull = new Map<string, number>();
   const unprovide = membership.provideDigest(TOPOLOGIES_DIGEST, () => desired.digest());
@@ -39,8 +42,8 @@ export function syncDesiredOnDigest(
     }
     const times = (differing.get(hb.id) ?? 0) + 1;
     differing.set(hb.id, times);
-    if (times < 2 || Date.now() - (lastPull.get(hb.id) ?? 0) < minInterval) return;
-    lastPull.set(hb.id, Date.now());
+    if (times < 2 || now() - (lastPull.get(hb.id) ?? 0) < minInterval) return;
+    lastPull.set(hb.id, now());
     desired.syncFrom(hb.id, { signal: AbortSignal.timeout(10_000) }).then((n) => {
       if (n > 0) {
         log.info("pulled topology records a peer's digest said we lacked", { from: hb.id, records: n });

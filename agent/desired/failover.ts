@@ -22,7 +22,7 @@
  * @module
  */
 import { hostname } from "node:os";
-import { type Membership, type MeshNode, request } from "../../mesh/mod.ts";
+import { type Membership, type MeshNode, REAL_CLOCK, request, type SwimClock } from "../../mesh/mod.ts";
 import { refusesConnections } from "./_refused.ts";
 import type { ClaimTable } from "./claims.ts";
 import { type RecoverResult, recoverTopology } from "../../commander/mod.ts";
@@ -63,6 +63,8 @@ export interface FailoverInit extends FailoverOptions {
    * the same identity (restarted with its data dir before the mesh declared it dead), so lost.
    */
   missingHere?: (record: TopologyRecord) => string[];
+  /** The time and the timers of `lostAfterMs`, retries and fencing (default the real ones; tests pass a fake). */
+  clock?: SwimClock;
 }
 
 /** A topology this agent's side cannot re-place, as `shoal info` shows it. */
@@ -80,16 +82,19 @@ export class Failover implements Disposable {
   readonly #diedAt = new Map<string, number>();
   readonly #busy = new Map<string, Promise<void>>();
   readonly #again = new Set<string>();
-  readonly #minority = new Map<string, MinorityStanding & { fence?: ReturnType<typeof setTimeout> }>();
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #minority = new Map<string, MinorityStanding & { fence?: unknown }>();
+  readonly #timers = new Set<unknown>();
   readonly #offs: (() => void)[] = [];
   /** Since when claims for a topology were refused or unanswered (retried until the record moves on). */
   readonly #disputes = new Map<string, number>();
   #closed = false;
   readonly #abort = new AbortController();
 
+  readonly #clock: SwimClock;
+
   constructor(init: FailoverInit) {
     this.#init = init;
+    this.#clock = init.clock ?? REAL_CLOCK;
   }
 
   /** Subscribes to membership events and record changes. */
@@ -97,7 +102,7 @@ export class Failover implements Disposable {
     const { membership, desired } = this.#init;
     this.#offs.push(membership.events.on((e) => {
       if (e.type === "agent:dead" || e.type === "agent:left") {
-        this.#diedAt.set(e.id, Date.now());
+        this.#diedAt.set(e.id, this.#clock.now());
         for (const r of desired.records()) if (this.#names(r, e.id)) this.#schedule(r.id);
       } else if (e.type === "agent:alive" || e.type === "agent:joined") {
         this.#diedAt.delete(e.id);
@@ -130,7 +135,7 @@ export class Failover implements Disposable {
   #schedule(id: string, delayMs = 0): void {
     if (this.#closed) return;
     if (delayMs > 0) {
-      const t = setTimeout(() => {
+      const t = this.#clock.setTimeout(() => {
         this.#timers.delete(t);
         this.#schedule(id);
       }, delayMs);
@@ -157,7 +162,7 @@ export class Failover implements Disposable {
   #clearMinority(id: string): void {
     const m = this.#minority.get(id);
     if (!m) return;
-    clearTimeout(m.fence);
+    if (m.fence !== undefined) this.#clock.clearTimeout(m.fence);
     this.#minority.delete(id);
     this.#init.log.info("this side sees a majority again", { topology: id });
   }
@@ -172,7 +177,7 @@ export class Failover implements Disposable {
       return s === "dead" || s === "left";
     };
     const holders = Object.keys(record.placement);
-    const now = Date.now();
+    const now = this.#clock.now();
     const lostAfter = this.#init.lostAfterMs ?? 0;
     const dead = holders.filter(gone);
     let lost = dead.filter((a) => now - (this.#diedAt.get(a) ?? 0) >= lostAfter);
@@ -263,7 +268,7 @@ export class Failover implements Disposable {
     });
     events.add({
       type: "tasks:lost",
-      at: Date.now(),
+      at: this.#clock.now(),
       topologyId: record.id,
       agent: node.peerId,
       paths: missing,
@@ -288,14 +293,14 @@ export class Failover implements Disposable {
 
   /** Judges a topology again after a refused claim: every 2 s for 30 s, then every 10 s. */
   #retryLater(id: string): void {
-    const since = this.#disputes.get(id) ?? Date.now();
+    const since = this.#disputes.get(id) ?? this.#clock.now();
     this.#disputes.set(id, since);
-    this.#schedule(id, Date.now() - since < 30_000 ? 2_000 : 10_000);
+    this.#schedule(id, this.#clock.now() - since < 30_000 ? 2_000 : 10_000);
   }
 
   #enterMinority(record: TopologyRecord, q: Quorum, lost: string[]): void {
     const had = this.#minority.get(record.id);
-    const standing = { ...q, topologyId: record.id, since: had?.since ?? Date.now(), lost };
+    const standing = { ...q, topologyId: record.id, since: had?.since ?? this.#clock.now(), lost };
     const changed = !had || had.sees !== q.sees || had.of !== q.of;
     this.#minority.set(record.id, { ...standing, ...(had?.fence ? { fence: had.fence } : {}) });
     if (changed) {
@@ -306,7 +311,7 @@ export class Failover implements Disposable {
       });
       this.#init.events.add({
         type: "topology:minority",
-        at: Date.now(),
+        at: this.#clock.now(),
         topologyId: record.id,
         sees: q.sees,
         of: q.of,
@@ -317,7 +322,7 @@ export class Failover implements Disposable {
     const entry = this.#minority.get(record.id)!;
     if (after === undefined || entry.fence || !this.#init.stopLocal) return;
     if (this.#init.holdsTasks && !this.#init.holdsTasks(record.id)) return;
-    entry.fence = setTimeout(() => {
+    entry.fence = this.#clock.setTimeout(() => {
       if (this.#minority.get(record.id)?.since !== entry.since || this.#closed) return;
       this.#init.log.warn("this side has been in a minority too long; stopping this agent's tasks", {
         topology: record.id,
@@ -325,7 +330,7 @@ export class Failover implements Disposable {
       });
       this.#init.events.add({
         type: "tasks:fenced",
-        at: Date.now(),
+        at: this.#clock.now(),
         topologyId: record.id,
         agent: this.#init.node.peerId,
       });
@@ -335,7 +340,7 @@ export class Failover implements Disposable {
           reason: (err as Error).message,
         })
       );
-    }, Math.max(0, entry.since + after - Date.now()));
+    }, Math.max(0, entry.since + after - this.#clock.now()));
   }
 
   /** Claims the next epoch from a majority; resolves to it, or undefined when another claimant holds it. */
@@ -415,7 +420,7 @@ export class Failover implements Disposable {
         sees: `${why.sees}/${why.of}`,
         ...(why.proven.length ? { provenDead: why.proven.join(",") } : {}),
       });
-      events.add({ type: "tasks:lost", at: Date.now(), topologyId: record.id, agent, paths });
+      events.add({ type: "tasks:lost", at: this.#clock.now(), topologyId: record.id, agent, paths });
     }
     const r = await recoverTopology(
       { node, via: node.peerId, sessionId: this.#init.sessionId },
@@ -437,7 +442,7 @@ export class Failover implements Disposable {
     });
     this.#init.events.add({
       type: "tasks:replaced",
-      at: Date.now(),
+      at: this.#clock.now(),
       topologyId: r.topologyId,
       epoch: r.epoch,
       agents,
@@ -452,8 +457,8 @@ export class Failover implements Disposable {
     this.#closed = true;
     this.#abort.abort();
     for (const off of this.#offs) off();
-    for (const t of this.#timers) clearTimeout(t);
-    for (const m of this.#minority.values()) clearTimeout(m.fence);
+    for (const t of this.#timers) this.#clock.clearTimeout(t);
+    for (const m of this.#minority.values()) if (m.fence !== undefined) this.#clock.clearTimeout(m.fence);
   }
 
   [Symbol.dispose](): void {

@@ -34,6 +34,7 @@ export function syncOnReturn(
     }).catch(() => {});
     init.replication?.syncWith(e.id, { signal }).then((n) => {
       if (n > 0) log.info("synced key-values with a peer back from the dead", { from: e.id, entries: n });
+      // Likewise: the key-value digests still differ at the next probe, which syncs again.
     }).catch(() => {});
   });
 }

@@ -94,3 +94,57 @@ Deno.test("kv store: dropping a topology forgets its values up to the floor and 
   s.dropTopology("t", "000000000001000.000000");
   assertEquals(s.entries("t").length, 1, "a lower floor does not lower the bar");
 });
+
+Deno.test("kv store: a write older than the tombstone does not bring the value back, in either order", () => {
+  const write = entry({ version: "000000000001000.000001", value: "x" });
+  const tomb = entry({ version: "000000000002000.000001", deleted: true, value: "" });
+  const late = new KvStore();
+  late.merge(tomb);
+  assertEquals(late.merge(write), false, "the older write arriving after the delete changes nothing");
+  assertEquals(late.values("t", "k", ""), []);
+  assertEquals(late.count("t", "k", ""), 0);
+  const inOrder = new KvStore();
+  inOrder.merge(write);
+  inOrder.merge(tomb);
+  assertEquals(inOrder.merge(write), false, "nor does a copy of it gossiped again");
+  assertEquals(late.digest(), inOrder.digest(), "both replicas hold the tombstone alone");
+  assertEquals(late.entries(), [tomb]);
+});
+
+Deno.test("kv store: a tombstone removes its writer's value only; the digest tells it from the value", () => {
+  const s = new KvStore();
+  const v = "000000000001000.000001";
+  s.merge(entry({ sender: "1", path: "main/a_0", version: v, value: "A" }));
+  s.merge(entry({ sender: "2", path: "main/b_0", version: v, value: "B" }));
+  const live = s.digest();
+  assert(s.merge(entry({ sender: "1", path: "main/a_0", version: "000000000002000.000001", deleted: true })));
+  assertEquals(s.values("t", "k", "").map((e) => e.value), ["B"], "the other writer's value stays");
+  assertEquals(s.count("t", "k", ""), 1);
+  assert(
+    s.digest() !== live,
+    "a replica that missed the delete differs by digest, so anti-entropy repairs it",
+  );
+  assertEquals(
+    s.merge(entry({ sender: "1", path: "main/a_0", version: "000000000002000.000001", deleted: true })),
+    false,
+    "the same tombstone twice is one change",
+  );
+});
+
+Deno.test("kv store: a tombstone and a write of equal version agree on every replica whatever the order", () => {
+  const v = "000000000001000.000007";
+  const del = entry({ version: v, deleted: true, value: "" });
+  const live = entry({ version: v, value: "z" });
+  const a = new KvStore();
+  const b = new KvStore();
+  assert(a.merge(live));
+  assert(a.merge(del), "the delete supersedes the write of the same version");
+  assert(b.merge(del));
+  assertEquals(b.merge(live), false, "and the write does not supersede the delete");
+  for (const s of [a, b]) {
+    assertEquals(s.values("t", "k", ""), []);
+    assertEquals(s.count("t", "k", ""), 0);
+    assertEquals(s.size, 1);
+  }
+  assertEquals(a.digest(), b.digest());
+});

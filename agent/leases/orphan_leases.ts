@@ -29,7 +29,22 @@ export interface OrphanLeasesInit {
   held?: (topologyId: string, path: string) => boolean;
   /** How long a commander may be gone before its unconfirmed tasks are stopped (default 15 s). */
   graceMs?: number;
+  /** The time and the checking timer (default the real ones; unit tests pass a fake clock). */
+  clock?: OrphanClock;
 }
+
+/** What {@linkcode OrphanLeases} needs of a clock. */
+export interface OrphanClock {
+  now(): number;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+const REAL_CLOCK: OrphanClock = {
+  now: () => Date.now(),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (h) => clearInterval(h as ReturnType<typeof setInterval>),
+};
 
 interface Watched {
   topologyId: string;
@@ -45,21 +60,23 @@ export class OrphanLeases implements Disposable {
   readonly #init: OrphanLeasesInit;
   readonly #watched: Watched[] = [];
   /** Runs only while something is watched: an idle agent has no timer here. */
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: unknown;
+  readonly #clock: OrphanClock;
 
   constructor(init: OrphanLeasesInit) {
     this.#init = init;
+    this.#clock = init.clock ?? REAL_CLOCK;
   }
 
   /** Watches tasks just leased to `commander` (a commander on this agent itself needs no watch). */
   leased(topologyId: string, epoch: number, commander: string, paths: readonly string[]): void {
     if (commander === this.#init.node.peerId || paths.length === 0) return;
     this.#watched.push({ topologyId, epoch, commander, paths: new Set(paths) });
-    this.#timer ??= setInterval(() => this.check(), 1_000);
+    this.#timer ??= this.#clock.setInterval(() => this.check(), 1_000);
   }
 
   /** Drops confirmed tasks and stops those whose commander is gone for too long. */
-  check(now = Date.now()): void {
+  check(now = this.#clock.now()): void {
     const me = this.#init.node.peerId;
     const connected = new Set(this.#init.node.connectedPeers());
     const grace = this.#init.graceMs ?? 15_000;
@@ -111,7 +128,7 @@ export class OrphanLeases implements Disposable {
 
   /** Stops watching. */
   close(): void {
-    clearInterval(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearInterval(this.#timer);
     this.#timer = undefined;
   }
 

@@ -1,6 +1,34 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { OrphanLeases } from "./orphan_leases.ts";
+import { type OrphanClock, OrphanLeases } from "./orphan_leases.ts";
 import type { TopologyRecord } from "../wire/mod.ts";
+
+/** A clock that moves only on `tick`, running the intervals that fall due on the way, in order. */
+class FakeClock implements OrphanClock {
+  #now = 0;
+  #next = 1;
+  readonly timers = new Map<number, { fn: () => void; ms: number; due: number }>();
+  now(): number {
+    return this.#now;
+  }
+  setInterval(fn: () => void, ms: number): unknown {
+    this.timers.set(this.#next, { fn, ms, due: this.#now + ms });
+    return this.#next++;
+  }
+  clearInterval(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  tick(ms: number): void {
+    const end = this.#now + ms;
+    for (;;) {
+      const due = [...this.timers.values()].sort((a, b) => a.due - b.due)[0];
+      if (!due || due.due > end) break;
+      this.#now = due.due;
+      due.due += due.ms;
+      due.fn();
+    }
+    this.#now = end;
+  }
+}
 
 const ME = "agent-me";
 const CMD = "commander-1";
@@ -13,6 +41,7 @@ function world() {
   const reported: string[][] = [];
   const held = new Set<string>();
   const warnings: string[] = [];
+  const clock = new FakeClock();
   const orphans = new OrphanLeases({
     node: { peerId: ME, connectedPeers: () => [...connected] },
     desired: { get: (id: string) => records.get(id) },
@@ -25,6 +54,7 @@ function world() {
     report: (e) => reported.push(e.paths),
     held: (topologyId, path) => held.has(`${topologyId}/${path}`),
     graceMs: 15_000,
+    clock,
   });
   const lease = (topologyId: string, epoch: number, paths: string[], commander = CMD) => {
     for (const p of paths) held.add(`${topologyId}/${p}`);
@@ -44,7 +74,7 @@ function world() {
       placement: { [ME]: placed },
       updatedAt: 0,
     });
-  return { orphans, connected, stopped, reported, held, warnings, lease, record };
+  return { orphans, clock, connected, stopped, reported, held, warnings, lease, record };
 }
 
 Deno.test("orphan leases: a commander gone past the grace with its record unwritten loses its tasks here", () => {
@@ -126,4 +156,38 @@ Deno.test("orphan leases: leases of this agent's own commander are not watched",
   w.orphans.check(60_000);
   assertEquals(w.stopped, []);
   w.orphans.close();
+});
+
+Deno.test("orphan leases: the timer runs only while leases are watched, and stops them once the grace has passed", () => {
+  const w = world();
+  assertEquals(w.clock.timers.size, 0, "an idle agent has no timer");
+  w.lease("t", 1, ["main/a_0"]);
+  w.lease("u", 1, ["main/b_0"]);
+  assertEquals(w.clock.timers.size, 1, "one timer for every watch");
+  w.clock.tick(5_000);
+  w.connected.delete(CMD);
+  // The first check after the commander left (at 6 s) starts the grace.
+  w.clock.tick(15_999);
+  assertEquals(w.stopped.length, 0, "within the grace nothing is stopped");
+  w.clock.tick(1);
+  assertEquals(w.stopped.map((s) => s.topologyId).sort(), ["t", "u"]);
+  assertEquals(w.warnings.length, 2);
+  assertEquals(w.clock.timers.size, 0, "nothing left to watch: the timer is gone");
+  w.clock.tick(60_000);
+  assertEquals(w.stopped.length, 2, "and nothing is stopped twice");
+});
+
+Deno.test("orphan leases: a lease the record confirms ends its watch and the timer on the next tick", () => {
+  const w = world();
+  w.lease("t", 1, ["main/a_0"]);
+  w.record("t", 1, ["main/a_0"]);
+  w.clock.tick(999);
+  assertEquals(w.clock.timers.size, 1, "not checked yet");
+  w.clock.tick(1);
+  assertEquals(w.clock.timers.size, 0);
+  w.connected.delete(CMD);
+  w.lease("u", 1, ["main/b_0"]);
+  assertEquals(w.clock.timers.size, 1, "a new lease starts it again");
+  w.clock.tick(30_000);
+  assertEquals(w.stopped, [{ topologyId: "u", paths: ["main/b_0"] }], "the confirmed one is never stopped");
 });
