@@ -15,10 +15,21 @@ export const ENV_PROTOCOL = "/shoal/env/1.0.0";
 const Name = v.pipe(v.string(), v.maxLength(1024));
 const Text = v.pipe(v.string(), v.maxLength(16 * 1024));
 const Int = v.pipe(v.number(), v.integer(), v.minValue(0));
-const State = v.picklist(["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR", "DONE"]);
+/** An environment state. */
+export const EnvStateSchema = v.picklist(["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR", "DONE"]);
+const State = EnvStateSchema;
 // The events are the state machine's own list, not a copy of it.
 const Event = v.picklist(ENV_EVENTS);
-const TaskState = v.picklist(["STANDBY", "CONFIGURED", "RUNNING", "ERROR", "DONE", "INVARIANT"]);
+/** A task's state within an environment. */
+export const EnvTaskStateSchema = v.picklist([
+  "STANDBY",
+  "CONFIGURED",
+  "RUNNING",
+  "ERROR",
+  "DONE",
+  "INVARIANT",
+]);
+const TaskState = EnvTaskStateSchema;
 const Mode = v.picklist(["direct", "basic", "hook", "none"]);
 const TaskSchema = v.object({
   state: TaskState,
@@ -26,7 +37,8 @@ const TaskSchema = v.object({
   critical: v.boolean(),
   reason: v.optional(Text),
 });
-const TransitionSchema = v.object({
+/** One transition as remembered (`EnvTransition`). */
+export const EnvTransitionSchema = v.object({
   event: Event,
   from: State,
   to: State,
@@ -65,7 +77,7 @@ export const EnvRecordSchema = v.object({
     startedAt: v.number(),
     deadline: v.number(),
   })),
-  history: v.array(TransitionSchema),
+  history: v.array(EnvTransitionSchema),
   reason: v.optional(Text),
   destroyed: v.boolean(),
   createdAt: v.number(),
@@ -113,7 +125,7 @@ export const EnvRequestSchema = v.variant("op", [
     /** Every task of these modes takes this state (its reason dropped), before `tasks` apply. */
     bulk: v.optional(v.object({ modes: v.array(Mode), state: TaskState })),
     tasks: v.record(v.string(), TaskSchema),
-    entry: TransitionSchema,
+    entry: EnvTransitionSchema,
     reason: v.nullable(Text),
     destroyed: v.optional(v.boolean()),
   }),

@@ -1,12 +1,12 @@
 /**
- * Message shapes of the mesh: members, views, membership events, gossiped events. Schemas check everything read
+ * Message shapes of the mesh: members, views, membership events. Schemas check everything read
  * from the wire.
  *
  * @module
  */
 import * as v from "valibot";
 
-/** Gossip topic of events (agent and task state changes, topology progress). */
+/** Gossip topic of events (agent and task state changes, topology progress); their schema is `agent/wire/events.ts`. */
 export const EVENTS_TOPIC = "/shoal/events/1";
 /** Request/response protocol returning a peer's membership view. */
 export const VIEW_PROTOCOL = "/shoal/view/1.0.0";
@@ -78,12 +78,3 @@ export const MembershipEventSchema = v.object({
   host: Text,
   at: v.number(),
 });
-
-/** Events gossiped on {@linkcode EVENTS_TOPIC}: a `type`, the peer that saw it, and free-form fields. */
-export const GossipEventSchema = v.looseObject({
-  type: v.pipe(v.string(), v.maxLength(64)),
-  at: v.number(),
-  by: Id,
-});
-/** An event as gossiped. */
-export type GossipEvent = v.InferOutput<typeof GossipEventSchema>;

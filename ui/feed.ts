@@ -8,6 +8,7 @@
 import {
   CMD_PROTOCOL,
   CmdResponseSchema,
+  EventMessageSchema,
   KV_TOPIC,
   KvBatchSchema,
   type KvEntry,
@@ -28,7 +29,6 @@ import {
   encode,
   EventHub,
   EVENTS_TOPIC,
-  GossipEventSchema,
   type Member,
   type Membership,
   type MeshNode,
@@ -124,14 +124,11 @@ export class Feed implements AsyncDisposable {
       this.messages.emit({ kind: "event", event: e });
       this.#refreshAgentsSoon();
     }));
-    this.#offs.push(node.subscribe(EVENTS_TOPIC, GossipEventSchema, (e) => {
-      const list = e.type === "batch" && Array.isArray(e.events)
-        ? e.events as Record<string, unknown>[]
-        : [e];
+    this.#offs.push(node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => {
       // An environment's task states come one event per state: the page lists one per task.
-      for (const inner of list.flatMap((x) => expandTaskStates(x))) {
-        this.messages.emit({ kind: "event", event: { by: e.by, ...inner } });
-        this.envs.onEvent(inner);
+      for (const e of events.flatMap((x) => expandTaskStates(x))) {
+        this.messages.emit({ kind: "event", event: e });
+        this.envs.onEvent(e);
       }
       // Slots change as tasks start and stop; the agents' figures travel in their membership updates.
       this.#refreshAgentsSoon();
