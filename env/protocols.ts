@@ -30,8 +30,14 @@ export const EnvTaskStateSchema = v.picklist([
   "INVARIANT",
 ]);
 const TaskState = EnvTaskStateSchema;
-const Mode = v.picklist(["direct", "basic", "hook", "none"]);
-const TaskSchema = v.object({
+/**
+ * How a task takes part: `direct` answers every transition through the task API, `basic` runs while
+ * RUNNING, `hook` runs once at its trigger (its exit code is the result), `none` runs from DEPLOY to EXIT.
+ */
+export const ControlModeSchema = v.picklist(["direct", "basic", "hook", "none"]);
+const Mode = ControlModeSchema;
+/** A task as the environment sees it. */
+export const EnvTaskSchema = v.object({
   state: TaskState,
   mode: Mode,
   critical: v.boolean(),
@@ -43,6 +49,7 @@ export const EnvTransitionSchema = v.object({
   from: State,
   to: State,
   ok: v.boolean(),
+  /** Who asked: `user@host (peer)`, or `agent:<peer>` for one the mesh applied itself. */
   by: Name,
   startedAt: v.number(),
   ms: v.number(),
@@ -50,26 +57,42 @@ export const EnvTransitionSchema = v.object({
   runNumber: v.optional(Int),
 });
 
-/** An environment record as it travels. */
+/** One rule of an environment file: the first rule whose pattern matches a task path applies. */
+export const ControlRuleSchema = v.object({
+  /** Regular expression on the whole runtime path. */
+  tasks: Name,
+  mode: Mode,
+  /** A failing or crashing critical task sends the environment to ERROR (default: true but for `none`). */
+  critical: v.boolean(),
+  /** Hooks only: `before_EVENT`, `leave_STATE`, `enter_STATE` or `after_EVENT`, with an optional `±weight`. */
+  trigger: v.optional(Name),
+  /** Hooks only: longest run in ms. */
+  timeoutMs: v.optional(Int),
+});
+
+/** The control part of an environment, as replicated. */
+export const EnvControlSchema = v.object({
+  rules: v.array(ControlRuleSchema),
+  /** event → ms a direct task has to answer (`default` for the others). */
+  timeoutsMs: v.record(v.string(), Int),
+});
+
+/** An environment record as it travels; the highest (epoch, seq) wins. */
 export const EnvRecordSchema = v.object({
   id: Name,
+  /** The topology it runs (same ID). */
   topologyId: Name,
   file: Name,
   state: State,
+  /** Raised by every claim (a controller taking the environment, or the mesh raising ERROR). */
   epoch: Int,
+  /** Raised by every write within an epoch. */
   seq: Int,
+  /** The current run's number while RUNNING (and after, until the next START_ACTIVITY), else null. */
   runNumber: v.nullable(Int),
-  control: v.object({
-    rules: v.array(v.object({
-      tasks: Name,
-      mode: Mode,
-      critical: v.boolean(),
-      trigger: v.optional(Name),
-      timeoutMs: v.optional(Int),
-    })),
-    timeoutsMs: v.record(v.string(), Int),
-  }),
-  tasks: v.record(v.string(), TaskSchema),
+  control: EnvControlSchema,
+  tasks: v.record(v.string(), EnvTaskSchema),
+  /** Set while a controller applies an event; past `deadline` the mesh calls it lost. */
   controller: v.nullable(v.object({
     by: Name,
     peer: Name,
@@ -124,7 +147,7 @@ export const EnvRequestSchema = v.variant("op", [
     state: State,
     /** Every task of these modes takes this state (its reason dropped), before `tasks` apply. */
     bulk: v.optional(v.object({ modes: v.array(Mode), state: TaskState })),
-    tasks: v.record(v.string(), TaskSchema),
+    tasks: v.record(v.string(), EnvTaskSchema),
     entry: EnvTransitionSchema,
     reason: v.nullable(Text),
     destroyed: v.optional(v.boolean()),

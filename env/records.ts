@@ -49,7 +49,7 @@ export class EnvRecords extends Replicated<EnvRecord> {
 
 /** Checks a record read from anywhere. */
 export function parseEnvRecord(x: unknown): EnvRecord {
-  return v.parse(EnvRecordSchema, x) as EnvRecord;
+  return v.parse(EnvRecordSchema, x);
 }
 
 /**
