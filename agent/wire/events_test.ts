@@ -1,5 +1,6 @@
 import * as v from "valibot";
 import { assertEquals } from "../../tests/_assert.ts";
+import { taskStateEvents } from "../../env/task_events.ts";
 import { type BatchedEvent, type EventMessage, EventMessageSchema } from "./events.ts";
 
 const exited: BatchedEvent = {
@@ -56,4 +57,16 @@ Deno.test("events: a single event is read as it is; a message without type, at a
   assertEquals(v.parse(EventMessageSchema, started), [started]);
   assertEquals(v.safeParse(EventMessageSchema, { type: 42 }).success, false);
   assertEquals(v.safeParse(EventMessageSchema, { type: "batch", at: 1 }).success, false);
+});
+
+Deno.test("events: an environment's task states, as env/ publishes them, are read back whole", () => {
+  const task = { mode: "direct" as const, critical: true };
+  const after = {
+    "main/a_0": { ...task, state: "CONFIGURED" as const },
+    "main/a_1": { ...task, state: "CONFIGURED" as const },
+    "main/b_0": { ...task, state: "ERROR" as const, reason: "bad config" },
+  };
+  const events: BatchedEvent[] = taskStateEvents("readout", undefined, after, 5);
+  const out = v.parse(EventMessageSchema, { type: "batch", at: 5, by: "peer-a", events });
+  assertEquals(out, events.map((e) => ({ by: "peer-a", ...e })));
 });
