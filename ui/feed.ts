@@ -18,6 +18,7 @@ import {
   matchesAgent,
   matchesCondition,
   parseCondition,
+  type ShoalEvent,
   TOPOLOGIES_TOPIC,
   type TopologyRecord,
   TopologyRecordSchema,
@@ -31,6 +32,7 @@ import {
   EVENTS_TOPIC,
   type Member,
   type Membership,
+  type MembershipEvent,
   type MeshNode,
   request,
   startMembership,
@@ -41,7 +43,7 @@ import { expandTaskStates } from "../env/mod.ts";
 
 /** What the feed pushes to pages. */
 export type FeedMessage =
-  | { kind: "event"; event: Record<string, unknown> }
+  | { kind: "event"; event: ShoalEvent | MembershipEvent }
   | { kind: "agents"; agents: AgentView[] }
   | { kind: "topology"; topology: TopologyView }
   | { kind: "kv"; entries: KvEntry[] }

@@ -126,11 +126,9 @@ async function runBoard(
         void loadTasks(m.topology.id).then(soon, () => {});
       }
     } else if (m.kind === "event") {
-      const e = m.event as { type: string; at: number };
+      const e = m.event;
       board.apply(e, paint(eventStyle(e), describe(e)));
-      if (e.type === "tasks:replaced" && typeof m.event.topologyId === "string") {
-        void loadTasks(m.event.topologyId).then(soon, () => {});
-      }
+      if (e.type === "tasks:replaced") void loadTasks(e.topologyId).then(soon, () => {});
       if (opts.count && ++seen >= opts.count) stop.abort();
     }
     soon();
