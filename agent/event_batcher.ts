@@ -5,13 +5,17 @@
  * @module
  */
 import { Coalescer, EVENTS_TOPIC, type MeshNode } from "../mesh/mod.ts";
+import type { BatchedEvent, EventMessage } from "./wire/mod.ts";
 
 /** Publishes `{type: "batch", at, by, events}` at most every `tickMs`. */
-export class EventBatcher extends Coalescer<Record<string, unknown>> {
+export class EventBatcher extends Coalescer<BatchedEvent> {
   constructor(node: MeshNode, tickMs = 50) {
     super({
       publish: (events) =>
-        node.publish(EVENTS_TOPIC, { type: "batch", at: Date.now(), by: node.peerId, events }),
+        node.publish(
+          EVENTS_TOPIC,
+          { type: "batch", at: Date.now(), by: node.peerId, events } satisfies EventMessage,
+        ),
       // Events are for monitors and logs, best effort by design: a publish fails only while the node stops.
       onError: () => {},
       windowMs: tickMs,

@@ -30,6 +30,8 @@ export {
   TopologyRecordSchema,
 } from "./wire/mod.ts";
 export type { LogChunk, TopologyRecord } from "./wire/mod.ts";
+export { EventMessageSchema, EventSchema } from "./wire/mod.ts";
+export type { BatchedEvent, EventMessage, EventOf, ShoalEvent } from "./wire/mod.ts";
 export { createLogger } from "./log.ts";
 export type { RunnerEvent, TaskFile, TaskSpec, TaskState, TaskStatus } from "./wire/mod.ts";
 export type { Logger, LoggerInit, LogLevel } from "./log.ts";

@@ -28,6 +28,7 @@ import { IdleWatch } from "../pool/idle.ts";
 import type { SlotTable } from "./leases/mod.ts";
 import type { Logger } from "./log.ts";
 import { writeStateFile } from "./state_file.ts";
+import type { EventMessage } from "./wire/mod.ts";
 
 /** The 1-minute load average, to two decimals. */
 export function currentLoad(): number {
@@ -149,19 +150,25 @@ export function createPresencePart(
         host,
       });
       // For monitors only: the membership's join is what peers act on.
-      void node.publish(EVENTS_TOPIC, {
-        type: "agent:started",
-        at: Date.now(),
-        by: node.peerId,
-        host,
-        slots: init.slots,
-      })
+      void node.publish(
+        EVENTS_TOPIC,
+        {
+          type: "agent:started",
+          at: Date.now(),
+          by: node.peerId,
+          host,
+          slots: init.slots,
+        } satisfies EventMessage,
+      )
         // A monitor that misses it still sees the agent join the view.
         .catch(() => {});
     },
     async stop() {
       // Best effort: the membership's leave that follows is what peers act on.
-      await node.publish(EVENTS_TOPIC, { type: "agent:stopping", at: Date.now(), by: node.peerId })
+      await node.publish(
+        EVENTS_TOPIC,
+        { type: "agent:stopping", at: Date.now(), by: node.peerId } satisfies EventMessage,
+      )
         // A monitor that misses it still sees the agent leave the view.
         .catch(() => {});
     },
@@ -227,14 +234,12 @@ export function createHealthPart(
           else log.info("taking leases again");
           membership.announce();
           // The event is for monitors; the membership update above is what placement uses.
-          void node.publish(EVENTS_TOPIC, {
-            type: reason ? "agent:unhealthy" : "agent:healthy",
-            at: Date.now(),
-            by: node.peerId,
-            host,
-            ...(reason ? { reason } : {}),
-            // Lost only for monitors: the state is in the membership update, and logged above.
-          }).catch(() => {});
+          const at = Date.now();
+          const event: EventMessage = reason
+            ? { type: "agent:unhealthy", at, by: node.peerId, host, reason }
+            : { type: "agent:healthy", at, by: node.peerId, host };
+          // Lost only for monitors: the state is in the membership update, and logged above.
+          void node.publish(EVENTS_TOPIC, event).catch(() => {});
         },
       });
     },

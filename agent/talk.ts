@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { EVENTS_TOPIC, GossipEventSchema, type Membership, type MeshNode } from "../mesh/mod.ts";
+import { EVENTS_TOPIC, type Membership, type MeshNode } from "../mesh/mod.ts";
+import { EventMessageSchema } from "./wire/mod.ts";
 import { expandRecord } from "../commander/mod.ts";
 import { CustomCommands, type TaskPlaces } from "./commands/mod.ts";
 import type { DesiredState } from "./desired/mod.ts";
@@ -97,18 +98,11 @@ export async function startTalk(init: TalkInit): Promise<Talk> {
     taskApi.taskDone({ type: "task:done", topologyId, path, id, code, signal });
   }));
   // Other agents' tasks: their exits arrive in the batched event gossip.
-  offs.push(node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
-    const list = msg.type === "batch" && Array.isArray(msg.events) ? msg.events : [];
-    for (const e of list as Record<string, unknown>[]) {
-      if (e.type !== "task:exited" || e.willRestart || typeof e.topologyId !== "string") continue;
-      taskApi.taskDone({
-        type: "task:done",
-        topologyId: e.topologyId,
-        path: String(e.path),
-        id: String(e.id),
-        code: typeof e.code === "number" ? e.code : null,
-        signal: typeof e.signal === "string" ? e.signal : null,
-      });
+  offs.push(node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => {
+    for (const e of events) {
+      if (e.type !== "task:exited" || e.willRestart) continue;
+      const { topologyId, path, id, code, signal } = e;
+      taskApi.taskDone({ type: "task:done", topologyId, path, id, code, signal });
     }
   }));
   let stopping: Promise<void> | undefined;

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import type { ShoalEvent } from "../agent/mod.ts";
+import type { MembershipEvent } from "../mesh/mod.ts";
 import type { AgentView, TaskView, TopologyView } from "../ui/mod.ts";
 import { paint, stateStyle } from "./colour.ts";
 import { duration, shortId, table } from "./format.ts";
@@ -38,35 +40,38 @@ export class Board {
   }
 
   /** Applies one mesh event; `line` is how the event list shows it. */
-  apply(e: Record<string, unknown>, line: string): void {
+  apply(e: ShoalEvent | MembershipEvent, line: string): void {
     this.recent.unshift(line);
     this.recent.length = Math.min(this.recent.length, this.#keep);
-    const topologyId = typeof e.topologyId === "string" ? e.topologyId : undefined;
-    if (!topologyId) return;
-    let map = this.tasks.get(topologyId);
-    if (!map) this.tasks.set(topologyId, map = new Map());
-    if (e.type === "tasks:lost" && Array.isArray(e.paths)) {
-      for (const p of e.paths as string[]) {
+    if (!("topologyId" in e)) return;
+    let map = this.tasks.get(e.topologyId);
+    if (!map) this.tasks.set(e.topologyId, map = new Map());
+    if (e.type === "tasks:lost") {
+      for (const p of e.paths) {
         const t = map.get(p);
         if (t) t.state = "lost";
       }
       return;
     }
-    const path = typeof e.path === "string" ? e.path : undefined;
-    if (!path) return;
-    const t = map.get(path) ?? { state: "starting", restarts: 0 };
-    if (e.type === "task:started") {
-      Object.assign(t, { state: "running", restarts: Number(e.restarts ?? t.restarts) });
-      delete t.exitCode;
-      delete t.signal;
-    } else if (e.type === "task:exited") {
-      Object.assign(t, {
-        exitCode: e.code as number | null,
-        signal: e.signal as string | null,
-        state: e.willRestart ? "restarting" : e.stopped ? "stopped" : "exited",
-      });
-    } else if (e.type === "task:failed") t.state = "failed";
-    map.set(path, t);
+    if (!("path" in e)) return;
+    const t = map.get(e.path) ?? { state: "starting", restarts: 0 };
+    switch (e.type) {
+      case "task:started":
+        Object.assign(t, { state: "running", restarts: e.restarts });
+        delete t.exitCode;
+        delete t.signal;
+        break;
+      case "task:exited":
+        Object.assign(t, {
+          exitCode: e.code,
+          signal: e.signal,
+          state: e.willRestart ? "restarting" : e.stopped ? "stopped" : "exited",
+        });
+        break;
+      case "task:failed":
+        t.state = "failed";
+    }
+    map.set(e.path, t);
   }
 
   /** The whole board as text, `width` columns wide. */

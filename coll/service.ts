@@ -14,7 +14,6 @@
 import {
   type EventHub,
   EVENTS_TOPIC,
-  GossipEventSchema,
   handleRequests,
   type Member,
   type Membership,
@@ -26,7 +25,7 @@ import {
 } from "../mesh/mod.ts";
 import type { Logger } from "../agent/log.ts";
 import type { TopologyRecord } from "../agent/wire/mod.ts";
-import type { RunnerEvent } from "../agent/wire/mod.ts";
+import { EventMessageSchema, type EventOf, type RunnerEvent } from "../agent/wire/mod.ts";
 import { expandRecord } from "../commander/mod.ts";
 import { contribution, mergeAll, resultFor } from "./combine.ts";
 import { CollectiveFailedError, CollectiveGroupError, CollectiveMismatchError } from "./errors.ts";
@@ -159,7 +158,7 @@ function describe(s: CollSpec): string {
   } (fan-out ${s.fanout})`;
 }
 
-function exitReason(e: Extract<RunnerEvent, { type: "task:exited" }>): string {
+function exitReason(e: Extract<RunnerEvent, { type: "task:exited" }> | EventOf<"task:exited">): string {
   if (e.stopped) return "was stopped";
   if (e.signal) return `was killed by ${e.signal}`;
   return `exited with code ${e.code}`;
@@ -204,15 +203,10 @@ export class CollService {
         this.#memberExited(e.topologyId, e.path, exitReason(e), !e.willRestart, true);
       }
     }));
-    this.#offs.push(node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
-      const list = msg.type === "batch" && Array.isArray(msg.events) ? msg.events : [];
-      for (const e of list as Record<string, unknown>[]) {
-        if (e.type !== "task:exited" || e.willRestart || typeof e.topologyId !== "string") continue;
-        if (msg.by === this.#self) continue;
-        const reason = typeof e.signal === "string"
-          ? `was killed by ${e.signal}`
-          : `exited with code ${e.code}`;
-        this.#memberExited(e.topologyId, String(e.path), e.stopped ? "was stopped" : reason, true, false);
+    this.#offs.push(node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => {
+      for (const e of events) {
+        if (e.type !== "task:exited" || e.willRestart || e.by === this.#self) continue;
+        this.#memberExited(e.topologyId, e.path, exitReason(e), true, false);
       }
     }));
     this.#offs.push(membership.events.on((e) => {

@@ -33,33 +33,26 @@ export const ROOTED_OPS: ReadonlySet<CollOp> = new Set(["broadcast", "gather", "
 /** Default fan-out of the tree over the participating agents. */
 export const DEFAULT_FANOUT = 8;
 
-/** Identity of a collective and what every member of a generation must agree on. */
-export interface CollSpec {
-  topologyId: string;
-  name: string;
-  /** Normalised group (see `group.ts`): `all`, `collection:P`, `group:G`, `regex:R`, `tasks:A,B`. */
-  group: string;
-  op: CollOp;
-  /** For `reduce`/`allreduce`. */
-  reduce?: ReduceOp;
-  /** Root member path, for rooted operations (default the group's first member). */
-  root?: string;
-  fanout: number;
-}
-
 const Name = v.pipe(v.string(), v.maxLength(1024));
 const Int = v.pipe(v.number(), v.integer(), v.minValue(0));
+// Not v.instance(Uint8Array), whose type is a Uint8Array of an ArrayBuffer only: results are views of any buffer.
+const Bytes = v.custom<Uint8Array>((x) => x instanceof Uint8Array, "Invalid type: Expected Uint8Array");
 
 /** A spec on the wire. */
 export const CollSpecSchema = v.object({
   topologyId: Name,
   name: Name,
+  /** Normalised group (see `group.ts`): `all`, `collection:P`, `group:G`, `regex:R`, `tasks:A,B`. */
   group: v.pipe(v.string(), v.maxLength(64 * 1024)),
   op: v.picklist(COLL_OPS),
+  /** For `reduce`/`allreduce`. */
   reduce: v.optional(v.picklist(REDUCE_OPS)),
+  /** Root member path, for rooted operations (default the group's first member). */
   root: v.optional(Name),
   fanout: v.pipe(Int, v.minValue(2), v.maxValue(1024)),
 });
+/** Identity of a collective and what every member of a generation must agree on. */
+export type CollSpec = v.InferOutput<typeof CollSpecSchema>;
 
 /**
  * What some members contributed, combined: how many, and the data the operation keeps — numbers being
@@ -69,17 +62,11 @@ export const PartialSchema = v.object({
   count: Int,
   nums: v.optional(v.array(v.pipe(v.string(), v.maxLength(400)))),
   scalar: v.optional(v.boolean()),
-  items: v.optional(v.array(v.tuple([Int, v.instance(Uint8Array)]))),
-  parts: v.optional(v.array(v.instance(Uint8Array))),
+  items: v.optional(v.array(v.tuple([Int, Bytes]))),
+  parts: v.optional(v.array(Bytes)),
 });
 /** A partial aggregate (see {@linkcode PartialSchema}). */
-export interface Partial {
-  count: number;
-  nums?: string[];
-  scalar?: boolean;
-  items?: [number, Uint8Array][];
-  parts?: Uint8Array[];
-}
+export type Partial = v.InferOutput<typeof PartialSchema>;
 
 /** The outcome of a generation, sent down the tree. */
 export const OutcomeSchema = v.variant("ok", [
@@ -93,9 +80,7 @@ export const OutcomeSchema = v.variant("ok", [
   }),
 ]);
 /** A generation's outcome (see {@linkcode OutcomeSchema}). */
-export type Outcome =
-  | { ok: true; size: number; final: Partial }
-  | { ok: false; reason: string; missing: string[]; missingCount: number };
+export type Outcome = v.InferOutput<typeof OutcomeSchema>;
 
 /** How many missing members an error names; the count covers the rest. */
 export const MAX_NAMED = 64;
@@ -133,8 +118,8 @@ export const CollRequestSchema = v.variant("type", [
     })),
     spec: v.optional(CollSpecSchema),
     timeoutMs: Int,
-    data: v.optional(v.instance(Uint8Array)),
-    parts: v.optional(v.array(v.instance(Uint8Array))),
+    data: v.optional(Bytes),
+    parts: v.optional(v.array(Bytes)),
   }),
   /** A tool waits for a generation's outcome (0: the next to end), at any agent, forwarded to the root. */
   v.object({
@@ -146,26 +131,8 @@ export const CollRequestSchema = v.variant("type", [
     atRoot: v.boolean(),
   }),
 ]);
-type RefOf = { spec: CollSpec; gen: number };
 /** A request between agents (see {@linkcode CollRequestSchema}). */
-export type CollRequest =
-  | RefOf & { type: "up"; partial: Partial }
-  | RefOf & { type: "down"; outcome: Outcome }
-  | RefOf & { type: "fail"; reason: string }
-  | RefOf & { type: "missing" }
-  | RefOf & { type: "probe"; member: string }
-  | {
-    type: "tool";
-    topologyId: string;
-    gen: number;
-    by: string;
-    call?: { op: CollOp; name: string; group?: string; reduce?: ReduceOp; root?: string; fanout?: number };
-    spec?: CollSpec;
-    timeoutMs: number;
-    data?: Uint8Array;
-    parts?: Uint8Array[];
-  }
-  | { type: "observe"; topologyId: string; name: string; group: string; gen: number; atRoot: boolean };
+export type CollRequest = v.InferOutput<typeof CollRequestSchema>;
 
 /** Response of {@linkcode COLL_PROTOCOL}. */
 export const CollResponseSchema = v.object({
@@ -176,8 +143,8 @@ export const CollResponseSchema = v.object({
     generation: Int,
     op: v.picklist(COLL_OPS),
     size: Int,
-    data: v.optional(v.instance(Uint8Array)),
-    values: v.optional(v.array(v.object({ path: Name, data: v.instance(Uint8Array) }))),
+    data: v.optional(Bytes),
+    values: v.optional(v.array(v.object({ path: Name, data: Bytes }))),
   })),
   missing: v.optional(v.array(Name)),
   missingCount: v.optional(Int),

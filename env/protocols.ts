@@ -15,22 +15,41 @@ export const ENV_PROTOCOL = "/shoal/env/1.0.0";
 const Name = v.pipe(v.string(), v.maxLength(1024));
 const Text = v.pipe(v.string(), v.maxLength(16 * 1024));
 const Int = v.pipe(v.number(), v.integer(), v.minValue(0));
-const State = v.picklist(["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR", "DONE"]);
+/** An environment state. */
+export const EnvStateSchema = v.picklist(["STANDBY", "DEPLOYED", "CONFIGURED", "RUNNING", "ERROR", "DONE"]);
+const State = EnvStateSchema;
 // The events are the state machine's own list, not a copy of it.
 const Event = v.picklist(ENV_EVENTS);
-const TaskState = v.picklist(["STANDBY", "CONFIGURED", "RUNNING", "ERROR", "DONE", "INVARIANT"]);
-const Mode = v.picklist(["direct", "basic", "hook", "none"]);
-const TaskSchema = v.object({
+/** A task's state within an environment. */
+export const EnvTaskStateSchema = v.picklist([
+  "STANDBY",
+  "CONFIGURED",
+  "RUNNING",
+  "ERROR",
+  "DONE",
+  "INVARIANT",
+]);
+const TaskState = EnvTaskStateSchema;
+/**
+ * How a task takes part: `direct` answers every transition through the task API, `basic` runs while
+ * RUNNING, `hook` runs once at its trigger (its exit code is the result), `none` runs from DEPLOY to EXIT.
+ */
+export const ControlModeSchema = v.picklist(["direct", "basic", "hook", "none"]);
+const Mode = ControlModeSchema;
+/** A task as the environment sees it. */
+export const EnvTaskSchema = v.object({
   state: TaskState,
   mode: Mode,
   critical: v.boolean(),
   reason: v.optional(Text),
 });
-const TransitionSchema = v.object({
+/** One transition as remembered (`EnvTransition`). */
+export const EnvTransitionSchema = v.object({
   event: Event,
   from: State,
   to: State,
   ok: v.boolean(),
+  /** Who asked: `user@host (peer)`, or `agent:<peer>` for one the mesh applied itself. */
   by: Name,
   startedAt: v.number(),
   ms: v.number(),
@@ -38,26 +57,42 @@ const TransitionSchema = v.object({
   runNumber: v.optional(Int),
 });
 
-/** An environment record as it travels. */
+/** One rule of an environment file: the first rule whose pattern matches a task path applies. */
+export const ControlRuleSchema = v.object({
+  /** Regular expression on the whole runtime path. */
+  tasks: Name,
+  mode: Mode,
+  /** A failing or crashing critical task sends the environment to ERROR (default: true but for `none`). */
+  critical: v.boolean(),
+  /** Hooks only: `before_EVENT`, `leave_STATE`, `enter_STATE` or `after_EVENT`, with an optional `±weight`. */
+  trigger: v.optional(Name),
+  /** Hooks only: longest run in ms. */
+  timeoutMs: v.optional(Int),
+});
+
+/** The control part of an environment, as replicated. */
+export const EnvControlSchema = v.object({
+  rules: v.array(ControlRuleSchema),
+  /** event → ms a direct task has to answer (`default` for the others). */
+  timeoutsMs: v.record(v.string(), Int),
+});
+
+/** An environment record as it travels; the highest (epoch, seq) wins. */
 export const EnvRecordSchema = v.object({
   id: Name,
+  /** The topology it runs (same ID). */
   topologyId: Name,
   file: Name,
   state: State,
+  /** Raised by every claim (a controller taking the environment, or the mesh raising ERROR). */
   epoch: Int,
+  /** Raised by every write within an epoch. */
   seq: Int,
+  /** The current run's number while RUNNING (and after, until the next START_ACTIVITY), else null. */
   runNumber: v.nullable(Int),
-  control: v.object({
-    rules: v.array(v.object({
-      tasks: Name,
-      mode: Mode,
-      critical: v.boolean(),
-      trigger: v.optional(Name),
-      timeoutMs: v.optional(Int),
-    })),
-    timeoutsMs: v.record(v.string(), Int),
-  }),
-  tasks: v.record(v.string(), TaskSchema),
+  control: EnvControlSchema,
+  tasks: v.record(v.string(), EnvTaskSchema),
+  /** Set while a controller applies an event; past `deadline` the mesh calls it lost. */
   controller: v.nullable(v.object({
     by: Name,
     peer: Name,
@@ -65,7 +100,7 @@ export const EnvRecordSchema = v.object({
     startedAt: v.number(),
     deadline: v.number(),
   })),
-  history: v.array(TransitionSchema),
+  history: v.array(EnvTransitionSchema),
   reason: v.optional(Text),
   destroyed: v.boolean(),
   createdAt: v.number(),
@@ -112,8 +147,8 @@ export const EnvRequestSchema = v.variant("op", [
     state: State,
     /** Every task of these modes takes this state (its reason dropped), before `tasks` apply. */
     bulk: v.optional(v.object({ modes: v.array(Mode), state: TaskState })),
-    tasks: v.record(v.string(), TaskSchema),
-    entry: TransitionSchema,
+    tasks: v.record(v.string(), EnvTaskSchema),
+    entry: EnvTransitionSchema,
     reason: v.nullable(Text),
     destroyed: v.optional(v.boolean()),
   }),

@@ -9,6 +9,7 @@ import * as v from "valibot";
 import { type MeshNode, Replicated } from "../mesh/mod.ts";
 import { ENV_PROTOCOL, ENV_TOPIC, EnvRecordSchema, EnvResponseSchema } from "./protocols.ts";
 import type { EnvRecord } from "./types.ts";
+import type { EventOf } from "../agent/wire/mod.ts";
 
 /** Key of the environments' digest among the membership digests. */
 export const ENV_DIGEST = "envs";
@@ -48,18 +49,8 @@ export class EnvRecords extends Replicated<EnvRecord> {
 
 /** Checks a record read from anywhere. */
 export function parseEnvRecord(x: unknown): EnvRecord {
-  return v.parse(EnvRecordSchema, x) as EnvRecord;
+  return v.parse(EnvRecordSchema, x);
 }
-
-const ClaimSchema = v.object({
-  envId: v.string(),
-  base: v.object({ seq: v.number(), updatedAt: v.number() }),
-  epoch: v.number(),
-  seq: v.number(),
-  controller: EnvRecordSchema.entries.controller,
-  runNumber: v.nullable(v.number()),
-  updatedAt: v.number(),
-});
 
 /**
  * `cur` with an `env:claimed` event applied — the arbiter granted a take: a new epoch, the controller and
@@ -67,11 +58,9 @@ const ClaimSchema = v.object({
  * same seq and time); undefined otherwise, left to the digest rounds, which pull the arbiter's record (the
  * digest compares versions, not contents, so a claim applied to another version would never be repaired).
  */
-export function applyClaim(cur: EnvRecord, e: unknown): EnvRecord | undefined {
-  const c = v.safeParse(ClaimSchema, e);
-  if (!c.success) return undefined;
-  const { envId, base, ...change } = c.output;
-  if (envId !== cur.id || cur.epoch !== change.epoch - 1) return undefined;
+export function applyClaim(cur: EnvRecord, e: EventOf<"env:claimed">): EnvRecord | undefined {
+  const { envId, base, epoch, seq, controller, runNumber, updatedAt } = e;
+  if (envId !== cur.id || cur.epoch !== epoch - 1) return undefined;
   if (cur.seq !== base.seq || cur.updatedAt !== base.updatedAt) return undefined;
-  return { ...cur, ...change };
+  return { ...cur, epoch, seq, controller, runNumber, updatedAt };
 }

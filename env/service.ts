@@ -14,14 +14,20 @@ import {
   decode,
   encode,
   EVENTS_TOPIC,
-  GossipEventSchema,
   handleRequests,
   type Membership,
   type MeshNode,
   request,
 } from "../mesh/mod.ts";
 import type { Logger } from "../agent/log.ts";
-import type { RunnerEvent } from "../agent/wire/mod.ts";
+import {
+  type BatchedEvent,
+  type EventMessage,
+  EventMessageSchema,
+  type EventOf,
+  type RunnerEvent,
+  type ShoalEvent,
+} from "../agent/wire/mod.ts";
 import type { CustomCommands } from "../agent/commands/mod.ts";
 import {
   ENV_PROTOCOL,
@@ -112,7 +118,7 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
 
   const publishChanges = (before: EnvRecord | undefined, after: EnvRecord) => {
     const at = Date.now();
-    const events: Record<string, unknown>[] = [];
+    const events: BatchedEvent[] = [];
     const last = after.history.at(-1);
     if (
       last &&
@@ -133,8 +139,9 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
     // One event per group of tasks that reached a state together (see task_events.ts).
     events.push(...taskStateEvents(after.id, before?.tasks, after.tasks, at));
     if (events.length) {
+      const batch: EventMessage = { type: "batch", at, by: node.peerId, events };
       // Events are for monitors; the records themselves reach peers by gossip or digest sync.
-      void node.publish(EVENTS_TOPIC, { type: "batch", at, by: node.peerId, events }).catch(() => {});
+      void node.publish(EVENTS_TOPIC, batch).catch(() => {});
     }
   };
 
@@ -149,10 +156,20 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
         // than decode every task again; one that held another version catches up by digest.
         const { epoch, seq, controller, runNumber, updatedAt } = after;
         const base = { seq: before.seq, updatedAt: before.updatedAt };
-        const claim = { envId: after.id, base, epoch, seq, controller, runNumber, updatedAt };
-        void node.publish(EVENTS_TOPIC, { type: "env:claimed", at: Date.now(), by: node.peerId, ...claim })
-          // A peer that misses the claim catches up by digest, as one holding another version does.
-          .catch(() => {});
+        const claim: EventMessage = {
+          type: "env:claimed",
+          at: Date.now(),
+          by: node.peerId,
+          envId: after.id,
+          base,
+          epoch,
+          seq,
+          controller,
+          runNumber,
+          updatedAt,
+        };
+        // A peer that misses the claim catches up by digest, as one holding another version does.
+        void node.publish(EVENTS_TOPIC, claim).catch(() => {});
       } else void records.announce(after);
       publishChanges(before, after);
     }, 0);
@@ -353,14 +370,21 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
   }, init.checkIntervalMs ?? 1_000);
   timer.unref?.();
 
-  const onExit = (e: Record<string, unknown>) => {
+  const onExit = (e: RunnerEvent | ShoalEvent) => {
+    switch (e.type) {
+      case "task:exited":
+        if (!e.willRestart && !e.stopped) ended(e);
+        return;
+      case "task:failed":
+        return ended(e);
+    }
+  };
+  const ended = (e: Extract<RunnerEvent | ShoalEvent, { type: "task:exited" | "task:failed" }>) => {
     const failed = e.type === "task:failed";
-    if (!failed && (e.type !== "task:exited" || e.willRestart || e.stopped)) return;
-    if (typeof e.topologyId !== "string" || typeof e.path !== "string") return;
     const cur = records.byTopology(e.topologyId);
     const t = cur?.tasks[e.path];
     if (!cur || !t || cur.state === "DONE" || !isArbiter()) return;
-    const code = typeof e.code === "number" ? e.code : null;
+    const code = failed ? null : e.code;
     if (!failed && code === 0 && !e.signal) {
       void accept({
         ...cur,
@@ -385,12 +409,12 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       void accept({ ...cur, seq: cur.seq + 1, tasks, updatedAt: Date.now() }).catch(() => {});
     }
   };
-  const offLocal = init.taskEvents.on((e) => onExit(e as unknown as Record<string, unknown>));
-  const offGossip = node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
-    if (msg.type === "env:claimed") return claimedOn(records, msg);
-    if (msg.type === "batch" && Array.isArray(msg.events)) {
-      for (const e of msg.events as Record<string, unknown>[]) onExit(e);
-    } else onExit(msg);
+  const offLocal = init.taskEvents.on(onExit);
+  const offGossip = node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => {
+    for (const e of events) {
+      if (e.type === "env:claimed") claimedOn(records, e);
+      else onExit(e);
+    }
   });
 
   return {
@@ -473,9 +497,8 @@ async function serveTransitions(node: MeshNode, commands: Pick<CustomCommands, "
 }
 
 /** Applies an `env:claimed` event to the record held here (see {@linkcode applyClaim}). */
-function claimedOn(records: EnvRecords, e: Record<string, unknown>): void {
-  const id = typeof e.envId === "string" ? e.envId : undefined;
-  const cur = id === undefined ? undefined : records.get(id);
+function claimedOn(records: EnvRecords, e: EventOf<"env:claimed">): void {
+  const cur = records.get(e.envId);
   const next = cur && applyClaim(cur, e);
   if (next) records.merge(next);
 }

@@ -6,18 +6,11 @@
  *
  * @module
  */
+import type { EventOf } from "../agent/wire/mod.ts";
 import type { EnvTask } from "./types.ts";
 
-/** A `task:state` event as published: `path` for one task, `paths` for several in the same state. */
-export type TaskStateEvent = {
-  type: "task:state";
-  at: number;
-  envId: string;
-  path?: string;
-  paths?: string[];
-  state: EnvTask["state"];
-  reason?: string;
-};
+/** A `task:state` event as published (in a batch, without `by`): `path` for one task, `paths` for several. */
+export type TaskStateEvent = Omit<EventOf<"task:state">, "by">;
 
 /** The `task:state` events that take `before`'s tasks to `after`'s (all of them when `before` is absent). */
 export function taskStateEvents(

@@ -56,14 +56,13 @@ export { SHOAL_VERSION } from "./version.ts";
 export { createSwarmKey, parseSwarmKey, readSwarmKey, writeSwarmKey } from "./swarm_key.ts";
 export {
   EVENTS_TOPIC,
-  GossipEventSchema,
   MemberSchema,
   MembershipEventSchema,
   VIEW_PROTOCOL,
   VIEW_WATCH_PROTOCOL,
   ViewSchema,
 } from "./types.ts";
-export type { GossipEvent, Member, MembershipEvent, MemberState, View } from "./types.ts";
+export type { Member, MembershipEvent, MemberState, View } from "./types.ts";
 export { Coalescer } from "./coalesce.ts";
 export type { CoalesceClock, CoalescerInit } from "./coalesce.ts";
 export { service, startable, startAll, stopAll, StopError } from "./startable.ts";

@@ -1,12 +1,12 @@
 /**
- * Message shapes of the mesh: members, views, membership events, gossiped events. Schemas check everything read
+ * Message shapes of the mesh: members, views, membership events. Schemas check everything read
  * from the wire.
  *
  * @module
  */
 import * as v from "valibot";
 
-/** Gossip topic of events (agent and task state changes, topology progress). */
+/** Gossip topic of events (agent and task state changes, topology progress); their schema is `agent/wire/events.ts`. */
 export const EVENTS_TOPIC = "/shoal/events/1";
 /** Request/response protocol returning a peer's membership view. */
 export const VIEW_PROTOCOL = "/shoal/view/1.0.0";
@@ -20,26 +20,7 @@ const Count = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(1_000_00
 export type { MemberState } from "./swim_types.ts";
 import type { MemberState } from "./swim_types.ts";
 
-/** A member as one peer sees it. */
-export interface Member {
-  id: string;
-  host: string;
-  addrs: string[];
-  slots: { total: number; free: number };
-  version: string;
-  load: number;
-  startedAt: number;
-  gpus: number;
-  labels: Record<string, string>;
-  group: string;
-  state: MemberState;
-  /** Wall-clock time (ms since epoch) this peer last heard of it. */
-  lastSeen: number;
-  /** Its incarnation number (SWIM): raised only by the member itself, to refute suspicion. */
-  incarnation?: number;
-}
-
-const MemberStateSchema = v.picklist(["alive", "suspect", "dead", "left"]);
+const MemberStateSchema = v.picklist(["alive", "suspect", "dead", "left"] satisfies MemberState[]);
 
 /** Schema of one member on the wire. */
 export const MemberSchema = v.object({
@@ -54,22 +35,18 @@ export const MemberSchema = v.object({
   labels: v.record(v.string(), v.string()),
   group: v.string(),
   state: MemberStateSchema,
+  /** Wall-clock time (ms since epoch) this peer last heard of it. */
   lastSeen: v.number(),
+  /** Its incarnation number (SWIM): raised only by the member itself, to refute suspicion. */
   incarnation: v.optional(v.number()),
 });
+/** A member as one peer sees it. */
+export type Member = v.InferOutput<typeof MemberSchema>;
 
 /** Response of the view protocol. */
 export const ViewSchema = v.object({ from: Id, members: v.array(MemberSchema) });
 /** A peer's whole view. */
 export type View = v.InferOutput<typeof ViewSchema>;
-
-/** A change in the membership view. */
-export type MembershipEvent =
-  | { type: "agent:joined"; id: string; host: string; at: number }
-  | { type: "agent:suspect"; id: string; host: string; at: number }
-  | { type: "agent:alive"; id: string; host: string; at: number }
-  | { type: "agent:dead"; id: string; host: string; at: number }
-  | { type: "agent:left"; id: string; host: string; at: number };
 
 /** Schema of a membership event on the wire (view watch). */
 export const MembershipEventSchema = v.object({
@@ -78,12 +55,5 @@ export const MembershipEventSchema = v.object({
   host: Text,
   at: v.number(),
 });
-
-/** Events gossiped on {@linkcode EVENTS_TOPIC}: a `type`, the peer that saw it, and free-form fields. */
-export const GossipEventSchema = v.looseObject({
-  type: v.pipe(v.string(), v.maxLength(64)),
-  at: v.number(),
-  by: Id,
-});
-/** An event as gossiped. */
-export type GossipEvent = v.InferOutput<typeof GossipEventSchema>;
+/** A change in the membership view. */
+export type MembershipEvent = v.InferOutput<typeof MembershipEventSchema>;

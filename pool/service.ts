@@ -8,18 +8,11 @@
  *
  * @module
  */
-import {
-  EVENTS_TOPIC,
-  GossipEventSchema,
-  handleRequests,
-  type Member,
-  type Membership,
-  type MeshNode,
-} from "../mesh/mod.ts";
+import { EVENTS_TOPIC, handleRequests, type Member, type Membership, type MeshNode } from "../mesh/mod.ts";
 import { activateTopology, type CommanderInit, errorText } from "../commander/mod.ts";
 import type { DesiredState } from "../agent/desired/mod.ts";
 import type { Logger } from "../agent/log.ts";
-import type { RunnerEvent } from "../agent/wire/mod.ts";
+import { EventMessageSchema, type RunnerEvent, type ShoalEvent } from "../agent/wire/mod.ts";
 import { type Clock, REAL_CLOCK } from "./clock.ts";
 import { agentSlots, Expansions, fitsOn } from "./fit.ts";
 import {
@@ -161,9 +154,9 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
       void finish(e, "every task ended").catch((err) => logLost(e, err));
     }
   };
-  const onEvent = (e: Record<string, unknown>) => {
+  const onEvent = (e: RunnerEvent | ShoalEvent) => {
     const final = (e.type === "task:exited" && !e.willRestart) || e.type === "task:failed";
-    if (final && typeof e.topologyId === "string" && typeof e.path === "string") {
+    if (final) {
       onEnded(e.topologyId, e.path);
       schedule(); // slots freed (the view may show it only a moment later: the tick catches that)
     }
@@ -384,7 +377,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
         void finish(e, "stopped").catch((err) => logLost(e, err));
       }
     }),
-    init.taskEvents.on((e) => onEvent(e as unknown as Record<string, unknown>)),
+    init.taskEvents.on(onEvent),
     init.envRecords?.changes.on(({ after }) => {
       const e = records.get(after.id);
       if (e?.env && e.state === "running" && (after.destroyed || after.state === "DONE") && isScheduler()) {
@@ -393,11 +386,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
         );
       }
     }) ?? (() => {}),
-    node.subscribe(EVENTS_TOPIC, GossipEventSchema, (msg) => {
-      if (msg.type === "batch" && Array.isArray(msg.events)) {
-        for (const e of msg.events as Record<string, unknown>[]) onEvent(e);
-      } else onEvent(msg);
-    }),
+    node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => events.forEach(onEvent)),
   ];
   await handleRequests(node, POOL_PROTOCOL, {
     schema: PoolRequestSchema,

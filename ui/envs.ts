@@ -26,6 +26,7 @@ import {
   type TaskEnvState,
 } from "../env/mod.ts";
 import type { MeshNode } from "../mesh/mod.ts";
+import type { ShoalEvent } from "../agent/mod.ts";
 
 /** How many past transitions a page gets. */
 const HISTORY_SHOWN = 20;
@@ -121,28 +122,41 @@ export class EnvFeed {
    * record held here (a gossip message missed, or not yet arrived) fetches the records once. True when a
    * fetch is due.
    */
-  onEvent(e: Record<string, unknown>): boolean {
-    if (typeof e.envId !== "string" || this.#stopped) return false;
-    const have = this.#records.get(e.envId);
-    if (e.type === "env:claimed") {
-      // A take travels as this event, not as a record: applied to the copy held here when it can be.
-      const next = have && applyClaim(have, e);
-      if (next) {
-        this.#merge(next);
-        return false;
+  onEvent(e: ShoalEvent): boolean {
+    if (this.#stopped) return false;
+    switch (e.type) {
+      case "env:claimed": {
+        // A take travels as this event, not as a record: applied to the copy held here when it can be.
+        const have = this.#records.get(e.envId);
+        const next = have && applyClaim(have, e);
+        if (next) {
+          this.#merge(next);
+          return false;
+        }
+        if (have && have.epoch >= e.epoch) return false;
+        break;
       }
-      if (have && have.epoch >= Number(e.epoch)) return false;
+      case "env:state": {
+        const have = this.#records.get(e.envId);
+        if (have && have.state === e.state && have.runNumber === e.runNumber) return false;
+        break;
+      }
+      case "task:state": {
+        const have = this.#records.get(e.envId);
+        if (have && e.path !== undefined && have.tasks[e.path]?.state === e.state) return false;
+        break;
+      }
+      case "env:transition": {
+        const have = this.#records.get(e.envId);
+        const seen = have?.history.some((h) =>
+          h.startedAt === e.startedAt && h.event === e.event && h.to === e.to
+        );
+        if (seen) return false;
+        break;
+      }
+      default:
+        return false;
     }
-    const known = have && e.type !== "env:claimed" && (
-      e.type === "env:state"
-        ? have.state === e.state && have.runNumber === (e.runNumber ?? null)
-        : e.type === "task:state"
-        ? have.tasks[e.path as string]?.state === e.state
-        : e.type === "env:transition"
-        ? have.history.some((h) => h.startedAt === e.startedAt && h.event === e.event && h.to === e.to)
-        : true
-    );
-    if (known) return false;
     this.#refresh ??= setTimeout(() => {
       this.#refresh = undefined;
       // The next environment event refreshes again; the page keeps the list it has.

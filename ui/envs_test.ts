@@ -85,29 +85,66 @@ Deno.test("ui envs: an event the held record already shows fetches nothing; unse
   await t.f.list();
   assertEquals(t.fetches(), 1);
   assertEquals(
-    t.f.onEvent({ type: "env:state", envId: "readout", state: "CONFIGURED", runNumber: null }),
+    t.f.onEvent({
+      type: "env:state",
+      at: 1,
+      by: "p",
+      envId: "readout",
+      state: "CONFIGURED",
+      runNumber: null,
+    }),
     false,
   );
   assertEquals(
-    t.f.onEvent({ type: "task:state", envId: "readout", path: "main/b_0", state: "CONFIGURED" }),
+    t.f.onEvent({
+      type: "task:state",
+      at: 1,
+      by: "p",
+      envId: "readout",
+      path: "main/b_0",
+      state: "CONFIGURED",
+    }),
     false,
   );
   assertEquals(
     t.f.onEvent({
       type: "env:transition",
+      at: 1,
       envId: "readout",
       event: "CONFIGURE",
+      from: "DEPLOYED",
       to: "CONFIGURED",
+      ok: true,
+      by: "me@here",
       startedAt: 29,
+      ms: 5,
     }),
     false,
   );
-  assertEquals(t.f.onEvent({ type: "task:exited", path: "main/b_0" }), false);
+  const exited = {
+    type: "task:exited" as const,
+    at: 1,
+    by: "p",
+    agent: "p",
+    host: "h",
+    topologyId: "readout",
+    path: "main/b_0",
+    id: "1",
+    pid: 2,
+    code: 1,
+    signal: null,
+    willRestart: false,
+    stopped: false,
+  };
+  assertEquals(t.f.onEvent(exited), false);
   current = record({ seq: 2, state: "RUNNING", runNumber: 1 });
   const next = t.nextFetch();
-  assertEquals(t.f.onEvent({ type: "env:state", envId: "readout", state: "RUNNING", runNumber: 1 }), true);
   assertEquals(
-    t.f.onEvent({ type: "task:state", envId: "readout", path: "main/b_0", state: "RUNNING" }),
+    t.f.onEvent({ type: "env:state", at: 1, by: "p", envId: "readout", state: "RUNNING", runNumber: 1 }),
+    true,
+  );
+  assertEquals(
+    t.f.onEvent({ type: "task:state", at: 1, by: "p", envId: "readout", path: "main/b_0", state: "RUNNING" }),
     true,
   );
   await next;
@@ -120,7 +157,15 @@ Deno.test("ui envs: a take's env:claimed event shows the transition in progress 
   const t = feed(() => [record()]);
   await t.f.list();
   const controller = { by: "me@here", peer: "p", event: "RESET" as const, startedAt: 5, deadline: 99 };
-  const claim = { type: "env:claimed", envId: "readout", controller, runNumber: null, seq: 0 };
+  const claim = {
+    type: "env:claimed" as const,
+    at: 1,
+    by: "p",
+    envId: "readout",
+    controller,
+    runNumber: null,
+    seq: 0,
+  };
   assertEquals(t.f.onEvent({ ...claim, base: { seq: 1, updatedAt: 2 }, epoch: 4, updatedAt: 5 }), false);
   assertEquals(t.emitted.at(-1)?.controller, controller);
   assertEquals(t.emitted.at(-1)?.epoch, 4);

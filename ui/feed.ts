@@ -8,6 +8,7 @@
 import {
   CMD_PROTOCOL,
   CmdResponseSchema,
+  EventMessageSchema,
   KV_TOPIC,
   KvBatchSchema,
   type KvEntry,
@@ -17,6 +18,7 @@ import {
   matchesAgent,
   matchesCondition,
   parseCondition,
+  type ShoalEvent,
   TOPOLOGIES_TOPIC,
   type TopologyRecord,
   TopologyRecordSchema,
@@ -28,9 +30,9 @@ import {
   encode,
   EventHub,
   EVENTS_TOPIC,
-  GossipEventSchema,
   type Member,
   type Membership,
+  type MembershipEvent,
   type MeshNode,
   request,
   startMembership,
@@ -41,7 +43,7 @@ import { expandTaskStates } from "../env/mod.ts";
 
 /** What the feed pushes to pages. */
 export type FeedMessage =
-  | { kind: "event"; event: Record<string, unknown> }
+  | { kind: "event"; event: ShoalEvent | MembershipEvent }
   | { kind: "agents"; agents: AgentView[] }
   | { kind: "topology"; topology: TopologyView }
   | { kind: "kv"; entries: KvEntry[] }
@@ -124,14 +126,11 @@ export class Feed implements AsyncDisposable {
       this.messages.emit({ kind: "event", event: e });
       this.#refreshAgentsSoon();
     }));
-    this.#offs.push(node.subscribe(EVENTS_TOPIC, GossipEventSchema, (e) => {
-      const list = e.type === "batch" && Array.isArray(e.events)
-        ? e.events as Record<string, unknown>[]
-        : [e];
+    this.#offs.push(node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => {
       // An environment's task states come one event per state: the page lists one per task.
-      for (const inner of list.flatMap((x) => expandTaskStates(x))) {
-        this.messages.emit({ kind: "event", event: { by: e.by, ...inner } });
-        this.envs.onEvent(inner);
+      for (const e of events.flatMap((x) => expandTaskStates(x))) {
+        this.messages.emit({ kind: "event", event: e });
+        this.envs.onEvent(e);
       }
       // Slots change as tasks start and stop; the agents' figures travel in their membership updates.
       this.#refreshAgentsSoon();

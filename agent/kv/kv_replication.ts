@@ -24,12 +24,18 @@ const Name = v.pipe(v.string(), v.maxLength(1024));
 /** An entry as read from the wire. */
 export const KvEntrySchema = v.object({
   topologyId: Name,
+  /** Property name. */
   key: Name,
+  /** `""` for `global` properties; the collection instance path for `collection` ones. */
   scope: Name,
+  /** Writer's DDS task ID. */
   sender: v.pipe(v.string(), v.maxLength(32)),
+  /** Writer's runtime path. */
   path: Name,
   value: v.pipe(v.string(), v.maxLength(MAX_VALUE_BYTES)),
+  /** HLC version (see `hlc.ts`). */
   version: v.pipe(v.string(), v.check(isVersion, "not a version")),
+  /** A tombstone: the writer deleted its value. */
   deleted: v.boolean(),
 });
 

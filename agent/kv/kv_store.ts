@@ -8,28 +8,15 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import type * as v from "valibot";
 import { EventHub } from "../../mesh/mod.ts";
+import type { KvEntrySchema } from "./kv_replication.ts";
 
 /** Largest value accepted, in bytes of UTF-8. */
 export const MAX_VALUE_BYTES = 64 * 1024;
 
 /** One writer's value of one property. */
-export interface KvEntry {
-  topologyId: string;
-  /** Property name. */
-  key: string;
-  /** `""` for `global` properties; the collection instance path for `collection` ones. */
-  scope: string;
-  /** Writer's DDS task ID. */
-  sender: string;
-  /** Writer's runtime path. */
-  path: string;
-  value: string;
-  /** HLC version (see `hlc.ts`). */
-  version: string;
-  /** A tombstone: the writer deleted its value. */
-  deleted: boolean;
-}
+export type KvEntry = v.InferOutput<typeof KvEntrySchema>;
 
 /** A value as readers see it. */
 export interface KvValue {

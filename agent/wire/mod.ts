@@ -1,9 +1,11 @@
 /**
  * The wire contract between commanders and agents: protocol names and schemas, task specs and
- * statuses, and the blobs a lease ships.
+ * statuses, the blobs a lease ships, and the events gossiped.
  *
  * @module
  */
+export { EventMessageSchema, EventSchema } from "./events.ts";
+export type { BatchedEvent, EventMessage, EventOf, ShoalEvent } from "./events.ts";
 export { packBlobs, unpackBlobs } from "./lease_blobs.ts";
 export type { StagedRef } from "./lease_blobs.ts";
 export {

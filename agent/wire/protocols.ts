@@ -103,11 +103,21 @@ export const LeaseRequestSchema = v.object({
 /** A lease request. */
 export type LeaseRequest = v.InferInput<typeof LeaseRequestSchema>;
 
+/** Lifecycle of a task on its agent. */
+export const TaskStateSchema = v.picklist([
+  "starting",
+  "running",
+  "restarting",
+  "exited",
+  "failed",
+  "stopped",
+]);
+
 const TaskStatusSchema = v.object({
   topologyId: v.string(),
   path: v.string(),
   id: v.string(),
-  state: v.picklist(["starting", "running", "restarting", "exited", "failed", "stopped"]),
+  state: TaskStateSchema,
   pid: v.optional(v.number()),
   restarts: v.number(),
   startedAt: v.optional(v.number()),

@@ -3,6 +3,8 @@
  *
  * @module
  */
+import type * as v from "valibot";
+import type { TaskStateSchema } from "./protocols.ts";
 
 /** A file written into a task's sandbox before it starts (DDS assets, shipped executables). */
 export interface TaskFile {
@@ -70,7 +72,7 @@ export interface TaskProperty {
 }
 
 /** Lifecycle of a task on its agent. */
-export type TaskState = "starting" | "running" | "restarting" | "exited" | "failed" | "stopped";
+export type TaskState = v.InferOutput<typeof TaskStateSchema>;
 
 /** What an agent knows about one of its tasks. */
 export interface TaskStatus {
@@ -93,29 +95,4 @@ export interface TaskStatus {
   stderrFile?: string;
 }
 
-/** Events a runner emits. */
-export type RunnerEvent =
-  | {
-    type: "task:started";
-    topologyId: string;
-    path: string;
-    id: string;
-    pid: number;
-    restarts: number;
-    at: number;
-  }
-  | {
-    type: "task:exited";
-    topologyId: string;
-    path: string;
-    id: string;
-    pid: number;
-    code: number | null;
-    signal: string | null;
-    /** True when a trigger restarts it. */
-    willRestart: boolean;
-    /** True when it exited because it was asked to stop. */
-    stopped: boolean;
-    at: number;
-  }
-  | { type: "task:failed"; topologyId: string; path: string; id: string; reason: string; at: number };
+export type { RunnerEvent } from "./events.ts";

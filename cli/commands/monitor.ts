@@ -5,7 +5,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { EVENTS_TOPIC, GossipEventSchema, startMembership } from "../../mesh/mod.ts";
+import { EVENTS_TOPIC, startMembership } from "../../mesh/mod.ts";
+import { EventMessageSchema } from "../../agent/mod.ts";
 import { expandTaskStates } from "../../env/mod.ts";
 import { ExitCode } from "../errors.ts";
 import { shortId } from "../format.ts";
@@ -62,13 +63,10 @@ Examples:
       };
       await using membership = await startMembership({ node: peer.node });
       membership.events.on(print);
-      peer.node.subscribe(EVENTS_TOPIC, GossipEventSchema, (e) => {
-        // Agents coalesce task events into batches, and an environment's task states into one event per
-        // state: tools see one line per event and task.
-        const each = e.type === "batch" && Array.isArray(e.events)
-          ? (e.events as { type: string; at: number }[]).map((inner) => ({ by: e.by, ...inner }))
-          : [e];
-        for (const one of each) for (const x of expandTaskStates(one)) print(x);
+      peer.node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => {
+        // Agents coalesce task events into batches (the schema unpacks them), and an environment's task
+        // states into one event per state: tools see one line per event and task.
+        for (const e of events) for (const x of expandTaskStates(e)) print(x);
       });
       const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
       process.once("SIGINT", () => {
@@ -128,11 +126,9 @@ async function runBoard(
         void loadTasks(m.topology.id).then(soon, () => {});
       }
     } else if (m.kind === "event") {
-      const e = m.event as { type: string; at: number };
+      const e = m.event;
       board.apply(e, paint(eventStyle(e), describe(e)));
-      if (e.type === "tasks:replaced" && typeof m.event.topologyId === "string") {
-        void loadTasks(m.event.topologyId).then(soon, () => {});
-      }
+      if (e.type === "tasks:replaced") void loadTasks(e.topologyId).then(soon, () => {});
       if (opts.count && ++seen >= opts.count) stop.abort();
     }
     soon();
