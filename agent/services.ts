@@ -414,7 +414,13 @@ export function createHealSyncPart(
     name: "heal sync",
     start() {
       const { membership, desired, log } = init;
-      off ??= syncOnReturn({ membership, desired, replication: init.talk.get().replication, log });
+      off ??= syncOnReturn({
+        membership,
+        liveCount: () => membership.swim?.table.live.size ?? 0,
+        desired,
+        replication: init.talk.get().replication,
+        log,
+      });
     },
     stop: () => off?.(),
   });
