@@ -1,36 +1,11 @@
 import { createLogger } from "../agent/log.ts";
+import { FakeClock } from "../tests/_fake_clock.ts";
 import type { TopologyRecord } from "../agent/wire/mod.ts";
 import type { RunnerEvent } from "../agent/wire/mod.ts";
 import { createMeshNode, createSwarmKey, EventHub, startMembership } from "../mesh/mod.ts";
 import { assert, assertEquals, assertStringIncludes } from "../tests/_assert.ts";
 import { CollectiveFailedError, CollectiveMismatchError } from "./errors.ts";
-import { type CollClock, startCollService } from "./service.ts";
-
-/** Timers that fire only when the test moves time on. */
-class FakeClock implements CollClock {
-  #now = 1_000_000;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #next = 1;
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-  tick(ms: number): void {
-    this.#now += ms;
-    for (const [id, t] of [...this.#timers].sort((a, b) => a[1].at - b[1].at)) {
-      if (t.at > this.#now) continue;
-      this.#timers.delete(id);
-      t.fn();
-    }
-  }
-}
+import { startCollService } from "./service.ts";
 
 const SOURCE = `<topology name="t">
   <decltask name="T"><exe>sleep 1</exe></decltask>

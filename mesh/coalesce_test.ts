@@ -1,40 +1,9 @@
 import { assert, assertEquals } from "../tests/_assert.ts";
-import { type CoalesceClock, Coalescer } from "./coalesce.ts";
-
-/** Time that moves only when the test says, firing due timeouts in order. */
-class FakeTimeouts implements CoalesceClock {
-  #now = 0;
-  #next = 1;
-  readonly timers = new Map<number, { fn: () => void; due: number }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.timers.set(id, { fn, due: this.#now + ms });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  /** Moves on by `ms`, running what falls due, then lets the published promises settle. */
-  async tick(ms: number): Promise<void> {
-    const end = this.#now + ms;
-    for (;;) {
-      const next = [...this.timers.entries()].sort((a, b) => a[1].due - b[1].due)[0];
-      if (!next || next[1].due > end) break;
-      this.timers.delete(next[0]);
-      this.#now = next[1].due;
-      next[1].fn();
-      await Promise.resolve();
-    }
-    this.#now = end;
-    for (let i = 0; i < 5; i++) await Promise.resolve();
-  }
-}
+import { FakeClock } from "../tests/_fake_clock.ts";
+import { Coalescer } from "./coalesce.ts";
 
 function rig(over: { mode?: "leading" | "trailing"; maxBytes?: number; fail?: boolean } = {}) {
-  const clock = new FakeTimeouts();
+  const clock = new FakeClock(0);
   const sent: { at: number; items: string[] }[] = [];
   const lost: string[][] = [];
   const c = new Coalescer<string>({
@@ -55,37 +24,37 @@ function rig(over: { mode?: "leading" | "trailing"; maxBytes?: number; fail?: bo
 Deno.test("coalesce: items within the window share one message, sent when the window closes", async () => {
   const { clock, sent, c } = rig();
   c.add("a");
-  await clock.tick(10);
+  await clock.tickAsync(10);
   c.add("b");
   c.add("c");
-  await clock.tick(39);
+  await clock.tickAsync(39);
   assertEquals(sent, [], "nothing before the window closes");
-  await clock.tick(1);
+  await clock.tickAsync(1);
   assertEquals(sent, [{ at: 50, items: ["a", "b", "c"] }]);
   assertEquals(clock.timers.size, 0, "no timer while nothing is queued");
   c.add("d");
-  await clock.tick(50);
+  await clock.tickAsync(50);
   assertEquals(sent.at(-1), { at: 100, items: ["d"] });
 });
 
 Deno.test("coalesce: leading mode sends a lone item at once and holds the next ones a window", async () => {
   const { clock, sent, c } = rig({ mode: "leading" });
   c.add("a");
-  await clock.tick(0);
+  await clock.tickAsync(0);
   assertEquals(sent, [{ at: 0, items: ["a"] }], "a write after a quiet spell is not delayed");
-  await clock.tick(20);
+  await clock.tickAsync(20);
   c.add("b");
   c.add("c");
-  await clock.tick(29);
+  await clock.tickAsync(29);
   assertEquals(sent.length, 1);
-  await clock.tick(1);
+  await clock.tickAsync(1);
   assertEquals(sent[1], { at: 50, items: ["b", "c"] }, "50 ms after the last message");
 });
 
 Deno.test("coalesce: messages are split at maxBytes, in order", async () => {
   const { clock, sent, c } = rig({ maxBytes: 10 });
   for (const s of ["aaaa", "bbbb", "cccc", "dd", "eeeeeeeeeeee"]) c.add(s);
-  await clock.tick(50);
+  await clock.tickAsync(50);
   assertEquals(sent.map((m) => m.items), [["aaaa", "bbbb"], ["cccc", "dd"], ["eeeeeeeeeeee"]]);
 });
 
@@ -93,7 +62,7 @@ Deno.test("coalesce: a failed publish is handed to onError with what it lost, ne
   const { clock, lost, c } = rig({ fail: true });
   c.add("a");
   c.add("b");
-  await clock.tick(50);
+  await clock.tickAsync(50);
   assertEquals(lost, [["a", "b"]]);
   await c.flush(); // resolves, with nothing queued
 });
@@ -105,7 +74,7 @@ Deno.test("coalesce: stop publishes what is queued, owns no timer after, and sen
   assertEquals(sent.map((m) => m.items), [["a"]]);
   assertEquals(clock.timers.size, 0);
   c.add("late");
-  await clock.tick(0);
+  await clock.tickAsync(0);
   assertEquals(sent.map((m) => m.items), [["a"], ["late"]]);
   assertEquals(clock.timers.size, 0);
   assert(c.pending === 0);

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "../tests/_assert.ts";
-import { FakeClock } from "./clock.ts";
+import { FakeClock } from "../tests/_fake_clock.ts";
 import {
   formatBytes,
   healthFromLabels,

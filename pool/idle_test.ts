@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/_assert.ts";
-import { FakeClock } from "./clock.ts";
+import { FakeClock } from "../tests/_fake_clock.ts";
 import { IdleWatch } from "./idle.ts";
 
 Deno.test("pool idle: an agent leaves once idle past the timeout, counted from its last lease", () => {

@@ -13,7 +13,7 @@ export {
   queueTopology,
   waitStarted,
 } from "./client.ts";
-export { type Clock as PoolClock, FakeClock, REAL_CLOCK as POOL_REAL_CLOCK } from "./clock.ts";
+export { type Clock as PoolClock, REAL_CLOCK as POOL_REAL_CLOCK } from "./clock.ts";
 export { PoolError } from "./errors.ts";
 export { agentSlots, fitsOn } from "./fit.ts";
 export { type GrowDecision, type GrowInput, pilotsToSubmit } from "./grow.ts";

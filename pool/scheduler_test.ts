@@ -1,5 +1,5 @@
 import { assertEquals } from "../tests/_assert.ts";
-import { FakeClock } from "./clock.ts";
+import { FakeClock } from "../tests/_fake_clock.ts";
 import type { QueueEntry } from "./protocols.ts";
 import { decide, type DecideInput, queueOrder } from "./scheduler.ts";
 

@@ -4,9 +4,9 @@ import {
   type Membership,
   type MembershipEvent,
   type MeshNode,
-  type SwimClock,
 } from "../../mesh/mod.ts";
 import { assertEquals } from "../../tests/_assert.ts";
+import { FakeClock } from "../../tests/_fake_clock.ts";
 import { waitFor } from "../../tests/_wait.ts";
 import { ClaimTable } from "./claims.ts";
 import type { DesiredState } from "./desired_state.ts";
@@ -30,34 +30,6 @@ function member(id: string, state: Member["state"]): Member {
     state,
     lastSeen: 0,
   };
-}
-
-/** Time that moves only when the test says, firing due timeouts in order. */
-class FakeClock implements SwimClock {
-  #now = 1_000_000;
-  #next = 1;
-  readonly timers = new Map<number, { fn: () => void; due: number }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    this.timers.set(this.#next, { fn, due: this.#now + ms });
-    return this.#next++;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  tick(ms: number): void {
-    const end = this.#now + ms;
-    for (;;) {
-      const next = [...this.timers.entries()].sort((a, b) => a[1].due - b[1].due)[0];
-      if (!next || next[1].due > end) break;
-      this.timers.delete(next[0]);
-      this.#now = next[1].due;
-      next[1].fn();
-    }
-    this.#now = end;
-  }
 }
 
 /** One agent's failover over a view and a record given by the test (no mesh). */

@@ -1,34 +1,7 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { type OrphanClock, OrphanLeases } from "./orphan_leases.ts";
+import { FakeClock } from "../../tests/_fake_clock.ts";
+import { OrphanLeases } from "./orphan_leases.ts";
 import type { TopologyRecord } from "../wire/mod.ts";
-
-/** A clock that moves only on `tick`, running the intervals that fall due on the way, in order. */
-class FakeClock implements OrphanClock {
-  #now = 0;
-  #next = 1;
-  readonly timers = new Map<number, { fn: () => void; ms: number; due: number }>();
-  now(): number {
-    return this.#now;
-  }
-  setInterval(fn: () => void, ms: number): unknown {
-    this.timers.set(this.#next, { fn, ms, due: this.#now + ms });
-    return this.#next++;
-  }
-  clearInterval(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  tick(ms: number): void {
-    const end = this.#now + ms;
-    for (;;) {
-      const due = [...this.timers.values()].sort((a, b) => a.due - b.due)[0];
-      if (!due || due.due > end) break;
-      this.#now = due.due;
-      due.due += due.ms;
-      due.fn();
-    }
-    this.#now = end;
-  }
-}
 
 const ME = "agent-me";
 const CMD = "commander-1";
@@ -41,7 +14,7 @@ function world() {
   const reported: string[][] = [];
   const held = new Set<string>();
   const warnings: string[] = [];
-  const clock = new FakeClock();
+  const clock = new FakeClock(0);
   const orphans = new OrphanLeases({
     node: { peerId: ME, connectedPeers: () => [...connected] },
     desired: { get: (id: string) => records.get(id) },
