@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ExitCode } from "./errors.ts";
 
 let handler: (() => void) | undefined;
 
@@ -36,4 +37,19 @@ export async function flushStdio(): Promise<void> {
       stream.end(() => resolve());
     })
   ));
+}
+
+/**
+ * An abort signal for a command that runs until stopped: SIGINT (exit code "interrupted"), SIGTERM, or
+ * `timeoutMs` when given. `dispose()` clears the timer; call it when the command ends.
+ */
+export function untilStopped(timeoutMs: number | undefined): { signal: AbortSignal; dispose(): void } {
+  const stop = new AbortController();
+  process.once("SIGINT", () => {
+    process.exitCode = ExitCode.interrupted;
+    stop.abort();
+  });
+  process.once("SIGTERM", () => stop.abort());
+  const timer = timeoutMs !== undefined ? setTimeout(() => stop.abort(), timeoutMs) : undefined;
+  return { signal: stop.signal, dispose: () => clearTimeout(timer) };
 }

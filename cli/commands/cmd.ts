@@ -7,6 +7,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { untilStopped } from "../exit_hooks.ts";
 import { readFileSync } from "node:fs";
 import process from "node:process";
 // Leaf modules, not agent/mod.ts: a task's `shoal cmd send|recv` loads no mesh stack (tools: ../cmd_tool.ts).
@@ -197,13 +198,7 @@ Examples:
 }
 
 async function recv(opts: RecvOptions, c: Command): Promise<void> {
-  const stop = new AbortController();
-  process.once("SIGINT", () => {
-    process.exitCode = ExitCode.interrupted;
-    stop.abort();
-  });
-  process.once("SIGTERM", () => stop.abort());
-  const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
+  const stop = untilStopped(opts.timeout);
   let n = 0;
   try {
     if (inTask()) n = await recvInTask(opts, stop.signal);
@@ -212,7 +207,7 @@ async function recv(opts: RecvOptions, c: Command): Promise<void> {
       n = await recvAsTool(opts, c.optsWithGlobals<{ session: string }>().session, stop.signal);
     }
   } finally {
-    clearTimeout(timer);
+    stop.dispose();
   }
   if (opts.count > 0 && n < opts.count && opts.timeout !== undefined) {
     throw new DeadlineError(

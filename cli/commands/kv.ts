@@ -6,6 +6,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { untilStopped } from "../exit_hooks.ts";
 import process from "node:process";
 import { connectTask, type KvResult, type TaskClient } from "../../client/mod.ts";
 import { CliError, DeadlineError, ExitCode } from "../errors.ts";
@@ -169,13 +170,7 @@ Examples:
 
 /** `shoal kv watch`: until `--count` updates, `--timeout`, or SIGINT/SIGTERM. */
 async function watch(prefix: string, opts: WatchOptions, cmd: Command): Promise<void> {
-  const stop = new AbortController();
-  process.once("SIGINT", () => {
-    process.exitCode = ExitCode.interrupted;
-    stop.abort();
-  });
-  process.once("SIGTERM", () => stop.abort());
-  const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
+  const stop = untilStopped(opts.timeout);
   let seen = 0;
   const print = (r: KvResult) => {
     const v = r.values[0]!;
@@ -202,7 +197,7 @@ async function watch(prefix: string, opts: WatchOptions, cmd: Command): Promise<
       });
     }
   } finally {
-    clearTimeout(timer);
+    stop.dispose();
   }
   if (opts.count !== undefined && seen < opts.count && opts.timeout !== undefined) {
     throw new DeadlineError(`Saw ${seen} of ${opts.count} update(s) within ${opts.timeout / 1000} s`);
