@@ -11,7 +11,7 @@ import { waitFor } from "../../tests/_wait.ts";
 import { ClaimTable } from "./claims.ts";
 import type { DesiredState } from "./desired_state.ts";
 import { EventBatcher } from "../event_batcher.ts";
-import { startFailover } from "./failover.ts";
+import { type FailoverInit, startFailover } from "./failover.ts";
 import { createLogger } from "../log.ts";
 import type { TopologyRecord } from "../wire/mod.ts";
 
@@ -62,10 +62,9 @@ const record: TopologyRecord = {
   members: ["a", "b", "c"],
 };
 
-Deno.test("failover: a side seeing 1 of 3 re-places nothing, reports it, and fences itself after the set time", async () => {
-  const w = world([member("a", "alive"), member("b", "dead"), member("c", "dead")], record);
-  const stopped: string[] = [];
-  using failover = startFailover({
+/** A failover on `w` as agent "a" of session "s", with `over` on top. */
+function failoverOf(w: ReturnType<typeof world>, over: Partial<FailoverInit> = {}) {
+  return startFailover({
     node: w.node,
     membership: w.membership,
     desired: w.desired,
@@ -74,6 +73,14 @@ Deno.test("failover: a side seeing 1 of 3 re-places nothing, reports it, and fen
     log: createLogger({ stderr: false }),
     sessionId: "s",
     host: "host-a",
+    ...over,
+  });
+}
+
+Deno.test("failover: a side seeing 1 of 3 re-places nothing, reports it, and fences itself after the set time", async () => {
+  const w = world([member("a", "alive"), member("b", "dead"), member("c", "dead")], record);
+  const stopped: string[] = [];
+  using failover = failoverOf(w, {
     stopOnMinorityAfterMs: 100,
     stopLocal: (id) => Promise.resolve(void stopped.push(id)),
     holdsTasks: () => true,
@@ -91,15 +98,7 @@ Deno.test("failover: a side seeing 1 of 3 re-places nothing, reports it, and fen
 Deno.test("failover: without --stop-on-minority-after a minority keeps its tasks", async () => {
   const w = world([member("a", "alive"), member("b", "dead"), member("c", "dead")], record);
   const stopped: string[] = [];
-  using failover = startFailover({
-    node: w.node,
-    membership: w.membership,
-    desired: w.desired,
-    claims: new ClaimTable(),
-    events: w.batcher,
-    log: createLogger({ stderr: false }),
-    sessionId: "s",
-    host: "host-a",
+  using failover = failoverOf(w, {
     stopLocal: (id) => Promise.resolve(void stopped.push(id)),
   });
   w.events.emit({ type: "agent:dead", id: "c", host: "host-c", at: Date.now() });
@@ -111,15 +110,7 @@ Deno.test("failover: a minority fences itself only once the set time has passed 
   const w = world([member("a", "alive"), member("b", "dead"), member("c", "dead")], record);
   const stopped: string[] = [];
   const clock = new FakeClock();
-  using failover = startFailover({
-    node: w.node,
-    membership: w.membership,
-    desired: w.desired,
-    claims: new ClaimTable(),
-    events: w.batcher,
-    log: createLogger({ stderr: false }),
-    sessionId: "s",
-    host: "host-a",
+  using failover = failoverOf(w, {
     stopOnMinorityAfterMs: 60_000,
     stopLocal: (id) => Promise.resolve(void stopped.push(id)),
     holdsTasks: () => true,
@@ -141,15 +132,7 @@ Deno.test("failover: a minority that sees a majority again before the set time i
   const w = world(view, record);
   const stopped: string[] = [];
   const clock = new FakeClock();
-  using failover = startFailover({
-    node: w.node,
-    membership: w.membership,
-    desired: w.desired,
-    claims: new ClaimTable(),
-    events: w.batcher,
-    log: createLogger({ stderr: false }),
-    sessionId: "s",
-    host: "host-a",
+  using failover = failoverOf(w, {
     stopOnMinorityAfterMs: 60_000,
     stopLocal: (id) => Promise.resolve(void stopped.push(id)),
     holdsTasks: () => true,
@@ -172,15 +155,8 @@ Deno.test("failover: a dead agent's tasks count as lost only lostAfterMs after i
   const w = world([member("a", "alive"), member("b", "alive"), member("c", "dead")], record);
   const clock = new FakeClock();
   const claims = new ClaimTable();
-  using _failover = startFailover({
-    node: w.node,
-    membership: w.membership,
-    desired: w.desired,
+  using _failover = failoverOf(w, {
     claims,
-    events: w.batcher,
-    log: createLogger({ stderr: false }),
-    sessionId: "s",
-    host: "host-a",
     lostAfterMs: 30_000,
     clock,
   });
