@@ -21,6 +21,7 @@ import type * as v from "valibot";
 import { decode, encode } from "./codec.ts";
 import { ListenError } from "./errors.ts";
 import { disarmMorticeChannel } from "./_mortice.ts";
+import { skipRedundantMerges } from "./_peer_store_cache.ts";
 import { noiseCrypto } from "./_noise_crypto.ts";
 
 /** Gossip messages are capped at this size. */
@@ -268,5 +269,7 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
     }
     throw cause;
   }
+  // Most of libp2p's peer-store writes change nothing (a protocol merged on every stream): skip those.
+  skipRedundantMerges(libp2p.peerStore);
   return new MeshNode(libp2p, init);
 }
