@@ -58,7 +58,7 @@ export interface EnvServiceInit {
   dataDir: string;
   /** The topology records this agent holds: a `take` of an environment with hooks answers with its own. */
   topology?: (id: string) => unknown;
-  /** How often the arbiter looks for lost controllers (default 1 s). */
+  /** How often a passed controller deadline is looked at again until the arbiter acts (default 1 s). */
   checkIntervalMs?: number;
 }
 
@@ -351,9 +351,13 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
 
   if (init.commands) await serveTransitions(node, init.commands);
 
-  // Lost controllers: O(environments) once a second, acted on by the arbiter alone.
-  // The arbiter is worked out only when there is something to do, so an idle interval costs nothing.
-  const timer = setInterval(() => {
+  // Lost controllers, acted on by the arbiter alone. A timer runs only while a controller is out: it wakes at
+  // the earliest deadline, then every `checkIntervalMs` while a passed one is still there (the arbiter may
+  // be another agent, or change). An agent with no transition under way has no timer at all.
+  const checkEveryMs = init.checkIntervalMs ?? 1_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let armedAt = Infinity;
+  const checkLost = () => {
     const now = Date.now();
     let arbiter: boolean | undefined;
     for (const r of records.records()) {
@@ -367,8 +371,30 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
         // `force` merges here at once and gossips later: what it returns has nothing left to fail.
       ).catch(() => {});
     }
-  }, init.checkIntervalMs ?? 1_000);
-  timer.unref?.();
+  };
+  const arm = () => {
+    const now = Date.now();
+    let next = Infinity;
+    for (const r of records.records()) {
+      if (!r.controller || r.destroyed) continue;
+      next = Math.min(next, r.controller.deadline > now ? r.controller.deadline : now + checkEveryMs);
+    }
+    if (next >= armedAt && timer !== undefined) return;
+    clearTimeout(timer);
+    timer = undefined;
+    armedAt = next;
+    if (next === Infinity) return;
+    // An hour at most: setTimeout's own limit is 24.8 days, and a deadline can only come nearer.
+    timer = setTimeout(() => {
+      timer = undefined;
+      armedAt = Infinity;
+      checkLost();
+      arm();
+    }, Math.min(next - now, 3_600_000));
+    timer.unref?.();
+  };
+  const offArm = records.changes.on(arm);
+  arm();
 
   const onExit = (e: RunnerEvent | ShoalEvent) => {
     switch (e.type) {
@@ -424,7 +450,8 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       return await toArbiter({ op: "task-error", topologyId, path, message });
     },
     stop() {
-      clearInterval(timer);
+      offArm();
+      clearTimeout(timer);
       offLocal();
       offGossip();
       records.stop();

@@ -35,7 +35,9 @@ function redundant(k: Known, data: PeerData): boolean {
     } else if (key === "tags") {
       for (const [name, tag] of Object.entries(data.tags!)) {
         const held = k.peer.tags.get(name);
-        if (tag === undefined ? held !== undefined : held?.value !== (tag.value ?? 0) || tag.ttl !== undefined) {
+        if (
+          tag === undefined ? held !== undefined : held?.value !== (tag.value ?? 0) || tag.ttl !== undefined
+        ) {
           return false;
         }
       }

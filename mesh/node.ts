@@ -220,7 +220,13 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
       transports: [tcp()],
       connectionProtector: preSharedKey({ psk: init.swarmKey }),
       connectionEncrypters: [noise({ crypto: noiseCrypto })],
-      streamMuxers: [yamux({ maxEarlyStreams: 256, streamOptions: { inactivityTimeout: 30 * 60_000 } })],
+      // No keep-alive pings: each side pinged every connection every 30 s, O(links) messages per agent, while
+      // the membership protocol probes the links anyway and finds a dead one.
+      streamMuxers: [yamux({
+        maxEarlyStreams: 256,
+        enableKeepAlive: false,
+        streamOptions: { inactivityTimeout: 30 * 60_000 },
+      })],
       // Agents keep a bounded number of links themselves (membership.ts); this cap is only a backstop
       // against light peers (each CLI run is one connection).
       connectionManager: {
@@ -236,6 +242,9 @@ export async function createMeshNode(init: MeshNodeInit): Promise<MeshNode> {
         ping: ping(),
         pubsub: gossipsub({
           allowPublishToZeroTopicPeers: true,
+          // Tags tell libp2p's connection manager which connections to keep when it prunes; agents keep
+          // their links themselves (membership.ts), and each graft and prune was a peer-store write.
+          tagMeshPeers: false,
           ignoreDuplicatePublishError: true,
           emitSelf: false,
           // Messages travel along each topic's mesh (degree D = 6): flooding every publish to every

@@ -264,7 +264,15 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     if (last.start) void start(last.start);
   };
   // Changes act at once (coalesced into one microtask); the timer catches freed slots, which membership
-  // reports without an event.
+  // reports without an event. It runs only while something waits: an idle agent's event loop stays asleep.
+  let ticker: unknown;
+  const tickWhilePending = () => {
+    if (pending.size > 0) ticker ??= clock.setInterval(tick, init.tickMs ?? 250);
+    else if (ticker !== undefined) {
+      clock.clearInterval(ticker);
+      ticker = undefined;
+    }
+  };
   let queued = false;
   const schedule = () => {
     if (queued) return;
@@ -365,6 +373,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
         pending.delete(after.id);
         for (const k of everFitsCache.keys()) if (k.startsWith(`${after.id}@`)) everFitsCache.delete(k);
       }
+      tickWhilePending();
       schedule();
     }),
     membership.events.on(() => {
@@ -395,10 +404,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     handler: (req) => handle(req as PoolRequest),
   });
 
-  const timers = [
-    clock.setInterval(tick, init.tickMs ?? 250),
-    clock.setInterval(poolLog, init.logEveryMs ?? 10_000),
-  ];
+  const timers = [clock.setInterval(poolLog, init.logEveryMs ?? 10_000)];
   return {
     records,
     isScheduler,
@@ -406,6 +412,7 @@ export async function startPoolService(init: PoolServiceInit): Promise<PoolServi
     hasWaiting: () => pending.size > 0,
     stop() {
       for (const t of timers) clock.clearInterval(t);
+      if (ticker !== undefined) clock.clearInterval(ticker);
       for (const off of offs) off();
       records.stop();
     },
