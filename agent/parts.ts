@@ -129,10 +129,15 @@ export function createStateFilePart(
   });
 }
 
-/** The agent's `agent:started` (once all started) and `agent:stopping` (once its events went) events. */
+/**
+ * The agent's start, logged. Peers and monitors learn of an agent's start and end from the membership
+ * (`agent:joined`, `agent:left`, which `shoal monitor` prints): an `agent:started` event on the events topic
+ * as well was flooded to every agent, and while 100 agents formed a mesh each received and forwarded one
+ * per agent, a tenth of the gossip it handled then.
+ */
 export function createPresencePart(
   init: {
-    node: Pick<MeshNode, "peerId" | "publish" | "addresses">;
+    node: Pick<MeshNode, "peerId" | "addresses">;
     host: string;
     slots: number;
     log: Logger;
@@ -149,29 +154,8 @@ export function createPresencePart(
         slots: init.slots,
         host,
       });
-      // For monitors only: the membership's join is what peers act on.
-      void node.publish(
-        EVENTS_TOPIC,
-        {
-          type: "agent:started",
-          at: Date.now(),
-          by: node.peerId,
-          host,
-          slots: init.slots,
-        } satisfies EventMessage,
-      )
-        // A monitor that misses it still sees the agent join the view.
-        .catch(() => {});
     },
-    async stop() {
-      // Best effort: the membership's leave that follows is what peers act on.
-      await node.publish(
-        EVENTS_TOPIC,
-        { type: "agent:stopping", at: Date.now(), by: node.peerId } satisfies EventMessage,
-      )
-        // A monitor that misses it still sees the agent leave the view.
-        .catch(() => {});
-    },
+    stop() {},
   });
 }
 

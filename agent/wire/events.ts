@@ -67,9 +67,7 @@ const where = { agent: Peer, host: Name, by: Peer };
 
 /** Every event, as consumers see it: its `type`, when it happened (`at`) and who gossiped it (`by`). */
 export const EventSchema = v.variant("type", [
-  // The agent's own, one per message.
-  v.object({ type: v.literal("agent:started"), at: v.number(), by: Peer, host: Name, slots: Int }),
-  v.object({ type: v.literal("agent:stopping"), at: v.number(), by: Peer }),
+  // The agent's own, one per message. (Its start and end are membership events, `agent:joined`/`agent:left`.)
   v.object({ type: v.literal("agent:healthy"), at: v.number(), by: Peer, host: Name }),
   v.object({ type: v.literal("agent:unhealthy"), at: v.number(), by: Peer, host: Name, reason: Text }),
   /** The arbiter granted a take of an environment: peers apply it to the record they hold. */

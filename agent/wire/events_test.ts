@@ -53,8 +53,8 @@ Deno.test("events: an unknown or unreadable event is dropped alone, the rest of 
 });
 
 Deno.test("events: a single event is read as it is; a message without type, at and by fails", () => {
-  const started: EventMessage = { type: "agent:started", at: 1, by: "peer-b", host: "h", slots: 4 };
-  assertEquals(v.parse(EventMessageSchema, started), [started]);
+  const healthy: EventMessage = { type: "agent:healthy", at: 1, by: "peer-b", host: "h" };
+  assertEquals(v.parse(EventMessageSchema, healthy), [healthy]);
   assertEquals(v.safeParse(EventMessageSchema, { type: 42 }).success, false);
   assertEquals(v.safeParse(EventMessageSchema, { type: "batch", at: 1 }).success, false);
 });

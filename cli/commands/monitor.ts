@@ -85,7 +85,7 @@ function eventStyle(e: { type: string; [k: string]: unknown }): Parameters<typeo
     return e.stopped ? "gray" : e.code === 0 && !e.signal ? "blue" : e.willRestart ? "yellow" : "red";
   }
   if (e.type === "task:failed" || e.type === "tasks:lost" || e.type === "tasks:abandoned") return "red";
-  if (e.type === "task:started" || e.type === "agent:started") return "green";
+  if (e.type === "task:started") return "green";
   if (e.type.startsWith("agent:")) {
     return stateStyle(e.type.slice(6) === "joined" ? "alive" : e.type.slice(6));
   }
