@@ -379,7 +379,7 @@ export async function startEnvService(init: EnvServiceInit): Promise<EnvService>
       if (!r.controller || r.destroyed) continue;
       next = Math.min(next, r.controller.deadline > now ? r.controller.deadline : now + checkEveryMs);
     }
-    if (next >= armedAt && timer !== undefined) return;
+    if (next >= armedAt) return; // armed as soon or sooner (Infinity: no timer, none needed)
     clearTimeout(timer);
     timer = undefined;
     armedAt = next;

@@ -17,6 +17,9 @@ import type { Peer, PeerData, PeerId, PeerStore } from "@libp2p/interface";
 /** A remembered entry answers redundant merges for this long; then one real merge refreshes it. */
 export const REFRESH_MS = 60_000;
 
+/** Marks a wrapped store, holding its skip counter. */
+const SKIPPED = Symbol("shoal.skippedMerges");
+
 interface Known {
   peer: Peer;
   at: number;
@@ -95,5 +98,3 @@ export function skipRedundantMerges(store: PeerStore, now: () => number = Date.n
   s[SKIPPED] = () => skipped;
   return s[SKIPPED];
 }
-
-const SKIPPED = Symbol("shoal.skippedMerges");
