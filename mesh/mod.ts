@@ -58,12 +58,15 @@ export {
   EVENTS_TOPIC,
   MemberSchema,
   MembershipEventSchema,
+  TASK_EVENTS_TOPIC,
   VIEW_PROTOCOL,
   VIEW_WATCH_PROTOCOL,
   ViewSchema,
 } from "./types.ts";
 export type { Member, MembershipEvent, MemberState, View } from "./types.ts";
 export { Coalescer } from "./coalesce.ts";
+export { followEveryAgent } from "./follow.ts";
+export type { AgentFollower, FollowOptions } from "./follow.ts";
 export type { CoalesceClock, CoalescerInit } from "./coalesce.ts";
 export { service, startable, startAll, stopAll, StopError } from "./startable.ts";
 export type { LifecycleOptions, Service, Startable } from "./startable.ts";

@@ -57,7 +57,10 @@ export class MeshNode implements AsyncDisposable {
   readonly localHandlers: Map<string, (body: unknown, from: string) => Promise<unknown>> = new Map();
   readonly #onMalformed: ((what: string, err: unknown) => void) | undefined;
   readonly #onStreamError: ((what: string, err: unknown) => void) | undefined;
-  readonly #topicHandlers = new Map<string, Set<(data: Uint8Array, from: string) => void>>();
+  readonly #topicHandlers = new Map<
+    string,
+    Set<{ schema: v.GenericSchema; handler: (value: unknown, from: string) => void }>
+  >();
   /** The addresses last written to the peer store, by peer: a write encodes the whole record under a lock. */
   readonly #storedAddrs = new Map<string, string>();
   #stopped = false;
@@ -77,7 +80,21 @@ export class MeshNode implements AsyncDisposable {
       const handlers = this.#topicHandlers.get(msg.topic);
       if (!handlers) return;
       const from = msg.type === "signed" ? msg.from.toString() : "";
-      for (const h of handlers) h(msg.data, from);
+      // Several parts subscribe to the same topic with the same schema: a message is decoded once per schema.
+      const decoded = new Map<v.GenericSchema, { value: unknown } | { err: unknown }>();
+      for (const { schema, handler } of handlers) {
+        let got = decoded.get(schema);
+        if (!got) {
+          try {
+            got = { value: decode(msg.data, schema, { what: msg.topic, maxBytes: MAX_GOSSIP_BYTES }) };
+          } catch (err) {
+            this.malformed(msg.topic, err);
+            got = { err };
+          }
+          decoded.set(schema, got);
+        }
+        if ("value" in got) handler(got.value, from);
+      }
     });
   }
 
@@ -131,16 +148,7 @@ export class MeshNode implements AsyncDisposable {
       this.#topicHandlers.set(topic, set);
       this.libp2p.services.pubsub.subscribe(topic);
     }
-    const h = (data: Uint8Array, from: string) => {
-      let value: v.InferOutput<S>;
-      try {
-        value = decode(data, schema, { what: topic, maxBytes: MAX_GOSSIP_BYTES });
-      } catch (err) {
-        this.malformed(topic, err);
-        return;
-      }
-      handler(value, from);
-    };
+    const h = { schema, handler: handler as (value: unknown, from: string) => void };
     set.add(h);
     return () => {
       set.delete(h);

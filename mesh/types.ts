@@ -8,6 +8,13 @@ import * as v from "valibot";
 
 /** Gossip topic of events (agent and task state changes, topology progress); their schema is `agent/wire/events.ts`. */
 export const EVENTS_TOPIC = "/shoal/events/1";
+/**
+ * Gossip topic of the task events only tools follow (a task started, an exit it restarts from, the exits of a
+ * topology stopped as a whole); same schema. Agents do not subscribe to it, so they do not forward it: a tool
+ * hears an agent's only while connected to it (`mesh/follow.ts`). Broadcast to every agent, each of 10,000
+ * starts reached all 100 agents of a mesh — 2.3 GB of gossip for one activation.
+ */
+export const TASK_EVENTS_TOPIC = "/shoal/task-events/1";
 /** Request/response protocol returning a peer's membership view. */
 export const VIEW_PROTOCOL = "/shoal/view/1.0.0";
 /** Stream protocol for light peers: an agent's view, then each membership event as it happens. */

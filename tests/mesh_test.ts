@@ -6,7 +6,9 @@ import { connect } from "node:net";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
-import { createHome, isRunning, SHOAL_BIN, spawnAgent, startMesh } from "./_harness.ts";
+import { createHome, isRunning, SHOAL_BIN, spawnAgent, startMesh, writeTopology } from "./_harness.ts";
+import { watchEvents } from "./_events.ts";
+import * as v from "valibot";
 import { waitFor } from "./_wait.ts";
 import {
   createMeshNode,
@@ -15,6 +17,7 @@ import {
   EVENTS_TOPIC,
   readSwarmKey,
   SWIM_PROTOCOL,
+  TASK_EVENTS_TOPIC,
   VIEW_PROTOCOL,
 } from "../mesh/mod.ts";
 import { lpStream } from "@libp2p/utils";
@@ -188,4 +191,37 @@ Deno.test("mesh: garbage and oversized frames leave the agent running and servin
     const { readFile } = await import("node:fs/promises");
     return (await readFile(join(agent.dataDir, "agent.log"), "utf8")).includes("dropped malformed message");
   }, { what: "the agent to log the dropped messages" });
+});
+
+Deno.test("mesh: task starts reach the tools that follow every agent, and no agent forwards them", async () => {
+  await using mesh = await startMesh({ agents: 3, slots: 1 });
+  await using events = await watchEvents(mesh);
+  // A tool connected to one agent: it hears which topics that agent takes part in.
+  const node = await createMeshNode({ swarmKey: await readSwarmKey(mesh.swarmKeyFile) });
+  try {
+    node.subscribe(EVENTS_TOPIC, v.unknown(), () => {});
+    node.subscribe(TASK_EVENTS_TOPIC, v.unknown(), () => {});
+    const agent = mesh.agents[0]!;
+    await node.dial(agent.addrs[0]!);
+    const subscribers = (topic: string) =>
+      node.libp2p.services.pubsub.getSubscribers(topic).map((p) => p.toString());
+    await waitFor(() => subscribers(EVENTS_TOPIC).includes(agent.id), { what: "the agent's subscriptions" });
+    assertEquals(subscribers(TASK_EVENTS_TOPIC), [], "an agent subscribed to task events would forward them");
+  } finally {
+    await node.stop();
+  }
+  const file = writeTopology(
+    mesh.home.dir,
+    "three.xml",
+    `<topology name="three">
+  <decltask name="Nap"><exe reachable="true">sleep 600</exe></decltask>
+  <main name="main"><group name="g" n="3"><task>Nap</task></group></main>
+</topology>`,
+  );
+  const act = await mesh.run(["topology", "activate", file]);
+  assertEquals(act.code, 0, act.stderr);
+  await waitFor(() => {
+    const by = new Set(events.events().filter((e) => e.type === "task:started").map((e) => e.agent));
+    return mesh.agents.every((a) => by.has(a.id));
+  }, { what: "the monitor to hear a task start on each of the 3 agents" });
 });

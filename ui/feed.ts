@@ -30,12 +30,14 @@ import {
   encode,
   EventHub,
   EVENTS_TOPIC,
+  followEveryAgent,
   type Member,
   type Membership,
   type MembershipEvent,
   type MeshNode,
   request,
   startMembership,
+  TASK_EVENTS_TOPIC,
 } from "../mesh/mod.ts";
 import { METRICS_LABEL } from "../metrics/mod.ts";
 import { EnvFeed, type EnvView } from "./envs.ts";
@@ -126,7 +128,7 @@ export class Feed implements AsyncDisposable {
       this.messages.emit({ kind: "event", event: e });
       this.#refreshAgentsSoon();
     }));
-    this.#offs.push(node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => {
+    const onEvents = (events: ShoalEvent[]) => {
       // An environment's task states come one event per state: the page lists one per task.
       for (const e of events.flatMap((x) => expandTaskStates(x))) {
         this.messages.emit({ kind: "event", event: e });
@@ -134,7 +136,12 @@ export class Feed implements AsyncDisposable {
       }
       // Slots change as tasks start and stop; the agents' figures travel in their membership updates.
       this.#refreshAgentsSoon();
-    }));
+    };
+    this.#offs.push(node.subscribe(EVENTS_TOPIC, EventMessageSchema, onEvents));
+    this.#offs.push(node.subscribe(TASK_EVENTS_TOPIC, EventMessageSchema, onEvents));
+    // Task starts and restarts reach only the tools connected to their agent.
+    const follower = followEveryAgent(node, this.#membership, { topic: EVENTS_TOPIC });
+    this.#offs.push(() => follower[Symbol.dispose]());
     this.#offs.push(node.subscribe(TOPOLOGIES_TOPIC, TopologyRecordSchema, (r) => {
       this.messages.emit({ kind: "topology", topology: topologyView(r) });
     }));

@@ -108,11 +108,21 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
   const { node, runner, slots, log } = init;
   const me = node.peerId;
 
-  const stopLocal = (topologyId: string, paths?: string[], graceMs?: number): Promise<StopResult> =>
-    stopLocalTasks(init, topologyId, {
-      ...(paths ? { paths } : {}),
-      ...(graceMs !== undefined ? { graceMs } : {}),
-    });
+  /** Topologies being stopped here as a whole, and by how many stops: their exits are for tools only. */
+  const wholeStops = new Map<string, number>();
+  const stopLocal = async (topologyId: string, paths?: string[], graceMs?: number): Promise<StopResult> => {
+    if (paths) {
+      return await stopLocalTasks(init, topologyId, { paths, ...(graceMs !== undefined ? { graceMs } : {}) });
+    }
+    wholeStops.set(topologyId, (wholeStops.get(topologyId) ?? 0) + 1);
+    try {
+      return await stopLocalTasks(init, topologyId, graceMs !== undefined ? { graceMs } : {});
+    } finally {
+      const n = wholeStops.get(topologyId)! - 1;
+      if (n > 0) wholeStops.set(topologyId, n);
+      else wholeStops.delete(topologyId);
+    }
+  };
   const orphans = init.desired
     ? new OrphanLeases({
       node,
@@ -163,7 +173,7 @@ export async function startTaskService(init: TaskServiceInit): Promise<TaskServi
   const unwatch = () => reconciler?.close();
 
   runner.events.on((e) => {
-    init.events.add({ ...e, agent: me, host: init.host });
+    init.events.add({ ...e, agent: me, host: init.host }, { wholeStop: wholeStops.has(e.topologyId) });
     const final = (e.type === "task:exited" && !e.willRestart) || e.type === "task:failed";
     if (final) init.taskApi?.unregister(e.topologyId, e.path);
     if (final) init.staged?.release(`${e.topologyId}\0${e.path}`);

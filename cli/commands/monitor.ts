@@ -5,8 +5,8 @@
  * @module
  */
 import type { Command } from "commander";
-import { EVENTS_TOPIC, startMembership } from "../../mesh/mod.ts";
-import { EventMessageSchema } from "../../agent/mod.ts";
+import { EVENTS_TOPIC, followEveryAgent, startMembership, TASK_EVENTS_TOPIC } from "../../mesh/mod.ts";
+import { EventMessageSchema, type ShoalEvent } from "../../agent/mod.ts";
 import { expandTaskStates } from "../../env/mod.ts";
 import { ExitCode } from "../errors.ts";
 import { shortId } from "../format.ts";
@@ -61,13 +61,24 @@ Examples:
         }
         if (opts.count && ++printed >= opts.count) stop.abort();
       };
-      await using membership = await startMembership({ node: peer.node });
-      membership.events.on(print);
-      peer.node.subscribe(EVENTS_TOPIC, EventMessageSchema, (events) => {
+      // Until every agent is followed, events wait: a test (or a person) who saw every agent joined may act.
+      const held: Parameters<typeof print>[0][] = [];
+      let live = false;
+      const out = (e: Parameters<typeof print>[0]) => live ? print(e) : held.push(e);
+      const onEvents = (events: ShoalEvent[]) => {
         // Agents coalesce task events into batches (the schema unpacks them), and an environment's task
         // states into one event per state: tools see one line per event and task.
-        for (const e of events) for (const x of expandTaskStates(e)) print(x);
-      });
+        for (const e of events) for (const x of expandTaskStates(e)) out(x);
+      };
+      peer.node.subscribe(EVENTS_TOPIC, EventMessageSchema, onEvents);
+      peer.node.subscribe(TASK_EVENTS_TOPIC, EventMessageSchema, onEvents);
+      await using membership = await startMembership({ node: peer.node });
+      membership.events.on(out);
+      // Task starts and restarts reach only the tools connected to their agent.
+      using follower = followEveryAgent(peer.node, membership, { topic: EVENTS_TOPIC });
+      await follower.ready;
+      live = true;
+      held.splice(0).forEach(print);
       const timer = opts.timeout !== undefined ? setTimeout(() => stop.abort(), opts.timeout) : undefined;
       process.once("SIGINT", () => {
         process.exitCode = ExitCode.interrupted;
