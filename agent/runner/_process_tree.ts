@@ -22,6 +22,11 @@ export interface ProcessTable {
   entries: Map<number, ProcEntry>;
   children: Map<number, number[]>;
   groups: Map<number, number[]>;
+  /**
+   * Set on a partial table ({@linkcode readProcessTableAround}): reads the trees under `pids` into it, so
+   * that {@linkcode collectTree} finds them.
+   */
+  grow?: (pids: Iterable<number>) => void;
 }
 
 /** Whether this host has a Linux-style `/proc` (else trees degrade to process groups). */
@@ -52,6 +57,83 @@ function push<K>(map: Map<K, number[]>, key: K, value: number): void {
   const list = map.get(key);
   if (list) list.push(value);
   else map.set(key, [value]);
+}
+
+/** Whether the kernel lists each thread's children (`/proc/<pid>/task/<tid>/children`, CONFIG_PROC_CHILDREN). */
+export const LISTS_CHILDREN: boolean = HAS_PROC && (() => {
+  try {
+    readFileSync(`/proc/self/task/${process.pid}/children`);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** The children of `pid`, of all its threads; empty once it is gone. */
+function childrenOf(pid: number): number[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/children`, "latin1");
+    } catch {
+      continue; // the thread ended
+    }
+    for (const c of text.split(" ")) if (c) out.push(Number(c));
+  }
+  return out;
+}
+
+/**
+ * The part of the process table a stop needs, read without scanning every process of the host: the trees
+ * under `roots` (walked through each process's list of children) and the orphans that init adopted (where
+ * a task's escaped daemons end up). On one machine running 100 agents of 100 tasks each, the whole table is
+ * 10,000 `stat` files a scan, and every agent scanned it twice a stop: the stop of all 10,000 took 44 s.
+ * Falls back to {@linkcode readProcessTable} where the kernel does not list children.
+ */
+export function readProcessTableAround(roots: Iterable<number>): ProcessTable {
+  if (!LISTS_CHILDREN) return readProcessTable();
+  const table: ProcessTable = { entries: new Map(), children: new Map(), groups: new Map() };
+  const add = (pid: number): ProcEntry | undefined => {
+    if (table.entries.has(pid)) return undefined;
+    let entry: ProcEntry | undefined;
+    try {
+      entry = parseStat(readFileSync(`/proc/${pid}/stat`, "latin1"));
+    } catch {
+      return undefined; // exited while we looked
+    }
+    if (!entry || entry.zombie) return undefined;
+    table.entries.set(entry.pid, entry);
+    push(table.children, entry.ppid, entry.pid);
+    push(table.groups, entry.pgid, entry.pid);
+    return entry;
+  };
+  const walk = (from: Iterable<number>) => {
+    const stack = [...from];
+    while (stack.length > 0) {
+      const pid = stack.pop()!;
+      if (pid === 1 || table.entries.has(pid) || !add(pid)) continue; // init, seen, or gone
+      for (const c of childrenOf(pid)) if (!table.entries.has(c)) stack.push(c);
+    }
+  };
+  table.grow = (pids) => {
+    const stack: number[] = [];
+    for (const p of pids) {
+      add(p);
+      stack.push(...childrenOf(p));
+    }
+    walk(stack);
+  };
+  walk(roots);
+  // Orphans: their own trees are read only if their environment marks them as a task's (`grow`).
+  for (const pid of childrenOf(1)) add(pid);
+  return table;
 }
 
 /** Reads the whole process table; zombies are left out. Empty without `/proc`. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { collectTree, findByEnv, isGone, readProcessTable, signal } from "./_process_tree.ts";
+import { collectTree, findByEnv, isGone, readProcessTableAround, signal } from "./_process_tree.ts";
 import type { ProcessTable } from "./_process_tree.ts";
 
 /** One task to terminate. */
@@ -57,6 +57,7 @@ function membersOf(
   const escaped = findByEnv(table, markerName, new Set(markers.keys()), known);
   for (const [value, pids] of escaped) {
     const i = markers.get(value)!;
+    table.grow?.(pids);
     for (const p of collectTree(table, pids, pids)) members[i]!.add(p);
     for (const p of pids) members[i]!.add(p);
   }
@@ -112,13 +113,15 @@ export async function terminateTrees(
   const results: TerminateResult[] = targets.map(() => ({ killed: false, survivors: [] }));
   if (targets.length === 0) return results;
   // Collect the trees before signalling: once a parent dies its children are re-parented out of reach.
-  let table = readProcessTable();
+  const around = (extra: Set<number>[] = []) =>
+    readProcessTableAround([...targets.map((t) => t.pid), ...extra.flatMap((m) => [...m])]);
+  let table = around();
   let members = membersOf(table, targets, targets.map(() => new Set()), options.markerName);
   send(targets, members, table, "SIGTERM");
   await waitGone(targets, members, Date.now() + options.graceMs);
   for (let round = 0; round < MAX_KILL_ROUNDS; round++) {
     // Anything still in the groups or trees now (late forks included) gets SIGKILL.
-    table = readProcessTable();
+    table = around(members);
     members = membersOf(table, targets, members, options.markerName);
     const rest = targets.map((t, i) => members[i]!.size > 0 || !t.exited());
     if (!rest.includes(true)) return results;
