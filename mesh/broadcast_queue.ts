@@ -60,7 +60,22 @@ export class BroadcastQueue {
   /** `from` sent `update` (again): it holds the queued update if it is the same one. */
   heard(update: MemberUpdate, from: string): void {
     const item = this.#byMember.get(update.id);
-    if (item && item.update.inc === update.inc && item.update.st === update.st) item.knownBy.add(from);
+    if (
+      item && item.update.inc === update.inc && item.update.st === update.st &&
+      (item.update.lv ?? 0) === (update.lv ?? 0)
+    ) item.knownBy.add(from);
+  }
+
+  /** Whether any of the `max` least sent updates (those {@linkcode take} would count) is news to `to`. */
+  newsFor(to: string, max: number): boolean {
+    let counted = 0;
+    for (let k = 0; k < this.#buckets.length && counted < max; k++) {
+      for (const item of this.#buckets[k] ?? []) {
+        if (counted++ >= max) break;
+        if (!item.knownBy.has(to)) return true;
+      }
+    }
+    return false;
   }
 
   /**

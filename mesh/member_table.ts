@@ -22,6 +22,15 @@ interface Entry {
   since: number;
   /** Distinct members that suspect it, while suspect. */
   suspecters?: Set<string>;
+  /** Version of its load figure within this incarnation (`MemberUpdate.lv`). */
+  lv?: number;
+}
+
+/** Whether two descriptions differ at most in the load figure. */
+export function sameButLoad(a: MemberMeta, b: MemberMeta): boolean {
+  return a.host === b.host && a.version === b.version && a.startedAt === b.startedAt && a.gpus === b.gpus &&
+    a.group === b.group && a.slots.total === b.slots.total && a.slots.free === b.slots.free &&
+    JSON.stringify(a.labels) === JSON.stringify(b.labels);
 }
 
 /** What applying one update did. */
@@ -92,7 +101,7 @@ export class MemberTable {
   }
 
   /** Adds or replaces this member's own entry (always alive). */
-  setSelf(inc: number, addrs: string[], meta: MemberMeta, now: number): MemberUpdate {
+  setSelf(inc: number, addrs: string[], meta: MemberMeta, now: number, lv = 0): MemberUpdate {
     this.#members.set(this.#self, {
       id: this.#self,
       inc,
@@ -101,13 +110,19 @@ export class MemberTable {
       meta,
       lastSeen: now,
       since: now,
+      ...(lv > 0 ? { lv } : {}),
     });
-    return { id: this.#self, inc, st: "alive", addrs, meta };
+    return { id: this.#self, inc, st: "alive", addrs, meta, ...(lv > 0 ? { lv } : {}) };
   }
 
   /** This member's incarnation. */
   get selfIncarnation(): number {
     return this.#members.get(this.#self)?.inc ?? 0;
+  }
+
+  /** The version of this member's load figure within its incarnation. */
+  get selfLoadVersion(): number {
+    return this.#members.get(this.#self)?.lv ?? 0;
   }
 
   /** Records that `id` answered directly. */
@@ -126,7 +141,14 @@ export class MemberTable {
     const st = fromSync && u.st === "dead" ? "suspect" : u.st;
     if (st === "alive") {
       if (cur && u.inc <= cur.inc) {
-        if (cur.state === "alive" || cur.state === "suspect") cur.lastSeen = now;
+        if (cur.state !== "alive" && cur.state !== "suspect") return NOTHING;
+        cur.lastSeen = now;
+        // The same incarnation with a newer load figure: the figure changes, nothing else (not a refutation).
+        if (u.inc === cur.inc && u.meta && (u.lv ?? 0) > (cur.lv ?? 0)) {
+          cur.meta = u.meta;
+          cur.lv = u.lv;
+          return { events: [], rebroadcast: true };
+        }
         return NOTHING;
       }
       if (!u.meta) return NOTHING; // an alive update always carries what the member says of itself
@@ -140,6 +162,7 @@ export class MemberTable {
         meta: u.meta,
         lastSeen: now,
         since: was === "alive" ? cur!.since : now,
+        ...(u.lv ? { lv: u.lv } : {}),
       });
       const at = now;
       const host = u.meta.host;
@@ -187,7 +210,14 @@ export class MemberTable {
       return {
         events: [],
         rebroadcast: false,
-        refute: { id: me.id, inc: me.inc, st: "alive", addrs: me.addrs, meta: me.meta },
+        refute: {
+          id: me.id,
+          inc: me.inc,
+          st: "alive",
+          addrs: me.addrs,
+          meta: me.meta,
+          ...(me.lv ? { lv: me.lv } : {}),
+        },
       };
     }
     return NOTHING;
@@ -243,6 +273,7 @@ export class MemberTable {
       addrs: m.addrs,
       ...(m.state === "alive" || m.state === "suspect" ? { meta: m.meta } : {}),
       ...(m.suspecters ? { from: this.#self } : {}),
+      ...(m.lv ? { lv: m.lv } : {}),
     }));
   }
 
@@ -257,7 +288,7 @@ export class MemberTable {
     for (const u of theirs) known.set(u.id, u);
     return this.updates().filter((u) => {
       const t = known.get(u.id);
-      return !t || t.inc < u.inc || (t.inc === u.inc && t.st !== u.st);
+      return !t || t.inc < u.inc || (t.inc === u.inc && (t.st !== u.st || (t.lv ?? 0) < (u.lv ?? 0)));
     });
   }
 
@@ -267,13 +298,10 @@ export class MemberTable {
    */
   isLoadOnly(u: MemberUpdate): boolean {
     const m = this.#members.get(u.id);
-    if (!m || m.state !== "alive" || u.st !== "alive" || !u.meta || u.inc <= m.inc) return false;
+    if (!m || m.state !== "alive" || u.st !== "alive" || !u.meta) return false;
+    if (u.inc !== m.inc || (u.lv ?? 0) <= (m.lv ?? 0)) return false;
     if (u.addrs && u.addrs.join(" ") !== m.addrs.join(" ")) return false;
-    const a = m.meta;
-    const b = u.meta;
-    return a.host === b.host && a.version === b.version && a.startedAt === b.startedAt && a.gpus === b.gpus &&
-      a.group === b.group && a.slots.total === b.slots.total && a.slots.free === b.slots.free &&
-      JSON.stringify(a.labels) === JSON.stringify(b.labels);
+    return sameButLoad(m.meta, u.meta);
   }
 
   /** One member as the view shows it. */
