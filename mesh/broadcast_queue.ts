@@ -22,6 +22,8 @@ interface Item {
   knownBy: Set<string>;
 }
 
+const isDeath = (u: MemberUpdate) => u.st === "dead" || u.st === "left";
+
 /** A transmit-limited queue of member updates. */
 export class BroadcastQueue {
   readonly #byMember = new Map<string, Item>();
@@ -29,6 +31,12 @@ export class BroadcastQueue {
   readonly #buckets: Set<Item>[] = [];
 
   #eager = 0;
+  #deaths = 0;
+
+  /** Number of queued deaths and leaves. */
+  get deaths(): number {
+    return this.#deaths;
+  }
 
   /** Number of queued updates. */
   get size(): number {
@@ -49,7 +57,9 @@ export class BroadcastQueue {
     if (old) {
       this.#buckets[old.transmits]?.delete(old);
       if (!old.lazy) this.#eager--;
+      if (isDeath(old.update)) this.#deaths--;
     }
+    if (isDeath(update)) this.#deaths++;
     const knownBy = new Set<string>(from === undefined ? [] : [from]);
     const item = { update, transmits: 0, lazy: lazy && (old?.lazy ?? true), knownBy };
     if (!item.lazy) this.#eager++;
@@ -103,6 +113,7 @@ export class BroadcastQueue {
         else {
           this.#byMember.delete(item.update.id);
           if (!item.lazy) this.#eager--;
+          if (isDeath(item.update)) this.#deaths--;
         }
       }
     }

@@ -413,13 +413,16 @@ export class Swim {
     this.#timers.gossip = undefined;
     if (this.#stopped || this.#queue.size === 0) return;
     const limit = retransmitLimit(this.#t, this.table.size);
-    // `gossipFanout` links, those that lack some of the news first: a round spent on links that hold it all
-    // (they sent it to us) left a late joiner with few links unreached by a death in 1 of 30 simulated
-    // seeds (found dead by its own timer 8 s later). Each round still counts `gossipFanout` sends of every
-    // update it takes, so news leaves the queue after as many rounds as before.
+    // While a death or leave is queued, `gossipFanout` links that lack some of the news go first: rounds spent
+    // on links that held it all (they sent it to us) left a late joiner with few links unreached by a death
+    // in 1 of 30 simulated seeds (found dead by its own timer 8 s later). Each round still counts
+    // `gossipFanout` sends of every update it takes, so news leaves the queue after as many rounds as before.
+    // Joins and slot changes keep random links: sending each to links that lack it doubled the CPU of forming.
     const links = this.#pickLinks(Infinity, undefined);
-    const lacking = links.filter((p) => this.#queue.newsFor(p, this.#t.maxGossipItems));
-    const rest = links.filter((p) => !lacking.includes(p));
+    const lacking = this.#queue.deaths > 0
+      ? links.filter((p) => this.#queue.newsFor(p, this.#t.maxGossipItems))
+      : [];
+    const rest = lacking.length > 0 ? links.filter((p) => !lacking.includes(p)) : links;
     for (const peer of [...lacking, ...rest].slice(0, this.#t.gossipFanout)) {
       const g = this.#queue.take(this.#t.maxGossipItems, limit, peer);
       if (g.length === 0) continue; // that link holds all of it
