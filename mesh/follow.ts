@@ -41,7 +41,10 @@ export function followEveryAgent(
   const dialling = new Set<string>();
   const queue: string[] = [];
   const concurrency = options.concurrency ?? 16;
-  let waiting = new Set<string>();
+  const first = membership.members().filter((m) => m.state === "alive" && m.id !== node.peerId).map((m) =>
+    m.id
+  );
+  const waiting = new Set(first);
   let closed = false;
   const { promise: ready, resolve } = Promise.withResolvers<void>();
   const timer = setTimeout(resolve, options.readyTimeoutMs ?? 10_000);
@@ -84,10 +87,6 @@ export function followEveryAgent(
     queue.push(id);
     pump();
   };
-  const first = membership.members().filter((m) => m.state === "alive" && m.id !== node.peerId).map((m) =>
-    m.id
-  );
-  waiting = new Set(first.filter((id) => !followed.has(id)));
   if (waiting.size === 0) resolve();
   first.forEach(follow);
   const off = membership.events.on((e) => {

@@ -207,6 +207,12 @@ Deno.test("pool: the queue outlives the peer that queued it and the scheduler; a
   assertEquals(times(dir).get("big")?.starts.length, 4, "every task started once, none of a failed attempt");
   assert(after.scheduler !== scheduler.id, "another agent schedules now");
   assertEquals(after.running.map((r) => [r.id, r.all]), [["big", 4]]);
+  // The new pool can be running before the killed agent is found dead (about a second): a stop before then
+  // rightly warns that its tasks may still run (exit 6). Here it is known dead first.
+  await waitFor(async () => {
+    const view = await mesh.viewOf(other);
+    return view.members.find((m) => m.id === scheduler.id)?.state === "dead";
+  }, { timeout: 15_000, what: "the killed scheduler to be seen dead" });
   const stop = await mesh.run(["topology", "stop", "--id", "big", "--grace", "1"]);
   assertEquals(stop.code, 0, stop.stderr);
   await waitFor(async () => (await pool(mesh)).finished.some((f) => f.id === "big" && f.state === "done"), {
