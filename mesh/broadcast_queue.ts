@@ -70,10 +70,7 @@ export class BroadcastQueue {
   /** `from` sent `update` (again): it holds the queued update if it is the same one. */
   heard(update: MemberUpdate, from: string): void {
     const item = this.#byMember.get(update.id);
-    if (
-      item && item.update.inc === update.inc && item.update.st === update.st &&
-      (item.update.lv ?? 0) === (update.lv ?? 0)
-    ) item.knownBy.add(from);
+    if (item && item.update.inc === update.inc && item.update.st === update.st) item.knownBy.add(from);
   }
 
   /** Whether any of the `max` least sent updates (those {@linkcode take} would count) is news to `to`. */

@@ -22,15 +22,6 @@ interface Entry {
   since: number;
   /** Distinct members that suspect it, while suspect. */
   suspecters?: Set<string>;
-  /** Version of its load figure within this incarnation (`MemberUpdate.lv`). */
-  lv?: number;
-}
-
-/** Whether two descriptions differ at most in the load figure. */
-export function sameButLoad(a: MemberMeta, b: MemberMeta): boolean {
-  return a.host === b.host && a.version === b.version && a.startedAt === b.startedAt && a.gpus === b.gpus &&
-    a.group === b.group && a.slots.total === b.slots.total && a.slots.free === b.slots.free &&
-    JSON.stringify(a.labels) === JSON.stringify(b.labels);
 }
 
 /** What applying one update did. */
@@ -101,7 +92,7 @@ export class MemberTable {
   }
 
   /** Adds or replaces this member's own entry (always alive). */
-  setSelf(inc: number, addrs: string[], meta: MemberMeta, now: number, lv = 0): MemberUpdate {
+  setSelf(inc: number, addrs: string[], meta: MemberMeta, now: number): MemberUpdate {
     this.#members.set(this.#self, {
       id: this.#self,
       inc,
@@ -110,19 +101,13 @@ export class MemberTable {
       meta,
       lastSeen: now,
       since: now,
-      ...(lv > 0 ? { lv } : {}),
     });
-    return { id: this.#self, inc, st: "alive", addrs, meta, ...(lv > 0 ? { lv } : {}) };
+    return { id: this.#self, inc, st: "alive", addrs, meta };
   }
 
   /** This member's incarnation. */
   get selfIncarnation(): number {
     return this.#members.get(this.#self)?.inc ?? 0;
-  }
-
-  /** The version of this member's load figure within its incarnation. */
-  get selfLoadVersion(): number {
-    return this.#members.get(this.#self)?.lv ?? 0;
   }
 
   /** Records that `id` answered directly. */
@@ -141,14 +126,7 @@ export class MemberTable {
     const st = fromSync && u.st === "dead" ? "suspect" : u.st;
     if (st === "alive") {
       if (cur && u.inc <= cur.inc) {
-        if (cur.state !== "alive" && cur.state !== "suspect") return NOTHING;
-        cur.lastSeen = now;
-        // The same incarnation with a newer load figure: the figure changes, nothing else (not a refutation).
-        if (u.inc === cur.inc && u.meta && (u.lv ?? 0) > (cur.lv ?? 0)) {
-          cur.meta = u.meta;
-          cur.lv = u.lv;
-          return { events: [], rebroadcast: true };
-        }
+        if (cur.state === "alive" || cur.state === "suspect") cur.lastSeen = now;
         return NOTHING;
       }
       if (!u.meta) return NOTHING; // an alive update always carries what the member says of itself
@@ -162,7 +140,6 @@ export class MemberTable {
         meta: u.meta,
         lastSeen: now,
         since: was === "alive" ? cur!.since : now,
-        ...(u.lv ? { lv: u.lv } : {}),
       });
       const at = now;
       const host = u.meta.host;
@@ -210,14 +187,7 @@ export class MemberTable {
       return {
         events: [],
         rebroadcast: false,
-        refute: {
-          id: me.id,
-          inc: me.inc,
-          st: "alive",
-          addrs: me.addrs,
-          meta: me.meta,
-          ...(me.lv ? { lv: me.lv } : {}),
-        },
+        refute: { id: me.id, inc: me.inc, st: "alive", addrs: me.addrs, meta: me.meta },
       };
     }
     return NOTHING;
@@ -273,7 +243,6 @@ export class MemberTable {
       addrs: m.addrs,
       ...(m.state === "alive" || m.state === "suspect" ? { meta: m.meta } : {}),
       ...(m.suspecters ? { from: this.#self } : {}),
-      ...(m.lv ? { lv: m.lv } : {}),
     }));
   }
 
@@ -288,7 +257,7 @@ export class MemberTable {
     for (const u of theirs) known.set(u.id, u);
     return this.updates().filter((u) => {
       const t = known.get(u.id);
-      return !t || t.inc < u.inc || (t.inc === u.inc && (t.st !== u.st || (t.lv ?? 0) < (u.lv ?? 0)));
+      return !t || t.inc < u.inc || (t.inc === u.inc && t.st !== u.st);
     });
   }
 
@@ -298,10 +267,13 @@ export class MemberTable {
    */
   isLoadOnly(u: MemberUpdate): boolean {
     const m = this.#members.get(u.id);
-    if (!m || m.state !== "alive" || u.st !== "alive" || !u.meta) return false;
-    if (u.inc !== m.inc || (u.lv ?? 0) <= (m.lv ?? 0)) return false;
+    if (!m || m.state !== "alive" || u.st !== "alive" || !u.meta || u.inc <= m.inc) return false;
     if (u.addrs && u.addrs.join(" ") !== m.addrs.join(" ")) return false;
-    return sameButLoad(m.meta, u.meta);
+    const a = m.meta;
+    const b = u.meta;
+    return a.host === b.host && a.version === b.version && a.startedAt === b.startedAt && a.gpus === b.gpus &&
+      a.group === b.group && a.slots.total === b.slots.total && a.slots.free === b.slots.free &&
+      JSON.stringify(a.labels) === JSON.stringify(b.labels);
   }
 
   /** One member as the view shows it. */

@@ -113,28 +113,3 @@ Deno.test("membership: a push-pull answer carries only what the asker lacks, hol
     ["me", 100, "alive"],
   ]);
 });
-
-Deno.test("membership: a new load figure keeps the incarnation, so a death stated by one that missed it holds", () => {
-  // Before, every load figure was a new incarnation: members that had heard it ignored the death the
-  // killed agent's links declared (of the incarnation they knew), and found it dead 5–11 s later alone.
-  const heard = table();
-  heard.apply(alive("a", 5), 0);
-  const load = { ...alive("a", 5), meta: { ...meta(), load: 3.5 }, lv: 1 };
-  assertEquals(heard.isLoadOnly(load), true);
-  const r = heard.apply(load, 10);
-  assertEquals([types(r), r.rebroadcast, heard.get("a")?.load], [[], true, 3.5]);
-  assertEquals(heard.apply(load, 20).rebroadcast, false, "the same figure again is no news");
-  const dead = heard.apply({ id: "a", inc: 5, st: "dead", from: "b" }, 30);
-  assertEquals(types(dead), ["agent:dead"]);
-  // A slot change is news of its own: a new incarnation, never load-only.
-  const other = table();
-  other.apply(alive("a", 5), 0);
-  assertEquals(
-    other.isLoadOnly({ ...alive("a", 6), meta: { ...meta(), slots: { total: 2, free: 1 } } }),
-    false,
-  );
-  // A push-pull tells a peer of a newer figure within the same incarnation, and only then.
-  other.apply(load, 10);
-  assertEquals(other.updatesFor([alive("a", 5)]).find((u) => u.id === "a")?.lv, 1);
-  assertEquals(other.updatesFor([load]).some((u) => u.id === "a"), false);
-});

@@ -19,7 +19,7 @@
  * @module
  */
 import { BroadcastQueue } from "./broadcast_queue.ts";
-import { MemberTable, sameButLoad } from "./member_table.ts";
+import { MemberTable } from "./member_table.ts";
 import type { MemberMeta, MemberUpdate, SwimMessage } from "./swim_types.ts";
 import {
   pushPullInterval,
@@ -180,17 +180,14 @@ export class Swim {
    * a host see their load change at once, and a gossip round each would keep every queue busy.
    */
   update(meta: Partial<MemberMeta>, addrs?: string[], lazy = false): void {
-    const before = this.#meta;
     this.#meta = { ...this.#meta, ...meta };
     const now = this.#clock.now();
-    const had = this.table.addrs(this.id);
-    const a = addrs ?? had;
-    // A new load figure alone keeps the incarnation: a member that missed it and declares this one dead
-    // states it of the incarnation every member holds, so the death is believed everywhere at once.
-    const loadOnly = lazy && sameButLoad(before, this.#meta) && a.join(" ") === had.join(" ");
-    const self = loadOnly
-      ? this.table.setSelf(this.table.selfIncarnation, a, this.#meta, now, this.table.selfLoadVersion + 1)
-      : this.table.setSelf(this.table.selfIncarnation + 1, a, this.#meta, now, this.table.selfLoadVersion);
+    const self = this.table.setSelf(
+      this.table.selfIncarnation + 1,
+      addrs ?? this.table.addrs(this.id),
+      this.#meta,
+      now,
+    );
     this.#broadcast(self, false, lazy);
   }
 

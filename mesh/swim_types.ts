@@ -43,11 +43,6 @@ export const MemberUpdateSchema = v.object({
   from: v.optional(Id),
   addrs: v.optional(v.pipe(v.array(Text), v.maxLength(32))),
   meta: v.optional(MemberMetaSchema),
-  /**
-   * Version of the load figure within this incarnation: a new load figure keeps the incarnation, so that a
-   * suspicion or death stated by a member that missed it still holds for the members that heard it.
-   */
-  lv: v.optional(Inc),
 });
 /** A statement about a member. */
 export type MemberUpdate = v.InferOutput<typeof MemberUpdateSchema>;
